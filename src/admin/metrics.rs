@@ -1,0 +1,361 @@
+//! Every metric noisegate exports, defined in one place. Names are
+//! `noisegate_<thing>_<unit>_total`; label values come from small fixed sets (source, reason,
+//! action), never from alert labels.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::engine::{EngineStats, PageAction};
+use crate::sources::{Reason, SourceKind};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceReasonLabels {
+    source: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabel {
+    action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabel {
+    queue: &'static str,
+}
+
+/// Why a page could not be delivered. Also the `reason` label of `pages_failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageFailure {
+    /// PagerDuty answered 4xx (other than 429): the event itself is wrong; not retried.
+    Rejected,
+    /// Retries ran out on 429, 5xx or network errors.
+    RetriesExhausted,
+    /// Writing to the pages file failed.
+    Write,
+}
+
+impl PageFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageFailure::Rejected => "rejected",
+            PageFailure::RetriesExhausted => "retries_exhausted",
+            PageFailure::Write => "write",
+        }
+    }
+}
+
+/// The engine queue and the PagerDuty queue, for `queue_depth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    Engine,
+    PagerDuty,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    received_requests: Family<SourceLabel, Counter>,
+    rejected_requests: Family<SourceReasonLabels, Counter>,
+    accepted_records: Family<SourceLabel, Counter>,
+    rejected_records: Family<SourceReasonLabels, Counter>,
+    alerts_new: Counter,
+    alerts_duplicate: Counter,
+    alerts_resolved: Counter,
+    resolves_unknown: Counter,
+    acknowledgements: Counter,
+    logs: Counter,
+    incidents_opened: Counter,
+    incidents_resolved: Counter,
+    active_alerts: Gauge,
+    active_groups: Gauge,
+    pages_sent: Family<ActionLabel, Counter>,
+    pages_written: Family<ActionLabel, Counter>,
+    pages_failed: Family<ReasonLabel, Counter>,
+    pagerduty_retries: Counter,
+    queue_depth: Family<QueueLabel, Gauge>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("noisegate");
+        let metrics = Metrics {
+            received_requests: Family::default(),
+            rejected_requests: Family::default(),
+            accepted_records: Family::default(),
+            rejected_records: Family::default(),
+            alerts_new: Counter::default(),
+            alerts_duplicate: Counter::default(),
+            alerts_resolved: Counter::default(),
+            resolves_unknown: Counter::default(),
+            acknowledgements: Counter::default(),
+            logs: Counter::default(),
+            incidents_opened: Counter::default(),
+            incidents_resolved: Counter::default(),
+            active_alerts: Gauge::default(),
+            active_groups: Gauge::default(),
+            pages_sent: Family::default(),
+            pages_written: Family::default(),
+            pages_failed: Family::default(),
+            pagerduty_retries: Counter::default(),
+            queue_depth: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "received_requests",
+            "Ingest requests received, by source",
+            metrics.received_requests.clone(),
+        );
+        registry.register(
+            "rejected_requests",
+            "Ingest requests refused as a whole, by source and reason",
+            metrics.rejected_requests.clone(),
+        );
+        registry.register(
+            "accepted_records",
+            "Alerts and log records accepted into the engine, by source",
+            metrics.accepted_records.clone(),
+        );
+        registry.register(
+            "rejected_records",
+            "Alerts and log records refused one by one, by source and reason",
+            metrics.rejected_records.clone(),
+        );
+        registry.register(
+            "alerts_new",
+            "Alerts seen for the first time or firing again after resolving",
+            metrics.alerts_new.clone(),
+        );
+        registry.register(
+            "duplicate_alerts",
+            "Re-sends of a known firing alert, dropped as duplicates",
+            metrics.alerts_duplicate.clone(),
+        );
+        registry.register(
+            "alerts_resolved",
+            "Alerts resolved by their sender",
+            metrics.alerts_resolved.clone(),
+        );
+        registry.register(
+            "unknown_resolves",
+            "Resolves for alerts not known (already resolved or never seen)",
+            metrics.resolves_unknown.clone(),
+        );
+        registry.register(
+            "acknowledgements",
+            "Acknowledgements received from PagerDuty-style senders",
+            metrics.acknowledgements.clone(),
+        );
+        registry.register(
+            "logs",
+            "Log records received (evidence, not paged)",
+            metrics.logs.clone(),
+        );
+        registry.register(
+            "incidents_opened",
+            "Incidents opened (first page of a group)",
+            metrics.incidents_opened.clone(),
+        );
+        registry.register(
+            "incidents_resolved",
+            "Incidents resolved",
+            metrics.incidents_resolved.clone(),
+        );
+        registry.register(
+            "active_alerts",
+            "Alerts the engine holds now",
+            metrics.active_alerts.clone(),
+        );
+        registry.register(
+            "active_groups",
+            "Aggregation groups the engine holds now",
+            metrics.active_groups.clone(),
+        );
+        registry.register(
+            "pages_sent",
+            "PagerDuty events accepted by PagerDuty, by action",
+            metrics.pages_sent.clone(),
+        );
+        registry.register(
+            "pages_written",
+            "Pages written to the pages file because no routing key is set, by action",
+            metrics.pages_written.clone(),
+        );
+        registry.register(
+            "pages_failed",
+            "Pages that could not be delivered, by reason",
+            metrics.pages_failed.clone(),
+        );
+        registry.register(
+            "pagerduty_retries",
+            "Retried PagerDuty requests",
+            metrics.pagerduty_retries.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Items waiting in a queue",
+            metrics.queue_depth.clone(),
+        );
+        for source in SourceKind::ALL {
+            let _ = metrics.received_requests.get_or_create(&SourceLabel {
+                source: source.as_str(),
+            });
+            let _ = metrics.accepted_records.get_or_create(&SourceLabel {
+                source: source.as_str(),
+            });
+        }
+        for action in [PageAction::Trigger, PageAction::Acknowledge, PageAction::Resolve] {
+            let _ = metrics.pages_sent.get_or_create(&ActionLabel {
+                action: action_str(action),
+            });
+        }
+        Metrics { registry, ..metrics }
+    }
+
+    pub fn received_request(&self, source: SourceKind) {
+        self.received_requests
+            .get_or_create(&SourceLabel {
+                source: source.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn rejected_requests(&self, source: SourceKind, reason: Reason) {
+        self.rejected_requests
+            .get_or_create(&SourceReasonLabels {
+                source: source.as_str(),
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn accepted_records(&self, source: SourceKind, count: u64) {
+        self.accepted_records
+            .get_or_create(&SourceLabel {
+                source: source.as_str(),
+            })
+            .inc_by(count);
+    }
+
+    pub fn rejected_record(&self, source: SourceKind, reason: Reason) {
+        self.rejected_records
+            .get_or_create(&SourceReasonLabels {
+                source: source.as_str(),
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    /// Publishes what the engine counted since `before`.
+    pub fn engine(&self, before: &EngineStats, now: &EngineStats) {
+        let delta = |counter: &Counter, old: u64, new: u64| {
+            if new > old {
+                counter.inc_by(new - old);
+            }
+        };
+        delta(&self.alerts_new, before.alerts_new, now.alerts_new);
+        delta(
+            &self.alerts_duplicate,
+            before.alerts_duplicate,
+            now.alerts_duplicate,
+        );
+        delta(&self.alerts_resolved, before.alerts_resolved, now.alerts_resolved);
+        delta(
+            &self.resolves_unknown,
+            before.resolves_unknown,
+            now.resolves_unknown,
+        );
+        delta(
+            &self.acknowledgements,
+            before.acknowledgements,
+            now.acknowledgements,
+        );
+        delta(&self.logs, before.logs_received, now.logs_received);
+        delta(
+            &self.incidents_opened,
+            before.incidents_opened,
+            now.incidents_opened,
+        );
+        delta(
+            &self.incidents_resolved,
+            before.incidents_resolved,
+            now.incidents_resolved,
+        );
+        self.active_alerts
+            .set(i64::try_from(now.active_alerts).unwrap_or(i64::MAX));
+        self.active_groups
+            .set(i64::try_from(now.active_groups).unwrap_or(i64::MAX));
+    }
+
+    pub fn page_sent(&self, action: PageAction) {
+        self.pages_sent
+            .get_or_create(&ActionLabel {
+                action: action_str(action),
+            })
+            .inc();
+    }
+
+    pub fn page_written(&self, action: PageAction) {
+        self.pages_written
+            .get_or_create(&ActionLabel {
+                action: action_str(action),
+            })
+            .inc();
+    }
+
+    pub fn page_failed(&self, failure: PageFailure) {
+        self.pages_failed
+            .get_or_create(&ReasonLabel {
+                reason: failure.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn pagerduty_retry(&self) {
+        self.pagerduty_retries.inc();
+    }
+
+    pub fn queue_depth(&self, queue: Queue, depth: usize) {
+        let name = match queue {
+            Queue::Engine => "engine",
+            Queue::PagerDuty => "pagerduty",
+        };
+        self.queue_depth
+            .get_or_create(&QueueLabel { queue: name })
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+pub fn action_str(action: PageAction) -> &'static str {
+    match action {
+        PageAction::Trigger => "trigger",
+        PageAction::Acknowledge => "acknowledge",
+        PageAction::Resolve => "resolve",
+    }
+}

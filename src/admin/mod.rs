@@ -1,0 +1,3 @@
+//! Operations surface: metrics, health and readiness.
+
+pub mod metrics;

@@ -1,0 +1,99 @@
+//! The command line: one file per subcommand.
+
+mod check;
+mod replay;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::ConfigSource;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "noisegate",
+    version,
+    about = "Deduplicate, group and page only what matters"
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Receive alerts and logs, and page PagerDuty.
+    Serve {
+        /// Config file; the embedded default when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Record every accepted request to this capture file (gzip if it ends in .gz).
+        #[arg(long, value_name = "CAPTURE.jsonl")]
+        record: Option<PathBuf>,
+    },
+    /// Feed a capture through the engine on its recorded event times and write the pages.
+    Replay {
+        /// Config file; the embedded default when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Capture file (JSON Lines, gzip if it ends in .gz).
+        #[arg(long, value_name = "CAPTURE.jsonl[.gz]")]
+        input: PathBuf,
+        /// Where to write the pages file.
+        #[arg(long, value_name = "PAGES.jsonl")]
+        pages_out: PathBuf,
+    },
+    /// Validate a config without binding ports or calling anything.
+    Check {
+        /// Config file; the embedded default when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn config_source(path: Option<PathBuf>) -> ConfigSource {
+    path.map_or(ConfigSource::Embedded, ConfigSource::File)
+}
+
+pub fn main(cli: Cli) -> ExitCode {
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve { config, record } => serve::run(config_source(config), record),
+        Command::Replay {
+            config,
+            input,
+            pages_out,
+        } => replay::run(config_source(config), &input, &pages_out),
+        Command::Check { config } => return check::run(config_source(config)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NOISEGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

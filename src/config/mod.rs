@@ -1,0 +1,503 @@
+//! Configuration: the YAML file (`raw`) validated into typed config for each component.
+//!
+//! `load` reports every problem at once, each with its field path, and never touches the
+//! network: `noisegate check` runs exactly this.
+
+mod raw;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use raw::{RawConfig, RawRoute, RawSecret};
+
+use crate::engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
+use crate::model::Severity;
+use crate::sinks::pagerduty::{PagerDutyConfig, PagesOutput, RetryPolicy};
+use crate::sources::Limits;
+
+/// The configuration `noisegate serve` runs with when given no `--config`.
+pub const DEFAULT_CONFIG: &str = include_str!("../../configs/default.yaml");
+
+/// The name routes use for their routing key unless they name another.
+pub const DEFAULT_ROUTING_KEY: &str = "default";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub limits: Limits,
+    pub engine: EngineConfig,
+    pub pagerduty: PagerDutyConfig,
+    /// Things that are valid but probably not what the operator wants.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    /// How long shutdown may take to drain the engine and flush pages.
+    pub shutdown_grace: Duration,
+    /// How often the engine runs due group flushes when no event arrives.
+    pub tick: Duration,
+    /// Capacity of the queue between the ingest endpoints and the engine, in requests.
+    pub engine_queue: usize,
+}
+
+/// A secret value (routing key, token). Never printed: `Debug` shows `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("<redacted>")
+    }
+}
+
+/// One problem in a config file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(formatter, "{}", self.message)
+        } else {
+            write!(formatter, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a config, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<FieldError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, error) in self.0.iter().enumerate() {
+            if index > 0 {
+                writeln!(formatter)?;
+            }
+            write!(formatter, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where to read the config from.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    Embedded,
+    File(PathBuf),
+}
+
+/// Reads, parses and validates a config. Environment variables are read for secrets named by
+/// `env:`; files for secrets named by `file:`.
+pub fn load(source: &ConfigSource) -> Result<Config, ConfigErrors> {
+    let text = match source {
+        ConfigSource::Embedded => DEFAULT_CONFIG.to_owned(),
+        ConfigSource::File(path) => std::fs::read_to_string(path).map_err(|error| {
+            ConfigErrors(vec![FieldError {
+                path: String::new(),
+                message: format!("cannot read config file {}: {error}", path.display()),
+            }])
+        })?,
+    };
+    parse(&text, &|name| std::env::var(name).ok())
+}
+
+/// Parses and validates config text; `env` looks up environment variables.
+pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    let raw: RawConfig = if text.trim().is_empty() {
+        RawConfig::default()
+    } else {
+        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            ConfigErrors(vec![FieldError {
+                path: error.path().to_string().trim_start_matches('.').to_owned(),
+                message: error.inner().to_string(),
+            }])
+        })?
+    };
+    let mut validator = Validator {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        env,
+    };
+    let config = validator.config(raw);
+    if validator.errors.is_empty() {
+        Ok(Config {
+            warnings: validator.warnings,
+            ..config
+        })
+    } else {
+        Err(ConfigErrors(validator.errors))
+    }
+}
+
+struct Validator<'a> {
+    errors: Vec<FieldError>,
+    warnings: Vec<String>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Produces a config even when there are errors (with placeholder values); callers only
+    /// use it when `errors` is empty.
+    fn config(&mut self, raw: RawConfig) -> Config {
+        let server = ServerConfig {
+            grpc_listen: self.address("server.grpc_listen", raw.server.grpc_listen, "0.0.0.0:4317"),
+            http_listen: self.address("server.http_listen", raw.server.http_listen, "0.0.0.0:4318"),
+            shutdown_grace: self.duration("server.shutdown_grace", raw.server.shutdown_grace, "10s"),
+            tick: self.positive_duration("server.tick", raw.server.tick, "100ms"),
+            engine_queue: self.positive("server.engine_queue", raw.server.engine_queue, 1024),
+        };
+        let limits = Limits {
+            max_body_bytes: self.positive("limits.max_body_bytes", raw.limits.max_body_bytes, 8 << 20),
+            max_records_per_request: self.positive(
+                "limits.max_records_per_request",
+                raw.limits.max_records_per_request,
+                100_000,
+            ),
+            max_labels: self.positive("limits.max_labels", raw.limits.max_labels, 64),
+            max_label_name_bytes: self.positive(
+                "limits.max_label_name_bytes",
+                raw.limits.max_label_name_bytes,
+                256,
+            ),
+            max_label_value_bytes: self.positive(
+                "limits.max_label_value_bytes",
+                raw.limits.max_label_value_bytes,
+                4096,
+            ),
+            max_annotation_value_bytes: self.positive(
+                "limits.max_annotation_value_bytes",
+                raw.limits.max_annotation_value_bytes,
+                64 << 10,
+            ),
+        };
+        let mut exclude_labels: Vec<Box<str>> = raw
+            .engine
+            .exclude_labels
+            .unwrap_or_default()
+            .into_iter()
+            .map(String::into_boxed_str)
+            .collect();
+        exclude_labels.sort();
+        exclude_labels.dedup();
+        let default_severity = match raw.engine.default_severity.as_deref() {
+            None => Severity::Error,
+            Some(text) => Severity::parse(text).unwrap_or_else(|| {
+                self.error(
+                    "engine.default_severity",
+                    format!("unknown severity {text:?}: expected critical, error, warning or info"),
+                );
+                Severity::Error
+            }),
+        };
+        let pagerduty = self.pagerduty(raw.pagerduty);
+        let routes = self.routes(raw.route, &pagerduty.routing_keys);
+        let engine = EngineConfig {
+            exclude_labels,
+            resolve_timeout: self.positive_duration(
+                "engine.resolve_timeout",
+                raw.engine.resolve_timeout,
+                "5m",
+            ),
+            default_severity,
+            routes,
+        };
+        Config {
+            server,
+            limits,
+            engine,
+            pagerduty,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn routes(&mut self, root: RawRoute, keys: &BTreeMap<String, Option<Secret>>) -> RouteTree {
+        if !root.matchers.is_empty() {
+            self.error(
+                "route.matchers",
+                "the root route matches every alert and takes no matchers",
+            );
+        }
+        let defaults = RouteDefaults {
+            group_by: GroupBy::Labels(vec!["alertname".into()]),
+            group_wait: Duration::from_secs(30),
+            group_interval: Duration::from_secs(300),
+            repeat_interval: Duration::from_secs(4 * 3600),
+            routing_key: Arc::from(DEFAULT_ROUTING_KEY),
+        };
+        let root_route = self.route("route", &root, &defaults, keys);
+        let inherited = RouteDefaults {
+            group_by: root_route.group_by.clone(),
+            group_wait: root_route.group_wait,
+            group_interval: root_route.group_interval,
+            repeat_interval: root_route.repeat_interval,
+            routing_key: root_route.routing_key.clone(),
+        };
+        let mut children = Vec::with_capacity(root.routes.len());
+        for (index, child) in root.routes.iter().enumerate() {
+            let path = format!("route.routes[{index}]");
+            if !child.routes.is_empty() {
+                self.error(
+                    format!("{path}.routes"),
+                    "nested routes are not supported: list child routes under route.routes",
+                );
+            }
+            children.push(self.route(&path, child, &inherited, keys));
+        }
+        RouteTree::new(root_route, children)
+    }
+
+    fn route(
+        &mut self,
+        path: &str,
+        raw: &RawRoute,
+        defaults: &RouteDefaults,
+        keys: &BTreeMap<String, Option<Secret>>,
+    ) -> Route {
+        let mut matchers = Vec::with_capacity(raw.matchers.len());
+        for (index, text) in raw.matchers.iter().enumerate() {
+            match Matcher::parse(text) {
+                Ok(matcher) => matchers.push(matcher),
+                Err(error) => self.error(format!("{path}.matchers[{index}]"), error.to_string()),
+            }
+        }
+        let group_by = match &raw.group_by {
+            None => defaults.group_by.clone(),
+            Some(names) if names.iter().any(|name| name == "...") => {
+                if names.len() > 1 {
+                    self.error(
+                        format!("{path}.group_by"),
+                        "'...' groups by all labels and must be alone",
+                    );
+                }
+                GroupBy::All
+            }
+            Some(names) => {
+                for (index, name) in names.iter().enumerate() {
+                    if name.is_empty() {
+                        self.error(format!("{path}.group_by[{index}]"), "empty label name");
+                    }
+                }
+                GroupBy::Labels(names.iter().map(|name| name.as_str().into()).collect())
+            }
+        };
+        let routing_key: Arc<str> = match &raw.routing_key {
+            None => defaults.routing_key.clone(),
+            Some(name) => {
+                if name != DEFAULT_ROUTING_KEY && !keys.contains_key(name) {
+                    self.error(
+                        format!("{path}.routing_key"),
+                        format!("unknown routing key {name:?}: define it under pagerduty.routing_keys"),
+                    );
+                }
+                Arc::from(name.as_str())
+            }
+        };
+        let group_wait = self.optional_duration(&format!("{path}.group_wait"), raw.group_wait.as_deref());
+        let group_interval =
+            self.optional_duration(&format!("{path}.group_interval"), raw.group_interval.as_deref());
+        let repeat_interval =
+            self.optional_duration(&format!("{path}.repeat_interval"), raw.repeat_interval.as_deref());
+        let route = Route {
+            name: Arc::from(path),
+            matchers,
+            group_by,
+            group_wait: group_wait.unwrap_or(defaults.group_wait),
+            group_interval: group_interval.unwrap_or(defaults.group_interval),
+            repeat_interval: repeat_interval.unwrap_or(defaults.repeat_interval),
+            routing_key,
+        };
+        if route.group_interval.is_zero() {
+            self.error(format!("{path}.group_interval"), "must be greater than zero");
+        }
+        if route.repeat_interval.is_zero() {
+            self.error(format!("{path}.repeat_interval"), "must be greater than zero");
+        }
+        route
+    }
+
+    fn pagerduty(&mut self, raw: raw::RawPagerDuty) -> PagerDutyConfig {
+        let url = raw
+            .url
+            .unwrap_or_else(|| "https://events.pagerduty.com".to_owned());
+        match reqwest::Url::parse(&url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+            Ok(parsed) => self.error(
+                "pagerduty.url",
+                format!("unsupported scheme {:?}: expected http or https", parsed.scheme()),
+            ),
+            Err(error) => self.error("pagerduty.url", format!("invalid URL {url:?}: {error}")),
+        }
+        let mut routing_keys = BTreeMap::new();
+        for (name, secret) in raw.routing_keys {
+            let path = format!("pagerduty.routing_keys.{name}");
+            let value = self.secret(&path, secret);
+            routing_keys.insert(name, value);
+        }
+        if routing_keys.values().all(Option::is_none) {
+            self.warnings.push(
+                "no PagerDuty routing key is set: pages are written to pagerduty.pages_file instead of sent"
+                    .to_owned(),
+            );
+        }
+        let pages_file = match raw.pages_file.as_deref() {
+            None | Some("-") => PagesOutput::Stdout,
+            Some("") => {
+                self.error("pagerduty.pages_file", "empty path: use \"-\" for stdout");
+                PagesOutput::Stdout
+            }
+            Some(path) => PagesOutput::File(PathBuf::from(path)),
+        };
+        let retry = RetryPolicy {
+            initial_backoff: self.positive_duration(
+                "pagerduty.retry.initial_backoff",
+                raw.retry.initial_backoff,
+                "1s",
+            ),
+            max_backoff: self.positive_duration("pagerduty.retry.max_backoff", raw.retry.max_backoff, "60s"),
+            max_attempts: match raw.retry.max_attempts {
+                Some(0) => {
+                    self.error("pagerduty.retry.max_attempts", "must be at least 1");
+                    1
+                }
+                Some(attempts) => attempts,
+                None => 10,
+            },
+        };
+        if retry.max_backoff < retry.initial_backoff {
+            self.error(
+                "pagerduty.retry.max_backoff",
+                "must not be less than initial_backoff",
+            );
+        }
+        PagerDutyConfig {
+            url,
+            routing_keys,
+            pages_file,
+            timeout: self.positive_duration("pagerduty.timeout", raw.timeout, "10s"),
+            retry,
+            queue_capacity: self.positive("pagerduty.queue_capacity", raw.queue_capacity, 10_000),
+            client_url: raw.client_url,
+        }
+    }
+
+    /// Reads a secret; `None` when its environment variable is unset or empty.
+    fn secret(&mut self, path: &str, raw: RawSecret) -> Option<Secret> {
+        match (raw.env, raw.file, raw.value) {
+            (Some(name), None, None) => (self.env)(&name).filter(|value| !value.is_empty()).map(Secret),
+            (None, Some(file), None) => match std::fs::read_to_string(Path::new(&file)) {
+                Ok(text) if !text.trim().is_empty() => Some(Secret(text.trim().to_owned())),
+                Ok(_) => {
+                    self.error(format!("{path}.file"), format!("secret file {file:?} is empty"));
+                    None
+                }
+                Err(error) => {
+                    self.error(
+                        format!("{path}.file"),
+                        format!("cannot read secret file {file:?}: {error}"),
+                    );
+                    None
+                }
+            },
+            (None, None, Some(value)) if !value.is_empty() => Some(Secret(value)),
+            (None, None, Some(_)) => {
+                self.error(format!("{path}.value"), "empty secret");
+                None
+            }
+            _ => {
+                self.error(path, "give exactly one of env, file or value");
+                None
+            }
+        }
+    }
+
+    fn address(&mut self, path: &str, raw: Option<String>, default: &str) -> SocketAddr {
+        let text = raw.as_deref().unwrap_or(default);
+        text.parse().unwrap_or_else(|error| {
+            self.error(path, format!("invalid socket address {text:?}: {error}"));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        })
+    }
+
+    fn positive(&mut self, path: &str, raw: Option<usize>, default: usize) -> usize {
+        match raw {
+            Some(0) => {
+                self.error(path, "must be greater than zero");
+                default
+            }
+            Some(value) => value,
+            None => default,
+        }
+    }
+
+    fn optional_duration(&mut self, path: &str, raw: Option<&str>) -> Option<Duration> {
+        let text = raw?;
+        match parse_duration(text) {
+            Ok(duration) => Some(duration),
+            Err(message) => {
+                self.error(path, message);
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, path: &str, raw: Option<String>, default: &str) -> Duration {
+        let text = raw.as_deref().unwrap_or(default);
+        parse_duration(text).unwrap_or_else(|message| {
+            self.error(path, message);
+            Duration::ZERO
+        })
+    }
+
+    fn positive_duration(&mut self, path: &str, raw: Option<String>, default: &str) -> Duration {
+        let duration = self.duration(path, raw, default);
+        if duration.is_zero() {
+            self.error(path, "must be greater than zero");
+            return Duration::from_secs(1);
+        }
+        duration
+    }
+}
+
+struct RouteDefaults {
+    group_by: GroupBy,
+    group_wait: Duration,
+    group_interval: Duration,
+    repeat_interval: Duration,
+    routing_key: Arc<str>,
+}
+
+/// Parses durations written like `30s`, `5m`, `1h30m`, `250ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = text.parse().map_err(|error: jiff::Error| {
+        format!("invalid duration {text:?} (write e.g. 30s, 5m, 4h): {error}")
+    })?;
+    Duration::try_from(signed).map_err(|_| format!("negative duration {text:?}"))
+}
+
+#[cfg(test)]
+mod tests;

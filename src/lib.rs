@@ -1,0 +1,15 @@
+//! noisegate: an alert-noise reducer between alert sources and PagerDuty.
+//!
+//! Data flows one way: `sources` decode requests into `model` events, the `engine` turns them
+//! into pages, `sinks` deliver the pages. `service` runs it live, `cli` holds the subcommands.
+//! See ARCHITECTURE.md for the map.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod model;
+pub mod replay;
+pub mod service;
+pub mod sinks;
+pub mod sources;

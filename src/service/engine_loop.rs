@@ -1,0 +1,71 @@
+//! The engine's own thread: the async shell around the synchronous engine. It stamps each
+//! request with the time it reached the engine (recording it, when asked, in the same order),
+//! applies it, and hands the resulting pages to the sink.
+
+use tokio::sync::mpsc;
+
+use crate::admin::metrics::{Metrics, Queue};
+use crate::engine::{Engine, Notification};
+use crate::model::EventTime;
+use crate::sources::Input;
+use crate::sources::capture::CaptureWriter;
+
+pub fn run(
+    mut engine: Engine,
+    mut inputs: mpsc::Receiver<Input>,
+    notifications: mpsc::Sender<Notification>,
+    mut capture: Option<CaptureWriter>,
+    metrics: &Metrics,
+) {
+    let mut out = Vec::new();
+    let mut published = engine.stats();
+    let mut last = EventTime::default();
+    while let Some(input) = inputs.blocking_recv() {
+        // Event time never goes backwards, even if the wall clock does.
+        let now = EventTime::now().max(last);
+        last = now;
+        match input {
+            Input::Batch(batch) => {
+                if let (Some(writer), Some(body)) = (&mut capture, &batch.capture) {
+                    if let Err(error) = writer.write(now, body.source, &body.json) {
+                        tracing::error!(%error, "cannot write to the capture file");
+                    }
+                }
+                for event in batch.events {
+                    engine.apply(event, now, &mut out);
+                }
+                let stats = engine.stats();
+                metrics.engine(&published, &stats);
+                published = stats;
+                let _ = batch.applied.send(());
+            }
+            Input::Tick => {
+                engine.advance(now, &mut out);
+                metrics.queue_depth(Queue::Engine, inputs.len());
+                if let Some(writer) = &mut capture {
+                    if let Err(error) = writer.flush() {
+                        tracing::error!(%error, "cannot flush the capture file");
+                    }
+                }
+            }
+        }
+        send(&notifications, &mut out);
+    }
+    engine.flush_pending(EventTime::now().max(last), &mut out);
+    let stats = engine.stats();
+    metrics.engine(&published, &stats);
+    send(&notifications, &mut out);
+    if let Some(writer) = capture {
+        if let Err(error) = writer.finish() {
+            tracing::error!(%error, "cannot finish the capture file");
+        }
+    }
+}
+
+fn send(notifications: &mpsc::Sender<Notification>, out: &mut Vec<Notification>) {
+    for notification in out.drain(..) {
+        if notifications.blocking_send(notification).is_err() {
+            tracing::error!("the pagerduty sink has stopped; a page was lost");
+        }
+    }
+}

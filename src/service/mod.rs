@@ -1,0 +1,165 @@
+//! The `serve` runtime: binds nothing itself (listeners come in bound), wires sources to the
+//! engine thread and the engine to the PagerDuty sink, and shuts down in order.
+
+mod engine_loop;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::metrics::Metrics;
+use crate::config::{Config, ServerConfig};
+use crate::engine::Engine;
+use crate::sinks::pagerduty::PagerDutySink;
+use crate::sources::capture::CaptureWriter;
+use crate::sources::http::{HttpState, router};
+use crate::sources::otlp::grpc::LogsService;
+use crate::sources::{Ingest, Input};
+
+/// The bound listening sockets.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(server: &ServerConfig) -> anyhow::Result<Listeners> {
+        let grpc = TcpListener::bind(server.grpc_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (server.grpc_listen)", server.grpc_listen))?;
+        let http = TcpListener::bind(server.http_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (server.http_listen)", server.http_listen))?;
+        Ok(Listeners { grpc, http })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Write every accepted request to this capture file.
+    pub record: Option<PathBuf>,
+}
+
+/// Runs until `shutdown` is cancelled, then stops accepting, drains the engine, flushes pages
+/// (within `server.shutdown_grace`) and returns.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let (input_sender, input_receiver) = mpsc::channel(config.server.engine_queue);
+    let (notification_sender, notification_receiver) = mpsc::channel(config.pagerduty.queue_capacity);
+    let capture = match &options.record {
+        Some(path) => Some(
+            CaptureWriter::create(path)
+                .with_context(|| format!("cannot create capture file {}", path.display()))?,
+        ),
+        None => None,
+    };
+
+    let sink = PagerDutySink::new(config.pagerduty.clone(), metrics.clone())?;
+    let sink_cancel = CancellationToken::new();
+    let sink_task = tokio::spawn(sink.run(notification_receiver, sink_cancel.clone()));
+
+    let engine = Engine::new(config.engine.clone());
+    let (engine_done, engine_stopped) = oneshot::channel();
+    let engine_metrics = metrics.clone();
+    std::thread::Builder::new()
+        .name("noisegate-engine".to_owned())
+        .spawn(move || {
+            engine_loop::run(
+                engine,
+                input_receiver,
+                notification_sender,
+                capture,
+                &engine_metrics,
+            );
+            let _ = engine_done.send(());
+        })
+        .context("cannot start the engine thread")?;
+
+    let ingest = Ingest::new(
+        input_sender.clone(),
+        Arc::new(config.limits),
+        metrics.clone(),
+        options.record.is_some(),
+    );
+    let ready = Arc::new(AtomicBool::new(false));
+    let http_addr = listeners.http.local_addr()?;
+    let grpc_addr = listeners.grpc.local_addr()?;
+    let http = axum::serve(
+        listeners.http,
+        router(HttpState {
+            ingest: ingest.clone(),
+            ready: ready.clone(),
+        }),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http_task = tokio::spawn(async move { http.await });
+    let grpc = tonic::transport::Server::builder()
+        .add_service(LogsService::new(ingest))
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listeners.grpc),
+            shutdown.clone().cancelled_owned(),
+        );
+    let grpc_task = tokio::spawn(grpc);
+
+    let tick = config.server.tick;
+    let ticker_shutdown = shutdown.clone();
+    let ticker = tokio::spawn(async move {
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {
+                    // A full queue means the engine is busy and will run due flushes anyway.
+                    let _ = input_sender.try_send(Input::Tick);
+                }
+                () = ticker_shutdown.cancelled() => break,
+            }
+        }
+    });
+
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(%http_addr, %grpc_addr, "noisegate serving");
+    shutdown.cancelled().await;
+    ready.store(false, Ordering::Relaxed);
+    tracing::info!("shutting down: no new requests; draining the engine and flushing pages");
+
+    let grace = config.server.shutdown_grace;
+    let drained = tokio::time::timeout(grace, async {
+        let _ = ticker.await;
+        match http_task.await {
+            Ok(Err(error)) => tracing::warn!(%error, "http server stopped with an error"),
+            Err(error) => tracing::warn!(%error, "http server task failed"),
+            Ok(Ok(())) => {}
+        }
+        match grpc_task.await {
+            Ok(Err(error)) => tracing::warn!(%error, "grpc server stopped with an error"),
+            Err(error) => tracing::warn!(%error, "grpc server task failed"),
+            Ok(Ok(())) => {}
+        }
+        // Every sender is gone now; the engine flushes what is pending and closes the sink.
+        let _ = engine_stopped.await;
+        let _ = sink_task.await;
+    })
+    .await;
+    if drained.is_err() {
+        sink_cancel.cancel();
+        tracing::error!(
+            grace_ms = grace.as_millis() as u64,
+            "shutdown grace period over; pages still queued are lost"
+        );
+    } else {
+        tracing::info!("shutdown complete");
+    }
+    Ok(())
+}

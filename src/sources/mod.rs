@@ -1,0 +1,371 @@
+//! Sources: the ingest endpoints. Each turns its wire format into `model::Event`s, validates
+//! them against `Limits`, and hands one `Batch` per request to the engine through `Ingest`.
+//!
+//! Every decoder here is shared by the live endpoint and by `replay`, which decodes the very
+//! bodies the endpoint recorded.
+
+pub mod alertmanager;
+pub mod capture;
+pub mod http;
+pub mod otlp;
+pub mod pagerduty;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::admin::metrics::Metrics;
+use crate::model::{Event, Labels, LabelsBuilder};
+
+/// Caps on what one request may carry, so a hostile or broken sender cannot exhaust memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_records_per_request: usize,
+    pub max_labels: usize,
+    pub max_label_name_bytes: usize,
+    pub max_label_value_bytes: usize,
+    pub max_annotation_value_bytes: usize,
+}
+
+/// Where a request came in. Also the `source` label of ingest metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceKind {
+    OtlpGrpc,
+    OtlpHttp,
+    AlertmanagerV2,
+    AlertmanagerWebhook,
+    PagerDutyV2,
+    PagerDutyChange,
+    Kafka,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 7] = [
+        SourceKind::OtlpGrpc,
+        SourceKind::OtlpHttp,
+        SourceKind::AlertmanagerV2,
+        SourceKind::AlertmanagerWebhook,
+        SourceKind::PagerDutyV2,
+        SourceKind::PagerDutyChange,
+        SourceKind::Kafka,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::OtlpGrpc => "otlp_grpc",
+            SourceKind::OtlpHttp => "otlp_http",
+            SourceKind::AlertmanagerV2 => "alertmanager_v2",
+            SourceKind::AlertmanagerWebhook => "alertmanager_webhook",
+            SourceKind::PagerDutyV2 => "pagerduty_v2",
+            SourceKind::PagerDutyChange => "pagerduty_change",
+            SourceKind::Kafka => "kafka",
+        }
+    }
+}
+
+/// Why a request or a record was refused. Also the `reason` label of rejection metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Malformed,
+    UnsupportedMediaType,
+    TooLarge,
+    InvalidUtf8,
+    MissingField,
+    InvalidValue,
+    TooManyLabels,
+    LabelTooLong,
+    TooManyRecords,
+    Unavailable,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 10] = [
+        Reason::Malformed,
+        Reason::UnsupportedMediaType,
+        Reason::TooLarge,
+        Reason::InvalidUtf8,
+        Reason::MissingField,
+        Reason::InvalidValue,
+        Reason::TooManyLabels,
+        Reason::LabelTooLong,
+        Reason::TooManyRecords,
+        Reason::Unavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Malformed => "malformed",
+            Reason::UnsupportedMediaType => "unsupported_media_type",
+            Reason::TooLarge => "too_large",
+            Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::MissingField => "missing_field",
+            Reason::InvalidValue => "invalid_value",
+            Reason::TooManyLabels => "too_many_labels",
+            Reason::LabelTooLong => "label_too_long",
+            Reason::TooManyRecords => "too_many_records",
+            Reason::Unavailable => "unavailable",
+        }
+    }
+
+    /// The one mapping from rejection reason to HTTP status for every HTTP endpoint.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Reason::UnsupportedMediaType => 415,
+            Reason::TooLarge | Reason::TooManyRecords => 413,
+            Reason::Unavailable => 503,
+            Reason::Malformed
+            | Reason::InvalidUtf8
+            | Reason::MissingField
+            | Reason::InvalidValue
+            | Reason::TooManyLabels
+            | Reason::LabelTooLong => 400,
+        }
+    }
+
+    /// The same mapping for gRPC.
+    pub fn grpc_code(self) -> tonic::Code {
+        match self {
+            Reason::TooLarge | Reason::TooManyRecords => tonic::Code::ResourceExhausted,
+            Reason::Unavailable => tonic::Code::Unavailable,
+            Reason::UnsupportedMediaType
+            | Reason::Malformed
+            | Reason::InvalidUtf8
+            | Reason::MissingField
+            | Reason::InvalidValue
+            | Reason::TooManyLabels
+            | Reason::LabelTooLong => tonic::Code::InvalidArgument,
+        }
+    }
+}
+
+/// A whole request refused: nothing in it was accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct IngestError {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl IngestError {
+    pub fn new(reason: Reason, message: impl Into<String>) -> IngestError {
+        IngestError {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// One record refused while the rest of its request goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Position of the record in the request (for OTLP: counted across all resource and scope
+    /// groups).
+    pub index: usize,
+    pub reason: Reason,
+    pub message: String,
+}
+
+/// The outcome of decoding one request body.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub events: Vec<Event>,
+    pub rejected: Vec<Rejection>,
+}
+
+impl Decoded {
+    /// A one-line summary of the rejections, for error responses (first few in full).
+    pub fn rejection_summary(&self) -> String {
+        let mut summary = format!("{} record(s) rejected", self.rejected.len());
+        for rejection in self.rejected.iter().take(5) {
+            summary.push_str(&format!("; record {}: {}", rejection.index, rejection.message));
+        }
+        if self.rejected.len() > 5 {
+            summary.push_str("; ...");
+        }
+        summary
+    }
+}
+
+/// A request body to write to the capture file: the capture's `source` name and the body as
+/// single-line JSON.
+#[derive(Debug)]
+pub struct CapturedBody {
+    pub source: &'static str,
+    pub json: String,
+}
+
+/// One request's events, on their way to the engine.
+#[derive(Debug)]
+pub struct Batch {
+    pub source: SourceKind,
+    pub events: Vec<Event>,
+    pub capture: Option<CapturedBody>,
+    /// Answered once the engine has applied the batch.
+    pub applied: oneshot::Sender<()>,
+}
+
+/// What the engine loop receives.
+#[derive(Debug)]
+pub enum Input {
+    Batch(Batch),
+    /// Run the group flushes that are due (sent periodically when traffic is quiet).
+    Tick,
+}
+
+/// The sources' handle to the engine.
+#[derive(Clone)]
+pub struct Ingest {
+    sender: mpsc::Sender<Input>,
+    limits: Arc<Limits>,
+    metrics: Arc<Metrics>,
+    record: bool,
+}
+
+impl Ingest {
+    pub fn new(
+        sender: mpsc::Sender<Input>,
+        limits: Arc<Limits>,
+        metrics: Arc<Metrics>,
+        record: bool,
+    ) -> Ingest {
+        Ingest {
+            sender,
+            limits,
+            metrics,
+            record,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Whether sources should prepare capture bodies.
+    pub fn recording(&self) -> bool {
+        self.record
+    }
+
+    /// Counts a request refused as a whole.
+    pub fn reject(&self, source: SourceKind, error: &IngestError) {
+        self.metrics.rejected_requests(source, error.reason);
+        tracing::debug!(source = source.as_str(), reason = error.reason.as_str(), error = %error.message, "request rejected");
+    }
+
+    /// Counts the request's records and hands its events to the engine; returns once the
+    /// engine has applied them.
+    pub async fn submit(
+        &self,
+        source: SourceKind,
+        decoded: &mut Decoded,
+        capture: Option<CapturedBody>,
+    ) -> Result<(), IngestError> {
+        let accepted = decoded.events.len();
+        for rejection in &decoded.rejected {
+            self.metrics.rejected_record(source, rejection.reason);
+        }
+        if accepted == 0 && capture.is_none() {
+            return Ok(());
+        }
+        let (applied, done) = oneshot::channel();
+        let batch = Batch {
+            source,
+            events: std::mem::take(&mut decoded.events),
+            capture,
+            applied,
+        };
+        let unavailable = || IngestError::new(Reason::Unavailable, "noisegate is shutting down");
+        if self.sender.send(Input::Batch(batch)).await.is_err() {
+            self.metrics.rejected_requests(source, Reason::Unavailable);
+            return Err(unavailable());
+        }
+        done.await.map_err(|_| unavailable())?;
+        self.metrics.accepted_records(source, accepted as u64);
+        Ok(())
+    }
+}
+
+/// Checks a label set against the limits.
+pub fn check_labels(labels: &Labels, limits: &Limits, what: &str) -> Result<(), (Reason, String)> {
+    if labels.len() > limits.max_labels {
+        return Err((
+            Reason::TooManyLabels,
+            format!(
+                "{} {what} exceed the limit of {}",
+                labels.len(),
+                limits.max_labels
+            ),
+        ));
+    }
+    for (name, value) in labels.iter() {
+        if name.is_empty() {
+            return Err((Reason::InvalidValue, format!("empty {what} name")));
+        }
+        if name.len() > limits.max_label_name_bytes {
+            return Err((
+                Reason::LabelTooLong,
+                format!(
+                    "{what} name of {} bytes exceeds the limit of {}",
+                    name.len(),
+                    limits.max_label_name_bytes
+                ),
+            ));
+        }
+        if value.len() > limits.max_label_value_bytes {
+            return Err((
+                Reason::LabelTooLong,
+                format!(
+                    "value of {what} {name:?} has {} bytes, over the limit of {}",
+                    value.len(),
+                    limits.max_label_value_bytes
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks annotations: their count shares `max_labels`; each value has its own cap.
+pub fn check_annotations(annotations: &Labels, limits: &Limits) -> Result<(), (Reason, String)> {
+    let capped = Limits {
+        max_label_value_bytes: limits.max_annotation_value_bytes,
+        ..*limits
+    };
+    check_labels(annotations, &capped, "annotations")
+}
+
+/// Builds labels from string pairs.
+pub fn labels_from_map<'a>(pairs: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> Labels {
+    let mut builder = LabelsBuilder::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        builder.push(name, value);
+    }
+    builder.build()
+}
+
+/// Rejects bodies that are not UTF-8, naming the offset.
+pub fn require_utf8(body: &[u8]) -> Result<&str, IngestError> {
+    std::str::from_utf8(body).map_err(|error| {
+        IngestError::new(
+            Reason::InvalidUtf8,
+            format!(
+                "body is not valid UTF-8 (first invalid byte at offset {})",
+                error.valid_up_to()
+            ),
+        )
+    })
+}
+
+/// Makes a JSON document one line, for the capture file. Raw CR and LF can only be whitespace
+/// in valid JSON (inside strings they must be escaped), so replacing them keeps it equal.
+pub fn single_line_json(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}
