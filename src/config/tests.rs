@@ -1,1 +1,84 @@
+use super::*;
 
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+#[test]
+fn the_embedded_default_is_valid() {
+    let config = parse(DEFAULT_CONFIG, &no_env).unwrap();
+    assert_eq!(config.server.http_listen.port(), 4318);
+    assert_eq!(config.server.grpc_listen.port(), 4317);
+    assert_eq!(config.engine.exclude_labels, vec![Box::<str>::from("prometheus_replica")]);
+    // No routing key in the environment: a warning, pages go to stdout.
+    assert_eq!(config.pagerduty.pages_file, PagesOutput::Stdout);
+    assert!(config.warnings.iter().any(|warning| warning.contains("routing key")));
+}
+
+#[test]
+fn every_error_is_reported_with_its_path() {
+    let text = r#"
+server:
+  http_listen: "not an address"
+engine:
+  default_severity: loud
+route:
+  group_wait: soon
+  routes:
+    - matchers: ['severity=~~"critical"', 'team=~"("']
+    - routing_key: db-team
+      repeat_interval: 0s
+pagerduty:
+  url: ftp://example.com
+  routing_keys:
+    default: { env: A, file: /x }
+"#;
+    let errors = parse(text, &no_env).unwrap_err();
+    let paths: Vec<&str> = errors.0.iter().map(|error| error.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "server.http_listen",
+            "engine.default_severity",
+            "pagerduty.url",
+            "pagerduty.routing_keys.default",
+            "route.group_wait",
+            "route.routes[0].matchers[0]",
+            "route.routes[0].matchers[1]",
+            "route.routes[1].routing_key",
+            "route.routes[1].repeat_interval",
+        ]
+    );
+    let rendered = errors.to_string();
+    assert!(rendered.contains("route.routes[0].matchers[0]: unknown operator \"=~~\""), "{rendered}");
+    assert!(rendered.contains("invalid regex"), "{rendered}");
+}
+
+#[test]
+fn unknown_fields_are_refused_with_their_path() {
+    let errors = parse("route:\n  group_wiat: 30s\n", &no_env).unwrap_err();
+    assert_eq!(errors.0.len(), 1);
+    assert_eq!(errors.0[0].path, "route.group_wiat");
+    assert!(errors.0[0].message.contains("unknown field `group_wiat`"), "{}", errors.0[0].message);
+}
+
+#[test]
+fn secrets_come_from_the_environment_and_are_never_printed() {
+    let env = |name: &str| (name == "PD_KEY").then(|| "s3cr3t-routing-key".to_owned());
+    let config = parse("pagerduty:\n  routing_keys:\n    default: { env: PD_KEY }\n", &env).unwrap();
+    let secret = config.pagerduty.routing_keys["default"].as_ref().unwrap();
+    assert_eq!(secret.expose(), "s3cr3t-routing-key");
+    assert!(!format!("{config:?}").contains("s3cr3t"));
+    assert!(config.warnings.is_empty());
+}
+
+#[test]
+fn child_routes_inherit_from_the_root() {
+    let text = "route:\n  group_by: [cluster]\n  group_wait: 1m\n  routes:\n    - matchers: ['team=\"db\"']\n      group_interval: 1m\n";
+    let config = parse(text, &no_env).unwrap();
+    let child = config.engine.routes.get(1);
+    assert_eq!(child.group_by, GroupBy::Labels(vec!["cluster".into()]));
+    assert_eq!(child.group_wait, Duration::from_secs(60));
+    assert_eq!(child.group_interval, Duration::from_secs(60));
+    assert_eq!(child.repeat_interval, Duration::from_secs(4 * 3600));
+}

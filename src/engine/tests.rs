@@ -1,1 +1,339 @@
+//! Data-driven engine tests: an alert stream with event times in, the pages out.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::model::{Alert, Event, EventTime, Expiry, Labels, Severity};
+
+const T0: i64 = 1_800_000_000_000;
+
+fn at(seconds: i64) -> EventTime {
+    EventTime::from_millis(T0 + seconds * 1000)
+}
+
+fn route(name: &str, matchers: &[&str], group_by: &[&str], wait: u64, interval: u64, repeat: u64) -> Route {
+    Route {
+        name: Arc::from(name),
+        matchers: matchers.iter().map(|text| Matcher::parse(text).unwrap()).collect(),
+        group_by: GroupBy::Labels(group_by.iter().map(|name| (*name).into()).collect()),
+        group_wait: Duration::from_secs(wait),
+        group_interval: Duration::from_secs(interval),
+        repeat_interval: Duration::from_secs(repeat),
+        routing_key: Arc::from("default"),
+    }
+}
+
+/// group_by alertname+cluster, group_wait 30s, group_interval 5m, repeat 4h, resolve timeout 5m.
+fn config() -> EngineConfig {
+    EngineConfig {
+        exclude_labels: vec!["prometheus_replica".into()],
+        resolve_timeout: Duration::from_secs(300),
+        default_severity: Severity::Error,
+        routes: RouteTree::new(
+            route("route", &[], &["alertname", "cluster"], 30, 300, 4 * 3600),
+            vec![route("route.routes[0]", &["severity=\"critical\""], &["alertname", "cluster"], 5, 300, 4 * 3600)],
+        ),
+    }
+}
+
+/// An Alertmanager-API alert (state from `endsAt`, resolve timeout when absent).
+fn alert(labels: &[(&str, &str)]) -> Alert {
+    let labels = Labels::from_pairs(labels.iter().copied());
+    Alert {
+        severity: labels.get("severity").and_then(Severity::parse),
+        labels,
+        annotations: Labels::default(),
+        starts_at: None,
+        ends_at: None,
+        resolved: false,
+        expiry: Expiry::ResolveTimeout,
+        generator_url: None,
+        external_key: None,
+    }
+}
+
+fn firing(labels: &[(&str, &str)], starts: i64, ends: i64) -> Event {
+    Event::Alert(Alert { starts_at: Some(at(starts)), ends_at: Some(at(ends)), ..alert(labels) })
+}
+
+fn resolved(labels: &[(&str, &str)], starts: i64, ended: i64) -> Event {
+    firing(labels, starts, ended)
+}
+
+/// One page, reduced to what the scenarios assert: time, action, reason, firing alert names.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    at: i64,
+    action: PageAction,
+    reason: PageReason,
+    firing: Vec<String>,
+    key: String,
+}
+
+fn run(engine: &mut Engine, steps: Vec<(i64, Event)>, until: i64) -> Vec<Seen> {
+    let mut out = Vec::new();
+    for (time, event) in steps {
+        engine.apply(event, at(time), &mut out);
+    }
+    engine.advance(at(until), &mut out);
+    out.into_iter()
+        .map(|Notification::Page(page)| Seen {
+            at: (page.at.as_millis() - T0) / 1000,
+            action: page.action,
+            reason: page.reason,
+            firing: page
+                .incident
+                .alerts
+                .iter()
+                .filter(|alert| alert.firing)
+                .map(|alert| {
+                    let name = alert.labels.get("alertname").unwrap_or("");
+                    match alert.labels.get("pod") {
+                        Some(pod) => format!("{name}/{pod}"),
+                        None => name.to_owned(),
+                    }
+                })
+                .collect(),
+            key: page.dedup_key.to_string(),
+        })
+        .collect()
+}
+
+fn summary(seen: &[Seen]) -> Vec<(i64, PageAction, PageReason, Vec<&str>)> {
+    seen.iter()
+        .map(|page| (page.at, page.action, page.reason, page.firing.iter().map(String::as_str).collect()))
+        .collect()
+}
+
+const DOWN_A: &[(&str, &str)] = &[("alertname", "PodDown"), ("cluster", "eu"), ("pod", "a"), ("severity", "warning")];
+const DOWN_B: &[(&str, &str)] = &[("alertname", "PodDown"), ("cluster", "eu"), ("pod", "b"), ("severity", "warning")];
+const DOWN_C: &[(&str, &str)] = &[("alertname", "PodDown"), ("cluster", "eu"), ("pod", "c"), ("severity", "warning")];
+
+#[test]
+fn a_burst_of_related_alerts_is_one_page_after_group_wait() {
+    let mut engine = Engine::new(config());
+    let seen = run(
+        &mut engine,
+        vec![(0, firing(DOWN_A, 0, 240)), (2, firing(DOWN_B, 2, 240)), (20, firing(DOWN_C, 20, 240))],
+        100,
+    );
+    assert_eq!(
+        summary(&seen),
+        vec![(30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a", "PodDown/b", "PodDown/c"])]
+    );
+    assert_eq!(engine.stats().incidents_opened, 1);
+}
+
+#[test]
+fn resends_of_a_firing_alert_are_duplicates() {
+    let mut engine = Engine::new(config());
+    // Prometheus re-sends every minute, each time pushing endsAt forward.
+    let steps = (0..10).map(|minute| (minute * 60, firing(DOWN_A, 0, minute * 60 + 240))).collect();
+    let seen = run(&mut engine, steps, 600);
+    assert_eq!(summary(&seen), vec![(30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"])]);
+    let stats = engine.stats();
+    assert_eq!((stats.alerts_new, stats.alerts_duplicate), (1, 9));
+}
+
+#[test]
+fn the_replica_label_is_not_identity() {
+    let mut engine = Engine::new(config());
+    let replica_0 = [DOWN_A, &[("prometheus_replica", "prometheus-0")]].concat();
+    let replica_1 = [DOWN_A, &[("prometheus_replica", "prometheus-1")]].concat();
+    let seen =
+        run(&mut engine, vec![(0, firing(&replica_0, 0, 240)), (1, firing(&replica_1, 0, 241))], 60);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].firing.len(), 1);
+    assert_eq!(engine.stats().alerts_duplicate, 1);
+}
+
+#[test]
+fn an_explicit_resolve_resolves_the_incident_at_the_next_group_interval() {
+    let mut engine = Engine::new(config());
+    let seen = run(&mut engine, vec![(0, firing(DOWN_A, 0, 240)), (100, resolved(DOWN_A, 0, 100))], 1000);
+    assert_eq!(
+        summary(&seen),
+        vec![
+            (30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"]),
+            (330, PageAction::Resolve, PageReason::Resolved, vec![]),
+        ]
+    );
+    assert_eq!(seen[0].key, seen[1].key);
+    assert_eq!(engine.stats().active_alerts, 0);
+    assert_eq!(engine.stats().active_groups, 0);
+}
+
+#[test]
+fn an_alert_nobody_resends_resolves_after_the_resolve_timeout() {
+    let mut engine = Engine::new(config());
+    // No endsAt: the resolve timeout (5m) applies from the last send.
+    let seen = run(&mut engine, vec![(0, Event::Alert(alert(DOWN_A)))], 2000);
+    assert_eq!(
+        summary(&seen),
+        vec![
+            (30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"]),
+            // It ended at 300; the next flush (group_interval after 30) pages the resolve.
+            (330, PageAction::Resolve, PageReason::Resolved, vec![]),
+        ]
+    );
+}
+
+#[test]
+fn a_blip_that_resolves_within_group_wait_pages_nothing() {
+    let mut engine = Engine::new(config());
+    let seen = run(&mut engine, vec![(0, firing(DOWN_A, 0, 240)), (10, resolved(DOWN_A, 0, 10))], 1000);
+    assert_eq!(seen, vec![]);
+    assert_eq!(engine.stats().active_groups, 0);
+}
+
+#[test]
+fn alerts_joining_an_open_incident_page_an_update_at_group_interval() {
+    let mut engine = Engine::new(config());
+    let seen = run(
+        &mut engine,
+        vec![(0, firing(DOWN_A, 0, 10_000)), (60, firing(DOWN_B, 60, 10_000)), (70, firing(DOWN_C, 70, 10_000))],
+        700,
+    );
+    assert_eq!(
+        summary(&seen),
+        vec![
+            (30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"]),
+            (330, PageAction::Trigger, PageReason::Changed, vec!["PodDown/a", "PodDown/b", "PodDown/c"]),
+        ]
+    );
+    assert_eq!(seen[0].key, seen[1].key, "an update keeps the incident's dedup_key");
+}
+
+#[test]
+fn an_unchanged_incident_repeats_after_repeat_interval() {
+    let mut config = config();
+    config.routes = RouteTree::new(route("route", &[], &["alertname"], 30, 300, 3600), vec![]);
+    let mut engine = Engine::new(config);
+    let watchdog = [("alertname", "Watchdog"), ("severity", "none")];
+    let seen = run(&mut engine, vec![(0, firing(&watchdog, 0, 100_000))], 7300);
+    let times: Vec<(i64, PageReason)> = seen.iter().map(|page| (page.at, page.reason)).collect();
+    assert_eq!(
+        times,
+        vec![(30, PageReason::Opened), (3630, PageReason::Repeat), (7230, PageReason::Repeat)]
+    );
+}
+
+#[test]
+fn an_alert_firing_again_after_it_resolved_is_a_new_episode() {
+    let mut engine = Engine::new(config());
+    let seen = run(
+        &mut engine,
+        vec![
+            (0, firing(DOWN_A, 0, 10_000)),
+            (1, firing(DOWN_B, 1, 10_000)),
+            (100, resolved(DOWN_A, 0, 100)),
+            (400, firing(DOWN_A, 400, 10_000)),
+        ],
+        700,
+    );
+    assert_eq!(
+        summary(&seen),
+        vec![
+            (30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a", "PodDown/b"]),
+            (330, PageAction::Trigger, PageReason::Changed, vec!["PodDown/b"]),
+            (630, PageAction::Trigger, PageReason::Changed, vec!["PodDown/b", "PodDown/a"]),
+        ]
+    );
+}
+
+#[test]
+fn routes_pick_timing_and_groups_split_by_group_by() {
+    let mut engine = Engine::new(config());
+    let critical = [("alertname", "RedisDown"), ("cluster", "eu"), ("severity", "critical")];
+    let other_cluster = [("alertname", "PodDown"), ("cluster", "us"), ("pod", "a"), ("severity", "warning")];
+    let seen = run(
+        &mut engine,
+        vec![(0, firing(DOWN_A, 0, 1000)), (0, firing(&critical, 0, 1000)), (0, firing(&other_cluster, 0, 1000))],
+        60,
+    );
+    assert_eq!(
+        summary(&seen),
+        vec![
+            (5, PageAction::Trigger, PageReason::Opened, vec!["RedisDown"]),
+            (30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"]),
+            (30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"]),
+        ]
+    );
+    assert_ne!(seen[1].key, seen[2].key);
+}
+
+#[test]
+fn an_alert_that_started_long_ago_pages_without_group_wait() {
+    let mut engine = Engine::new(config());
+    let seen = run(&mut engine, vec![(1000, firing(DOWN_A, 0, 2000))], 1100);
+    assert_eq!(summary(&seen), vec![(1000, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"])]);
+}
+
+#[test]
+fn a_reopened_group_is_a_new_incident_with_a_new_key() {
+    let mut engine = Engine::new(config());
+    let seen = run(
+        &mut engine,
+        vec![(0, firing(DOWN_A, 0, 100)), (2000, firing(DOWN_A, 2000, 3000))],
+        2100,
+    );
+    let actions: Vec<_> = seen.iter().map(|page| (page.at, page.action)).collect();
+    assert_eq!(
+        actions,
+        vec![(30, PageAction::Trigger), (330, PageAction::Resolve), (2030, PageAction::Trigger)]
+    );
+    assert_eq!(seen[0].key, seen[1].key);
+    assert_ne!(seen[0].key, seen[2].key);
+}
+
+fn keyed(key: &str, summary: &str) -> Event {
+    Event::Alert(Alert {
+        expiry: Expiry::UntilResolved,
+        external_key: Some(key.into()),
+        ..alert(&[("alertname", summary), ("dedup_key", key), ("severity", "critical")])
+    })
+}
+
+#[test]
+fn sender_keys_resolve_and_acknowledge() {
+    let mut engine = Engine::new(config());
+    let seen = run(
+        &mut engine,
+        vec![
+            (0, keyed("k1", "disk full")),
+            (1, keyed("k1", "disk full")),
+            (60, Event::AcknowledgeKey("k1".into())),
+            (400, Event::ResolveKey("k1".into())),
+            (401, Event::ResolveKey("nope".into())),
+        ],
+        1000,
+    );
+    let actions: Vec<_> = seen.iter().map(|page| (page.at, page.action)).collect();
+    assert_eq!(
+        actions,
+        vec![(5, PageAction::Trigger), (305, PageAction::Acknowledge), (605, PageAction::Resolve)]
+    );
+    let stats = engine.stats();
+    assert_eq!((stats.alerts_duplicate, stats.resolves_unknown, stats.acknowledgements), (1, 1, 1));
+}
+
+#[test]
+fn flush_pending_says_what_is_waiting() {
+    let mut engine = Engine::new(config());
+    let mut out = Vec::new();
+    engine.apply(firing(DOWN_A, 0, 1000), at(0), &mut out);
+    assert!(out.is_empty());
+    engine.flush_pending(at(1), &mut out);
+    assert_eq!(out.len(), 1);
+    let Notification::Page(page) = &out[0];
+    assert_eq!((page.at, page.action), (at(1), PageAction::Trigger));
+}
+
+#[test]
+fn time_never_goes_backwards() {
+    let mut engine = Engine::new(config());
+    let seen = run(&mut engine, vec![(100, firing(DOWN_A, 100, 1000)), (50, firing(DOWN_B, 50, 1000))], 200);
+    // B arrived "at 50" after time was already 100: it joins the group as of 100.
+    assert_eq!(summary(&seen), vec![(130, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a", "PodDown/b"])]);
+}
