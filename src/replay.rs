@@ -62,9 +62,8 @@ impl Replay {
             match decode_body(record.source, record.body, &self.limits) {
                 Ok(decoded) => {
                     summary.rejected_records += decoded.rejected.len() as u64;
-                    for event in decoded.events {
-                        self.engine.apply(event, record.received_at, &mut out);
-                    }
+                    self.engine
+                        .apply_batch(decoded.events, record.received_at, &mut out);
                 }
                 Err(error) => {
                     summary.rejected_requests += 1;

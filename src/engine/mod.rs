@@ -186,6 +186,24 @@ impl Engine {
     /// Applies one event that happened at `now`, after running every flush due by then.
     pub fn apply(&mut self, event: Event, now: EventTime, out: &mut Vec<Notification>) {
         self.advance(now, out);
+        self.apply_one(event);
+    }
+
+    /// Applies the events of one request, all at `now`: flushes due by then run first, none
+    /// runs between the events, so a burst sent in one request is never split.
+    pub fn apply_batch(
+        &mut self,
+        events: impl IntoIterator<Item = Event>,
+        now: EventTime,
+        out: &mut Vec<Notification>,
+    ) {
+        self.advance(now, out);
+        for event in events {
+            self.apply_one(event);
+        }
+    }
+
+    fn apply_one(&mut self, event: Event) {
         let now = self.now;
         match event {
             Event::Alert(alert) => self.apply_alert(alert, now),

@@ -15,7 +15,10 @@ fn at(seconds: i64) -> EventTime {
 fn route(name: &str, matchers: &[&str], group_by: &[&str], wait: u64, interval: u64, repeat: u64) -> Route {
     Route {
         name: Arc::from(name),
-        matchers: matchers.iter().map(|text| Matcher::parse(text).unwrap()).collect(),
+        matchers: matchers
+            .iter()
+            .map(|text| Matcher::parse(text).unwrap())
+            .collect(),
         group_by: GroupBy::Labels(group_by.iter().map(|name| (*name).into()).collect()),
         group_wait: Duration::from_secs(wait),
         group_interval: Duration::from_secs(interval),
@@ -32,7 +35,14 @@ fn config() -> EngineConfig {
         default_severity: Severity::Error,
         routes: RouteTree::new(
             route("route", &[], &["alertname", "cluster"], 30, 300, 4 * 3600),
-            vec![route("route.routes[0]", &["severity=\"critical\""], &["alertname", "cluster"], 5, 300, 4 * 3600)],
+            vec![route(
+                "route.routes[0]",
+                &["severity=\"critical\""],
+                &["alertname", "cluster"],
+                5,
+                300,
+                4 * 3600,
+            )],
         ),
     }
 }
@@ -54,7 +64,11 @@ fn alert(labels: &[(&str, &str)]) -> Alert {
 }
 
 fn firing(labels: &[(&str, &str)], starts: i64, ends: i64) -> Event {
-    Event::Alert(Alert { starts_at: Some(at(starts)), ends_at: Some(at(ends)), ..alert(labels) })
+    Event::Alert(Alert {
+        starts_at: Some(at(starts)),
+        ends_at: Some(at(ends)),
+        ..alert(labels)
+    })
 }
 
 fn resolved(labels: &[(&str, &str)], starts: i64, ended: i64) -> Event {
@@ -102,25 +116,56 @@ fn run(engine: &mut Engine, steps: Vec<(i64, Event)>, until: i64) -> Vec<Seen> {
 
 fn summary(seen: &[Seen]) -> Vec<(i64, PageAction, PageReason, Vec<&str>)> {
     seen.iter()
-        .map(|page| (page.at, page.action, page.reason, page.firing.iter().map(String::as_str).collect()))
+        .map(|page| {
+            (
+                page.at,
+                page.action,
+                page.reason,
+                page.firing.iter().map(String::as_str).collect(),
+            )
+        })
         .collect()
 }
 
-const DOWN_A: &[(&str, &str)] = &[("alertname", "PodDown"), ("cluster", "eu"), ("pod", "a"), ("severity", "warning")];
-const DOWN_B: &[(&str, &str)] = &[("alertname", "PodDown"), ("cluster", "eu"), ("pod", "b"), ("severity", "warning")];
-const DOWN_C: &[(&str, &str)] = &[("alertname", "PodDown"), ("cluster", "eu"), ("pod", "c"), ("severity", "warning")];
+const DOWN_A: &[(&str, &str)] = &[
+    ("alertname", "PodDown"),
+    ("cluster", "eu"),
+    ("pod", "a"),
+    ("severity", "warning"),
+];
+const DOWN_B: &[(&str, &str)] = &[
+    ("alertname", "PodDown"),
+    ("cluster", "eu"),
+    ("pod", "b"),
+    ("severity", "warning"),
+];
+const DOWN_C: &[(&str, &str)] = &[
+    ("alertname", "PodDown"),
+    ("cluster", "eu"),
+    ("pod", "c"),
+    ("severity", "warning"),
+];
 
 #[test]
 fn a_burst_of_related_alerts_is_one_page_after_group_wait() {
     let mut engine = Engine::new(config());
     let seen = run(
         &mut engine,
-        vec![(0, firing(DOWN_A, 0, 240)), (2, firing(DOWN_B, 2, 240)), (20, firing(DOWN_C, 20, 240))],
+        vec![
+            (0, firing(DOWN_A, 0, 240)),
+            (2, firing(DOWN_B, 2, 240)),
+            (20, firing(DOWN_C, 20, 240)),
+        ],
         100,
     );
     assert_eq!(
         summary(&seen),
-        vec![(30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a", "PodDown/b", "PodDown/c"])]
+        vec![(
+            30,
+            PageAction::Trigger,
+            PageReason::Opened,
+            vec!["PodDown/a", "PodDown/b", "PodDown/c"]
+        )]
     );
     assert_eq!(engine.stats().incidents_opened, 1);
 }
@@ -129,9 +174,14 @@ fn a_burst_of_related_alerts_is_one_page_after_group_wait() {
 fn resends_of_a_firing_alert_are_duplicates() {
     let mut engine = Engine::new(config());
     // Prometheus re-sends every minute, each time pushing endsAt forward.
-    let steps = (0..10).map(|minute| (minute * 60, firing(DOWN_A, 0, minute * 60 + 240))).collect();
+    let steps = (0..10)
+        .map(|minute| (minute * 60, firing(DOWN_A, 0, minute * 60 + 240)))
+        .collect();
     let seen = run(&mut engine, steps, 600);
-    assert_eq!(summary(&seen), vec![(30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"])]);
+    assert_eq!(
+        summary(&seen),
+        vec![(30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"])]
+    );
     let stats = engine.stats();
     assert_eq!((stats.alerts_new, stats.alerts_duplicate), (1, 9));
 }
@@ -141,8 +191,11 @@ fn the_replica_label_is_not_identity() {
     let mut engine = Engine::new(config());
     let replica_0 = [DOWN_A, &[("prometheus_replica", "prometheus-0")]].concat();
     let replica_1 = [DOWN_A, &[("prometheus_replica", "prometheus-1")]].concat();
-    let seen =
-        run(&mut engine, vec![(0, firing(&replica_0, 0, 240)), (1, firing(&replica_1, 0, 241))], 60);
+    let seen = run(
+        &mut engine,
+        vec![(0, firing(&replica_0, 0, 240)), (1, firing(&replica_1, 0, 241))],
+        60,
+    );
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].firing.len(), 1);
     assert_eq!(engine.stats().alerts_duplicate, 1);
@@ -151,7 +204,11 @@ fn the_replica_label_is_not_identity() {
 #[test]
 fn an_explicit_resolve_resolves_the_incident_at_the_next_group_interval() {
     let mut engine = Engine::new(config());
-    let seen = run(&mut engine, vec![(0, firing(DOWN_A, 0, 240)), (100, resolved(DOWN_A, 0, 100))], 1000);
+    let seen = run(
+        &mut engine,
+        vec![(0, firing(DOWN_A, 0, 240)), (100, resolved(DOWN_A, 0, 100))],
+        1000,
+    );
     assert_eq!(
         summary(&seen),
         vec![
@@ -182,7 +239,11 @@ fn an_alert_nobody_resends_resolves_after_the_resolve_timeout() {
 #[test]
 fn a_blip_that_resolves_within_group_wait_pages_nothing() {
     let mut engine = Engine::new(config());
-    let seen = run(&mut engine, vec![(0, firing(DOWN_A, 0, 240)), (10, resolved(DOWN_A, 0, 10))], 1000);
+    let seen = run(
+        &mut engine,
+        vec![(0, firing(DOWN_A, 0, 240)), (10, resolved(DOWN_A, 0, 10))],
+        1000,
+    );
     assert_eq!(seen, vec![]);
     assert_eq!(engine.stats().active_groups, 0);
 }
@@ -192,17 +253,29 @@ fn alerts_joining_an_open_incident_page_an_update_at_group_interval() {
     let mut engine = Engine::new(config());
     let seen = run(
         &mut engine,
-        vec![(0, firing(DOWN_A, 0, 10_000)), (60, firing(DOWN_B, 60, 10_000)), (70, firing(DOWN_C, 70, 10_000))],
+        vec![
+            (0, firing(DOWN_A, 0, 10_000)),
+            (60, firing(DOWN_B, 60, 10_000)),
+            (70, firing(DOWN_C, 70, 10_000)),
+        ],
         700,
     );
     assert_eq!(
         summary(&seen),
         vec![
             (30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"]),
-            (330, PageAction::Trigger, PageReason::Changed, vec!["PodDown/a", "PodDown/b", "PodDown/c"]),
+            (
+                330,
+                PageAction::Trigger,
+                PageReason::Changed,
+                vec!["PodDown/a", "PodDown/b", "PodDown/c"]
+            ),
         ]
     );
-    assert_eq!(seen[0].key, seen[1].key, "an update keeps the incident's dedup_key");
+    assert_eq!(
+        seen[0].key, seen[1].key,
+        "an update keeps the incident's dedup_key"
+    );
 }
 
 #[test]
@@ -215,7 +288,11 @@ fn an_unchanged_incident_repeats_after_repeat_interval() {
     let times: Vec<(i64, PageReason)> = seen.iter().map(|page| (page.at, page.reason)).collect();
     assert_eq!(
         times,
-        vec![(30, PageReason::Opened), (3630, PageReason::Repeat), (7230, PageReason::Repeat)]
+        vec![
+            (30, PageReason::Opened),
+            (3630, PageReason::Repeat),
+            (7230, PageReason::Repeat)
+        ]
     );
 }
 
@@ -235,9 +312,19 @@ fn an_alert_firing_again_after_it_resolved_is_a_new_episode() {
     assert_eq!(
         summary(&seen),
         vec![
-            (30, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a", "PodDown/b"]),
+            (
+                30,
+                PageAction::Trigger,
+                PageReason::Opened,
+                vec!["PodDown/a", "PodDown/b"]
+            ),
             (330, PageAction::Trigger, PageReason::Changed, vec!["PodDown/b"]),
-            (630, PageAction::Trigger, PageReason::Changed, vec!["PodDown/b", "PodDown/a"]),
+            (
+                630,
+                PageAction::Trigger,
+                PageReason::Changed,
+                vec!["PodDown/b", "PodDown/a"]
+            ),
         ]
     );
 }
@@ -245,11 +332,24 @@ fn an_alert_firing_again_after_it_resolved_is_a_new_episode() {
 #[test]
 fn routes_pick_timing_and_groups_split_by_group_by() {
     let mut engine = Engine::new(config());
-    let critical = [("alertname", "RedisDown"), ("cluster", "eu"), ("severity", "critical")];
-    let other_cluster = [("alertname", "PodDown"), ("cluster", "us"), ("pod", "a"), ("severity", "warning")];
+    let critical = [
+        ("alertname", "RedisDown"),
+        ("cluster", "eu"),
+        ("severity", "critical"),
+    ];
+    let other_cluster = [
+        ("alertname", "PodDown"),
+        ("cluster", "us"),
+        ("pod", "a"),
+        ("severity", "warning"),
+    ];
     let seen = run(
         &mut engine,
-        vec![(0, firing(DOWN_A, 0, 1000)), (0, firing(&critical, 0, 1000)), (0, firing(&other_cluster, 0, 1000))],
+        vec![
+            (0, firing(DOWN_A, 0, 1000)),
+            (0, firing(&critical, 0, 1000)),
+            (0, firing(&other_cluster, 0, 1000)),
+        ],
         60,
     );
     assert_eq!(
@@ -267,7 +367,10 @@ fn routes_pick_timing_and_groups_split_by_group_by() {
 fn an_alert_that_started_long_ago_pages_without_group_wait() {
     let mut engine = Engine::new(config());
     let seen = run(&mut engine, vec![(1000, firing(DOWN_A, 0, 2000))], 1100);
-    assert_eq!(summary(&seen), vec![(1000, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"])]);
+    assert_eq!(
+        summary(&seen),
+        vec![(1000, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a"])]
+    );
 }
 
 #[test]
@@ -281,7 +384,11 @@ fn a_reopened_group_is_a_new_incident_with_a_new_key() {
     let actions: Vec<_> = seen.iter().map(|page| (page.at, page.action)).collect();
     assert_eq!(
         actions,
-        vec![(30, PageAction::Trigger), (330, PageAction::Resolve), (2030, PageAction::Trigger)]
+        vec![
+            (30, PageAction::Trigger),
+            (330, PageAction::Resolve),
+            (2030, PageAction::Trigger)
+        ]
     );
     assert_eq!(seen[0].key, seen[1].key);
     assert_ne!(seen[0].key, seen[2].key);
@@ -291,7 +398,11 @@ fn keyed(key: &str, summary: &str) -> Event {
     Event::Alert(Alert {
         expiry: Expiry::UntilResolved,
         external_key: Some(key.into()),
-        ..alert(&[("alertname", summary), ("dedup_key", key), ("severity", "critical")])
+        ..alert(&[
+            ("alertname", summary),
+            ("dedup_key", key),
+            ("severity", "critical"),
+        ])
     })
 }
 
@@ -312,10 +423,21 @@ fn sender_keys_resolve_and_acknowledge() {
     let actions: Vec<_> = seen.iter().map(|page| (page.at, page.action)).collect();
     assert_eq!(
         actions,
-        vec![(5, PageAction::Trigger), (305, PageAction::Acknowledge), (605, PageAction::Resolve)]
+        vec![
+            (5, PageAction::Trigger),
+            (305, PageAction::Acknowledge),
+            (605, PageAction::Resolve)
+        ]
     );
     let stats = engine.stats();
-    assert_eq!((stats.alerts_duplicate, stats.resolves_unknown, stats.acknowledgements), (1, 1, 1));
+    assert_eq!(
+        (
+            stats.alerts_duplicate,
+            stats.resolves_unknown,
+            stats.acknowledgements
+        ),
+        (1, 1, 1)
+    );
 }
 
 #[test]
@@ -333,7 +455,36 @@ fn flush_pending_says_what_is_waiting() {
 #[test]
 fn time_never_goes_backwards() {
     let mut engine = Engine::new(config());
-    let seen = run(&mut engine, vec![(100, firing(DOWN_A, 100, 1000)), (50, firing(DOWN_B, 50, 1000))], 200);
+    let seen = run(
+        &mut engine,
+        vec![(100, firing(DOWN_A, 100, 1000)), (50, firing(DOWN_B, 50, 1000))],
+        200,
+    );
     // B arrived "at 50" after time was already 100: it joins the group as of 100.
-    assert_eq!(summary(&seen), vec![(130, PageAction::Trigger, PageReason::Opened, vec!["PodDown/a", "PodDown/b"])]);
+    assert_eq!(
+        summary(&seen),
+        vec![(
+            130,
+            PageAction::Trigger,
+            PageReason::Opened,
+            vec!["PodDown/a", "PodDown/b"]
+        )]
+    );
+}
+
+#[test]
+fn a_burst_in_one_request_is_never_split() {
+    let mut engine = Engine::new(config());
+    let mut out = Vec::new();
+    // Alerts that started long ago page at once; all of one request still make one page.
+    let burst = vec![
+        firing(DOWN_A, 0, 5000),
+        firing(DOWN_B, 0, 5000),
+        firing(DOWN_C, 0, 5000),
+    ];
+    engine.apply_batch(burst, at(1000), &mut out);
+    engine.advance(at(1000), &mut out);
+    assert_eq!(out.len(), 1);
+    let Notification::Page(page) = &out[0];
+    assert_eq!(page.incident.firing, 3);
 }

@@ -31,9 +31,7 @@ pub fn run(
                         tracing::error!(%error, "cannot write to the capture file");
                     }
                 }
-                for event in batch.events {
-                    engine.apply(event, now, &mut out);
-                }
+                engine.apply_batch(batch.events, now, &mut out);
                 let stats = engine.stats();
                 metrics.engine(&published, &stats);
                 published = stats;

@@ -1,1 +1,9 @@
+//! Integration tests: the real service on real ports, real clients, a local fake PagerDuty.
 
+mod alertmanager;
+mod bad_input;
+mod cli;
+mod otlp;
+mod pagerduty;
+mod replay;
+mod support;

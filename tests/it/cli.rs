@@ -1,0 +1,106 @@
+//! The binary itself: `check`, and `serve` shutting down on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+
+use serde_json::Value;
+
+use crate::support::{PATIENCE, post_json, temp_path};
+
+fn noisegate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_noisegate"))
+}
+
+#[test]
+fn check_accepts_the_default_and_lists_every_error_with_its_path() {
+    let output = noisegate().arg("check").output().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("config is valid"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "bad.yaml");
+    std::fs::write(
+        &path,
+        "route:\n  group_wait: soon\n  routes:\n    - matchers: ['severity=~~\"critical\"']\n",
+    )
+    .unwrap();
+    let output = noisegate()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("error: route.group_wait: invalid duration \"soon\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("error: route.routes[0].matchers[0]: unknown operator \"=~~\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 error(s)"), "{stdout}");
+}
+
+#[tokio::test]
+async fn serve_drains_and_flushes_pages_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "config.yaml");
+    // No routing key: pages go to stdout. A long group_wait: the page is pending at SIGTERM.
+    std::fs::write(
+        &path,
+        "server:\n  grpc_listen: 127.0.0.1:0\n  http_listen: 127.0.0.1:0\nroute:\n  group_wait: 1h\npagerduty:\n  routing_keys: {}\n",
+    )
+    .unwrap();
+    let mut child = noisegate()
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let http_addr = loop {
+        let line = lines
+            .recv_timeout(PATIENCE)
+            .expect("serve logs that it is serving");
+        let Ok(log) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if log["fields"]["message"] == "noisegate serving" {
+            break log["fields"]["http_addr"].as_str().unwrap().to_owned();
+        }
+    };
+    let alert = r#"[{"labels": {"alertname": "NodeDown", "node": "n1", "severity": "critical"}}]"#;
+    let (status, _) = post_json(&format!("http://{http_addr}/api/v2/alerts"), alert).await;
+    assert_eq!(status, 200);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let pages: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(pages.len(), 1, "{stdout}");
+    assert_eq!(pages[0]["event"]["event_action"], "trigger");
+    assert_eq!(pages[0]["event"]["payload"]["summary"], "NodeDown");
+}

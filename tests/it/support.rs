@@ -1,0 +1,263 @@
+//! Test harness: the real service on 127.0.0.1 port 0, and a fake PagerDuty Events API server.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use noisegate::service::{self, Listeners, ServeOptions};
+
+/// Upper bound on any wait for something the service should do; a bound, not a synchronization.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub const ROUTING_KEY: &str = "R0UT1NGKEY0000000000000000000000";
+
+/// A config for tests: fast ticks and retries, PagerDuty at `pagerduty_url`, and `extra` YAML
+/// (a `route:` section and anything else) appended.
+pub fn config_yaml(pagerduty_url: &str, extra: &str) -> String {
+    format!(
+        r#"
+server:
+  grpc_listen: "127.0.0.1:0"
+  http_listen: "127.0.0.1:0"
+  tick: 20ms
+  shutdown_grace: 20s
+pagerduty:
+  url: "{pagerduty_url}"
+  routing_keys:
+    default: {{ value: "{ROUTING_KEY}" }}
+  retry:
+    initial_backoff: 10ms
+    max_backoff: 50ms
+    max_attempts: 5
+{extra}
+"#
+    )
+}
+
+pub struct TestServer {
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start(config_yaml: &str) -> TestServer {
+        TestServer::start_with(config_yaml, ServeOptions::default()).await
+    }
+
+    pub async fn start_with(config_yaml: &str, options: ServeOptions) -> TestServer {
+        let config = noisegate::config::parse(config_yaml, &|_| None).expect("test config is valid");
+        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
+        let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
+        let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(service::run(
+            config,
+            Listeners { grpc, http },
+            options,
+            shutdown.clone(),
+        ));
+        TestServer {
+            http: http_addr,
+            grpc: grpc_addr,
+            shutdown,
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// Graceful shutdown: waits until the engine is drained and pages are flushed.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, self.task)
+            .await
+            .expect("shutdown finishes")
+            .expect("service task")
+            .expect("service ran without error");
+    }
+
+    /// The value of one metric sample, e.g. `noisegate_duplicate_alerts_total` or
+    /// `noisegate_rejected_requests_total{source="otlp_http",reason="malformed"}`.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = http()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        parse_metric(&text, sample).unwrap_or(0.0)
+    }
+}
+
+fn parse_metric(text: &str, sample: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == sample).then(|| value.parse().ok()).flatten()
+    })
+}
+
+/// One request the fake PagerDuty received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: Value,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct FakeState {
+    received: Mutex<Vec<Received>>,
+    /// Statuses to answer with, in order; 202 once empty.
+    script: Mutex<VecDeque<u16>>,
+    notify: Notify,
+}
+
+/// A local stand-in for PagerDuty's Events API v2.
+pub struct FakePagerDuty {
+    pub url: String,
+    state: Arc<FakeState>,
+}
+
+impl FakePagerDuty {
+    pub async fn start() -> FakePagerDuty {
+        let state = Arc::new(FakeState::default());
+        let app = axum::Router::new()
+            .route("/v2/enqueue", axum::routing::post(enqueue))
+            .with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakePagerDuty { url, state }
+    }
+
+    /// Answer the next requests with these statuses (then 202 again).
+    pub fn script(&self, statuses: &[u16]) {
+        self.state.script.lock().unwrap().extend(statuses);
+    }
+
+    /// Every request received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// The bodies PagerDuty accepted (2xx), in order.
+    pub fn events(&self) -> Vec<Value> {
+        self.received()
+            .into_iter()
+            .filter(|received| received.status < 300)
+            .map(|received| received.body)
+            .collect()
+    }
+
+    /// Waits until `count` requests in all have arrived and returns them.
+    pub async fn wait_requests(&self, count: usize) -> Vec<Received> {
+        let waiting = async {
+            loop {
+                let notified = self.state.notify.notified();
+                let received = self.received();
+                if received.len() >= count {
+                    return received;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, waiting)
+            .await
+            .unwrap_or_else(|_| panic!("expected {count} PagerDuty requests, got {:#?}", self.received()))
+    }
+
+    /// Waits until `count` events were accepted and returns them.
+    pub async fn wait_events(&self, count: usize) -> Vec<Value> {
+        let waiting = async {
+            loop {
+                let notified = self.state.notify.notified();
+                let events = self.events();
+                if events.len() >= count {
+                    return events;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, waiting)
+            .await
+            .unwrap_or_else(|_| panic!("expected {count} PagerDuty events, got {:#?}", self.events()))
+    }
+}
+
+async fn enqueue(State(state): State<Arc<FakeState>>, _headers: HeaderMap, body: String) -> Response {
+    let status = state.script.lock().unwrap().pop_front().unwrap_or(202);
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    state.received.lock().unwrap().push(Received {
+        body: body.clone(),
+        status,
+    });
+    state.notify.notify_waiters();
+    let code = StatusCode::from_u16(status).unwrap();
+    if status == 429 {
+        return (code, [("retry-after", "0")], "{\"status\":\"throttle event\"}").into_response();
+    }
+    (
+        code,
+        axum::Json(serde_json::json!({"status": "success", "dedup_key": body["dedup_key"]})),
+    )
+        .into_response()
+}
+
+/// Names of the alerts a trigger stands for, in order.
+pub fn alert_names(event: &Value) -> Vec<String> {
+    event["payload"]["custom_details"]["alerts"]
+        .as_array()
+        .map(|alerts| {
+            alerts
+                .iter()
+                .map(|alert| {
+                    let labels = &alert["labels"];
+                    let name = labels["alertname"].as_str().unwrap_or("");
+                    match labels["pod"].as_str() {
+                        Some(pod) => format!("{name}/{pod}"),
+                        None => name.to_owned(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn temp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+/// An HTTP client (reqwest is built without a bundled TLS crypto provider; install ring's).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// POSTs JSON text and returns status and body text.
+pub async fn post_json(url: &str, body: &str) -> (u16, String) {
+    let response = http()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
