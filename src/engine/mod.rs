@@ -262,7 +262,10 @@ impl Engine {
                     self.stats.alerts_duplicate += 1;
                 }
                 entry.ends_at = ends_at;
-                entry.annotations = Arc::new(alert.annotations);
+                // Re-sends almost always carry the same annotations: no allocation for them.
+                if *entry.annotations != alert.annotations {
+                    entry.annotations = Arc::new(alert.annotations);
+                }
                 if let Some(starts_at) = alert.starts_at {
                     entry.starts_at = entry.starts_at.min(starts_at);
                 }
@@ -293,19 +296,19 @@ impl Engine {
         let route_id = self.config.routes.select(&alert.labels);
         let route = self.config.routes.get(route_id);
         let group_key = route::group_key(route_id, route, &alert.labels);
-        if !self.groups.contains_key(&group_key) {
+        let mut first_flush = None;
+        let group = self.groups.entry(group_key).or_insert_with(|| {
             // Like Alertmanager: an alert that started long enough ago pages without waiting.
-            let first_flush = if starts_at.saturating_add(route.group_wait) <= now {
+            first_flush = Some(if starts_at.saturating_add(route.group_wait) <= now {
                 now
             } else {
                 now.saturating_add(route.group_wait)
-            };
-            let group = Group::new(route_id, route::group_labels(route, &alert.labels));
-            self.groups.insert(group_key, group);
-            self.schedule(group_key, first_flush);
-        }
-        if let Some(group) = self.groups.get_mut(&group_key) {
-            group.members.push(fingerprint);
+            });
+            Group::new(route_id, route::group_labels(route, &alert.labels))
+        });
+        group.members.push(fingerprint);
+        if let Some(due) = first_flush {
+            self.schedule(group_key, due);
         }
         self.alerts.insert(
             fingerprint,

@@ -99,7 +99,7 @@ fn resource_exhausted_when_too_large(
         .headers()
         .get(Status::GRPC_MESSAGE)
         .and_then(|value| value.to_str().ok())
-        .map(|value| percent_decode(value))
+        .map(percent_decode)
         .unwrap_or_else(|| "message too large".to_owned());
     Status::resource_exhausted(message).into_http()
 }
