@@ -15,7 +15,10 @@ const T0: i64 = 1_800_000_000_000;
 fn route(name: &str, matchers: &[&str], wait: u64) -> Route {
     Route {
         name: Arc::from(name),
-        matchers: matchers.iter().map(|text| Matcher::parse(text).unwrap()).collect(),
+        matchers: matchers
+            .iter()
+            .map(|text| Matcher::parse(text).unwrap())
+            .collect(),
         group_by: GroupBy::Labels(vec!["alertname".into(), "cluster".into(), "namespace".into()]),
         group_wait: Duration::from_secs(wait),
         group_interval: Duration::from_secs(300),
@@ -33,7 +36,11 @@ fn config() -> EngineConfig {
             route("route", &[], 30),
             vec![
                 route("route.routes[0]", &["severity=\"critical\""], 10),
-                route("route.routes[1]", &["alertname=~\"Kube.*|Node.*\"", "namespace!=\"kube-system\""], 30),
+                route(
+                    "route.routes[1]",
+                    &["alertname=~\"Kube.*|Node.*\"", "namespace!=\"kube-system\""],
+                    30,
+                ),
             ],
         ),
     }
@@ -69,7 +76,10 @@ fn alert(index: usize, time: i64, ends_in: i64) -> Event {
     ]);
     let annotations = Labels::from_pairs([
         ("summary", "Pod is crash looping."),
-        ("runbook_url", "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping"),
+        (
+            "runbook_url",
+            "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping",
+        ),
     ]);
     Event::Alert(Alert {
         severity: Severity::parse(severity),

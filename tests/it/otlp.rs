@@ -57,7 +57,15 @@ async fn grpc_export_pages_alerts_and_reports_partial_success() {
     let server = TestServer::start(&config_yaml(&pagerduty.url, ROUTE)).await;
     let mut client = LogsServiceClient::connect(format!("http://{}", server.grpc))
         .await
-        .unwrap();
+        .unwrap()
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            http().get(server.url(path)).send().await.unwrap().status(),
+            200,
+            "{path}"
+        );
+    }
 
     let records = vec![
         record(
