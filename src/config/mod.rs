@@ -125,10 +125,15 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     } else {
         let deserializer = serde_yaml_ng::Deserializer::from_str(text);
         serde_path_to_error::deserialize(deserializer).map_err(|error| {
-            ConfigErrors(vec![FieldError {
-                path: error.path().to_string().trim_start_matches('.').to_owned(),
-                message: error.inner().to_string(),
-            }])
+            let path = error.path().to_string().trim_start_matches('.').to_owned();
+            let inner = error.inner().to_string();
+            let message = if path.starts_with("pagerduty.routing_keys") {
+                // serde quotes the unexpected value, and here it may be the key itself.
+                "expected { env: NAME }, { file: PATH } or { value: KEY } (the value given is not shown: it may be a secret)".to_owned()
+            } else {
+                inner.strip_prefix(&format!("{path}: ")).unwrap_or(&inner).to_owned()
+            };
+            ConfigErrors(vec![FieldError { path, message }])
         })?
     };
     let mut validator = Validator {
@@ -193,6 +198,11 @@ impl Validator<'_> {
                 "limits.max_annotation_value_bytes",
                 raw.limits.max_annotation_value_bytes,
                 64 << 10,
+            ),
+            body_read_timeout: self.positive_duration(
+                "limits.body_read_timeout",
+                raw.limits.body_read_timeout,
+                "30s",
             ),
         };
         let mut exclude_labels: Vec<Box<str>> = raw

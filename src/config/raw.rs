@@ -39,6 +39,7 @@ pub struct RawLimits {
     pub max_label_name_bytes: Option<usize>,
     pub max_label_value_bytes: Option<usize>,
     pub max_annotation_value_bytes: Option<usize>,
+    pub body_read_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

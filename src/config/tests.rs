@@ -101,3 +101,18 @@ fn child_routes_inherit_from_the_root() {
     assert_eq!(child.group_interval, Duration::from_secs(60));
     assert_eq!(child.repeat_interval, Duration::from_secs(4 * 3600));
 }
+
+#[test]
+fn a_secret_in_the_wrong_shape_is_not_echoed() {
+    let errors = parse(
+        "pagerduty:\n  routing_keys:\n    default: \"R0UT1NG-SECRET\"\n",
+        &no_env,
+    )
+    .unwrap_err();
+    let rendered = errors.to_string();
+    assert!(!rendered.contains("R0UT1NG-SECRET"), "{rendered}");
+    assert!(
+        rendered.starts_with("pagerduty.routing_keys.default: expected { env: NAME }"),
+        "{rendered}"
+    );
+}

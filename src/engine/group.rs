@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::route::Route;
 use super::store::{AlertEntry, Fingerprint, KeyMap};
@@ -70,7 +70,7 @@ impl Group {
                 resolved += 1;
             } else {
                 firing += 1;
-                digest ^= episode_hash(*fingerprint, entry.starts_at);
+                digest ^= episode_hash(*fingerprint, entry.starts_at, entry.severity);
                 all_acknowledged &= entry.acknowledged;
             }
         }
@@ -116,7 +116,7 @@ impl Group {
         };
         if let Some(reason) = reason {
             let incident = self.incident.get_or_insert_with(|| Incident {
-                dedup_key: dedup_key(group_key, time),
+                dedup_key: dedup_key(group_key),
                 opened_at: time,
                 paged_digest: digest,
                 paged_at: time,
@@ -211,18 +211,19 @@ impl Group {
     }
 }
 
-fn episode_hash(fingerprint: Fingerprint, starts_at: EventTime) -> u64 {
-    let mut bytes = [0u8; 16];
+/// What makes a firing alert worth a new page when it changes: which alert, which episode,
+/// how severe.
+fn episode_hash(fingerprint: Fingerprint, starts_at: EventTime, severity: Severity) -> u64 {
+    let mut bytes = [0u8; 17];
     bytes[..8].copy_from_slice(&fingerprint.to_le_bytes());
-    bytes[8..].copy_from_slice(&starts_at.as_millis().to_le_bytes());
+    bytes[8..16].copy_from_slice(&starts_at.as_millis().to_le_bytes());
+    bytes[16] = severity as u8;
     xxh3_64(&bytes)
 }
 
-/// Deterministic from the group and the time it opened: the same input gives the same keys in
-/// `serve` and `replay`, and a group that reopens later gets a new incident.
-fn dedup_key(group_key: u64, opened_at: EventTime) -> Arc<str> {
-    let mut hasher = Xxh3::new();
-    hasher.update(&group_key.to_le_bytes());
-    hasher.update(&opened_at.as_millis().to_le_bytes());
-    Arc::from(format!("noisegate-{:016x}", hasher.digest()))
+/// Derived from the group alone, as Alertmanager does: the same input gives the same keys in
+/// `serve` and `replay`, and a restart keeps paging the incident PagerDuty has open. A group
+/// that reopens after its resolve reuses the key, and PagerDuty opens a new incident for it.
+fn dedup_key(group_key: u64) -> Arc<str> {
+    Arc::from(format!("noisegate-{group_key:016x}"))
 }

@@ -147,8 +147,6 @@ type Timer = Reverse<(EventTime, u64, u64)>;
 pub struct Engine {
     config: EngineConfig,
     alerts: KeyMap<AlertEntry>,
-    /// Sender-chosen keys (PagerDuty `dedup_key`) to the alert they name.
-    external_keys: std::collections::HashMap<Box<str>, Fingerprint>,
     groups: KeyMap<Group>,
     timers: BinaryHeap<Timer>,
     next_seq: u64,
@@ -161,7 +159,6 @@ impl Engine {
         Engine {
             config,
             alerts: KeyMap::default(),
-            external_keys: std::collections::HashMap::new(),
             groups: KeyMap::default(),
             timers: BinaryHeap::new(),
             next_seq: 0,
@@ -250,9 +247,16 @@ impl Engine {
 
     fn apply_alert(&mut self, alert: Alert, now: EventTime) {
         self.stats.alerts_received += 1;
-        let fingerprint = fingerprint(&alert.labels, &self.config.exclude_labels);
+        // A sender that names its alerts (PagerDuty's dedup_key) decides their identity; labels
+        // may then change between sends (an updated summary, a new severity).
+        let fingerprint = match &alert.external_key {
+            Some(key) => store::key_fingerprint(key),
+            None => fingerprint(&alert.labels, &self.config.exclude_labels),
+        };
         let ends_at = self.effective_end(&alert, now);
         let resolved = ends_at.is_some_and(|end| end <= now);
+        let starts_at = alert.starts_at;
+        let default_severity = self.config.default_severity;
 
         if let Some(entry) = self.alerts.get_mut(&fingerprint) {
             if !entry.is_resolved_at(now) {
@@ -262,11 +266,8 @@ impl Engine {
                     self.stats.alerts_duplicate += 1;
                 }
                 entry.ends_at = ends_at;
-                // Re-sends almost always carry the same annotations: no allocation for them.
-                if *entry.annotations != alert.annotations {
-                    entry.annotations = Arc::new(alert.annotations);
-                }
-                if let Some(starts_at) = alert.starts_at {
+                entry.refresh(alert, default_severity);
+                if let Some(starts_at) = starts_at {
                     entry.starts_at = entry.starts_at.min(starts_at);
                 }
             } else if resolved {
@@ -275,10 +276,10 @@ impl Engine {
             } else {
                 // Firing again after it ended: a new episode in the same group.
                 self.stats.alerts_new += 1;
-                entry.starts_at = alert.starts_at.unwrap_or(now);
+                entry.starts_at = starts_at.unwrap_or(now);
                 entry.ends_at = ends_at;
-                entry.annotations = Arc::new(alert.annotations);
                 entry.acknowledged = false;
+                entry.refresh(alert, default_severity);
             }
             return;
         }
@@ -286,9 +287,6 @@ impl Engine {
         if resolved {
             self.stats.resolves_unknown += 1;
             return;
-        }
-        if let Some(key) = &alert.external_key {
-            self.replace_external_key(key, fingerprint, now);
         }
         self.stats.alerts_new += 1;
         let starts_at = alert.starts_at.unwrap_or(now);
@@ -319,36 +317,13 @@ impl Engine {
                 ends_at,
                 severity,
                 generator_url: alert.generator_url.map(Arc::from),
-                external_key: alert.external_key,
                 acknowledged: false,
             },
         );
     }
 
-    /// A sender re-used its key for an alert with other labels: the key names the new alert,
-    /// and the old one ends now (PagerDuty semantics: one key, one alert).
-    fn replace_external_key(&mut self, key: &str, fingerprint: Fingerprint, now: EventTime) {
-        let Some(&previous) = self.external_keys.get(key) else {
-            self.external_keys.insert(key.into(), fingerprint);
-            return;
-        };
-        if previous != fingerprint {
-            if let Some(entry) = self.alerts.get_mut(&previous) {
-                if !entry.is_resolved_at(now) {
-                    entry.ends_at = Some(now);
-                    self.stats.alerts_resolved += 1;
-                }
-            }
-            self.external_keys.insert(key.into(), fingerprint);
-        }
-    }
-
     fn resolve_key(&mut self, key: &str, now: EventTime) {
-        let entry = self
-            .external_keys
-            .get(key)
-            .and_then(|fingerprint| self.alerts.get_mut(fingerprint));
-        match entry {
+        match self.alerts.get_mut(&store::key_fingerprint(key)) {
             Some(entry) if !entry.is_resolved_at(now) => {
                 entry.ends_at = Some(now);
                 self.stats.alerts_resolved += 1;
@@ -359,11 +334,7 @@ impl Engine {
 
     fn acknowledge_key(&mut self, key: &str) {
         self.stats.acknowledgements += 1;
-        if let Some(entry) = self
-            .external_keys
-            .get(key)
-            .and_then(|fingerprint| self.alerts.get_mut(fingerprint))
-        {
+        if let Some(entry) = self.alerts.get_mut(&store::key_fingerprint(key)) {
             entry.acknowledged = true;
         }
     }
@@ -413,13 +384,7 @@ impl Engine {
             out.push(Notification::Page(page));
         }
         for fingerprint in &decision.forget {
-            if let Some(entry) = self.alerts.remove(fingerprint) {
-                if let Some(key) = entry.external_key {
-                    if self.external_keys.get(&key) == Some(fingerprint) {
-                        self.external_keys.remove(&key);
-                    }
-                }
-            }
+            self.alerts.remove(fingerprint);
         }
         if decision.remove_group {
             self.groups.remove(&group_key);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::model::{EventTime, Labels, Severity};
+use crate::model::{Alert, EventTime, Labels, Severity};
 
 /// The identity of an alert: a hash of its labels minus the configured excluded labels.
 pub type Fingerprint = u64;
@@ -54,6 +54,14 @@ pub fn fingerprint(labels: &Labels, exclude: &[Box<str>]) -> Fingerprint {
     hasher.digest()
 }
 
+/// The identity of an alert its sender named (PagerDuty's `dedup_key`), whatever its labels.
+pub fn key_fingerprint(key: &str) -> Fingerprint {
+    let mut hasher = Xxh3::new();
+    hasher.update(b"external-key\xff");
+    hasher.update(key.as_bytes());
+    hasher.digest()
+}
+
 /// What the engine remembers about one alert.
 #[derive(Debug)]
 pub struct AlertEntry {
@@ -64,11 +72,26 @@ pub struct AlertEntry {
     pub ends_at: Option<EventTime>,
     pub severity: Severity,
     pub generator_url: Option<Arc<str>>,
-    pub external_key: Option<Box<str>>,
     pub acknowledged: bool,
 }
 
 impl AlertEntry {
+    /// Takes what a re-send may change: annotations, severity, generator URL and (for
+    /// sender-keyed alerts, whose identity is not their labels) labels. Allocates only for what
+    /// actually changed, which for a plain re-send is nothing.
+    pub fn refresh(&mut self, alert: Alert, default_severity: Severity) {
+        if alert.external_key.is_some() && *self.labels != alert.labels {
+            self.labels = Arc::new(alert.labels);
+        }
+        if *self.annotations != alert.annotations {
+            self.annotations = Arc::new(alert.annotations);
+        }
+        self.severity = alert.severity.unwrap_or(default_severity);
+        if self.generator_url.as_deref() != alert.generator_url.as_deref() {
+            self.generator_url = alert.generator_url.map(Arc::from);
+        }
+    }
+
     pub fn is_resolved_at(&self, time: EventTime) -> bool {
         self.ends_at.is_some_and(|end| end <= time)
     }

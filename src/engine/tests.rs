@@ -374,7 +374,7 @@ fn an_alert_that_started_long_ago_pages_without_group_wait() {
 }
 
 #[test]
-fn a_reopened_group_is_a_new_incident_with_a_new_key() {
+fn a_reopened_group_is_a_new_incident_under_the_same_key() {
     let mut engine = Engine::new(config());
     let seen = run(
         &mut engine,
@@ -390,18 +390,20 @@ fn a_reopened_group_is_a_new_incident_with_a_new_key() {
             (2030, PageAction::Trigger)
         ]
     );
+    // PagerDuty opens a new incident for a trigger on a resolved key; a restart keeps the key.
     assert_eq!(seen[0].key, seen[1].key);
-    assert_ne!(seen[0].key, seen[2].key);
+    assert_eq!(seen[0].key, seen[2].key);
 }
 
-fn keyed(key: &str, summary: &str) -> Event {
+fn keyed(key: &str, summary: &str, severity: &str) -> Event {
     Event::Alert(Alert {
         expiry: Expiry::UntilResolved,
         external_key: Some(key.into()),
         ..alert(&[
-            ("alertname", summary),
+            ("alertname", "disk"),
             ("dedup_key", key),
-            ("severity", "critical"),
+            ("severity", severity),
+            ("summary", summary),
         ])
     })
 }
@@ -412,8 +414,8 @@ fn sender_keys_resolve_and_acknowledge() {
     let seen = run(
         &mut engine,
         vec![
-            (0, keyed("k1", "disk full")),
-            (1, keyed("k1", "disk full")),
+            (0, keyed("k1", "disk 91% full", "critical")),
+            (1, keyed("k1", "disk 93% full", "critical")),
             (60, Event::AcknowledgeKey("k1".into())),
             (400, Event::ResolveKey("k1".into())),
             (401, Event::ResolveKey("nope".into())),
@@ -487,4 +489,38 @@ fn a_burst_in_one_request_is_never_split() {
     assert_eq!(out.len(), 1);
     let Notification::Page(page) = &out[0];
     assert_eq!(page.incident.firing, 3);
+}
+
+#[test]
+fn a_sender_keyed_alert_keeps_its_identity_when_its_labels_change() {
+    let mut engine = Engine::new(config());
+    let mut out = Vec::new();
+    engine.apply(keyed("k1", "disk 91% full", "warning"), at(0), &mut out);
+    engine.advance(at(40), &mut out);
+    // Same key, new summary and a higher severity: the same alert, escalated in place.
+    engine.apply(keyed("k1", "disk 99% full", "critical"), at(50), &mut out);
+    engine.advance(at(400), &mut out);
+    let pages: Vec<(PageReason, Severity, Option<String>)> = out
+        .iter()
+        .map(|Notification::Page(page)| {
+            let summary = page.incident.alerts[0].labels.get("summary").map(str::to_owned);
+            (page.reason, page.incident.severity, summary)
+        })
+        .collect();
+    assert_eq!(
+        pages,
+        vec![
+            (
+                PageReason::Opened,
+                Severity::Warning,
+                Some("disk 91% full".to_owned())
+            ),
+            (
+                PageReason::Changed,
+                Severity::Critical,
+                Some("disk 99% full".to_owned())
+            ),
+        ]
+    );
+    assert_eq!(engine.stats().active_alerts, 1);
 }

@@ -37,6 +37,7 @@ pub fn run(
                 published = stats;
                 let _ = batch.applied.send(());
             }
+            Input::Shutdown => break,
             Input::Tick => {
                 engine.advance(now, &mut out);
                 metrics.queue_depth(Queue::Engine, inputs.len());

@@ -112,6 +112,7 @@ pub async fn run(
         );
     let grpc_task = tokio::spawn(grpc);
 
+    let engine_input = input_sender.clone();
     let tick = config.server.tick;
     let ticker_shutdown = shutdown.clone();
     let ticker = tokio::spawn(async move {
@@ -135,7 +136,10 @@ pub async fn run(
     tracing::info!("shutting down: no new requests; draining the engine and flushing pages");
 
     let grace = config.server.shutdown_grace;
-    let drained = tokio::time::timeout(grace, async {
+    let deadline = tokio::time::Instant::now() + grace;
+    // 1. In-flight requests finish, for at most half the grace period: a stalled client must not
+    //    keep the engine from paging what is pending.
+    let servers = async {
         let _ = ticker.await;
         match http_task.await {
             Ok(Err(error)) => tracing::warn!(%error, "http server stopped with an error"),
@@ -147,12 +151,17 @@ pub async fn run(
             Err(error) => tracing::warn!(%error, "grpc server task failed"),
             Ok(Ok(())) => {}
         }
-        // Every sender is gone now; the engine flushes what is pending and closes the sink.
+    };
+    if tokio::time::timeout(grace / 2, servers).await.is_err() {
+        tracing::warn!("requests still in flight at half the grace period; they will be refused");
+    }
+    // 2. The engine pages what is pending and closes the sink's queue; the sink delivers it.
+    let closing = async {
+        let _ = engine_input.send(Input::Shutdown).await;
         let _ = engine_stopped.await;
         let _ = sink_task.await;
-    })
-    .await;
-    if drained.is_err() {
+    };
+    if tokio::time::timeout_at(deadline, closing).await.is_err() {
         sink_cancel.cancel();
         tracing::error!(
             grace_ms = grace.as_millis() as u64,

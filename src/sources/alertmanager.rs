@@ -236,6 +236,7 @@ mod tests {
             max_label_name_bytes: 32,
             max_label_value_bytes: 64,
             max_annotation_value_bytes: 128,
+            body_read_timeout: std::time::Duration::from_secs(30),
         }
     }
 

@@ -163,13 +163,23 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Resu
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large());
     }
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(error) => {
+    let collected = tokio::time::timeout(limits.body_read_timeout, Limited::new(body, limit).collect()).await;
+    let bytes = match collected {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Ok(Err(error)) => {
             return Err(IngestError::new(
                 Reason::Malformed,
                 format!("cannot read body: {error}"),
+            ));
+        }
+        Err(_) => {
+            return Err(IngestError::new(
+                Reason::Timeout,
+                format!(
+                    "body not received within {}ms",
+                    limits.body_read_timeout.as_millis()
+                ),
             ));
         }
     };

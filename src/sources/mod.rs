@@ -26,6 +26,8 @@ pub struct Limits {
     pub max_label_name_bytes: usize,
     pub max_label_value_bytes: usize,
     pub max_annotation_value_bytes: usize,
+    /// How long a sender may take to deliver a request body.
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// Where a request came in. Also the `source` label of ingest metrics.
@@ -76,11 +78,12 @@ pub enum Reason {
     TooManyLabels,
     LabelTooLong,
     TooManyRecords,
+    Timeout,
     Unavailable,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::Malformed,
         Reason::UnsupportedMediaType,
         Reason::TooLarge,
@@ -90,6 +93,7 @@ impl Reason {
         Reason::TooManyLabels,
         Reason::LabelTooLong,
         Reason::TooManyRecords,
+        Reason::Timeout,
         Reason::Unavailable,
     ];
 
@@ -104,6 +108,7 @@ impl Reason {
             Reason::TooManyLabels => "too_many_labels",
             Reason::LabelTooLong => "label_too_long",
             Reason::TooManyRecords => "too_many_records",
+            Reason::Timeout => "timeout",
             Reason::Unavailable => "unavailable",
         }
     }
@@ -113,6 +118,7 @@ impl Reason {
         match self {
             Reason::UnsupportedMediaType => 415,
             Reason::TooLarge | Reason::TooManyRecords => 413,
+            Reason::Timeout => 408,
             Reason::Unavailable => 503,
             Reason::Malformed
             | Reason::InvalidUtf8
@@ -127,6 +133,7 @@ impl Reason {
     pub fn grpc_code(self) -> tonic::Code {
         match self {
             Reason::TooLarge | Reason::TooManyRecords => tonic::Code::ResourceExhausted,
+            Reason::Timeout => tonic::Code::DeadlineExceeded,
             Reason::Unavailable => tonic::Code::Unavailable,
             Reason::UnsupportedMediaType
             | Reason::Malformed
@@ -211,6 +218,9 @@ pub enum Input {
     Batch(Batch),
     /// Run the group flushes that are due (sent periodically when traffic is quiet).
     Tick,
+    /// Stop: page what is pending and close the queue to the sinks. Requests still queued are
+    /// refused (`Reason::Unavailable`), never silently dropped.
+    Shutdown,
 }
 
 /// The sources' handle to the engine.

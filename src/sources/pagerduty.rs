@@ -77,18 +77,19 @@ pub fn decode_event(body: &str, limits: &Limits) -> Result<Decoded, IngestError>
             format!("body is not a PagerDuty event: {error}"),
         )
     })?;
-    if event.routing_key.as_deref().is_none_or(str::is_empty) {
+    let Some(routing_key) = event.routing_key.as_deref().filter(|key| !key.is_empty()) else {
         return Err(IngestError::new(
             Reason::MissingField,
             "missing field `routing_key`",
         ));
-    }
+    };
+    let integration = integration(routing_key);
     let action = event
         .event_action
         .as_deref()
         .ok_or_else(|| IngestError::new(Reason::MissingField, "missing field `event_action`"))?;
     match action {
-        "trigger" => decode_trigger(body, event, limits),
+        "trigger" => decode_trigger(&integration, event, limits),
         "acknowledge" | "resolve" => {
             let key = event.dedup_key.filter(|key| !key.is_empty()).ok_or_else(|| {
                 IngestError::new(
@@ -96,7 +97,7 @@ pub fn decode_event(body: &str, limits: &Limits) -> Result<Decoded, IngestError>
                     format!("`dedup_key` is required for {action}"),
                 )
             })?;
-            let boxed: Box<str> = key.as_str().into();
+            let boxed = external_key(&integration, &key);
             let event = if action == "resolve" {
                 Event::ResolveKey(boxed)
             } else {
@@ -114,7 +115,7 @@ pub fn decode_event(body: &str, limits: &Limits) -> Result<Decoded, IngestError>
     }
 }
 
-fn decode_trigger(body: &str, event: EventBody, limits: &Limits) -> Result<Decoded, IngestError> {
+fn decode_trigger(integration: &str, event: EventBody, limits: &Limits) -> Result<Decoded, IngestError> {
     let payload = event.payload.ok_or_else(|| {
         IngestError::new(
             Reason::MissingField,
@@ -142,10 +143,17 @@ fn decode_trigger(body: &str, event: EventBody, limits: &Limits) -> Result<Decod
             .map_err(|error| IngestError::new(Reason::InvalidValue, format!("payload.timestamp: {error}")))?,
     };
     // Without a key PagerDuty makes one up; a key from the content makes re-sends deduplicate.
-    let dedup_key = event
-        .dedup_key
-        .filter(|key| !key.is_empty())
-        .unwrap_or_else(|| format!("{:016x}", xxh3_64(body.as_bytes())));
+    let dedup_key = event.dedup_key.filter(|key| !key.is_empty()).unwrap_or_else(|| {
+        let fields = [
+            summary.as_str(),
+            source.as_str(),
+            severity.as_str(),
+            payload.component.as_deref().unwrap_or(""),
+            payload.group.as_deref().unwrap_or(""),
+            payload.class.as_deref().unwrap_or(""),
+        ];
+        format!("{:016x}", xxh3_64(fields.join("\u{1f}").as_bytes()))
+    });
     let summary = truncate(&summary, MAX_SUMMARY_BYTES);
 
     let mut labels = LabelsBuilder::with_capacity(8);
@@ -194,7 +202,7 @@ fn decode_trigger(body: &str, event: EventBody, limits: &Limits) -> Result<Decod
         expiry: Expiry::UntilResolved,
         severity: Some(severity),
         generator_url: generator_url.map(String::into_boxed_str),
-        external_key: Some(dedup_key.as_str().into()),
+        external_key: Some(external_key(integration, &dedup_key)),
     };
     Ok(Decoded {
         event: Event::Alert(alert),
@@ -294,6 +302,17 @@ fn invalid(error: &IngestError) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// A short, non-reversible name for the sender's integration key: PagerDuty keeps `dedup_key`s
+/// apart per routing key, and so does noisegate, without storing the key itself.
+fn integration(routing_key: &str) -> String {
+    format!("{:08x}", xxh3_64(routing_key.as_bytes()) as u32)
+}
+
+/// The alert identity for the engine: the integration and the sender's `dedup_key`.
+fn external_key(integration: &str, dedup_key: &str) -> Box<str> {
+    format!("{integration}/{dedup_key}").into_boxed_str()
+}
+
 fn required(value: Option<String>, field: &str) -> Result<String, IngestError> {
     value
         .filter(|value| !value.is_empty())
@@ -323,6 +342,7 @@ mod tests {
             max_label_name_bytes: 64,
             max_label_value_bytes: 2048,
             max_annotation_value_bytes: 2048,
+            body_read_timeout: std::time::Duration::from_secs(30),
         }
     }
 
@@ -338,6 +358,26 @@ mod tests {
         assert_eq!(alert.labels.get("alertname"), Some("disk full"));
         assert_eq!(alert.annotations.get("n"), Some("3"));
         assert_eq!(alert.severity, Some(Severity::Critical));
+    }
+
+    #[test]
+    fn identity_is_the_dedup_key_per_integration() {
+        let trigger = |routing_key: &str, summary: &str| {
+            let body = format!(
+                r#"{{"routing_key":"{routing_key}","event_action":"trigger","dedup_key":"disk-1","payload":{{"summary":"{summary}","source":"db-1","severity":"error"}}}}"#
+            );
+            match decode_event(&body, &limits()).unwrap().event {
+                Event::Alert(alert) => alert.external_key.unwrap(),
+                other => panic!("not an alert: {other:?}"),
+            }
+        };
+        assert_eq!(trigger("team-a", "disk 91%"), trigger("team-a", "disk 95%"));
+        assert_ne!(trigger("team-a", "disk 91%"), trigger("team-b", "disk 91%"));
+        let resolve = decode_event(
+            r#"{"routing_key":"team-a","event_action":"resolve","dedup_key":"disk-1"}"#,
+            &limits(),
+        );
+        assert_eq!(resolve.unwrap().event, Event::ResolveKey(trigger("team-a", "x")));
     }
 
     #[test]

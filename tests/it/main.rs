@@ -6,4 +6,5 @@ mod cli;
 mod otlp;
 mod pagerduty;
 mod replay;
+mod shutdown;
 mod support;

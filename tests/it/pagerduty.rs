@@ -47,15 +47,35 @@ async fn events_api_senders_trigger_acknowledge_and_resolve() {
     );
     assert_eq!(page["links"][0]["href"], "https://grafana.example/d/disk");
 
-    assert_eq!(post_json(&url, &action("acknowledge", "disk-db-1")).await.0, 202);
+    // The same key with a new summary and severity is the same alert: an update, one incident.
+    let escalated = trigger("disk-db-1", "Disk full on db-1").replace("\"error\"", "\"critical\"");
+    let escalated = escalated.replace(
+        "\"class\": \"Disk full on db-1\"",
+        "\"class\": \"Disk almost full on db-1\"",
+    );
+    assert_eq!(post_json(&url, &escalated).await.0, 202);
     let events = pagerduty.wait_events(2).await;
-    assert_eq!(events[1]["event_action"], "acknowledge");
+    assert_eq!(events[1]["event_action"], "trigger");
     assert_eq!(events[1]["dedup_key"], page["dedup_key"]);
+    assert_eq!(events[1]["payload"]["severity"], "critical");
+    assert_eq!(
+        events[1]["payload"]["custom_details"]["alerts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    assert_eq!(post_json(&url, &action("acknowledge", "disk-db-1")).await.0, 202);
+    let events = pagerduty.wait_events(3).await;
+    assert_eq!(events[2]["event_action"], "acknowledge");
+    assert_eq!(events[2]["dedup_key"], page["dedup_key"]);
 
     assert_eq!(post_json(&url, &action("resolve", "disk-db-1")).await.0, 202);
-    let events = pagerduty.wait_events(3).await;
-    assert_eq!(events[2]["event_action"], "resolve");
-    assert_eq!(events[2]["dedup_key"], page["dedup_key"]);
+    let events = pagerduty.wait_events(4).await;
+    assert_eq!(events[3]["event_action"], "resolve");
+    assert_eq!(events[3]["dedup_key"], page["dedup_key"]);
+    assert_eq!(server.metric("noisegate_incidents_opened_total").await, 1.0);
 
     let change = r#"{"routing_key": "their-integration-key", "payload": {"summary": "deploy cart v2", "source": "ci", "timestamp": "2026-11-02T00:00:00Z"}}"#;
     let (status, body) = post_json(&server.url("/v2/change/enqueue"), change).await;

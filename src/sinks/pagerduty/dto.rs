@@ -12,6 +12,10 @@ use crate::model::Labels;
 /// PagerDuty truncates summaries longer than this.
 const MAX_SUMMARY_CHARS: usize = 1024;
 const MAX_LINKS: usize = 10;
+/// PagerDuty refuses events over 512 KB; the alert list stops before this many bytes.
+const MAX_ALERT_DETAILS_BYTES: usize = 384 * 1024;
+/// Annotation values longer than this are cut in pages (the full text stays with the sender).
+const MAX_ANNOTATION_CHARS: usize = 4096;
 
 #[derive(Serialize)]
 pub struct EventBody<'a> {
@@ -44,8 +48,11 @@ pub struct Payload<'a> {
 
 #[derive(Serialize)]
 pub struct CustomDetails<'a> {
-    /// Every alert the incident stands for: firing ones, then those resolved since the last page.
+    /// Every alert the incident stands for: firing ones, then those resolved since the last page
+    /// (as many as fit in PagerDuty's size limit; `alerts_omitted` counts the rest).
     pub alerts: Vec<AlertDetail<'a>>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub alerts_omitted: usize,
     pub firing: usize,
     pub resolved: usize,
     pub group_labels: LabelMap<'a>,
@@ -75,21 +82,44 @@ pub struct Link<'a> {
     pub text: String,
 }
 
-/// Serializes `Labels` as a JSON object.
-pub struct LabelMap<'a>(pub &'a Labels);
+/// Serializes `Labels` as a JSON object, cutting values longer than `max_chars`.
+pub struct LabelMap<'a> {
+    labels: &'a Labels,
+    max_chars: usize,
+}
+
+impl<'a> LabelMap<'a> {
+    pub fn new(labels: &'a Labels) -> LabelMap<'a> {
+        LabelMap {
+            labels,
+            max_chars: usize::MAX,
+        }
+    }
+
+    fn cut(labels: &'a Labels, max_chars: usize) -> LabelMap<'a> {
+        LabelMap { labels, max_chars }
+    }
+}
 
 impl Serialize for LabelMap<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, value) in self.0.iter() {
-            map.serialize_entry(name, value)?;
+        let mut map = serializer.serialize_map(Some(self.labels.len()))?;
+        for (name, value) in self.labels.iter() {
+            match value.char_indices().nth(self.max_chars) {
+                None => map.serialize_entry(name, value)?,
+                Some((cut, _)) => map.serialize_entry(name, &format!("{}…", &value[..cut]))?,
+            }
         }
         map.end()
     }
 }
 
 fn labels_empty(labels: &LabelMap<'_>) -> bool {
-    labels.0.is_empty()
+    labels.labels.is_empty()
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 impl<'a> EventBody<'a> {
@@ -115,9 +145,12 @@ impl<'a> EventBody<'a> {
 fn payload(page: &Page) -> Payload<'_> {
     let incident = &page.incident;
     let first = incident.alerts.first();
+    // Empty values would make PagerDuty refuse the event (summary and source are required).
     let label = |names: &[&str]| -> Option<&str> {
         let labels = &first?.labels;
-        names.iter().find_map(|name| labels.get(name))
+        names
+            .iter()
+            .find_map(|name| labels.get(name).filter(|value| !value.is_empty()))
     };
     let names = alert_names(incident);
     let class = match names.as_slice() {
@@ -130,6 +163,8 @@ fn payload(page: &Page) -> Payload<'_> {
         .map(|alert| alert.starts_at)
         .min()
         .unwrap_or(incident.opened_at);
+    let alerts = alert_details(incident);
+    let kept = alerts.len();
     Payload {
         summary: summary(incident, &names),
         source: label(&["instance", "pod", "node", "service", "job", "source"])
@@ -140,10 +175,11 @@ fn payload(page: &Page) -> Payload<'_> {
         group: label(&["namespace", "cluster", "group"]),
         class,
         custom_details: CustomDetails {
-            alerts: incident.alerts.iter().map(alert_detail).collect(),
+            alerts,
+            alerts_omitted: incident.alerts.len() - kept,
             firing: incident.firing,
             resolved: incident.resolved,
-            group_labels: LabelMap(&incident.group_labels),
+            group_labels: LabelMap::new(&incident.group_labels),
             route: &incident.route,
             reason: page.reason.as_str(),
             incident_opened_at: incident.opened_at.to_string(),
@@ -151,10 +187,25 @@ fn payload(page: &Page) -> Payload<'_> {
     }
 }
 
+/// The alerts' details, in order, as many as fit in the size budget.
+fn alert_details(incident: &IncidentView) -> Vec<AlertDetail<'_>> {
+    let mut details = Vec::with_capacity(incident.alerts.len());
+    let mut bytes = 0usize;
+    for alert in &incident.alerts {
+        let detail = alert_detail(alert);
+        bytes = bytes.saturating_add(serde_json::to_vec(&detail).map_or(usize::MAX, |encoded| encoded.len()));
+        if bytes > MAX_ALERT_DETAILS_BYTES {
+            break;
+        }
+        details.push(detail);
+    }
+    details
+}
+
 fn alert_detail(alert: &AlertView) -> AlertDetail<'_> {
     AlertDetail {
-        labels: LabelMap(&alert.labels),
-        annotations: LabelMap(&alert.annotations),
+        labels: LabelMap::new(&alert.labels),
+        annotations: LabelMap::cut(&alert.annotations, MAX_ANNOTATION_CHARS),
         starts_at: alert.starts_at.to_string(),
         ends_at: alert.ends_at.map(|end| end.to_string()),
         status: if alert.firing { "firing" } else { "resolved" },
@@ -167,7 +218,11 @@ fn alert_names(incident: &IncidentView) -> Vec<&str> {
     let any_firing = incident.firing > 0;
     let mut names: Vec<&str> = Vec::new();
     for alert in incident.alerts.iter().filter(|alert| alert.firing || !any_firing) {
-        let name = alert.labels.get("alertname").unwrap_or("alert");
+        let name = alert
+            .labels
+            .get("alertname")
+            .filter(|name| !name.is_empty())
+            .unwrap_or("alert");
         if !names.contains(&name) {
             names.push(name);
         }
@@ -186,10 +241,9 @@ fn summary(incident: &IncidentView, names: &[&str]) -> String {
     let mut text = match names {
         [name] => {
             let described = incident.alerts.iter().find_map(|alert| {
-                alert
-                    .annotations
-                    .get("summary")
-                    .or_else(|| alert.annotations.get("description"))
+                ["summary", "description"]
+                    .iter()
+                    .find_map(|name| alert.annotations.get(name).filter(|text| !text.trim().is_empty()))
             });
             match described {
                 Some(description) => format!("{name}: {description}"),
@@ -242,4 +296,83 @@ fn links(incident: &IncidentView) -> Vec<Link<'_>> {
         }
     }
     links.into_iter().take(MAX_LINKS).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::engine::PageReason;
+    use crate::model::{EventTime, Severity};
+
+    fn page(alerts: Vec<AlertView>) -> Page {
+        Page {
+            at: EventTime::from_millis(1_800_000_000_000),
+            action: PageAction::Trigger,
+            dedup_key: Arc::from("noisegate-1"),
+            routing_key: Arc::from("default"),
+            reason: PageReason::Opened,
+            incident: IncidentView {
+                route: Arc::from("route"),
+                group_labels: Labels::from_pairs([("alertname", "")]),
+                opened_at: EventTime::from_millis(1_800_000_000_000),
+                severity: Severity::Critical,
+                firing: alerts.len(),
+                resolved: 0,
+                alerts,
+            },
+        }
+    }
+
+    fn view(labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> AlertView {
+        AlertView {
+            labels: Arc::new(Labels::from_pairs(labels.iter().copied())),
+            annotations: Arc::new(Labels::from_pairs(annotations.iter().copied())),
+            starts_at: EventTime::from_millis(1_800_000_000_000),
+            ends_at: None,
+            firing: true,
+            severity: Severity::Critical,
+            generator_url: None,
+        }
+    }
+
+    #[test]
+    fn empty_labels_never_make_an_empty_summary_or_source() {
+        let page = page(vec![view(
+            &[("alertname", ""), ("instance", "")],
+            &[("summary", " ")],
+        )]);
+        let body = serde_json::to_value(EventBody::new(&page, "key", None)).unwrap();
+        assert_eq!(body["payload"]["summary"], "alert");
+        assert_eq!(body["payload"]["source"], "noisegate");
+    }
+
+    #[test]
+    fn huge_incidents_stay_under_pagerduty_size_limit() {
+        let big = "x".repeat(60_000);
+        let alerts = (0..200)
+            .map(|index| {
+                let pod = format!("pod-{index}");
+                view(
+                    &[("alertname", "Big"), ("pod", pod.as_str())],
+                    &[("description", big.as_str())],
+                )
+            })
+            .collect();
+        let page = page(alerts);
+        let encoded = serde_json::to_vec(&EventBody::new(&page, "key", None)).unwrap();
+        assert!(encoded.len() < 512 * 1024, "{} bytes", encoded.len());
+        let body: serde_json::Value = serde_json::from_slice(&encoded).unwrap();
+        let kept = body["payload"]["custom_details"]["alerts"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert!(kept > 0);
+        assert_eq!(body["payload"]["custom_details"]["alerts_omitted"], 200 - kept);
+        assert_eq!(body["payload"]["custom_details"]["firing"], 200);
+        let description =
+            body["payload"]["custom_details"]["alerts"][0]["annotations"]["description"].as_str();
+        assert_eq!(description.unwrap().chars().count(), MAX_ANNOTATION_CHARS + 1);
+    }
 }

@@ -265,6 +265,7 @@ mod tests {
             max_label_name_bytes: 64,
             max_label_value_bytes: 256,
             max_annotation_value_bytes: 256,
+            body_read_timeout: std::time::Duration::from_secs(30),
         };
         let request = parse_json(BODY).unwrap();
         let decoded = decode_request(&request, &limits).unwrap();
