@@ -167,6 +167,13 @@ async fn webhook_and_pagerduty_bodies_are_checked() {
         error_text(&body).contains("record 1: invalid status \"maybe\""),
         "{body}"
     );
+    // The good alert of that request was accepted all the same.
+    assert_eq!(
+        server
+            .metric("noisegate_accepted_records_total{source=\"alertmanager_webhook\"}")
+            .await,
+        1.0
+    );
 
     let enqueue = server.url("/v2/enqueue");
     let cases = [
