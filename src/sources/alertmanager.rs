@@ -11,25 +11,12 @@ use super::{
 };
 use crate::model::{Alert, Event, EventTime, Expiry, Labels, Severity};
 
-/// An alert as Prometheus posts it (Alertmanager's `postableAlert`).
+/// An alert as Prometheus posts it (Alertmanager's `postableAlert`) or as a webhook carries it
+/// (which adds `status`).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PostableAlert {
-    labels: Option<BTreeMap<String, String>>,
+struct RawAlert {
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    starts_at: Option<String>,
-    #[serde(default)]
-    ends_at: Option<String>,
-    #[serde(default, rename = "generatorURL")]
-    generator_url: Option<String>,
-}
-
-/// An alert inside a webhook notification.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WebhookAlert {
     status: Option<String>,
     labels: Option<BTreeMap<String, String>>,
     #[serde(default)]
@@ -64,7 +51,7 @@ pub fn decode_v2(body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
         rejected: Vec::new(),
     };
     for (index, item) in items.into_iter().enumerate() {
-        let result = serde_json::from_str::<PostableAlert>(item.get())
+        let result = serde_json::from_str::<RawAlert>(item.get())
             .map_err(|error| (Reason::Malformed, format!("invalid alert: {error}")))
             .and_then(|alert| {
                 build_alert(
@@ -109,7 +96,7 @@ pub fn decode_webhook(body: &str, limits: &Limits) -> Result<Decoded, IngestErro
         rejected: Vec::new(),
     };
     for (index, item) in items.into_iter().enumerate() {
-        let result = serde_json::from_str::<WebhookAlert>(item.get())
+        let result = serde_json::from_str::<RawAlert>(item.get())
             .map_err(|error| (Reason::Malformed, format!("invalid alert: {error}")))
             .and_then(|alert| {
                 let lifecycle = match alert.status.as_deref() {
@@ -227,18 +214,7 @@ fn parse_time(field: &str, value: Option<&str>) -> Result<Option<EventTime>, (Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn limits() -> Limits {
-        Limits {
-            max_body_bytes: 1 << 20,
-            max_records_per_request: 100,
-            max_labels: 8,
-            max_label_name_bytes: 32,
-            max_label_value_bytes: 64,
-            max_annotation_value_bytes: 128,
-            body_read_timeout: std::time::Duration::from_secs(30),
-        }
-    }
+    use crate::sources::test_limits;
 
     #[test]
     fn v2_accepts_good_alerts_and_names_the_bad_ones() {
@@ -248,7 +224,7 @@ mod tests {
             {"labels": {"alertname": "B"}, "endsAt": "not a time"},
             {"labels": {"alertname": "C", "x": "VERY-LONG-VALUE-VERY-LONG-VALUE-VERY-LONG-VALUE-VERY-LONG-VALUE-VERY-LONG-VALUE"}}
         ]"#;
-        let decoded = decode_v2(body, &limits()).unwrap();
+        let decoded = decode_v2(body, &test_limits()).unwrap();
         assert_eq!(decoded.events.len(), 1);
         let reasons: Vec<_> = decoded
             .rejected
@@ -277,14 +253,14 @@ mod tests {
 
     #[test]
     fn webhook_requires_version_4() {
-        let error = decode_webhook(r#"{"version": "3", "alerts": []}"#, &limits()).unwrap_err();
+        let error = decode_webhook(r#"{"version": "3", "alerts": []}"#, &test_limits()).unwrap_err();
         assert_eq!(error.reason, Reason::InvalidValue);
         let decoded = decode_webhook(
             r#"{"version": "4", "status": "resolved", "alerts": [
                 {"status": "resolved", "labels": {"alertname": "A"}, "startsAt": "2026-11-02T00:00:00Z", "endsAt": "2026-11-02T00:05:00Z"},
                 {"status": "firing", "labels": {"alertname": "B"}, "endsAt": "0001-01-01T00:00:00Z"}
             ]}"#,
-            &limits(),
+            &test_limits(),
         )
         .unwrap();
         let alerts: Vec<_> = decoded

@@ -30,6 +30,20 @@ pub struct Limits {
     pub body_read_timeout: std::time::Duration,
 }
 
+/// Small limits for unit tests of the decoders.
+#[cfg(test)]
+pub(crate) fn test_limits() -> Limits {
+    Limits {
+        max_body_bytes: 1 << 20,
+        max_records_per_request: 100,
+        max_labels: 8,
+        max_label_name_bytes: 64,
+        max_label_value_bytes: 64,
+        max_annotation_value_bytes: 256,
+        body_read_timeout: std::time::Duration::from_secs(30),
+    }
+}
+
 /// Where a request came in. Also the `source` label of ingest metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SourceKind {

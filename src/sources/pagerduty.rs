@@ -333,24 +333,13 @@ fn truncate(text: &str, max_bytes: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn limits() -> Limits {
-        Limits {
-            max_body_bytes: 1 << 20,
-            max_records_per_request: 100,
-            max_labels: 16,
-            max_label_name_bytes: 64,
-            max_label_value_bytes: 2048,
-            max_annotation_value_bytes: 2048,
-            body_read_timeout: std::time::Duration::from_secs(30),
-        }
-    }
+    use crate::sources::test_limits;
 
     #[test]
     fn trigger_without_key_gets_a_stable_one() {
         let body = r#"{"routing_key":"k","event_action":"trigger","payload":{"summary":"disk full","source":"db-1","severity":"critical","custom_details":{"free":"1%","n":3}}}"#;
-        let first = decode_event(body, &limits()).unwrap();
-        let second = decode_event(body, &limits()).unwrap();
+        let first = decode_event(body, &test_limits()).unwrap();
+        let second = decode_event(body, &test_limits()).unwrap();
         assert_eq!(first.dedup_key, second.dedup_key);
         let Event::Alert(alert) = first.event else {
             panic!("not an alert")
@@ -366,7 +355,7 @@ mod tests {
             let body = format!(
                 r#"{{"routing_key":"{routing_key}","event_action":"trigger","dedup_key":"disk-1","payload":{{"summary":"{summary}","source":"db-1","severity":"error"}}}}"#
             );
-            match decode_event(&body, &limits()).unwrap().event {
+            match decode_event(&body, &test_limits()).unwrap().event {
                 Event::Alert(alert) => alert.external_key.unwrap(),
                 other => panic!("not an alert: {other:?}"),
             }
@@ -375,7 +364,7 @@ mod tests {
         assert_ne!(trigger("team-a", "disk 91%"), trigger("team-b", "disk 91%"));
         let resolve = decode_event(
             r#"{"routing_key":"team-a","event_action":"resolve","dedup_key":"disk-1"}"#,
-            &limits(),
+            &test_limits(),
         );
         assert_eq!(resolve.unwrap().event, Event::ResolveKey(trigger("team-a", "x")));
     }
@@ -384,14 +373,16 @@ mod tests {
     fn names_the_missing_field() {
         let error = decode_event(
             r#"{"routing_key":"k","event_action":"trigger","payload":{"summary":"x","severity":"critical"}}"#,
-            &limits(),
+            &test_limits(),
         )
         .unwrap_err();
         assert_eq!(error.reason, Reason::MissingField);
         assert!(error.message.contains("payload.source"), "{}", error.message);
-        let error = decode_event(r#"{"routing_key":"k","event_action":"resolve"}"#, &limits()).unwrap_err();
+        let error =
+            decode_event(r#"{"routing_key":"k","event_action":"resolve"}"#, &test_limits()).unwrap_err();
         assert!(error.message.contains("dedup_key"), "{}", error.message);
-        let error = decode_event(r#"{"routing_key":"k","event_action":"explode"}"#, &limits()).unwrap_err();
+        let error =
+            decode_event(r#"{"routing_key":"k","event_action":"explode"}"#, &test_limits()).unwrap_err();
         assert_eq!(error.reason, Reason::InvalidValue);
     }
 }

@@ -10,9 +10,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use prost::Message;
 use tonic::codec::{
     Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
@@ -21,7 +19,7 @@ use tonic::codegen::{BoxFuture, Service, StdError, http};
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 
-use super::{decode_request, to_json};
+use super::{decode_request, export_response, to_json};
 use crate::admin::metrics::Metrics;
 use crate::sources::{CapturedBody, Ingest, IngestError, Reason, SourceKind, capture};
 
@@ -150,15 +148,7 @@ impl UnaryService<ExportLogsServiceRequest> for Export {
             }
             .await;
             match result {
-                Ok(decoded) => {
-                    let partial_success = (!decoded.rejected.is_empty()).then(|| ExportLogsPartialSuccess {
-                        rejected_log_records: decoded.rejected.len() as i64,
-                        error_message: decoded.rejection_summary(),
-                    });
-                    Ok(tonic::Response::new(ExportLogsServiceResponse {
-                        partial_success,
-                    }))
-                }
+                Ok(decoded) => Ok(tonic::Response::new(export_response(&decoded))),
                 Err(error) => {
                     ingest.reject(source, &error);
                     Err(Status::new(error.reason.grpc_code(), error.message))

@@ -6,12 +6,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 
-use super::{decode_request, parse_json, to_json};
+use super::{decode_request, export_response, parse_json, to_json};
 use crate::sources::http::{HttpState, media_type, read_body, status_of};
 use crate::sources::{
     CapturedBody, IngestError, Reason, SourceKind, capture, require_utf8, single_line_json,
@@ -86,11 +84,7 @@ pub async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Bo
     .await;
     match result {
         Ok(decoded) => {
-            let partial_success = (!decoded.rejected.is_empty()).then(|| ExportLogsPartialSuccess {
-                rejected_log_records: decoded.rejected.len() as i64,
-                error_message: decoded.rejection_summary(),
-            });
-            let response = ExportLogsServiceResponse { partial_success };
+            let response = export_response(&decoded);
             match encoding {
                 Encoding::Protobuf => (
                     [(header::CONTENT_TYPE, "application/x-protobuf")],

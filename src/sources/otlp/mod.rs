@@ -9,7 +9,9 @@
 pub mod grpc;
 pub mod http;
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLogRecord;
 
@@ -104,17 +106,18 @@ fn map_record(
         .map(|body| value_to_string(Some(body)))
         .unwrap_or_default();
 
+    if body.len() > limits.max_annotation_value_bytes {
+        return Err((
+            Reason::LabelTooLong,
+            format!(
+                "body of {} bytes exceeds the limit of {}",
+                body.len(),
+                limits.max_annotation_value_bytes
+            ),
+        ));
+    }
+
     if !is_alert {
-        if body.len() > limits.max_annotation_value_bytes {
-            return Err((
-                Reason::LabelTooLong,
-                format!(
-                    "body of {} bytes exceeds the limit of {}",
-                    body.len(),
-                    limits.max_annotation_value_bytes
-                ),
-            ));
-        }
         let severity = number_severity.or_else(|| Severity::parse(&record.severity_text));
         return Ok(Event::Log(LogRecord {
             time,
@@ -143,16 +146,6 @@ fn map_record(
         .or(number_severity);
     let mut annotations = LabelsBuilder::default();
     if !body.is_empty() {
-        if body.len() > limits.max_annotation_value_bytes {
-            return Err((
-                Reason::LabelTooLong,
-                format!(
-                    "body of {} bytes exceeds the limit of {}",
-                    body.len(),
-                    limits.max_annotation_value_bytes
-                ),
-            ));
-        }
         annotations.push("summary", body);
     }
     Ok(Event::Alert(Alert {
@@ -219,6 +212,15 @@ fn write_value(value: Option<&any_value::Value>, out: &mut String) {
     }
 }
 
+/// The answer to an export: `partial_success` names the rejected records, if any.
+pub fn export_response(decoded: &Decoded) -> ExportLogsServiceResponse {
+    let partial_success = (!decoded.rejected.is_empty()).then(|| ExportLogsPartialSuccess {
+        rejected_log_records: decoded.rejected.len() as i64,
+        error_message: decoded.rejection_summary(),
+    });
+    ExportLogsServiceResponse { partial_success }
+}
+
 /// Decodes an OTLP/JSON body (`ExportLogsServiceRequest`).
 pub fn parse_json(body: &str) -> Result<ExportLogsServiceRequest, IngestError> {
     serde_json::from_str(body).map_err(|error| {
@@ -258,15 +260,7 @@ mod tests {
 
     #[test]
     fn maps_alerts_and_logs() {
-        let limits = Limits {
-            max_body_bytes: 1 << 20,
-            max_records_per_request: 100,
-            max_labels: 16,
-            max_label_name_bytes: 64,
-            max_label_value_bytes: 256,
-            max_annotation_value_bytes: 256,
-            body_read_timeout: std::time::Duration::from_secs(30),
-        };
+        let limits = crate::sources::test_limits();
         let request = parse_json(BODY).unwrap();
         let decoded = decode_request(&request, &limits).unwrap();
         assert_eq!(decoded.events.len(), 2);
