@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
-use noisegate::engine::{Engine, EngineConfig, GroupBy, Matcher, Route, RouteTree};
+use noisegate::engine::{Correlation, Engine, EngineConfig, Flapping, GroupBy, Matcher, Route, RouteTree};
 use noisegate::model::{Alert, Event, EventTime, Expiry, Labels, Severity};
 
 const T0: i64 = 1_800_000_000_000;
@@ -15,10 +15,7 @@ const T0: i64 = 1_800_000_000_000;
 fn route(name: &str, matchers: &[&str], wait: u64) -> Route {
     Route {
         name: Arc::from(name),
-        matchers: matchers
-            .iter()
-            .map(|text| Matcher::parse(text).unwrap())
-            .collect(),
+        matchers: matchers.iter().map(|text| Matcher::parse(text).unwrap()).collect(),
         group_by: GroupBy::Labels(vec!["alertname".into(), "cluster".into(), "namespace".into()]),
         group_wait: Duration::from_secs(wait),
         group_interval: Duration::from_secs(300),
@@ -36,13 +33,19 @@ fn config() -> EngineConfig {
             route("route", &[], 30),
             vec![
                 route("route.routes[0]", &["severity=\"critical\""], 10),
-                route(
-                    "route.routes[1]",
-                    &["alertname=~\"Kube.*|Node.*\"", "namespace!=\"kube-system\""],
-                    30,
-                ),
+                route("route.routes[1]", &["alertname=~\"Kube.*|Node.*\"", "namespace!=\"kube-system\""], 30),
             ],
         ),
+        topology: Arc::default(),
+        correlation: Correlation {
+            window: Duration::from_secs(600),
+            settle_warning: Duration::ZERO,
+            settle_info: Duration::ZERO,
+        },
+        flapping: Flapping { window: Duration::from_secs(1800), min_episodes: 0, hold: Duration::ZERO },
+        inhibit_rules: Vec::new(),
+        silences: Vec::new(),
+        patterns: Default::default(),
     }
 }
 
@@ -76,10 +79,7 @@ fn alert(index: usize, time: i64, ends_in: i64) -> Event {
     ]);
     let annotations = Labels::from_pairs([
         ("summary", "Pod is crash looping."),
-        (
-            "runbook_url",
-            "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping",
-        ),
+        ("runbook_url", "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping"),
     ]);
     Event::Alert(Alert {
         severity: Severity::parse(severity),

@@ -45,9 +45,8 @@ impl Replay {
         let mut summary = Summary::default();
         let mut out = Vec::new();
         let mut last = None;
-        while let Some(record) = reader
-            .next_record()
-            .with_context(|| format!("cannot read {}", input.display()))?
+        while let Some(record) =
+            reader.next_record().with_context(|| format!("cannot read {}", input.display()))?
         {
             let record = match record {
                 Ok(record) => record,
@@ -62,8 +61,7 @@ impl Replay {
             match decode_body(record.source, record.body, &self.limits) {
                 Ok(decoded) => {
                     summary.rejected_records += decoded.rejected.len() as u64;
-                    self.engine
-                        .apply_batch(decoded.events, record.received_at, &mut out);
+                    self.engine.apply_batch(decoded.events, record.received_at, &mut out);
                 }
                 Err(error) => {
                     summary.rejected_requests += 1;
@@ -93,9 +91,7 @@ fn write(
     for notification in out.drain(..) {
         match notification {
             Notification::Page(page) => {
-                pages
-                    .write(&page, client_url)
-                    .context("cannot write the pages file")?;
+                pages.write(&page, client_url).context("cannot write the pages file")?;
                 written += 1;
             }
         }

@@ -158,26 +158,14 @@ impl Metrics {
             "Acknowledgements received from PagerDuty-style senders",
             metrics.acknowledgements.clone(),
         );
-        registry.register(
-            "logs",
-            "Log records received (evidence, not paged)",
-            metrics.logs.clone(),
-        );
+        registry.register("logs", "Log records received (evidence, not paged)", metrics.logs.clone());
         registry.register(
             "incidents_opened",
             "Incidents opened (first page of a group)",
             metrics.incidents_opened.clone(),
         );
-        registry.register(
-            "incidents_resolved",
-            "Incidents resolved",
-            metrics.incidents_resolved.clone(),
-        );
-        registry.register(
-            "active_alerts",
-            "Alerts the engine holds now",
-            metrics.active_alerts.clone(),
-        );
+        registry.register("incidents_resolved", "Incidents resolved", metrics.incidents_resolved.clone());
+        registry.register("active_alerts", "Alerts the engine holds now", metrics.active_alerts.clone());
         registry.register(
             "active_groups",
             "Aggregation groups the engine holds now",
@@ -203,58 +191,34 @@ impl Metrics {
             "Retried PagerDuty requests",
             metrics.pagerduty_retries.clone(),
         );
-        registry.register(
-            "queue_depth",
-            "Items waiting in a queue",
-            metrics.queue_depth.clone(),
-        );
+        registry.register("queue_depth", "Items waiting in a queue", metrics.queue_depth.clone());
         for source in SourceKind::ALL {
-            let _ = metrics.received_requests.get_or_create(&SourceLabel {
-                source: source.as_str(),
-            });
-            let _ = metrics.accepted_records.get_or_create(&SourceLabel {
-                source: source.as_str(),
-            });
+            let _ = metrics.received_requests.get_or_create(&SourceLabel { source: source.as_str() });
+            let _ = metrics.accepted_records.get_or_create(&SourceLabel { source: source.as_str() });
         }
         for action in [PageAction::Trigger, PageAction::Acknowledge, PageAction::Resolve] {
-            let _ = metrics.pages_sent.get_or_create(&ActionLabel {
-                action: action_str(action),
-            });
+            let _ = metrics.pages_sent.get_or_create(&ActionLabel { action: action_str(action) });
         }
         Metrics { registry, ..metrics }
     }
 
     pub fn received_request(&self, source: SourceKind) {
-        self.received_requests
-            .get_or_create(&SourceLabel {
-                source: source.as_str(),
-            })
-            .inc();
+        self.received_requests.get_or_create(&SourceLabel { source: source.as_str() }).inc();
     }
 
     pub fn rejected_requests(&self, source: SourceKind, reason: Reason) {
         self.rejected_requests
-            .get_or_create(&SourceReasonLabels {
-                source: source.as_str(),
-                reason: reason.as_str(),
-            })
+            .get_or_create(&SourceReasonLabels { source: source.as_str(), reason: reason.as_str() })
             .inc();
     }
 
     pub fn accepted_records(&self, source: SourceKind, count: u64) {
-        self.accepted_records
-            .get_or_create(&SourceLabel {
-                source: source.as_str(),
-            })
-            .inc_by(count);
+        self.accepted_records.get_or_create(&SourceLabel { source: source.as_str() }).inc_by(count);
     }
 
     pub fn rejected_record(&self, source: SourceKind, reason: Reason) {
         self.rejected_records
-            .get_or_create(&SourceReasonLabels {
-                source: source.as_str(),
-                reason: reason.as_str(),
-            })
+            .get_or_create(&SourceReasonLabels { source: source.as_str(), reason: reason.as_str() })
             .inc();
     }
 
@@ -266,61 +230,27 @@ impl Metrics {
             }
         };
         delta(&self.alerts_new, before.alerts_new, now.alerts_new);
-        delta(
-            &self.alerts_duplicate,
-            before.alerts_duplicate,
-            now.alerts_duplicate,
-        );
+        delta(&self.alerts_duplicate, before.alerts_duplicate, now.alerts_duplicate);
         delta(&self.alerts_resolved, before.alerts_resolved, now.alerts_resolved);
-        delta(
-            &self.resolves_unknown,
-            before.resolves_unknown,
-            now.resolves_unknown,
-        );
-        delta(
-            &self.acknowledgements,
-            before.acknowledgements,
-            now.acknowledgements,
-        );
+        delta(&self.resolves_unknown, before.resolves_unknown, now.resolves_unknown);
+        delta(&self.acknowledgements, before.acknowledgements, now.acknowledgements);
         delta(&self.logs, before.logs_received, now.logs_received);
-        delta(
-            &self.incidents_opened,
-            before.incidents_opened,
-            now.incidents_opened,
-        );
-        delta(
-            &self.incidents_resolved,
-            before.incidents_resolved,
-            now.incidents_resolved,
-        );
-        self.active_alerts
-            .set(i64::try_from(now.active_alerts).unwrap_or(i64::MAX));
-        self.active_groups
-            .set(i64::try_from(now.active_groups).unwrap_or(i64::MAX));
+        delta(&self.incidents_opened, before.incidents_opened, now.incidents_opened);
+        delta(&self.incidents_resolved, before.incidents_resolved, now.incidents_resolved);
+        self.active_alerts.set(i64::try_from(now.active_alerts).unwrap_or(i64::MAX));
+        self.active_groups.set(i64::try_from(now.active_groups).unwrap_or(i64::MAX));
     }
 
     pub fn page_sent(&self, action: PageAction) {
-        self.pages_sent
-            .get_or_create(&ActionLabel {
-                action: action_str(action),
-            })
-            .inc();
+        self.pages_sent.get_or_create(&ActionLabel { action: action_str(action) }).inc();
     }
 
     pub fn page_written(&self, action: PageAction) {
-        self.pages_written
-            .get_or_create(&ActionLabel {
-                action: action_str(action),
-            })
-            .inc();
+        self.pages_written.get_or_create(&ActionLabel { action: action_str(action) }).inc();
     }
 
     pub fn page_failed(&self, failure: PageFailure) {
-        self.pages_failed
-            .get_or_create(&ReasonLabel {
-                reason: failure.as_str(),
-            })
-            .inc();
+        self.pages_failed.get_or_create(&ReasonLabel { reason: failure.as_str() }).inc();
     }
 
     pub fn pagerduty_retry(&self) {

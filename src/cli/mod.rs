@@ -12,11 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::ConfigSource;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "noisegate",
-    version,
-    about = "Deduplicate, group and page only what matters"
-)]
+#[command(name = "noisegate", version, about = "Deduplicate, group and page only what matters")]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -70,11 +66,9 @@ pub fn main(cli: Cli) -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve { config, record } => serve::run(config_source(config), record),
-        Command::Replay {
-            config,
-            input,
-            pages_out,
-        } => replay::run(config_source(config), &input, &pages_out),
+        Command::Replay { config, input, pages_out } => {
+            replay::run(config_source(config), &input, &pages_out)
+        }
         Command::Check { config } => return check::run(config_source(config)),
     };
     match result {
@@ -89,9 +83,7 @@ pub fn main(cli: Cli) -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NOISEGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use raw::{RawConfig, RawRoute, RawSecret};
 
-use crate::engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
+use crate::engine::{Correlation, EngineConfig, Flapping, GroupBy, Matcher, Route, RouteTree};
 use crate::model::Severity;
 use crate::sinks::pagerduty::{PagerDutyConfig, PagesOutput, RetryPolicy};
 use crate::sources::Limits;
@@ -136,17 +136,10 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             ConfigErrors(vec![FieldError { path, message }])
         })?
     };
-    let mut validator = Validator {
-        errors: Vec::new(),
-        warnings: Vec::new(),
-        env,
-    };
+    let mut validator = Validator { errors: Vec::new(), warnings: Vec::new(), env };
     let config = validator.config(raw);
     if validator.errors.is_empty() {
-        Ok(Config {
-            warnings: validator.warnings,
-            ..config
-        })
+        Ok(Config { warnings: validator.warnings, ..config })
     } else {
         Err(ConfigErrors(validator.errors))
     }
@@ -160,10 +153,7 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(FieldError {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.errors.push(FieldError { path: path.into(), message: message.into() });
     }
 
     /// Produces a config even when there are errors (with placeholder values); callers only
@@ -205,13 +195,8 @@ impl Validator<'_> {
                 "30s",
             ),
         };
-        let mut exclude_labels: Vec<Box<str>> = raw
-            .engine
-            .exclude_labels
-            .unwrap_or_default()
-            .into_iter()
-            .map(String::into_boxed_str)
-            .collect();
+        let mut exclude_labels: Vec<Box<str>> =
+            raw.engine.exclude_labels.unwrap_or_default().into_iter().map(String::into_boxed_str).collect();
         exclude_labels.sort();
         exclude_labels.dedup();
         let default_severity = match raw.engine.default_severity.as_deref() {
@@ -226,31 +211,28 @@ impl Validator<'_> {
         };
         let pagerduty = self.pagerduty(raw.pagerduty);
         let routes = self.routes(raw.route, &pagerduty.routing_keys);
-        let engine = EngineConfig {
+                let engine = EngineConfig {
             exclude_labels,
-            resolve_timeout: self.positive_duration(
-                "engine.resolve_timeout",
-                raw.engine.resolve_timeout,
-                "5m",
-            ),
+            resolve_timeout: self.positive_duration("engine.resolve_timeout", raw.engine.resolve_timeout, "5m"),
             default_severity,
             routes,
+            topology: Default::default(),
+            correlation: Correlation {
+                window: Duration::from_secs(600),
+                settle_warning: Duration::ZERO,
+                settle_info: Duration::ZERO,
+            },
+            flapping: Flapping { window: Duration::from_secs(1800), min_episodes: 0, hold: Duration::ZERO },
+            inhibit_rules: Vec::new(),
+            silences: Vec::new(),
+            patterns: Default::default(),
         };
-        Config {
-            server,
-            limits,
-            engine,
-            pagerduty,
-            warnings: Vec::new(),
-        }
+        Config { server, limits, engine, pagerduty, warnings: Vec::new() }
     }
 
     fn routes(&mut self, root: RawRoute, keys: &BTreeMap<String, Option<Secret>>) -> RouteTree {
         if !root.matchers.is_empty() {
-            self.error(
-                "route.matchers",
-                "the root route matches every alert and takes no matchers",
-            );
+            self.error("route.matchers", "the root route matches every alert and takes no matchers");
         }
         let defaults = RouteDefaults {
             group_by: GroupBy::Labels(vec!["alertname".into()]),
@@ -299,10 +281,7 @@ impl Validator<'_> {
             None => defaults.group_by.clone(),
             Some(names) if names.iter().any(|name| name == "...") => {
                 if names.len() > 1 {
-                    self.error(
-                        format!("{path}.group_by"),
-                        "'...' groups by all labels and must be alone",
-                    );
+                    self.error(format!("{path}.group_by"), "'...' groups by all labels and must be alone");
                 }
                 GroupBy::All
             }
@@ -351,9 +330,7 @@ impl Validator<'_> {
     }
 
     fn pagerduty(&mut self, raw: raw::RawPagerDuty) -> PagerDutyConfig {
-        let url = raw
-            .url
-            .unwrap_or_else(|| "https://events.pagerduty.com".to_owned());
+        let url = raw.url.unwrap_or_else(|| "https://events.pagerduty.com".to_owned());
         match reqwest::Url::parse(&url) {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
             Ok(parsed) => self.error(
@@ -399,10 +376,7 @@ impl Validator<'_> {
             },
         };
         if retry.max_backoff < retry.initial_backoff {
-            self.error(
-                "pagerduty.retry.max_backoff",
-                "must not be less than initial_backoff",
-            );
+            self.error("pagerduty.retry.max_backoff", "must not be less than initial_backoff");
         }
         PagerDutyConfig {
             url,
@@ -426,10 +400,7 @@ impl Validator<'_> {
                     None
                 }
                 Err(error) => {
-                    self.error(
-                        format!("{path}.file"),
-                        format!("cannot read secret file {file:?}: {error}"),
-                    );
+                    self.error(format!("{path}.file"), format!("cannot read secret file {file:?}: {error}"));
                     None
                 }
             },

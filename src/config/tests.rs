@@ -9,18 +9,10 @@ fn the_embedded_default_is_valid() {
     let config = parse(DEFAULT_CONFIG, &no_env).unwrap();
     assert_eq!(config.server.http_listen.port(), 4318);
     assert_eq!(config.server.grpc_listen.port(), 4317);
-    assert_eq!(
-        config.engine.exclude_labels,
-        vec![Box::<str>::from("prometheus_replica")]
-    );
+    assert_eq!(config.engine.exclude_labels, vec![Box::<str>::from("prometheus_replica")]);
     // No routing key in the environment: a warning, pages go to stdout.
     assert_eq!(config.pagerduty.pages_file, PagesOutput::Stdout);
-    assert!(
-        config
-            .warnings
-            .iter()
-            .any(|warning| warning.contains("routing key"))
-    );
+    assert!(config.warnings.iter().any(|warning| warning.contains("routing key")));
 }
 
 #[test]
@@ -58,10 +50,7 @@ pagerduty:
         ]
     );
     let rendered = errors.to_string();
-    assert!(
-        rendered.contains("route.routes[0].matchers[0]: unknown operator \"=~~\""),
-        "{rendered}"
-    );
+    assert!(rendered.contains("route.routes[0].matchers[0]: unknown operator \"=~~\""), "{rendered}");
     assert!(rendered.contains("invalid regex"), "{rendered}");
 }
 
@@ -70,21 +59,13 @@ fn unknown_fields_are_refused_with_their_path() {
     let errors = parse("route:\n  group_wiat: 30s\n", &no_env).unwrap_err();
     assert_eq!(errors.0.len(), 1);
     assert_eq!(errors.0[0].path, "route.group_wiat");
-    assert!(
-        errors.0[0].message.contains("unknown field `group_wiat`"),
-        "{}",
-        errors.0[0].message
-    );
+    assert!(errors.0[0].message.contains("unknown field `group_wiat`"), "{}", errors.0[0].message);
 }
 
 #[test]
 fn secrets_come_from_the_environment_and_are_never_printed() {
     let env = |name: &str| (name == "PD_KEY").then(|| "s3cr3t-routing-key".to_owned());
-    let config = parse(
-        "pagerduty:\n  routing_keys:\n    default: { env: PD_KEY }\n",
-        &env,
-    )
-    .unwrap();
+    let config = parse("pagerduty:\n  routing_keys:\n    default: { env: PD_KEY }\n", &env).unwrap();
     let secret = config.pagerduty.routing_keys["default"].as_ref().unwrap();
     assert_eq!(secret.expose(), "s3cr3t-routing-key");
     assert!(!format!("{config:?}").contains("s3cr3t"));
@@ -104,15 +85,9 @@ fn child_routes_inherit_from_the_root() {
 
 #[test]
 fn a_secret_in_the_wrong_shape_is_not_echoed() {
-    let errors = parse(
-        "pagerduty:\n  routing_keys:\n    default: \"R0UT1NG-SECRET\"\n",
-        &no_env,
-    )
-    .unwrap_err();
+    let errors =
+        parse("pagerduty:\n  routing_keys:\n    default: \"R0UT1NG-SECRET\"\n", &no_env).unwrap_err();
     let rendered = errors.to_string();
     assert!(!rendered.contains("R0UT1NG-SECRET"), "{rendered}");
-    assert!(
-        rendered.starts_with("pagerduty.routing_keys.default: expected { env: NAME }"),
-        "{rendered}"
-    );
+    assert!(rendered.starts_with("pagerduty.routing_keys.default: expected { env: NAME }"), "{rendered}");
 }

@@ -1,5 +1,10 @@
-//! Aggregation groups: alerts that share a route and `group_by` values, paged as one incident
-//! with Alertmanager's `group_wait` / `group_interval` / `repeat_interval` timing.
+//! Groups: the alerts paged as one incident, with Alertmanager's `group_wait` /
+//! `group_interval` / `repeat_interval` timing, and the decision made at each flush.
+//!
+//! At a flush every member is firing or resolved, and a firing member may be muted (silenced,
+//! inhibited, known noise). Muted alerts never open an incident or change it; but an alert that
+//! paged keeps its incident open while it fires, muted or not, so the incident still gets its
+//! resolve when it stops (no orphaned PagerDuty incidents).
 
 use std::sync::Arc;
 
@@ -7,6 +12,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::route::Route;
 use super::store::{AlertEntry, Fingerprint, KeyMap};
+use super::topology::Entity;
 use super::{AlertView, IncidentView, Page, PageAction, PageReason};
 use crate::model::{EventTime, Labels, Severity};
 
@@ -17,37 +23,65 @@ pub(super) struct Group {
     pub members: Vec<Fingerprint>,
     pub next_flush: EventTime,
     pub timer_seq: u64,
+    /// A flush is scheduled (`next_flush` means something).
+    pub scheduled: bool,
     pub incident: Option<Incident>,
+    /// Set for groups correlated through the inventory.
+    pub topology: Option<TopologyLink>,
+}
+
+/// A group's place in the inventory.
+pub(super) struct TopologyLink {
+    /// The probable cause: moves deeper when an alert on a dependency joins.
+    pub root: Entity,
+    /// When the latest new alert joined.
+    pub last_join: EventTime,
+    /// The highest severity that joined.
+    pub severity: Severity,
 }
 
 /// The PagerDuty incident a group has open.
 pub(super) struct Incident {
     dedup_key: Arc<str>,
     opened_at: EventTime,
-    /// Digest of the firing alerts (fingerprint and episode start) last paged.
+    /// Digest of the firing alerts (fingerprint, episode start, severity) last paged.
     paged_digest: u64,
     paged_at: EventTime,
+    pub paged_severity: Severity,
     acknowledged: bool,
 }
 
 /// What one flush decided.
 pub(super) struct Decision {
     pub pages: Vec<Page>,
+    /// Firing alerts listed in a trigger: they keep the incident open until they resolve.
+    pub mark_paged: Vec<Fingerprint>,
     /// Resolved alerts already reported; the store drops them.
     pub forget: Vec<Fingerprint>,
     /// Nothing fires any more: the group (and its incident) ends.
     pub remove_group: bool,
 }
 
+/// One member's state at a flush.
+struct Member {
+    fingerprint: Fingerprint,
+    firing: bool,
+    muted: Option<String>,
+    /// Firing and either pageable or already paged: it holds the incident open.
+    live: bool,
+}
+
 impl Group {
-    pub fn new(route: usize, labels: Labels) -> Group {
+    pub fn new(route: usize, labels: Labels, now: EventTime, topology: Option<TopologyLink>) -> Group {
         Group {
             route,
             labels,
             members: Vec::new(),
-            next_flush: EventTime::default(),
+            next_flush: now,
             timer_seq: 0,
+            scheduled: false,
             incident: None,
+            topology,
         }
     }
 
@@ -57,79 +91,90 @@ impl Group {
         route: &Route,
         alerts: &KeyMap<AlertEntry>,
         time: EventTime,
+        mute: &dyn Fn(Fingerprint, &AlertEntry) -> Option<String>,
     ) -> Decision {
-        let mut firing = 0usize;
-        let mut resolved = 0usize;
+        let mut members = Vec::with_capacity(self.members.len());
         let mut digest = 0u64;
+        let mut live = 0usize;
+        let mut pageable = 0usize;
+        let mut any_firing = false;
+        let mut paged_resolved = 0usize;
         let mut all_acknowledged = true;
-        for fingerprint in &self.members {
-            let Some(entry) = alerts.get(fingerprint) else {
-                continue;
-            };
-            if entry.is_resolved_at(time) {
-                resolved += 1;
-            } else {
-                firing += 1;
-                digest ^= episode_hash(*fingerprint, entry.starts_at, entry.severity);
+        let mut severity = Severity::Info;
+        for &fingerprint in &self.members {
+            let Some(entry) = alerts.get(&fingerprint) else { continue };
+            let firing = !entry.is_resolved_at(time);
+            let muted = if firing { mute(fingerprint, entry) } else { None };
+            let is_live = firing && (muted.is_none() || entry.paged);
+            any_firing |= firing;
+            if is_live {
+                live += 1;
+                digest ^= episode_hash(fingerprint, entry.starts_at, entry.page_severity());
                 all_acknowledged &= entry.acknowledged;
+                severity = severity.max(entry.page_severity());
+                if muted.is_none() {
+                    pageable += 1;
+                }
             }
+            if !firing && entry.paged {
+                paged_resolved += 1;
+            }
+            members.push(Member { fingerprint, firing, muted, live: is_live });
         }
-        let forget: Vec<Fingerprint> = self
-            .members
-            .iter()
-            .copied()
-            .filter(|fingerprint| {
-                alerts
-                    .get(fingerprint)
-                    .is_none_or(|entry| entry.is_resolved_at(time))
-            })
-            .collect();
+        let forget: Vec<Fingerprint> =
+            members.iter().filter(|member| !member.firing).map(|member| member.fingerprint).collect();
 
         let mut pages = Vec::new();
-        if firing == 0 {
-            // Alertmanager semantics: a group whose alerts all resolved before its first page
-            // sends nothing; an open incident gets its resolve.
+        if live == 0 {
+            // A group whose alerts all resolve before its first page sends nothing (Alertmanager);
+            // an open incident gets its resolve.
             if let Some(incident) = self.incident.take() {
                 pages.push(self.page(
                     route,
                     &incident,
                     alerts,
+                    &members,
                     time,
                     PageAction::Resolve,
                     PageReason::Resolved,
                 ));
             }
-            return Decision {
-                pages,
-                forget,
-                remove_group: true,
-            };
+            self.keep_firing(&members);
+            // Muted alerts still firing keep the group, so they page if their mute ends.
+            return Decision { pages, mark_paged: Vec::new(), forget, remove_group: !any_firing };
         }
 
         let reason = match &self.incident {
-            None => Some(PageReason::Opened),
-            Some(incident) if incident.paged_digest != digest || resolved > 0 => Some(PageReason::Changed),
+            None if pageable > 0 => Some(PageReason::Opened),
+            None => None,
+            Some(incident) if incident.paged_digest != digest || paged_resolved > 0 => {
+                Some(PageReason::Changed)
+            }
             Some(incident) if time.since(incident.paged_at) >= route.repeat_interval => {
                 Some(PageReason::Repeat)
             }
             Some(_) => None,
         };
+        let mut mark_paged = Vec::new();
         if let Some(reason) = reason {
             let incident = self.incident.get_or_insert_with(|| Incident {
                 dedup_key: dedup_key(group_key),
                 opened_at: time,
                 paged_digest: digest,
                 paged_at: time,
+                paged_severity: severity,
                 acknowledged: false,
             });
             incident.paged_digest = digest;
             incident.paged_at = time;
+            incident.paged_severity = severity;
             if !all_acknowledged {
                 incident.acknowledged = false;
             }
-            let incident = self.incident.as_ref();
-            if let Some(incident) = incident {
-                pages.push(self.page(route, incident, alerts, time, PageAction::Trigger, reason));
+            mark_paged =
+                members.iter().filter(|member| member.live).map(|member| member.fingerprint).collect();
+            if let Some(incident) = self.incident.as_ref() {
+                pages.push(self.page(route, incident, alerts, &members, time, PageAction::Trigger, reason));
             }
         }
         if all_acknowledged {
@@ -142,56 +187,77 @@ impl Group {
                     route,
                     incident,
                     alerts,
+                    &members,
                     time,
                     PageAction::Acknowledge,
                     PageReason::Acknowledged,
                 ));
             }
         }
-        self.members.retain(|fingerprint| {
-            alerts
-                .get(fingerprint)
-                .is_some_and(|entry| !entry.is_resolved_at(time))
-        });
-        Decision {
-            pages,
-            forget,
-            remove_group: false,
-        }
+        self.keep_firing(&members);
+        Decision { pages, mark_paged, forget, remove_group: false }
     }
 
+    fn keep_firing(&mut self, members: &[Member]) {
+        self.members =
+            members.iter().filter(|member| member.firing).map(|member| member.fingerprint).collect();
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn page(
         &self,
         route: &Route,
         incident: &Incident,
         alerts: &KeyMap<AlertEntry>,
+        members: &[Member],
         time: EventTime,
         action: PageAction,
         reason: PageReason,
     ) -> Page {
-        let mut views: Vec<AlertView> = self
-            .members
+        let mut views: Vec<(u8, AlertView)> = Vec::with_capacity(members.len());
+        let mut tags: Vec<Arc<str>> = Vec::new();
+        for member in members {
+            let Some(entry) = alerts.get(&member.fingerprint) else { continue };
+            // Live alerts first (pageable before muted-but-paged), then muted, then resolved.
+            let order = match (member.firing, member.live, member.muted.is_some()) {
+                (true, true, false) => 0,
+                (true, true, true) => 1,
+                (true, false, _) => 2,
+                (false, _, _) => 3,
+            };
+            if member.live {
+                for tag in &entry.patterns.tags {
+                    if !tags.contains(tag) {
+                        tags.push(tag.clone());
+                    }
+                }
+            }
+            views.push((
+                order,
+                AlertView {
+                    labels: entry.labels.clone(),
+                    annotations: entry.annotations.clone(),
+                    starts_at: entry.starts_at,
+                    ends_at: entry.ends_at.filter(|end| *end <= time),
+                    firing: member.firing,
+                    severity: entry.page_severity(),
+                    generator_url: entry.generator_url.clone(),
+                    muted: member.muted.clone(),
+                    flapping: entry.flapping,
+                },
+            ));
+        }
+        // A stable sort keeps arrival order within each class.
+        views.sort_by_key(|(order, _)| *order);
+        let firing = members.iter().filter(|member| member.live).count();
+        let severity = members
             .iter()
-            .filter_map(|fingerprint| alerts.get(fingerprint))
-            .map(|entry| AlertView {
-                labels: entry.labels.clone(),
-                annotations: entry.annotations.clone(),
-                starts_at: entry.starts_at,
-                ends_at: entry.ends_at.filter(|end| *end <= time),
-                firing: !entry.is_resolved_at(time),
-                severity: entry.severity,
-                generator_url: entry.generator_url.clone(),
-            })
-            .collect();
-        // Firing alerts first; arrival order otherwise (a stable sort keeps it).
-        views.sort_by_key(|view| !view.firing);
-        let firing = views.iter().filter(|view| view.firing).count();
-        let severity = views
-            .iter()
-            .filter(|view| view.firing || action == PageAction::Resolve)
-            .map(|view| view.severity)
+            .filter(|member| member.live || action == PageAction::Resolve)
+            .filter_map(|member| alerts.get(&member.fingerprint))
+            .map(AlertEntry::page_severity)
             .max()
             .unwrap_or(Severity::Info);
+        let alerts: Vec<AlertView> = views.into_iter().map(|(_, view)| view).collect();
         Page {
             at: time,
             action,
@@ -204,8 +270,11 @@ impl Group {
                 opened_at: incident.opened_at,
                 severity,
                 firing,
-                resolved: views.len() - firing,
-                alerts: views,
+                resolved: alerts.iter().filter(|view| !view.firing).count(),
+                alerts,
+                root: None,
+                entities: Vec::new(),
+                tags,
             },
         }
     }

@@ -65,25 +65,17 @@ impl Matcher {
                 Some(compiled)
             }
         };
-        Ok(Matcher {
-            name: name.into(),
-            op,
-            value: value.into(),
-            regex,
-        })
+        Ok(Matcher { name: name.into(), op, value: value.into(), regex })
     }
 
     /// Parses `name<op>value` where value may be double-quoted (with `\"` and `\\` escapes).
     pub fn parse(text: &str) -> Result<Matcher, MatcherError> {
         let trimmed = text.trim();
-        let op_start = trimmed
-            .find(['=', '!', '~'])
-            .ok_or_else(|| MatcherError::NoOperator(trimmed.to_owned()))?;
+        let op_start =
+            trimmed.find(['=', '!', '~']).ok_or_else(|| MatcherError::NoOperator(trimmed.to_owned()))?;
         let name = trimmed[..op_start].trim();
         let rest = &trimmed[op_start..];
-        let op_len = rest
-            .find(|character: char| !matches!(character, '=' | '!' | '~'))
-            .unwrap_or(rest.len());
+        let op_len = rest.find(|character: char| !matches!(character, '=' | '!' | '~')).unwrap_or(rest.len());
         let op = match &rest[..op_len] {
             "=" | "==" => MatchOp::Equal,
             "!=" => MatchOp::NotEqual,
@@ -104,8 +96,16 @@ impl Matcher {
         Matcher::new(name, op, &value)
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn matches(&self, labels: &Labels) -> bool {
-        let value = labels.get(&self.name).unwrap_or("");
+        self.matches_value(labels.get(&self.name).unwrap_or(""))
+    }
+
+    /// Whether a label value (the empty string for an absent label) satisfies the matcher.
+    pub fn matches_value(&self, value: &str) -> bool {
         match (self.op, &self.regex) {
             (MatchOp::Equal, _) => value == &*self.value,
             (MatchOp::NotEqual, _) => value != &*self.value,
@@ -176,18 +176,9 @@ mod tests {
             Matcher::parse("a=~~\"x\""),
             Err(MatcherError::UnknownOperator { op, .. }) if op == "=~~"
         ));
-        assert!(matches!(
-            Matcher::parse("severity"),
-            Err(MatcherError::NoOperator(_))
-        ));
+        assert!(matches!(Matcher::parse("severity"), Err(MatcherError::NoOperator(_))));
         assert!(matches!(Matcher::parse("=x"), Err(MatcherError::EmptyName(_))));
-        assert!(matches!(
-            Matcher::parse("a=~\"(\""),
-            Err(MatcherError::InvalidRegex { .. })
-        ));
-        assert!(matches!(
-            Matcher::parse("a=\"x"),
-            Err(MatcherError::UnterminatedQuote(_))
-        ));
+        assert!(matches!(Matcher::parse("a=~\"(\""), Err(MatcherError::InvalidRegex { .. })));
+        assert!(matches!(Matcher::parse("a=\"x"), Err(MatcherError::UnterminatedQuote(_))));
     }
 }

@@ -1,17 +1,25 @@
 //! The engine: a synchronous core that turns alert events into pages.
 //!
-//! `apply(event, now)` and `advance(now)` are the whole interface. Time is always a parameter:
-//! `serve` passes wall-clock time, `replay` passes the capture's recorded times, and both run this
-//! same code. Nothing in this module does I/O, reads a clock or imports a network crate.
+//! `apply(event, now)`, `apply_batch(events, now)` and `advance(now)` are the whole interface.
+//! Time is always a parameter: `serve` passes wall-clock time, `replay` passes the capture's
+//! recorded times, and both run this same code. Nothing in this module does I/O, reads a clock
+//! or imports a network crate.
 //!
-//! Stages, in order: fingerprint and deduplicate (`store`), route and group (`route`, `group`),
-//! then decide at each group's flush whether to page a trigger, an update, a repeat, an
-//! acknowledgement or a resolve.
+//! Stages, in order: fingerprint and deduplicate (`store`); scan pattern rules (`patterns`);
+//! resolve the alert's subject in the inventory (`topology`); place it in an incident, by
+//! topology (`correlate`) or by route and `group_by` (`route`); then, at each group's flush
+//! (`group`), work out what is muted (`silence`, `inhibit`, known noise) and decide whether to
+//! page a trigger, an update, a repeat, an acknowledgement or a resolve.
 
+mod correlate;
 mod group;
+pub mod inhibit;
 pub mod matcher;
+pub mod patterns;
 mod route;
+pub mod silence;
 mod store;
+pub mod topology;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -22,10 +30,14 @@ pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use route::{GroupBy, Route, RouteTree};
 pub use store::{Fingerprint, fingerprint};
 
-use group::Group;
-use store::{AlertEntry, KeyMap};
+use group::{Group, TopologyLink};
+use inhibit::{InhibitRule, Inhibitor};
+use patterns::Patterns;
+use silence::Silence;
+use store::{AlertEntry, FlapTracker, KeyMap};
+use topology::{Entity, Topology};
 
-use crate::model::{Alert, Event, EventTime, Expiry, Labels, Severity};
+use crate::model::{Alert, Event, EventTime, Expiry, Labels, LabelsBuilder, Severity};
 
 /// The engine's validated configuration.
 #[derive(Debug, Clone)]
@@ -37,6 +49,34 @@ pub struct EngineConfig {
     /// Severity of alerts that carry no recognisable `severity` label.
     pub default_severity: Severity,
     pub routes: RouteTree,
+    pub topology: Arc<Topology>,
+    pub correlation: Correlation,
+    pub flapping: Flapping,
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// Silences and maintenance windows from the config and the inventory.
+    pub silences: Vec<Silence>,
+    pub patterns: Patterns,
+}
+
+/// How alerts about related entities become one incident, and how long low-severity incidents
+/// wait before they page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Correlation {
+    /// Alerts on related entities join an incident that gained an alert within this window.
+    pub window: Duration,
+    /// A warning-level incident pages only if it is still firing after this long.
+    pub settle_warning: Duration,
+    /// The same for info-level incidents.
+    pub settle_info: Duration,
+}
+
+/// When an alert counts as flapping, and how long a flapping alert that paged is held open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flapping {
+    pub window: Duration,
+    /// Episodes (starts) within `window` that make an alert flapping; 0 turns detection off.
+    pub min_episodes: u32,
+    pub hold: Duration,
 }
 
 /// What the engine asks the outside world to do. Closed: sinks match it exhaustively.
@@ -51,8 +91,8 @@ pub struct Page {
     /// The event time of the decision.
     pub at: EventTime,
     pub action: PageAction,
-    /// Stable for the whole life of an incident, derived from its group and opening time, so
-    /// `serve` and `replay` produce the same keys.
+    /// Stable for the whole life of an incident, derived from its group, so `serve` and
+    /// `replay` produce the same keys.
     pub dedup_key: Arc<str>,
     /// The name of the routing key; the sink holds the secret.
     pub routing_key: Arc<str>,
@@ -70,9 +110,10 @@ pub enum PageAction {
 /// Why a page was sent, for explanations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageReason {
-    /// The group's first page after `group_wait`.
+    /// The group's first page after `group_wait` (and, for low severity, the settle time).
     Opened,
-    /// Alerts joined or resolved since the last page (`group_interval`).
+    /// Alerts joined or resolved since the last page (`group_interval`), or the incident grew
+    /// more severe.
     Changed,
     /// Nothing changed for `repeat_interval`.
     Repeat,
@@ -103,8 +144,26 @@ pub struct IncidentView {
     pub severity: Severity,
     pub firing: usize,
     pub resolved: usize,
-    /// Firing alerts, then alerts that resolved since the previous page.
+    /// Firing alerts (those that page first, muted ones after), then alerts that resolved since
+    /// the previous page.
     pub alerts: Vec<AlertView>,
+    /// The probable cause, for incidents correlated through the inventory.
+    pub root: Option<RootCause>,
+    /// Services and nodes the incident's alerts are about.
+    pub entities: Vec<Arc<str>>,
+    /// Tags from pattern rules.
+    pub tags: Vec<Arc<str>>,
+}
+
+/// The entity an incident is rooted at: what its alerts' dependencies point to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootCause {
+    pub entity: Arc<str>,
+    /// `node`, or the service's kind from the inventory (`redis`, `postgres`, ...), else
+    /// `service`.
+    pub kind: Arc<str>,
+    /// Names of the firing alerts about the root itself.
+    pub alerts: Vec<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +175,9 @@ pub struct AlertView {
     pub firing: bool,
     pub severity: Severity,
     pub generator_url: Option<Arc<str>>,
+    /// Why the alert does not page by itself (silenced, inhibited, known noise).
+    pub muted: Option<String>,
+    pub flapping: bool,
 }
 
 /// Running totals, for metrics and replay summaries.
@@ -131,13 +193,42 @@ pub struct EngineStats {
     pub resolves_unknown: u64,
     pub acknowledgements: u64,
     pub logs_received: u64,
+    /// New alerts placed in an existing incident through the inventory.
+    pub alerts_correlated: u64,
     pub incidents_opened: u64,
     pub incidents_resolved: u64,
+    /// Groups that ended without ever paging (resolved within group wait or settle time, or
+    /// muted throughout).
+    pub groups_dropped: u64,
     pub pages_trigger: u64,
     pub pages_acknowledge: u64,
     pub pages_resolve: u64,
     pub active_alerts: u64,
     pub active_groups: u64,
+}
+
+/// Changes to the engine's state that do not come from alerts.
+#[derive(Debug, Clone)]
+pub enum Command {
+    AddSilence(Silence),
+    ExpireSilence(Arc<str>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("no silence with id {0:?} (silences from the config or the inventory cannot be expired)")]
+    UnknownSilence(Arc<str>),
+    #[error("a silence with id {0:?} exists already")]
+    DuplicateSilence(Arc<str>),
+}
+
+/// A silence and whether it mutes alerts now.
+#[derive(Debug, Clone)]
+pub struct SilenceView {
+    pub silence: Silence,
+    pub active: bool,
+    /// Created through the API (only those can be expired).
+    pub dynamic: bool,
 }
 
 /// A pending group flush. `seq` breaks ties in scheduling order and identifies the timer a
@@ -148,22 +239,33 @@ pub struct Engine {
     config: EngineConfig,
     alerts: KeyMap<AlertEntry>,
     groups: KeyMap<Group>,
+    /// Keys of the groups correlated through the inventory, oldest first.
+    topology_groups: Vec<u64>,
     timers: BinaryHeap<Timer>,
     next_seq: u64,
     now: EventTime,
     stats: EngineStats,
+    inhibitor: Inhibitor,
+    flaps: FlapTracker,
+    /// Silences created through the API.
+    silences: Vec<Silence>,
 }
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
+        let inhibitor = Inhibitor::new(config.inhibit_rules.clone());
         Engine {
             config,
             alerts: KeyMap::default(),
             groups: KeyMap::default(),
+            topology_groups: Vec::new(),
             timers: BinaryHeap::new(),
             next_seq: 0,
             now: EventTime::default(),
             stats: EngineStats::default(),
+            inhibitor,
+            flaps: FlapTracker::default(),
+            silences: Vec::new(),
         }
     }
 
@@ -200,20 +302,6 @@ impl Engine {
         }
     }
 
-    fn apply_one(&mut self, event: Event) {
-        let now = self.now;
-        match event {
-            Event::Alert(alert) => self.apply_alert(alert, now),
-            Event::ResolveKey(key) => self.resolve_key(&key, now),
-            Event::AcknowledgeKey(key) => self.acknowledge_key(&key),
-            Event::Log(_) => {
-                // Logs are counted here; mining them into templates for correlation evidence
-                // is a stage of its own that consumes this event.
-                self.stats.logs_received += 1;
-            }
-        }
-    }
-
     /// Moves time forward to `now` (never backwards) and runs every group flush due by then,
     /// each at its own due time, in due-time order.
     pub fn advance(&mut self, now: EventTime, out: &mut Vec<Notification>) {
@@ -233,11 +321,8 @@ impl Engine {
     /// replay, shutdown of `serve`), so that nothing decided is left unsaid.
     pub fn flush_pending(&mut self, now: EventTime, out: &mut Vec<Notification>) {
         self.advance(now, out);
-        let mut pending: Vec<(EventTime, u64, u64)> = self
-            .groups
-            .iter()
-            .map(|(key, group)| (group.next_flush, group.timer_seq, *key))
-            .collect();
+        let mut pending: Vec<(EventTime, u64, u64)> =
+            self.groups.iter().map(|(key, group)| (group.next_flush, group.timer_seq, *key)).collect();
         pending.sort_unstable();
         let now = self.now;
         for (_, _, key) in pending {
@@ -245,7 +330,61 @@ impl Engine {
         }
     }
 
-    fn apply_alert(&mut self, alert: Alert, now: EventTime) {
+    /// Applies a command at `now`. Returns the id of what it created or changed.
+    pub fn command(&mut self, command: Command, now: EventTime) -> Result<Arc<str>, CommandError> {
+        self.now = self.now.max(now);
+        match command {
+            Command::AddSilence(silence) => {
+                if self.silences.iter().any(|existing| existing.id == silence.id) {
+                    return Err(CommandError::DuplicateSilence(silence.id));
+                }
+                let id = silence.id.clone();
+                self.silences.push(silence);
+                Ok(id)
+            }
+            Command::ExpireSilence(id) => {
+                let now = self.now;
+                let silence = self
+                    .silences
+                    .iter_mut()
+                    .find(|silence| silence.id == id && silence.is_current(now))
+                    .ok_or_else(|| CommandError::UnknownSilence(id.clone()))?;
+                silence.ends_at = Some(now);
+                Ok(id)
+            }
+        }
+    }
+
+    /// Every silence, from the config, the inventory and the API, with whether it is active.
+    pub fn silences(&self) -> Vec<SilenceView> {
+        let now = self.now;
+        let configured = self.config.silences.iter().map(|silence| (silence, false));
+        let dynamic = self.silences.iter().map(|silence| (silence, true));
+        configured
+            .chain(dynamic)
+            .map(|(silence, dynamic)| SilenceView {
+                silence: silence.clone(),
+                active: silence.is_active(now),
+                dynamic,
+            })
+            .collect()
+    }
+
+    fn apply_one(&mut self, event: Event) {
+        match event {
+            Event::Alert(alert) => self.apply_alert(alert),
+            Event::ResolveKey(key) => self.resolve_key(&key),
+            Event::AcknowledgeKey(key) => self.acknowledge_key(&key),
+            Event::Log(_) => {
+                // Logs are counted here; mining them into templates for correlation evidence
+                // is a stage of its own that consumes this event.
+                self.stats.logs_received += 1;
+            }
+        }
+    }
+
+    fn apply_alert(&mut self, alert: Alert) {
+        let now = self.now;
         self.stats.alerts_received += 1;
         // A sender that names its alerts (PagerDuty's dedup_key) decides their identity; labels
         // may then change between sends (an updated summary, a new severity).
@@ -259,6 +398,7 @@ impl Engine {
         let default_severity = self.config.default_severity;
 
         if let Some(entry) = self.alerts.get_mut(&fingerprint) {
+            let group_key = entry.group;
             if !entry.is_resolved_at(now) {
                 if resolved {
                     self.stats.alerts_resolved += 1;
@@ -266,9 +406,19 @@ impl Engine {
                     self.stats.alerts_duplicate += 1;
                 }
                 entry.ends_at = ends_at;
-                entry.refresh(alert, default_severity);
+                let severity_before = entry.page_severity();
+                let old_labels = entry.labels.clone();
+                if entry.refresh(alert, default_severity) {
+                    self.rescan(fingerprint, &old_labels);
+                }
+                let Some(entry) = self.alerts.get_mut(&fingerprint) else { return };
                 if let Some(starts_at) = starts_at {
                     entry.starts_at = entry.starts_at.min(starts_at);
+                }
+                let severity = entry.page_severity();
+                if severity > severity_before && !resolved {
+                    let starts_at = entry.starts_at;
+                    self.on_join(group_key, severity, starts_at);
                 }
             } else if resolved {
                 // A repeated resolve of an alert that already ended.
@@ -279,7 +429,16 @@ impl Engine {
                 entry.starts_at = starts_at.unwrap_or(now);
                 entry.ends_at = ends_at;
                 entry.acknowledged = false;
-                entry.refresh(alert, default_severity);
+                let old_labels = entry.labels.clone();
+                if entry.refresh(alert, default_severity) {
+                    self.rescan(fingerprint, &old_labels);
+                }
+                let flapping = self.record_episode(fingerprint);
+                let Some(entry) = self.alerts.get_mut(&fingerprint) else { return };
+                entry.flapping = flapping;
+                entry.hold = if flapping { self.config.flapping.hold } else { Duration::ZERO };
+                let (severity, starts_at) = (entry.page_severity(), entry.starts_at);
+                self.on_join(group_key, severity, starts_at);
             }
             return;
         }
@@ -290,39 +449,126 @@ impl Engine {
         }
         self.stats.alerts_new += 1;
         let starts_at = alert.starts_at.unwrap_or(now);
-        let severity = alert.severity.unwrap_or(self.config.default_severity);
+        let severity = alert.severity.unwrap_or(default_severity);
+        let patterns = scan(&self.config.patterns, &alert.labels, &alert.annotations);
+        let subject = self.config.topology.resolve(&alert.labels);
         let route_id = self.config.routes.select(&alert.labels);
-        let route = self.config.routes.get(route_id);
-        let group_key = route::group_key(route_id, route, &alert.labels);
-        let mut first_flush = None;
-        let group = self.groups.entry(group_key).or_insert_with(|| {
-            // Like Alertmanager: an alert that started long enough ago pages without waiting.
-            first_flush = Some(if starts_at.saturating_add(route.group_wait) <= now {
-                now
-            } else {
-                now.saturating_add(route.group_wait)
-            });
-            Group::new(route_id, route::group_labels(route, &alert.labels))
-        });
-        group.members.push(fingerprint);
-        if let Some(due) = first_flush {
-            self.schedule(group_key, due);
+        let flapping = self.record_episode(fingerprint);
+        let mut entry = AlertEntry {
+            labels: Arc::new(alert.labels),
+            annotations: Arc::new(alert.annotations),
+            starts_at,
+            ends_at,
+            severity,
+            generator_url: alert.generator_url.map(Arc::from),
+            acknowledged: false,
+            subject,
+            patterns,
+            flapping,
+            paged: false,
+            hold: if flapping { self.config.flapping.hold } else { Duration::ZERO },
+            group: 0,
+        };
+        let page_severity = entry.page_severity();
+        let group_key = self.place(route_id, &entry, page_severity);
+        entry.group = group_key;
+        self.inhibitor.add(fingerprint, &entry.labels);
+        self.alerts.insert(fingerprint, entry);
+        if let Some(group) = self.groups.get_mut(&group_key) {
+            group.members.push(fingerprint);
         }
-        self.alerts.insert(
-            fingerprint,
-            AlertEntry {
-                labels: Arc::new(alert.labels),
-                annotations: Arc::new(alert.annotations),
-                starts_at,
-                ends_at,
-                severity,
-                generator_url: alert.generator_url.map(Arc::from),
-                acknowledged: false,
-            },
-        );
+        self.on_join(group_key, page_severity, starts_at);
     }
 
-    fn resolve_key(&mut self, key: &str, now: EventTime) {
+    /// Labels or annotations changed: pattern hits, subject and inhibition sources follow.
+    fn rescan(&mut self, fingerprint: Fingerprint, old_labels: &Labels) {
+        let Some(entry) = self.alerts.get_mut(&fingerprint) else { return };
+        entry.patterns = scan(&self.config.patterns, &entry.labels, &entry.annotations);
+        if *entry.labels != *old_labels {
+            entry.subject = self.config.topology.resolve(&entry.labels);
+            self.inhibitor.remove(fingerprint, old_labels);
+            self.inhibitor.add(fingerprint, &entry.labels);
+        }
+    }
+
+    fn record_episode(&mut self, fingerprint: Fingerprint) -> bool {
+        let flapping = self.config.flapping;
+        self.flaps.record(fingerprint, self.now, flapping.window, flapping.min_episodes)
+    }
+
+    /// Finds or creates the group for a new alert: through the inventory when its subject is
+    /// known, else by route and `group_by`.
+    fn place(&mut self, route_id: usize, entry: &AlertEntry, severity: Severity) -> u64 {
+        let now = self.now;
+        let route = self.config.routes.get(route_id);
+        let root = entry.subject.and_then(|subject| subject.entity());
+        let (Some(subject), Some(root)) = (entry.subject, root) else {
+            let key = route::group_key(route_id, route, &entry.labels);
+            if !self.groups.contains_key(&key) {
+                let group = Group::new(route_id, route::group_labels(route, &entry.labels), now, None);
+                self.groups.insert(key, group);
+            }
+            return key;
+        };
+        let window = self.config.correlation.window;
+        let chosen = correlate::choose(
+            &self.config.topology,
+            &self.groups,
+            &self.topology_groups,
+            &subject,
+            severity,
+            now,
+            window,
+        );
+        if let Some((key, new_root)) = chosen {
+            self.stats.alerts_correlated += 1;
+            if let (Some(root), Some(link)) =
+                (new_root, self.groups.get_mut(&key).and_then(|group| group.topology.as_mut()))
+            {
+                link.root = root;
+            }
+            return key;
+        }
+        let key = correlate::group_key(route_id, root, now);
+        let labels = root_labels(&self.config.topology, root, &entry.labels);
+        let link = TopologyLink { root, last_join: now, severity };
+        self.groups.insert(key, Group::new(route_id, labels, now, Some(link)));
+        self.topology_groups.push(key);
+        key
+    }
+
+    /// An alert joined `group_key` (new, firing again, or more severe): bring the group's
+    /// flush forward if this alert must page sooner.
+    fn on_join(&mut self, group_key: u64, severity: Severity, starts_at: EventTime) {
+        let now = self.now;
+        let correlation = self.config.correlation;
+        let Some(group) = self.groups.get_mut(&group_key) else { return };
+        let route = self.config.routes.get(group.route);
+        if let Some(link) = &mut group.topology {
+            link.last_join = now;
+            link.severity = link.severity.max(severity);
+        }
+        let due = match &group.incident {
+            None => {
+                let wait = match severity {
+                    Severity::Critical | Severity::Error => route.group_wait,
+                    Severity::Warning => route.group_wait.max(correlation.settle_warning),
+                    Severity::Info => route.group_wait.max(correlation.settle_info),
+                };
+                // Like Alertmanager: an alert that started long enough ago pages without waiting.
+                if starts_at.saturating_add(wait) <= now { now } else { now.saturating_add(wait) }
+            }
+            // An open incident grows more severe: say so without waiting for group_interval.
+            Some(incident) if severity > incident.paged_severity => now.saturating_add(route.group_wait),
+            Some(_) => return,
+        };
+        if !group.scheduled || due < group.next_flush {
+            self.schedule(group_key, due);
+        }
+    }
+
+    fn resolve_key(&mut self, key: &str) {
+        let now = self.now;
         match self.alerts.get_mut(&store::key_fingerprint(key)) {
             Some(entry) if !entry.is_resolved_at(now) => {
                 entry.ends_at = Some(now);
@@ -356,6 +602,7 @@ impl Engine {
         if let Some(group) = self.groups.get_mut(&group_key) {
             group.next_flush = due;
             group.timer_seq = seq;
+            group.scheduled = true;
         }
         self.timers.push(Reverse((due, seq, group_key)));
     }
@@ -368,7 +615,28 @@ impl Engine {
         };
         let route = self.config.routes.get(group.route);
         let group_interval = route.group_interval;
-        let decision = group.decide(group_key, route, &self.alerts, time);
+        let mutes = Mutes {
+            configured: &self.config.silences,
+            dynamic: &self.silences,
+            inhibitor: &self.inhibitor,
+            alerts: &self.alerts,
+            topology: &self.config.topology,
+        };
+        let mut decision = group.decide(group_key, route, &self.alerts, time, &|fingerprint, entry| {
+            mutes.reason(fingerprint, entry, time)
+        });
+        let root = group
+            .topology
+            .as_ref()
+            .map(|link| root_cause(&self.config.topology, link.root, group, &self.alerts, time));
+        let entities = group_entities(&self.config.topology, group, &self.alerts);
+        for page in &mut decision.pages {
+            page.incident.root = root.clone();
+            page.incident.entities = entities.clone();
+        }
+        if decision.pages.is_empty() && decision.remove_group && group.incident.is_none() {
+            self.stats.groups_dropped += 1;
+        }
         for page in decision.pages {
             match page.action {
                 PageAction::Trigger => self.stats.pages_trigger += 1,
@@ -383,16 +651,133 @@ impl Engine {
             }
             out.push(Notification::Page(page));
         }
+        for fingerprint in &decision.mark_paged {
+            if let Some(entry) = self.alerts.get_mut(fingerprint) {
+                entry.paged = true;
+            }
+        }
         for fingerprint in &decision.forget {
-            self.alerts.remove(fingerprint);
+            if let Some(entry) = self.alerts.remove(fingerprint) {
+                self.inhibitor.remove(*fingerprint, &entry.labels);
+            }
         }
         if decision.remove_group {
             self.groups.remove(&group_key);
+            self.topology_groups.retain(|key| *key != group_key);
         } else {
-            let next = time.saturating_add(group_interval);
-            self.schedule(group_key, next);
+            self.schedule(group_key, time.saturating_add(group_interval));
         }
     }
+}
+
+fn scan(patterns: &Patterns, labels: &Labels, annotations: &Labels) -> patterns::PatternHits {
+    if patterns.is_empty() {
+        return patterns::PatternHits::default();
+    }
+    let texts = [
+        labels.get("alertname"),
+        annotations.get("summary"),
+        annotations.get("description"),
+        annotations.get("message"),
+    ];
+    patterns.scan(texts.into_iter().flatten())
+}
+
+/// Why an alert does not page at a flush: checked there, because silences start and end and
+/// inhibiting alerts come and go.
+struct Mutes<'a> {
+    configured: &'a [Silence],
+    dynamic: &'a [Silence],
+    inhibitor: &'a Inhibitor,
+    alerts: &'a KeyMap<AlertEntry>,
+    topology: &'a Topology,
+}
+
+impl Mutes<'_> {
+    fn reason(&self, fingerprint: Fingerprint, entry: &AlertEntry, time: EventTime) -> Option<String> {
+        let node = entry.subject.and_then(|subject| subject.node).map(|node| self.topology.node_name(node));
+        let silenced = self
+            .configured
+            .iter()
+            .chain(self.dynamic)
+            .find(|silence| silence.is_active(time) && silence.matches(&entry.labels, node));
+        if let Some(silence) = silenced {
+            return Some(if silence.comment.is_empty() {
+                format!("silenced by {}", silence.id)
+            } else {
+                format!("silenced by {} ({})", silence.id, silence.comment)
+            });
+        }
+        // Must-page phrases override known noise and inhibition (not an operator's silence).
+        if entry.patterns.must_page.is_some() {
+            return None;
+        }
+        if let Some(phrase) = &entry.patterns.known_noise {
+            return Some(format!("known noise: matches {phrase:?}"));
+        }
+        if let Some((rule, source)) =
+            self.inhibitor.inhibited_by(fingerprint, entry, self.alerts, self.topology, time)
+        {
+            let by =
+                self.alerts.get(&source).and_then(|source| source.labels.get("alertname")).unwrap_or("alert");
+            return Some(format!("inhibited by {by} ({})", rule.name));
+        }
+        None
+    }
+}
+
+/// Labels naming a topology group: the root entity, plus the alert's cluster and namespace.
+fn root_labels(topology: &Topology, root: Entity, labels: &Labels) -> Labels {
+    let mut builder = LabelsBuilder::with_capacity(3);
+    match root {
+        Entity::Service(_) => builder.push("service", topology.entity_name(root)),
+        Entity::Node(_) => builder.push("node", topology.entity_name(root)),
+    }
+    for name in ["cluster", "namespace"] {
+        if let Some(value) = labels.get(name) {
+            builder.push(name, value);
+        }
+    }
+    builder.build()
+}
+
+fn root_cause(
+    topology: &Topology,
+    root: Entity,
+    group: &Group,
+    alerts: &KeyMap<AlertEntry>,
+    time: EventTime,
+) -> RootCause {
+    let kind: Arc<str> = match root {
+        Entity::Node(_) => Arc::from("node"),
+        Entity::Service(id) => Arc::from(topology.service(id).kind.as_deref().unwrap_or("service")),
+    };
+    let mut names: Vec<Arc<str>> = Vec::new();
+    for entry in group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
+        let on_root = entry.subject.and_then(|subject| subject.entity()) == Some(root)
+            || matches!(root, Entity::Node(node) if entry.subject.is_some_and(|subject| subject.node == Some(node) && subject.service.is_none()));
+        if on_root && !entry.is_resolved_at(time) {
+            let name = entry.labels.get("alertname").unwrap_or("alert");
+            if !names.iter().any(|known| &**known == name) {
+                names.push(Arc::from(name));
+            }
+        }
+    }
+    RootCause { entity: Arc::from(topology.entity_name(root)), kind, alerts: names }
+}
+
+/// Services and nodes the group's alerts are about, in first-seen order.
+fn group_entities(topology: &Topology, group: &Group, alerts: &KeyMap<AlertEntry>) -> Vec<Arc<str>> {
+    let mut entities: Vec<Arc<str>> = Vec::new();
+    for entry in group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
+        if let Some(entity) = entry.subject.and_then(|subject| subject.entity()) {
+            let name = topology.entity_name(entity);
+            if !entities.iter().any(|known| &**known == name) {
+                entities.push(Arc::from(name));
+            }
+        }
+    }
+    entities
 }
 
 #[cfg(test)]

@@ -7,6 +7,10 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3;
 
+use std::time::Duration;
+
+use super::patterns::PatternHits;
+use super::topology::Subject;
 use crate::model::{Alert, EventTime, Labels, Severity};
 
 /// The identity of an alert: a hash of its labels minus the configured excluded labels.
@@ -40,10 +44,7 @@ pub type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
 pub fn fingerprint(labels: &Labels, exclude: &[Box<str>]) -> Fingerprint {
     let mut hasher = Xxh3::new();
     for (name, value) in labels.iter() {
-        if exclude
-            .binary_search_by(|excluded| excluded.as_ref().cmp(name))
-            .is_ok()
-        {
+        if exclude.binary_search_by(|excluded| excluded.as_ref().cmp(name)).is_ok() {
             continue;
         }
         hasher.update(name.as_bytes());
@@ -73,26 +74,83 @@ pub struct AlertEntry {
     pub severity: Severity,
     pub generator_url: Option<Arc<str>>,
     pub acknowledged: bool,
+    /// What the alert is about, from the inventory.
+    pub subject: Option<Subject>,
+    /// What the pattern rules said about its name and text.
+    pub patterns: PatternHits,
+    /// Fired and resolved often enough lately to be held open once paged.
+    pub flapping: bool,
+    /// Listed as firing in a page: it keeps its incident open (and gets it resolved) even if
+    /// muted later.
+    pub paged: bool,
+    /// How long a resolve is held back once the alert paged (flapping alerts).
+    pub hold: Duration,
+    /// The group the alert belongs to.
+    pub group: u64,
 }
 
 impl AlertEntry {
+    pub fn is_resolved_at(&self, time: EventTime) -> bool {
+        let hold = if self.paged { self.hold } else { Duration::ZERO };
+        self.ends_at.is_some_and(|end| end.saturating_add(hold) <= time)
+    }
+
     /// Takes what a re-send may change: annotations, severity, generator URL and (for
     /// sender-keyed alerts, whose identity is not their labels) labels. Allocates only for what
-    /// actually changed, which for a plain re-send is nothing.
-    pub fn refresh(&mut self, alert: Alert, default_severity: Severity) {
+    /// actually changed, which for a plain re-send is nothing. Returns whether labels or
+    /// annotations changed (their pattern hits and subject must then be recomputed).
+    pub fn refresh(&mut self, alert: Alert, default_severity: Severity) -> bool {
+        let mut changed = false;
         if alert.external_key.is_some() && *self.labels != alert.labels {
             self.labels = Arc::new(alert.labels);
+            changed = true;
         }
         if *self.annotations != alert.annotations {
             self.annotations = Arc::new(alert.annotations);
+            changed = true;
         }
         self.severity = alert.severity.unwrap_or(default_severity);
         if self.generator_url.as_deref() != alert.generator_url.as_deref() {
             self.generator_url = alert.generator_url.map(Arc::from);
         }
+        changed
     }
 
-    pub fn is_resolved_at(&self, time: EventTime) -> bool {
-        self.ends_at.is_some_and(|end| end <= time)
+    /// The severity the alert pages with: must-page phrases make it at least high urgency.
+    pub fn page_severity(&self) -> Severity {
+        if self.patterns.must_page.is_some() { self.severity.max(Severity::Error) } else { self.severity }
+    }
+}
+
+/// Recent episode starts per alert, kept past the alert's own life (a resolved alert is
+/// forgotten, its flapping history must not be).
+#[derive(Debug, Default)]
+pub struct FlapTracker {
+    history: KeyMap<(EventTime, u32)>,
+    swept_at_len: usize,
+}
+
+impl FlapTracker {
+    /// Records an episode start; returns whether the alert now counts as flapping (at least
+    /// `threshold` starts within `window`).
+    pub fn record(
+        &mut self,
+        fingerprint: Fingerprint,
+        now: EventTime,
+        window: Duration,
+        threshold: u32,
+    ) -> bool {
+        let (window_start, count) = self.history.entry(fingerprint).or_insert((now, 0));
+        if now.since(*window_start) > window {
+            *window_start = now;
+            *count = 0;
+        }
+        *count += 1;
+        let flapping = threshold > 0 && *count >= threshold;
+        if self.history.len() > 2 * self.swept_at_len + 1024 {
+            self.history.retain(|_, (start, _)| now.since(*start) <= window);
+            self.swept_at_len = self.history.len();
+        }
+        flapping
     }
 }

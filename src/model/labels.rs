@@ -9,10 +9,7 @@ pub struct Labels(Vec<(Box<str>, Box<str>)>);
 
 impl Labels {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(key, _)| key.as_ref().cmp(name))
-            .ok()
-            .map(|index| self.0[index].1.as_ref())
+        self.0.binary_search_by(|(key, _)| key.as_ref().cmp(name)).ok().map(|index| self.0[index].1.as_ref())
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {

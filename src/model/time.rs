@@ -74,13 +74,9 @@ mod tests {
 
     #[test]
     fn round_trips_rfc3339() {
-        let time = EventTime::parse_rfc3339("2026-11-02T00:00:10.300000Z")
-            .unwrap()
-            .unwrap();
+        let time = EventTime::parse_rfc3339("2026-11-02T00:00:10.300000Z").unwrap().unwrap();
         assert_eq!(time.to_string(), "2026-11-02T00:00:10.3Z");
-        let offset = EventTime::parse_rfc3339("2026-11-02T01:00:10+01:00")
-            .unwrap()
-            .unwrap();
+        let offset = EventTime::parse_rfc3339("2026-11-02T01:00:10+01:00").unwrap().unwrap();
         assert_eq!(offset.to_string(), "2026-11-02T00:00:10Z");
     }
 

@@ -75,34 +75,19 @@ pub async fn run(
     std::thread::Builder::new()
         .name("noisegate-engine".to_owned())
         .spawn(move || {
-            engine_loop::run(
-                engine,
-                input_receiver,
-                notification_sender,
-                capture,
-                &engine_metrics,
-            );
+            engine_loop::run(engine, input_receiver, notification_sender, capture, &engine_metrics);
             let _ = engine_done.send(());
         })
         .context("cannot start the engine thread")?;
 
-    let ingest = Ingest::new(
-        input_sender.clone(),
-        Arc::new(config.limits),
-        metrics.clone(),
-        options.record.is_some(),
-    );
+    let ingest =
+        Ingest::new(input_sender.clone(), Arc::new(config.limits), metrics.clone(), options.record.is_some());
     let ready = Arc::new(AtomicBool::new(false));
     let http_addr = listeners.http.local_addr()?;
     let grpc_addr = listeners.grpc.local_addr()?;
-    let http = axum::serve(
-        listeners.http,
-        router(HttpState {
-            ingest: ingest.clone(),
-            ready: ready.clone(),
-        }),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http =
+        axum::serve(listeners.http, router(HttpState { ingest: ingest.clone(), ready: ready.clone() }))
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let http_task = tokio::spawn(async move { http.await });
     let grpc = tonic::transport::Server::builder()
         .add_service(LogsService::new(ingest))

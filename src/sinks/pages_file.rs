@@ -23,25 +23,19 @@ pub struct PagesWriter {
 
 impl PagesWriter {
     pub fn stdout() -> PagesWriter {
-        PagesWriter {
-            out: Box::new(io::stdout()),
-        }
+        PagesWriter { out: Box::new(io::stdout()) }
     }
 
     pub fn create(path: &Path) -> io::Result<PagesWriter> {
         let file = File::create(path)?;
-        Ok(PagesWriter {
-            out: Box::new(BufWriter::new(file)),
-        })
+        Ok(PagesWriter { out: Box::new(BufWriter::new(file)) })
     }
 
     /// Writes one page. The routing key field holds the key's *name* from the config, never
     /// the secret.
     pub fn write(&mut self, page: &Page, client_url: Option<&str>) -> io::Result<()> {
-        let line = Line {
-            at: page.at.to_string(),
-            event: EventBody::new(page, &page.routing_key, client_url),
-        };
+        let line =
+            Line { at: page.at.to_string(), event: EventBody::new(page, &page.routing_key, client_url) };
         serde_json::to_writer(&mut self.out, &line)?;
         self.out.write_all(b"\n")
     }

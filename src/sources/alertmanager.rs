@@ -40,16 +40,10 @@ struct WebhookMessage<'a> {
 /// one by one; the others are accepted.
 pub fn decode_v2(body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
     let items: Vec<&RawValue> = serde_json::from_str(body).map_err(|error| {
-        IngestError::new(
-            Reason::Malformed,
-            format!("body is not a JSON array of alerts: {error}"),
-        )
+        IngestError::new(Reason::Malformed, format!("body is not a JSON array of alerts: {error}"))
     })?;
     check_count(items.len(), limits)?;
-    let mut decoded = Decoded {
-        events: Vec::with_capacity(items.len()),
-        rejected: Vec::new(),
-    };
+    let mut decoded = Decoded { events: Vec::with_capacity(items.len()), rejected: Vec::new() };
     for (index, item) in items.into_iter().enumerate() {
         let result = serde_json::from_str::<RawAlert>(item.get())
             .map_err(|error| (Reason::Malformed, format!("invalid alert: {error}")))
@@ -72,10 +66,7 @@ pub fn decode_v2(body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
 /// Decodes a webhook notification (`version: "4"`).
 pub fn decode_webhook(body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
     let message: WebhookMessage = serde_json::from_str(body).map_err(|error| {
-        IngestError::new(
-            Reason::Malformed,
-            format!("body is not an Alertmanager webhook message: {error}"),
-        )
+        IngestError::new(Reason::Malformed, format!("body is not an Alertmanager webhook message: {error}"))
     })?;
     match message.version.as_deref() {
         Some("4") => {}
@@ -87,14 +78,10 @@ pub fn decode_webhook(body: &str, limits: &Limits) -> Result<Decoded, IngestErro
         }
         None => return Err(IngestError::new(Reason::MissingField, "missing field `version`")),
     }
-    let items = message
-        .alerts
-        .ok_or_else(|| IngestError::new(Reason::MissingField, "missing field `alerts`"))?;
+    let items =
+        message.alerts.ok_or_else(|| IngestError::new(Reason::MissingField, "missing field `alerts`"))?;
     check_count(items.len(), limits)?;
-    let mut decoded = Decoded {
-        events: Vec::with_capacity(items.len()),
-        rejected: Vec::new(),
-    };
+    let mut decoded = Decoded { events: Vec::with_capacity(items.len()), rejected: Vec::new() };
     for (index, item) in items.into_iter().enumerate() {
         let result = serde_json::from_str::<RawAlert>(item.get())
             .map_err(|error| (Reason::Malformed, format!("invalid alert: {error}")))
@@ -129,10 +116,7 @@ fn check_count(count: usize, limits: &Limits) -> Result<(), IngestError> {
     if count > limits.max_records_per_request {
         return Err(IngestError::new(
             Reason::TooManyRecords,
-            format!(
-                "{count} alerts exceed the limit of {} per request",
-                limits.max_records_per_request
-            ),
+            format!("{count} alerts exceed the limit of {} per request", limits.max_records_per_request),
         ));
     }
     Ok(())
@@ -141,11 +125,7 @@ fn check_count(count: usize, limits: &Limits) -> Result<(), IngestError> {
 fn push(decoded: &mut Decoded, index: usize, result: Result<Alert, (Reason, String)>) {
     match result {
         Ok(alert) => decoded.events.push(Event::Alert(alert)),
-        Err((reason, message)) => decoded.rejected.push(Rejection {
-            index,
-            reason,
-            message,
-        }),
+        Err((reason, message)) => decoded.rejected.push(Rejection { index, reason, message }),
     }
 }
 
@@ -174,11 +154,8 @@ fn build_alert(
     }
     let labels: Labels = labels_from_map(labels.iter().map(|(name, value)| (name.as_str(), value.as_str())));
     check_labels(&labels, limits, "labels")?;
-    let annotations = labels_from_map(
-        annotations
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str())),
-    );
+    let annotations =
+        labels_from_map(annotations.iter().map(|(name, value)| (name.as_str(), value.as_str())));
     check_annotations(&annotations, limits)?;
     let starts_at = parse_time("startsAt", starts_at)?;
     let ends_at = parse_time("endsAt", ends_at)?;
@@ -196,9 +173,7 @@ fn build_alert(
         resolved,
         expiry,
         severity,
-        generator_url: generator_url
-            .filter(|url| !url.is_empty())
-            .map(String::into_boxed_str),
+        generator_url: generator_url.filter(|url| !url.is_empty()).map(String::into_boxed_str),
         external_key: None,
     })
 }
@@ -226,27 +201,14 @@ mod tests {
         ]"#;
         let decoded = decode_v2(body, &test_limits()).unwrap();
         assert_eq!(decoded.events.len(), 1);
-        let reasons: Vec<_> = decoded
-            .rejected
-            .iter()
-            .map(|rejection| (rejection.index, rejection.reason))
-            .collect();
+        let reasons: Vec<_> =
+            decoded.rejected.iter().map(|rejection| (rejection.index, rejection.reason)).collect();
         assert_eq!(
             reasons,
-            vec![
-                (1, Reason::MissingField),
-                (2, Reason::InvalidValue),
-                (3, Reason::LabelTooLong)
-            ]
+            vec![(1, Reason::MissingField), (2, Reason::InvalidValue), (3, Reason::LabelTooLong)]
         );
-        assert!(
-            decoded.rejected[1].message.contains("endsAt"),
-            "{}",
-            decoded.rejected[1].message
-        );
-        let Event::Alert(alert) = &decoded.events[0] else {
-            panic!("not an alert")
-        };
+        assert!(decoded.rejected[1].message.contains("endsAt"), "{}", decoded.rejected[1].message);
+        let Event::Alert(alert) = &decoded.events[0] else { panic!("not an alert") };
         assert_eq!(alert.severity, Some(Severity::Critical));
         assert_eq!(alert.expiry, Expiry::ResolveTimeout);
     }
@@ -271,12 +233,6 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             })
             .collect();
-        assert_eq!(
-            alerts,
-            vec![
-                (true, true, Expiry::UntilResolved),
-                (false, false, Expiry::UntilResolved)
-            ]
-        );
+        assert_eq!(alerts, vec![(true, true, Expiry::UntilResolved), (false, false, Expiry::UntilResolved)]);
     }
 }

@@ -30,16 +30,10 @@ pub fn decode_body(source: &str, body: &str, limits: &Limits) -> Result<Decoded,
         ALERTMANAGER_WEBHOOK => alertmanager::decode_webhook(body, limits),
         PAGERDUTY_V2 => {
             let decoded = pagerduty::decode_event(body, limits)?;
-            Ok(Decoded {
-                events: vec![decoded.event],
-                rejected: Vec::new(),
-            })
+            Ok(Decoded { events: vec![decoded.event], rejected: Vec::new() })
         }
         OTLP_LOGS_JSON => otlp::decode_request(&otlp::parse_json(body)?, limits),
-        other => Err(IngestError::new(
-            Reason::InvalidValue,
-            format!("unknown capture source {other:?}"),
-        )),
+        other => Err(IngestError::new(Reason::InvalidValue, format!("unknown capture source {other:?}"))),
     }
 }
 
@@ -61,10 +55,7 @@ impl CaptureWriter {
 
     /// Writes one line; `json` must be a single-line JSON document.
     pub fn write(&mut self, received_at: EventTime, source: &str, json: &str) -> io::Result<()> {
-        writeln!(
-            self.out,
-            "{{\"received_at\":\"{received_at}\",\"source\":\"{source}\",\"body\":{json}}}"
-        )
+        writeln!(self.out, "{{\"received_at\":\"{received_at}\",\"source\":\"{source}\",\"body\":{json}}}")
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -117,11 +108,7 @@ impl CaptureReader {
         } else {
             Box::new(BufReader::with_capacity(1 << 16, file))
         };
-        Ok(CaptureReader {
-            input,
-            buffer: String::new(),
-            line: 0,
-        })
+        Ok(CaptureReader { input, buffer: String::new(), line: 0 })
     }
 
     /// The next record: `None` at the end, `Some(Err)` for a line that is not a capture record
@@ -141,31 +128,18 @@ impl CaptureReader {
         let parsed: Line = match serde_json::from_str(&self.buffer) {
             Ok(parsed) => parsed,
             Err(error) => {
-                return Ok(Some(Err(LineError {
-                    line,
-                    message: format!("not a capture record: {error}"),
-                })));
+                return Ok(Some(Err(LineError { line, message: format!("not a capture record: {error}") })));
             }
         };
         let received_at = match EventTime::parse_rfc3339(parsed.received_at) {
             Ok(Some(time)) => time,
             Ok(None) => {
-                return Ok(Some(Err(LineError {
-                    line,
-                    message: "received_at is before 1970".to_owned(),
-                })));
+                return Ok(Some(Err(LineError { line, message: "received_at is before 1970".to_owned() })));
             }
             Err(error) => {
-                return Ok(Some(Err(LineError {
-                    line,
-                    message: format!("received_at: {error}"),
-                })));
+                return Ok(Some(Err(LineError { line, message: format!("received_at: {error}") })));
             }
         };
-        Ok(Some(Ok(Record {
-            received_at,
-            source: parsed.source,
-            body: parsed.body.get(),
-        })))
+        Ok(Some(Ok(Record { received_at, source: parsed.source, body: parsed.body.get() })))
     }
 }

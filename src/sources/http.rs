@@ -40,10 +40,7 @@ pub fn router(state: HttpState) -> Router {
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.ingest.metrics().render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.ingest.metrics().render())
         .into_response()
 }
 
@@ -94,10 +91,9 @@ async fn json_records(
     let result = async {
         let text = json_text(&headers, body, ingest.limits()).await?;
         let mut decoded = decode(&text, ingest.limits())?;
-        let capture = ingest.recording().then(|| CapturedBody {
-            source: capture_source,
-            json: single_line_json(&text),
-        });
+        let capture = ingest
+            .recording()
+            .then(|| CapturedBody { source: capture_source, json: single_line_json(&text) });
         let accepted = decoded.events.len();
         ingest.submit(source, &mut decoded, capture).await?;
         Ok::<_, IngestError>((accepted, decoded))
@@ -150,12 +146,7 @@ pub async fn json_text(headers: &HeaderMap, body: Body, limits: &Limits) -> Resu
 /// Reads the whole body within `max_body_bytes` (after decompression), undoing gzip.
 pub async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<Bytes, IngestError> {
     let limit = limits.max_body_bytes;
-    let too_large = || {
-        IngestError::new(
-            Reason::TooLarge,
-            format!("body exceeds the limit of {limit} bytes"),
-        )
-    };
+    let too_large = || IngestError::new(Reason::TooLarge, format!("body exceeds the limit of {limit} bytes"));
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -168,18 +159,12 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Resu
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Ok(Err(error)) => {
-            return Err(IngestError::new(
-                Reason::Malformed,
-                format!("cannot read body: {error}"),
-            ));
+            return Err(IngestError::new(Reason::Malformed, format!("cannot read body: {error}")));
         }
         Err(_) => {
             return Err(IngestError::new(
                 Reason::Timeout,
-                format!(
-                    "body not received within {}ms",
-                    limits.body_read_timeout.as_millis()
-                ),
+                format!("body not received within {}ms", limits.body_read_timeout.as_millis()),
             ));
         }
     };

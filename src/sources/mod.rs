@@ -170,10 +170,7 @@ pub struct IngestError {
 
 impl IngestError {
     pub fn new(reason: Reason, message: impl Into<String>) -> IngestError {
-        IngestError {
-            reason,
-            message: message.into(),
-        }
+        IngestError { reason, message: message.into() }
     }
 }
 
@@ -253,12 +250,7 @@ impl Ingest {
         metrics: Arc<Metrics>,
         record: bool,
     ) -> Ingest {
-        Ingest {
-            sender,
-            limits,
-            metrics,
-            record,
-        }
+        Ingest { sender, limits, metrics, record }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -300,12 +292,7 @@ impl Ingest {
             return Ok(());
         }
         let (applied, done) = oneshot::channel();
-        let batch = Batch {
-            source,
-            events: std::mem::take(&mut decoded.events),
-            capture,
-            applied,
-        };
+        let batch = Batch { source, events: std::mem::take(&mut decoded.events), capture, applied };
         let unavailable = || IngestError::new(Reason::Unavailable, "noisegate is shutting down");
         if self.sender.send(Input::Batch(batch)).await.is_err() {
             self.metrics.rejected_requests(source, Reason::Unavailable);
@@ -322,11 +309,7 @@ pub fn check_labels(labels: &Labels, limits: &Limits, what: &str) -> Result<(), 
     if labels.len() > limits.max_labels {
         return Err((
             Reason::TooManyLabels,
-            format!(
-                "{} {what} exceed the limit of {}",
-                labels.len(),
-                limits.max_labels
-            ),
+            format!("{} {what} exceed the limit of {}", labels.len(), limits.max_labels),
         ));
     }
     for (name, value) in labels.iter() {
@@ -359,10 +342,7 @@ pub fn check_labels(labels: &Labels, limits: &Limits, what: &str) -> Result<(), 
 
 /// Checks annotations: their count shares `max_labels`; each value has its own cap.
 pub fn check_annotations(annotations: &Labels, limits: &Limits) -> Result<(), (Reason, String)> {
-    let capped = Limits {
-        max_label_value_bytes: limits.max_annotation_value_bytes,
-        ..*limits
-    };
+    let capped = Limits { max_label_value_bytes: limits.max_annotation_value_bytes, ..*limits };
     check_labels(annotations, &capped, "annotations")
 }
 
@@ -380,10 +360,7 @@ pub fn require_utf8(body: &[u8]) -> Result<&str, IngestError> {
     std::str::from_utf8(body).map_err(|error| {
         IngestError::new(
             Reason::InvalidUtf8,
-            format!(
-                "body is not valid UTF-8 (first invalid byte at offset {})",
-                error.valid_up_to()
-            ),
+            format!("body is not valid UTF-8 (first invalid byte at offset {})", error.valid_up_to()),
         )
     })
 }

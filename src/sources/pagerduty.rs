@@ -72,16 +72,10 @@ const MAX_SUMMARY_BYTES: usize = 1024;
 /// wrong; so does this.
 pub fn decode_event(body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
     let event: EventBody = serde_json::from_str(body).map_err(|error| {
-        IngestError::new(
-            Reason::Malformed,
-            format!("body is not a PagerDuty event: {error}"),
-        )
+        IngestError::new(Reason::Malformed, format!("body is not a PagerDuty event: {error}"))
     })?;
     let Some(routing_key) = event.routing_key.as_deref().filter(|key| !key.is_empty()) else {
-        return Err(IngestError::new(
-            Reason::MissingField,
-            "missing field `routing_key`",
-        ));
+        return Err(IngestError::new(Reason::MissingField, "missing field `routing_key`"));
     };
     let integration = integration(routing_key);
     let action = event
@@ -92,21 +86,12 @@ pub fn decode_event(body: &str, limits: &Limits) -> Result<Decoded, IngestError>
         "trigger" => decode_trigger(&integration, event, limits),
         "acknowledge" | "resolve" => {
             let key = event.dedup_key.filter(|key| !key.is_empty()).ok_or_else(|| {
-                IngestError::new(
-                    Reason::MissingField,
-                    format!("`dedup_key` is required for {action}"),
-                )
+                IngestError::new(Reason::MissingField, format!("`dedup_key` is required for {action}"))
             })?;
             let boxed = external_key(&integration, &key);
-            let event = if action == "resolve" {
-                Event::ResolveKey(boxed)
-            } else {
-                Event::AcknowledgeKey(boxed)
-            };
-            Ok(Decoded {
-                event,
-                dedup_key: key,
-            })
+            let event =
+                if action == "resolve" { Event::ResolveKey(boxed) } else { Event::AcknowledgeKey(boxed) };
+            Ok(Decoded { event, dedup_key: key })
         }
         other => Err(IngestError::new(
             Reason::InvalidValue,
@@ -117,10 +102,7 @@ pub fn decode_event(body: &str, limits: &Limits) -> Result<Decoded, IngestError>
 
 fn decode_trigger(integration: &str, event: EventBody, limits: &Limits) -> Result<Decoded, IngestError> {
     let payload = event.payload.ok_or_else(|| {
-        IngestError::new(
-            Reason::MissingField,
-            "missing field `payload` (required for trigger)",
-        )
+        IngestError::new(Reason::MissingField, "missing field `payload` (required for trigger)")
     })?;
     let summary = required(payload.summary, "payload.summary")?;
     let source = required(payload.source, "payload.source")?;
@@ -162,11 +144,7 @@ fn decode_trigger(integration: &str, event: EventBody, limits: &Limits) -> Resul
     labels.push("severity", severity.as_str());
     labels.push("source", source.as_str());
     labels.push("dedup_key", dedup_key.as_str());
-    for (name, value) in [
-        ("component", &payload.component),
-        ("group", &payload.group),
-        ("class", &class),
-    ] {
+    for (name, value) in [("component", &payload.component), ("group", &payload.group), ("class", &class)] {
         if let Some(value) = value.as_deref().filter(|value| !value.is_empty()) {
             labels.push(name, value);
         }
@@ -188,11 +166,7 @@ fn decode_trigger(integration: &str, event: EventBody, limits: &Limits) -> Resul
     let annotations = annotations.build();
     check_annotations(&annotations, limits).map_err(|(reason, message)| IngestError::new(reason, message))?;
 
-    let generator_url = event
-        .links
-        .into_iter()
-        .find_map(|link| link.href)
-        .filter(|href| !href.is_empty());
+    let generator_url = event.links.into_iter().find_map(|link| link.href).filter(|href| !href.is_empty());
     let alert = Alert {
         labels,
         annotations,
@@ -204,29 +178,19 @@ fn decode_trigger(integration: &str, event: EventBody, limits: &Limits) -> Resul
         generator_url: generator_url.map(String::into_boxed_str),
         external_key: Some(external_key(integration, &dedup_key)),
     };
-    Ok(Decoded {
-        event: Event::Alert(alert),
-        dedup_key,
-    })
+    Ok(Decoded { event: Event::Alert(alert), dedup_key })
 }
 
 /// Validates a change event; returns its summary. Change events are recorded, not paged.
 pub fn decode_change(body: &str) -> Result<String, IngestError> {
     let change: ChangeBody = serde_json::from_str(body).map_err(|error| {
-        IngestError::new(
-            Reason::Malformed,
-            format!("body is not a PagerDuty change event: {error}"),
-        )
+        IngestError::new(Reason::Malformed, format!("body is not a PagerDuty change event: {error}"))
     })?;
     if change.routing_key.as_deref().is_none_or(str::is_empty) {
-        return Err(IngestError::new(
-            Reason::MissingField,
-            "missing field `routing_key`",
-        ));
+        return Err(IngestError::new(Reason::MissingField, "missing field `routing_key`"));
     }
-    let payload = change
-        .payload
-        .ok_or_else(|| IngestError::new(Reason::MissingField, "missing field `payload`"))?;
+    let payload =
+        change.payload.ok_or_else(|| IngestError::new(Reason::MissingField, "missing field `payload`"))?;
     required(payload.summary, "payload.summary")
 }
 
@@ -238,14 +202,10 @@ pub async fn enqueue(State(state): State<HttpState>, headers: HeaderMap, body: B
     let result = async {
         let text = json_text(&headers, body, ingest.limits()).await?;
         let decoded = decode_event(&text, ingest.limits())?;
-        let capture = ingest.recording().then(|| CapturedBody {
-            source: capture::PAGERDUTY_V2,
-            json: single_line_json(&text),
-        });
-        let mut batch = super::Decoded {
-            events: vec![decoded.event],
-            rejected: Vec::new(),
-        };
+        let capture = ingest
+            .recording()
+            .then(|| CapturedBody { source: capture::PAGERDUTY_V2, json: single_line_json(&text) });
+        let mut batch = super::Decoded { events: vec![decoded.event], rejected: Vec::new() };
         ingest.submit(source, &mut batch, capture).await?;
         Ok::<_, IngestError>(decoded.dedup_key)
     }
@@ -292,11 +252,8 @@ fn accepted(body: serde_json::Value) -> Response {
 
 fn invalid(error: &IngestError) -> Response {
     let status = status_of(error.reason);
-    let message = if status == StatusCode::BAD_REQUEST {
-        "Event object is invalid"
-    } else {
-        "Request refused"
-    };
+    let message =
+        if status == StatusCode::BAD_REQUEST { "Event object is invalid" } else { "Request refused" };
     let body =
         serde_json::json!({ "status": "invalid event", "message": message, "errors": [error.message] });
     (status, axum::Json(body)).into_response()
@@ -341,9 +298,7 @@ mod tests {
         let first = decode_event(body, &test_limits()).unwrap();
         let second = decode_event(body, &test_limits()).unwrap();
         assert_eq!(first.dedup_key, second.dedup_key);
-        let Event::Alert(alert) = first.event else {
-            panic!("not an alert")
-        };
+        let Event::Alert(alert) = first.event else { panic!("not an alert") };
         assert_eq!(alert.labels.get("alertname"), Some("disk full"));
         assert_eq!(alert.annotations.get("n"), Some("3"));
         assert_eq!(alert.severity, Some(Severity::Critical));

@@ -29,12 +29,7 @@ async fn a_burst_from_prometheus_is_one_page_deduplicated_then_resolved() {
     // Prometheus re-sends every firing alert each evaluation: duplicates, not new alerts.
     assert_eq!(post_json(&url, &firing).await.0, 200);
     assert_eq!(server.metric("noisegate_duplicate_alerts_total").await, 3.0);
-    assert_eq!(
-        server
-            .metric("noisegate_accepted_records_total{source=\"alertmanager_v2\"}")
-            .await,
-        6.0
-    );
+    assert_eq!(server.metric("noisegate_accepted_records_total{source=\"alertmanager_v2\"}").await, 6.0);
 
     let events = pagerduty.wait_events(1).await;
     let trigger = &events[0];
@@ -42,11 +37,7 @@ async fn a_burst_from_prometheus_is_one_page_deduplicated_then_resolved() {
     assert_eq!(trigger["routing_key"], ROUTING_KEY);
     assert_eq!(
         alert_names(trigger),
-        vec![
-            "KubePodCrashLooping/cart-1",
-            "KubePodCrashLooping/cart-2",
-            "KubePodCrashLooping/cart-3"
-        ]
+        vec!["KubePodCrashLooping/cart-1", "KubePodCrashLooping/cart-2", "KubePodCrashLooping/cart-3"]
     );
     let payload = &trigger["payload"];
     assert_eq!(payload["severity"], "warning");
@@ -54,28 +45,12 @@ async fn a_burst_from_prometheus_is_one_page_deduplicated_then_resolved() {
     assert_eq!(payload["group"], "shop");
     assert_eq!(payload["timestamp"], "2026-11-02T00:00:00Z");
     assert!(
-        payload["summary"]
-            .as_str()
-            .unwrap()
-            .starts_with("KubePodCrashLooping: Pod cart-1 is crash looping")
+        payload["summary"].as_str().unwrap().starts_with("KubePodCrashLooping: Pod cart-1 is crash looping")
     );
-    assert_eq!(
-        payload["custom_details"]["alerts"][0]["startsAt"],
-        "2026-11-02T00:00:00Z"
-    );
-    let links: Vec<&str> = trigger["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|link| link["href"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        links,
-        vec![
-            "http://prometheus:9090/graph?g0.expr=x",
-            "https://runbooks.example/crashloop"
-        ]
-    );
+    assert_eq!(payload["custom_details"]["alerts"][0]["startsAt"], "2026-11-02T00:00:00Z");
+    let links: Vec<&str> =
+        trigger["links"].as_array().unwrap().iter().map(|link| link["href"].as_str().unwrap()).collect();
+    assert_eq!(links, vec!["http://prometheus:9090/graph?g0.expr=x", "https://runbooks.example/crashloop"]);
 
     // endsAt in the past resolves them; the incident resolves under the same dedup_key.
     let resolved = format!(
@@ -90,12 +65,7 @@ async fn a_burst_from_prometheus_is_one_page_deduplicated_then_resolved() {
     assert_eq!(events[1]["dedup_key"], trigger["dedup_key"]);
     assert_eq!(server.metric("noisegate_incidents_opened_total").await, 1.0);
     server.stop().await;
-    assert_eq!(
-        pagerduty.events().len(),
-        2,
-        "no page after the resolve: {:#?}",
-        pagerduty.events()
-    );
+    assert_eq!(pagerduty.events().len(), 2, "no page after the resolve: {:#?}", pagerduty.events());
 }
 
 #[tokio::test]
@@ -113,24 +83,14 @@ async fn an_alertmanager_webhook_is_paged_and_resolved() {
                              "endsAt": "{ends_at}", "generatorURL": "", "fingerprint": "1a2b"}}]}}"#
         )
     };
-    assert_eq!(
-        post_json(&url, &message("firing", "0001-01-01T00:00:00Z"))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(post_json(&url, &message("firing", "0001-01-01T00:00:00Z")).await.0, 200);
     let events = pagerduty.wait_events(1).await;
     assert_eq!(events[0]["event_action"], "trigger");
     assert_eq!(events[0]["payload"]["severity"], "critical");
     assert_eq!(events[0]["payload"]["summary"], "RedisDown: redis-cart is down");
     assert_eq!(events[0]["payload"]["component"], "redis-cart");
 
-    assert_eq!(
-        post_json(&url, &message("resolved", "2026-11-02T01:32:27Z"))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(post_json(&url, &message("resolved", "2026-11-02T01:32:27Z")).await.0, 200);
     let events = pagerduty.wait_events(2).await;
     assert_eq!(events[1]["event_action"], "resolve");
     assert_eq!(events[1]["dedup_key"], events[0]["dedup_key"]);

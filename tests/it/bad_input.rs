@@ -28,13 +28,7 @@ async fn start() -> (FakePagerDuty, TestServer) {
 }
 
 async fn post(url: &str, content_type: &str, body: Vec<u8>) -> (u16, String) {
-    let response = http()
-        .post(url)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = http().post(url).header("content-type", content_type).body(body).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
 }
@@ -55,33 +49,17 @@ async fn alertmanager_v2_names_what_is_wrong_and_keeps_the_good_alerts() {
 
     let (status, body) = post(&url, "text/plain", b"[]".to_vec()).await;
     assert_eq!(status, 415);
-    assert!(
-        error_text(&body).contains("unsupported content type \"text/plain\""),
-        "{body}"
-    );
+    assert!(error_text(&body).contains("unsupported content type \"text/plain\""), "{body}");
 
-    let huge = format!(
-        r#"[{{"labels": {{"alertname": "A", "x": "{}"}}}}]"#,
-        "y".repeat(70_000)
-    );
+    let huge = format!(r#"[{{"labels": {{"alertname": "A", "x": "{}"}}}}]"#, "y".repeat(70_000));
     let (status, body) = post_json(&url, &huge).await;
     assert_eq!(status, 413);
-    assert!(
-        error_text(&body).contains("exceeds the limit of 65536 bytes"),
-        "{body}"
-    );
+    assert!(error_text(&body).contains("exceeds the limit of 65536 bytes"), "{body}");
 
-    let (status, body) = post(
-        &url,
-        "application/json",
-        b"[{\"labels\": {\"alertname\": \"\xff\xfe\"}}]".to_vec(),
-    )
-    .await;
+    let (status, body) =
+        post(&url, "application/json", b"[{\"labels\": {\"alertname\": \"\xff\xfe\"}}]".to_vec()).await;
     assert_eq!(status, 400);
-    assert!(
-        error_text(&body).contains("not valid UTF-8 (first invalid byte at offset 27)"),
-        "{body}"
-    );
+    assert!(error_text(&body).contains("not valid UTF-8 (first invalid byte at offset 27)"), "{body}");
 
     let many_labels: Vec<String> = (0..9).map(|index| format!("\"l{index}\": \"v\"")).collect();
     let mixed = format!(
@@ -98,49 +76,32 @@ async fn alertmanager_v2_names_what_is_wrong_and_keeps_the_good_alerts() {
     let error = error_text(&body);
     assert!(error.starts_with("1 accepted, 4 record(s) rejected"), "{error}");
     assert!(error.contains("record 1: missing field `labels`"), "{error}");
-    assert!(
-        error.contains("record 2: 9 labels exceed the limit of 8"),
-        "{error}"
-    );
+    assert!(error.contains("record 2: 9 labels exceed the limit of 8"), "{error}");
     assert!(
         error.contains("record 3: value of labels \"x\" has 300 bytes, over the limit of 256"),
         "{error}"
     );
-    assert!(
-        error.contains("record 4: startsAt: invalid RFC 3339 timestamp \"yesterday\""),
-        "{error}"
-    );
+    assert!(error.contains("record 4: startsAt: invalid RFC 3339 timestamp \"yesterday\""), "{error}");
 
     // The good alert of the mixed request was accepted and paged.
     let events = pagerduty.wait_events(1).await;
     assert_eq!(alert_names(&events[0]), vec!["GoodAlert"]);
 
-    for (reason, count) in [
-        ("malformed", 1.0),
-        ("unsupported_media_type", 1.0),
-        ("too_large", 1.0),
-        ("invalid_utf8", 1.0),
-    ] {
+    for (reason, count) in
+        [("malformed", 1.0), ("unsupported_media_type", 1.0), ("too_large", 1.0), ("invalid_utf8", 1.0)]
+    {
         let sample =
             format!("noisegate_rejected_requests_total{{source=\"alertmanager_v2\",reason=\"{reason}\"}}");
         assert_eq!(server.metric(&sample).await, count, "{sample}");
     }
-    for (reason, count) in [
-        ("missing_field", 1.0),
-        ("too_many_labels", 1.0),
-        ("label_too_long", 1.0),
-        ("invalid_value", 1.0),
-    ] {
+    for (reason, count) in
+        [("missing_field", 1.0), ("too_many_labels", 1.0), ("label_too_long", 1.0), ("invalid_value", 1.0)]
+    {
         let sample =
             format!("noisegate_rejected_records_total{{source=\"alertmanager_v2\",reason=\"{reason}\"}}");
         assert_eq!(server.metric(&sample).await, count, "{sample}");
     }
-    assert_eq!(
-        server
-            .metric("noisegate_accepted_records_total{source=\"alertmanager_v2\"}")
-            .await,
-        1.0
-    );
+    assert_eq!(server.metric("noisegate_accepted_records_total{source=\"alertmanager_v2\"}").await, 1.0);
     server.stop().await;
 }
 
@@ -150,10 +111,7 @@ async fn webhook_and_pagerduty_bodies_are_checked() {
     let webhook = server.url("/webhook/alertmanager");
     let (status, body) = post_json(&webhook, r#"{"version": "3", "alerts": []}"#).await;
     assert_eq!(status, 400);
-    assert!(
-        error_text(&body).contains("unsupported webhook version \"3\""),
-        "{body}"
-    );
+    assert!(error_text(&body).contains("unsupported webhook version \"3\""), "{body}");
     let (status, body) = post_json(&webhook, r#"{"version": "4"}"#).await;
     assert_eq!(status, 400);
     assert!(error_text(&body).contains("missing field `alerts`"), "{body}");
@@ -163,17 +121,9 @@ async fn webhook_and_pagerduty_bodies_are_checked() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(
-        error_text(&body).contains("record 1: invalid status \"maybe\""),
-        "{body}"
-    );
+    assert!(error_text(&body).contains("record 1: invalid status \"maybe\""), "{body}");
     // The good alert of that request was accepted all the same.
-    assert_eq!(
-        server
-            .metric("noisegate_accepted_records_total{source=\"alertmanager_webhook\"}")
-            .await,
-        1.0
-    );
+    assert_eq!(server.metric("noisegate_accepted_records_total{source=\"alertmanager_webhook\"}").await, 1.0);
 
     let enqueue = server.url("/v2/enqueue");
     let cases = [
@@ -185,15 +135,9 @@ async fn webhook_and_pagerduty_bodies_are_checked() {
             r#"{"routing_key": "k", "event_action": "trigger", "payload": {"summary": "s", "source": "x", "severity": "bad"}}"#,
             "invalid payload.severity \"bad\"",
         ),
-        (
-            r#"{"routing_key": "k", "event_action": "resolve"}"#,
-            "`dedup_key` is required for resolve",
-        ),
+        (r#"{"routing_key": "k", "event_action": "resolve"}"#, "`dedup_key` is required for resolve"),
         (r#"{"event_action": "trigger"}"#, "missing field `routing_key`"),
-        (
-            r#"{"routing_key": "k", "event_action": "#,
-            "body is not a PagerDuty event",
-        ),
+        (r#"{"routing_key": "k", "event_action": "#, "body is not a PagerDuty event"),
     ];
     for (body, expected) in cases {
         let (status, response) = post_json(&enqueue, body).await;
@@ -237,10 +181,7 @@ async fn otlp_http_errors_follow_the_spec() {
         .unwrap();
     let rpc = RpcStatus::decode(response.bytes().await.unwrap()).unwrap();
     assert_eq!(rpc.code, tonic::Code::InvalidArgument as i32);
-    assert!(
-        rpc.message.contains("invalid OTLP protobuf logs request"),
-        "{body}"
-    );
+    assert!(rpc.message.contains("invalid OTLP protobuf logs request"), "{body}");
 
     let (status, body) = post(&url, "text/csv", b"a,b".to_vec()).await;
     assert_eq!(status, 415);
@@ -256,10 +197,7 @@ async fn otlp_http_errors_follow_the_spec() {
         .unwrap();
     assert_eq!(response.status(), 400);
     let error: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
-    assert!(
-        error["message"].as_str().unwrap().contains("invalid gzip body"),
-        "{error}"
-    );
+    assert!(error["message"].as_str().unwrap().contains("invalid gzip body"), "{error}");
 
     // One good alert and one with too many attributes: 200 with partial success.
     let json = format!(
@@ -275,12 +213,7 @@ async fn otlp_http_errors_follow_the_spec() {
     assert_eq!(status, 200, "{body}");
     let response: Value = serde_json::from_str(&body).unwrap();
     // int64 may be a JSON number or a decimal string (proto3 JSON mapping); either reads as 1.
-    assert_eq!(
-        response["partialSuccess"]["rejectedLogRecords"]
-            .to_string()
-            .trim_matches('"'),
-        "1"
-    );
+    assert_eq!(response["partialSuccess"]["rejectedLogRecords"].to_string().trim_matches('"'), "1");
     assert!(
         response["partialSuccess"]["errorMessage"]
             .as_str()
@@ -290,9 +223,7 @@ async fn otlp_http_errors_follow_the_spec() {
     let events = pagerduty.wait_events(1).await;
     assert_eq!(alert_names(&events[0]), vec!["GoodOtlp"]);
     assert_eq!(
-        server
-            .metric("noisegate_rejected_requests_total{source=\"otlp_http\",reason=\"malformed\"}")
-            .await,
+        server.metric("noisegate_rejected_requests_total{source=\"otlp_http\",reason=\"malformed\"}").await,
         3.0
     );
     server.stop().await;
@@ -347,16 +278,9 @@ async fn otlp_grpc_malformed_and_oversized_requests() {
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(
         "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
     );
-    let status = raw
-        .unary(tonic::Request::new(vec![0x0a, 0xff, 0xff]), path, RawCodec)
-        .await
-        .unwrap_err();
+    let status = raw.unary(tonic::Request::new(vec![0x0a, 0xff, 0xff]), path, RawCodec).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    assert!(
-        status.message().contains("invalid OTLP protobuf logs request"),
-        "{}",
-        status.message()
-    );
+    assert!(status.message().contains("invalid OTLP protobuf logs request"), "{}", status.message());
 
     let mut client = LogsServiceClient::new(channel);
     let big = record(vec![kv("alertname", "Big")], &"x".repeat(70_000), 17);

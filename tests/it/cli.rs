@@ -25,22 +25,11 @@ fn check_accepts_the_default_and_lists_every_error_with_its_path() {
         "route:\n  group_wait: soon\n  routes:\n    - matchers: ['severity=~~\"critical\"']\n",
     )
     .unwrap();
-    let output = noisegate()
-        .arg("check")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = noisegate().arg("check").arg("--config").arg(&path).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("error: route.group_wait: invalid duration \"soon\""),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("error: route.routes[0].matchers[0]: unknown operator \"=~~\""),
-        "{stdout}"
-    );
+    assert!(stdout.contains("error: route.group_wait: invalid duration \"soon\""), "{stdout}");
+    assert!(stdout.contains("error: route.routes[0].matchers[0]: unknown operator \"=~~\""), "{stdout}");
     assert!(stdout.contains("2 error(s)"), "{stdout}");
 }
 
@@ -71,9 +60,7 @@ async fn serve_drains_and_flushes_pages_on_sigterm() {
         }
     });
     let http_addr = loop {
-        let line = lines
-            .recv_timeout(PATIENCE)
-            .expect("serve logs that it is serving");
+        let line = lines.recv_timeout(PATIENCE).expect("serve logs that it is serving");
         let Ok(log) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
@@ -86,21 +73,12 @@ async fn serve_drains_and_flushes_pages_on_sigterm() {
     assert_eq!(status, 200);
 
     // The shell's builtin kill: no procps needed on the machine.
-    let killed = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
-        .status()
-        .unwrap();
+    let killed = Command::new("sh").args(["-c", &format!("kill -TERM {}", child.id())]).status().unwrap();
     assert!(killed.success());
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
     assert_eq!(output.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let pages: Vec<Value> = stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let pages: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(pages.len(), 1, "{stdout}");
     assert_eq!(pages[0]["event"]["event_action"], "trigger");
     assert_eq!(pages[0]["event"]["payload"]["summary"], "NodeDown");

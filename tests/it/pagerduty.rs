@@ -41,30 +41,19 @@ async fn events_api_senders_trigger_acknowledge_and_resolve() {
     assert_ne!(page["routing_key"], "their-integration-key");
     assert_eq!(page["payload"]["severity"], "error");
     assert_eq!(page["payload"]["source"], "db-1.example");
-    assert_eq!(
-        page["payload"]["custom_details"]["alerts"][0]["annotations"]["free_percent"],
-        "3"
-    );
+    assert_eq!(page["payload"]["custom_details"]["alerts"][0]["annotations"]["free_percent"], "3");
     assert_eq!(page["links"][0]["href"], "https://grafana.example/d/disk");
 
     // The same key with a new summary and severity is the same alert: an update, one incident.
     let escalated = trigger("disk-db-1", "Disk full on db-1").replace("\"error\"", "\"critical\"");
-    let escalated = escalated.replace(
-        "\"class\": \"Disk full on db-1\"",
-        "\"class\": \"Disk almost full on db-1\"",
-    );
+    let escalated =
+        escalated.replace("\"class\": \"Disk full on db-1\"", "\"class\": \"Disk almost full on db-1\"");
     assert_eq!(post_json(&url, &escalated).await.0, 202);
     let events = pagerduty.wait_events(2).await;
     assert_eq!(events[1]["event_action"], "trigger");
     assert_eq!(events[1]["dedup_key"], page["dedup_key"]);
     assert_eq!(events[1]["payload"]["severity"], "critical");
-    assert_eq!(
-        events[1]["payload"]["custom_details"]["alerts"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(events[1]["payload"]["custom_details"]["alerts"].as_array().unwrap().len(), 1);
 
     assert_eq!(post_json(&url, &action("acknowledge", "disk-db-1")).await.0, 202);
     let events = pagerduty.wait_events(3).await;
@@ -80,12 +69,7 @@ async fn events_api_senders_trigger_acknowledge_and_resolve() {
     let change = r#"{"routing_key": "their-integration-key", "payload": {"summary": "deploy cart v2", "source": "ci", "timestamp": "2026-11-02T00:00:00Z"}}"#;
     let (status, body) = post_json(&server.url("/v2/change/enqueue"), change).await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(
-        server
-            .metric("noisegate_accepted_records_total{source=\"pagerduty_change\"}")
-            .await,
-        1.0
-    );
+    assert_eq!(server.metric("noisegate_accepted_records_total{source=\"pagerduty_change\"}").await, 1.0);
     server.stop().await;
 }
 
@@ -94,12 +78,7 @@ async fn delivery_retries_429_and_500_with_the_same_event() {
     let pagerduty = FakePagerDuty::start().await;
     pagerduty.script(&[429, 500, 503]);
     let server = TestServer::start(&config_yaml(&pagerduty.url, ROUTE)).await;
-    assert_eq!(
-        post_json(&server.url("/v2/enqueue"), &trigger("k1", "first"))
-            .await
-            .0,
-        202
-    );
+    assert_eq!(post_json(&server.url("/v2/enqueue"), &trigger("k1", "first")).await.0, 202);
 
     let received = pagerduty.wait_requests(4).await;
     let statuses: Vec<u16> = received.iter().map(|request| request.status).collect();
@@ -109,11 +88,7 @@ async fn delivery_retries_429_and_500_with_the_same_event() {
         "a retry re-sends the same event"
     );
     server.stop().await;
-    assert_eq!(
-        pagerduty.received().len(),
-        4,
-        "nothing is sent twice once delivered"
-    );
+    assert_eq!(pagerduty.received().len(), 4, "nothing is sent twice once delivered");
 }
 
 #[tokio::test]
@@ -135,12 +110,7 @@ async fn a_400_from_pagerduty_is_not_retried() {
         "second"
     );
     // Counted before the sink moved on to the second page.
-    assert_eq!(
-        server
-            .metric("noisegate_pages_failed_total{reason=\"rejected\"}")
-            .await,
-        1.0
-    );
+    assert_eq!(server.metric("noisegate_pages_failed_total{reason=\"rejected\"}").await, 1.0);
     server.stop().await;
     assert_eq!(pagerduty.received().len(), 2);
 }

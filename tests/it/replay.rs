@@ -37,53 +37,26 @@ async fn a_recorded_capture_replays_to_the_pages_serve_sent() {
     let capture = temp_path(&dir, "capture.jsonl.gz");
     let pagerduty = FakePagerDuty::start().await;
     let yaml = config_yaml(&pagerduty.url, ROUTE);
-    let server = TestServer::start_with(
-        &yaml,
-        ServeOptions {
-            record: Some(capture.clone()),
-        },
-    )
-    .await;
+    let server = TestServer::start_with(&yaml, ServeOptions { record: Some(capture.clone()) }).await;
     let am = server.url("/api/v2/alerts");
     let far = "2099-01-01T00:00:00Z";
 
     // Five incidents open, one per ingest path.
     assert_eq!(
-        post_json(
-            &am,
-            &format!(
-                "[{},{}]",
-                am_alert("DiskFull", "a", far),
-                am_alert("DiskFull", "b", far)
-            )
-        )
-        .await
-        .0,
+        post_json(&am, &format!("[{},{}]", am_alert("DiskFull", "a", far), am_alert("DiskFull", "b", far)))
+            .await
+            .0,
         200
     );
-    let mut grpc = LogsServiceClient::connect(format!("http://{}", server.grpc))
-        .await
-        .unwrap();
-    let otlp_alert = |status: &str| {
-        record(
-            vec![kv("alertname", "CartErrors"), kv("alert.status", status)],
-            "errors",
-            17,
-        )
-    };
-    grpc.export(request("cart", vec![otlp_alert("firing")]))
-        .await
-        .unwrap();
+    let mut grpc = LogsServiceClient::connect(format!("http://{}", server.grpc)).await.unwrap();
+    let otlp_alert =
+        |status: &str| record(vec![kv("alertname", "CartErrors"), kv("alert.status", status)], "errors", 17);
+    grpc.export(request("cart", vec![otlp_alert("firing")])).await.unwrap();
     let pd = server.url("/v2/enqueue");
     let pd_trigger = r#"{"routing_key": "x", "event_action": "trigger", "dedup_key": "pd-1", "payload": {"summary": "backup failed", "source": "cron", "severity": "error"}}"#;
     assert_eq!(post_json(&pd, pd_trigger).await.0, 202);
     assert_eq!(
-        post_json(
-            &server.url("/webhook/alertmanager"),
-            &webhook("firing", "0001-01-01T00:00:00Z")
-        )
-        .await
-        .0,
+        post_json(&server.url("/webhook/alertmanager"), &webhook("firing", "0001-01-01T00:00:00Z")).await.0,
         200
     );
     let otlp_json = r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"ads"}}]},"scopeLogs":[{"logRecords":[
@@ -101,39 +74,22 @@ async fn a_recorded_capture_replays_to_the_pages_serve_sent() {
 
     // Changes that page at the next group interval, which shutdown brings forward.
     assert_eq!(
-        post_json(
-            &am,
-            &format!(
-                "[{},{}]",
-                am_alert("DiskFull", "a", far),
-                am_alert("DiskFull", "c", far)
-            )
-        )
-        .await
-        .0,
+        post_json(&am, &format!("[{},{}]", am_alert("DiskFull", "a", far), am_alert("DiskFull", "c", far)))
+            .await
+            .0,
         200
     );
-    grpc.export(request("cart", vec![otlp_alert("resolved")]))
-        .await
-        .unwrap();
+    grpc.export(request("cart", vec![otlp_alert("resolved")])).await.unwrap();
     let pd_resolve = r#"{"routing_key": "x", "event_action": "resolve", "dedup_key": "pd-1"}"#;
     assert_eq!(post_json(&pd, pd_resolve).await.0, 202);
     assert_eq!(
-        post_json(
-            &server.url("/webhook/alertmanager"),
-            &webhook("resolved", "2026-11-02T00:30:00Z")
-        )
-        .await
-        .0,
+        post_json(&server.url("/webhook/alertmanager"), &webhook("resolved", "2026-11-02T00:30:00Z")).await.0,
         200
     );
     server.stop().await;
 
     let live: Vec<Value> = pagerduty.events().into_iter().map(without_routing_key).collect();
-    let actions: Vec<&str> = live
-        .iter()
-        .map(|event| event["event_action"].as_str().unwrap())
-        .collect();
+    let actions: Vec<&str> = live.iter().map(|event| event["event_action"].as_str().unwrap()).collect();
     assert_eq!(
         actions,
         vec![
@@ -154,20 +110,13 @@ async fn a_recorded_capture_replays_to_the_pages_serve_sent() {
         .arg(&pages_path)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "replay failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "replay failed: {}", String::from_utf8_lossy(&output.stderr));
     let replayed: Vec<Value> = std::fs::read_to_string(&pages_path)
         .unwrap()
         .lines()
         .map(|line| {
             let line: Value = serde_json::from_str(line).unwrap();
-            assert!(
-                line["at"].as_str().is_some_and(|at| at.starts_with("20")),
-                "{line}"
-            );
+            assert!(line["at"].as_str().is_some_and(|at| at.starts_with("20")), "{line}");
             assert_eq!(
                 line["event"]["routing_key"], "default",
                 "the pages file names the key, never the secret"

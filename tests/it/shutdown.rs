@@ -8,11 +8,8 @@ use crate::support::{FakePagerDuty, TestServer, alert_names, config_yaml, post_j
 #[tokio::test]
 async fn a_stalled_client_does_not_keep_pending_pages_from_going_out() {
     let pagerduty = FakePagerDuty::start().await;
-    let yaml = config_yaml(
-        &pagerduty.url,
-        "route:\n  group_wait: 1h\nlimits:\n  body_read_timeout: 1h\n",
-    )
-    .replace("shutdown_grace: 20s", "shutdown_grace: 4s");
+    let yaml = config_yaml(&pagerduty.url, "route:\n  group_wait: 1h\nlimits:\n  body_read_timeout: 1h\n")
+        .replace("shutdown_grace: 20s", "shutdown_grace: 4s");
     let server = TestServer::start(&yaml).await;
     let alert = r#"[{"labels": {"alertname": "NodeDown", "node": "n1", "severity": "critical"}}]"#;
     assert_eq!(post_json(&server.url("/api/v2/alerts"), alert).await.0, 200);

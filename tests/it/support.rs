@@ -63,18 +63,8 @@ impl TestServer {
         let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
         let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(service::run(
-            config,
-            Listeners { grpc, http },
-            options,
-            shutdown.clone(),
-        ));
-        TestServer {
-            http: http_addr,
-            grpc: grpc_addr,
-            shutdown,
-            task,
-        }
+        let task = tokio::spawn(service::run(config, Listeners { grpc, http }, options, shutdown.clone()));
+        TestServer { http: http_addr, grpc: grpc_addr, shutdown, task }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -94,14 +84,7 @@ impl TestServer {
     /// The value of one metric sample, e.g. `noisegate_duplicate_alerts_total` or
     /// `noisegate_rejected_requests_total{source="otlp_http",reason="malformed"}`.
     pub async fn metric(&self, sample: &str) -> f64 {
-        let text = http()
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = http().get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
         parse_metric(&text, sample).unwrap_or(0.0)
     }
 }
@@ -137,9 +120,8 @@ pub struct FakePagerDuty {
 impl FakePagerDuty {
     pub async fn start() -> FakePagerDuty {
         let state = Arc::new(FakeState::default());
-        let app = axum::Router::new()
-            .route("/v2/enqueue", axum::routing::post(enqueue))
-            .with_state(state.clone());
+        let app =
+            axum::Router::new().route("/v2/enqueue", axum::routing::post(enqueue)).with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -203,19 +185,13 @@ impl FakePagerDuty {
 async fn enqueue(State(state): State<Arc<FakeState>>, _headers: HeaderMap, body: String) -> Response {
     let status = state.script.lock().unwrap().pop_front().unwrap_or(202);
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    state.received.lock().unwrap().push(Received {
-        body: body.clone(),
-        status,
-    });
+    state.received.lock().unwrap().push(Received { body: body.clone(), status });
     state.notify.notify_waiters();
     let code = StatusCode::from_u16(status).unwrap();
     if status == 429 {
         return (code, [("retry-after", "0")], "{\"status\":\"throttle event\"}").into_response();
     }
-    (
-        code,
-        axum::Json(serde_json::json!({"status": "success", "dedup_key": body["dedup_key"]})),
-    )
+    (code, axum::Json(serde_json::json!({"status": "success", "dedup_key": body["dedup_key"]})))
         .into_response()
 }
 

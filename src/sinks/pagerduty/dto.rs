@@ -58,8 +58,22 @@ pub struct CustomDetails<'a> {
     pub group_labels: LabelMap<'a>,
     pub route: &'a str,
     /// Why this event was sent: opened, changed, repeat, acknowledged, resolved.
-    pub reason: &'static str,
+        pub reason: &'static str,
     pub incident_opened_at: String,
+    /// The entity the incident is rooted at, for incidents correlated through the inventory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probable_cause: Option<Cause<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct Cause<'a> {
+    pub entity: &'a str,
+    pub kind: &'a str,
+    pub alerts: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -72,8 +86,13 @@ pub struct AlertDetail<'a> {
     #[serde(rename = "endsAt", skip_serializing_if = "Option::is_none")]
     pub ends_at: Option<String>,
     pub status: &'static str,
-    #[serde(rename = "generatorURL", skip_serializing_if = "Option::is_none")]
+        #[serde(rename = "generatorURL", skip_serializing_if = "Option::is_none")]
     pub generator_url: Option<&'a str>,
+    /// Why it does not page by itself (silenced, inhibited, known noise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub flapping: bool,
 }
 
 #[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,10 +109,7 @@ pub struct LabelMap<'a> {
 
 impl<'a> LabelMap<'a> {
     pub fn new(labels: &'a Labels) -> LabelMap<'a> {
-        LabelMap {
-            labels,
-            max_chars: usize::MAX,
-        }
+        LabelMap { labels, max_chars: usize::MAX }
     }
 
     fn cut(labels: &'a Labels, max_chars: usize) -> LabelMap<'a> {
@@ -122,6 +138,10 @@ fn is_zero(count: &usize) -> bool {
     *count == 0
 }
 
+fn is_false(flag: &bool) -> bool {
+    !*flag
+}
+
 impl<'a> EventBody<'a> {
     /// The request for `page`, sent with `routing_key`.
     pub fn new(page: &'a Page, routing_key: &'a str, client_url: Option<&'a str>) -> EventBody<'a> {
@@ -148,21 +168,14 @@ fn payload(page: &Page) -> Payload<'_> {
     // Empty values would make PagerDuty refuse the event (summary and source are required).
     let label = |names: &[&str]| -> Option<&str> {
         let labels = &first?.labels;
-        names
-            .iter()
-            .find_map(|name| labels.get(name).filter(|value| !value.is_empty()))
+        names.iter().find_map(|name| labels.get(name).filter(|value| !value.is_empty()))
     };
     let names = alert_names(incident);
     let class = match names.as_slice() {
         [only] => Some(*only),
         _ => None,
     };
-    let timestamp = incident
-        .alerts
-        .iter()
-        .map(|alert| alert.starts_at)
-        .min()
-        .unwrap_or(incident.opened_at);
+    let timestamp = incident.alerts.iter().map(|alert| alert.starts_at).min().unwrap_or(incident.opened_at);
     let alerts = alert_details(incident);
     let kept = alerts.len();
     Payload {
@@ -182,7 +195,14 @@ fn payload(page: &Page) -> Payload<'_> {
             group_labels: LabelMap::new(&incident.group_labels),
             route: &incident.route,
             reason: page.reason.as_str(),
-            incident_opened_at: incident.opened_at.to_string(),
+                        incident_opened_at: incident.opened_at.to_string(),
+            probable_cause: incident.root.as_ref().map(|root| Cause {
+                entity: &root.entity,
+                kind: &root.kind,
+                alerts: root.alerts.iter().map(|name| &**name).collect(),
+            }),
+            entities: incident.entities.iter().map(|entity| &**entity).collect(),
+            tags: incident.tags.iter().map(|tag| &**tag).collect(),
         },
     }
 }
@@ -209,7 +229,9 @@ fn alert_detail(alert: &AlertView) -> AlertDetail<'_> {
         starts_at: alert.starts_at.to_string(),
         ends_at: alert.ends_at.map(|end| end.to_string()),
         status: if alert.firing { "firing" } else { "resolved" },
-        generator_url: alert.generator_url.as_deref(),
+                generator_url: alert.generator_url.as_deref(),
+        muted: alert.muted.as_deref(),
+        flapping: alert.flapping,
     }
 }
 
@@ -218,11 +240,7 @@ fn alert_names(incident: &IncidentView) -> Vec<&str> {
     let any_firing = incident.firing > 0;
     let mut names: Vec<&str> = Vec::new();
     for alert in incident.alerts.iter().filter(|alert| alert.firing || !any_firing) {
-        let name = alert
-            .labels
-            .get("alertname")
-            .filter(|name| !name.is_empty())
-            .unwrap_or("alert");
+        let name = alert.labels.get("alertname").filter(|name| !name.is_empty()).unwrap_or("alert");
         if !names.contains(&name) {
             names.push(name);
         }
@@ -238,8 +256,20 @@ fn summary(incident: &IncidentView, names: &[&str]) -> String {
         .map(|(_, value)| value)
         .filter(|value| !value.is_empty())
         .collect();
-    let mut text = match names {
-        [name] => {
+        let affected: Vec<&str> = match &incident.root {
+        Some(root) => incident.entities.iter().map(|entity| &**entity).filter(|entity| **entity != *root.entity).collect(),
+        None => Vec::new(),
+    };
+    let mut text = match (&incident.root, names) {
+        (Some(root), _) if !affected.is_empty() => {
+            let mut cause = format!("Probable cause: {} {}", root.kind, root.entity);
+            if !root.alerts.is_empty() {
+                let alerts: Vec<&str> = root.alerts.iter().map(|name| &**name).collect();
+                cause.push_str(&format!(" ({})", alerts.join(", ")));
+            }
+            format!("{cause}; affecting {}", affected.join(", "))
+        }
+        (_, [name]) => {
             let described = incident.alerts.iter().find_map(|alert| {
                 ["summary", "description"]
                     .iter()
@@ -250,7 +280,7 @@ fn summary(incident: &IncidentView, names: &[&str]) -> String {
                 None => (*name).to_owned(),
             }
         }
-        _ => format!("{} kinds of alert: {}", names.len(), names.join(", ")),
+                _ => format!("{} kinds of alert: {}", names.len(), names.join(", ")),
     };
     if !context.is_empty() {
         text.push_str(&format!(" ({})", context.join(", ")));
@@ -266,16 +296,9 @@ fn summary(incident: &IncidentView, names: &[&str]) -> String {
 }
 
 fn source_from_group(group_labels: &Labels) -> String {
-    let values: Vec<&str> = group_labels
-        .iter()
-        .map(|(_, value)| value)
-        .filter(|value| !value.is_empty())
-        .collect();
-    if values.is_empty() {
-        "noisegate".to_owned()
-    } else {
-        values.join("/")
-    }
+    let values: Vec<&str> =
+        group_labels.iter().map(|(_, value)| value).filter(|value| !value.is_empty()).collect();
+    if values.is_empty() { "noisegate".to_owned() } else { values.join("/") }
 }
 
 fn links(incident: &IncidentView) -> Vec<Link<'_>> {
@@ -283,16 +306,10 @@ fn links(incident: &IncidentView) -> Vec<Link<'_>> {
     for alert in &incident.alerts {
         let name = alert.labels.get("alertname").unwrap_or("alert");
         if let Some(runbook) = alert.annotations.get("runbook_url").filter(|url| !url.is_empty()) {
-            links.insert(Link {
-                href: runbook,
-                text: format!("Runbook: {name}"),
-            });
+            links.insert(Link { href: runbook, text: format!("Runbook: {name}") });
         }
         if let Some(url) = alert.generator_url.as_deref() {
-            links.insert(Link {
-                href: url,
-                text: format!("Source: {name}"),
-            });
+            links.insert(Link { href: url, text: format!("Source: {name}") });
         }
     }
     links.into_iter().take(MAX_LINKS).collect()
@@ -318,9 +335,12 @@ mod tests {
                 group_labels: Labels::from_pairs([("alertname", "")]),
                 opened_at: EventTime::from_millis(1_800_000_000_000),
                 severity: Severity::Critical,
-                firing: alerts.len(),
+                                firing: alerts.len(),
                 resolved: 0,
                 alerts,
+                root: None,
+                entities: Vec::new(),
+                tags: Vec::new(),
             },
         }
     }
@@ -332,17 +352,16 @@ mod tests {
             starts_at: EventTime::from_millis(1_800_000_000_000),
             ends_at: None,
             firing: true,
-            severity: Severity::Critical,
+                        severity: Severity::Critical,
             generator_url: None,
+            muted: None,
+            flapping: false,
         }
     }
 
     #[test]
     fn empty_labels_never_make_an_empty_summary_or_source() {
-        let page = page(vec![view(
-            &[("alertname", ""), ("instance", "")],
-            &[("summary", " ")],
-        )]);
+        let page = page(vec![view(&[("alertname", ""), ("instance", "")], &[("summary", " ")])]);
         let body = serde_json::to_value(EventBody::new(&page, "key", None)).unwrap();
         assert_eq!(body["payload"]["summary"], "alert");
         assert_eq!(body["payload"]["source"], "noisegate");
@@ -354,20 +373,14 @@ mod tests {
         let alerts = (0..200)
             .map(|index| {
                 let pod = format!("pod-{index}");
-                view(
-                    &[("alertname", "Big"), ("pod", pod.as_str())],
-                    &[("description", big.as_str())],
-                )
+                view(&[("alertname", "Big"), ("pod", pod.as_str())], &[("description", big.as_str())])
             })
             .collect();
         let page = page(alerts);
         let encoded = serde_json::to_vec(&EventBody::new(&page, "key", None)).unwrap();
         assert!(encoded.len() < 512 * 1024, "{} bytes", encoded.len());
         let body: serde_json::Value = serde_json::from_slice(&encoded).unwrap();
-        let kept = body["payload"]["custom_details"]["alerts"]
-            .as_array()
-            .unwrap()
-            .len();
+        let kept = body["payload"]["custom_details"]["alerts"].as_array().unwrap().len();
         assert!(kept > 0);
         assert_eq!(body["payload"]["custom_details"]["alerts_omitted"], 200 - kept);
         assert_eq!(body["payload"]["custom_details"]["firing"], 200);

@@ -98,13 +98,7 @@ impl PagerDutySink {
             (PagesOutput::Stdout, true) => Some(PagesWriter::stdout()),
             (PagesOutput::File(path), true) => Some(PagesWriter::create(path)?),
         };
-        Ok(PagerDutySink {
-            config,
-            client,
-            events_url,
-            pages,
-            metrics,
-        })
+        Ok(PagerDutySink { config, client, events_url, pages, metrics })
     }
 
     /// Delivers notifications until the engine closes the channel. `cancel` aborts waiting
@@ -124,16 +118,12 @@ impl PagerDutySink {
     }
 
     async fn deliver(&mut self, page: &Page, cancel: &CancellationToken) {
-        let secret = self
-            .config
-            .routing_keys
-            .get(page.routing_key.as_ref())
-            .and_then(Option::as_ref);
+        let secret = self.config.routing_keys.get(page.routing_key.as_ref()).and_then(Option::as_ref);
         let Some(secret) = secret else {
             let written = match &mut self.pages {
-                Some(pages) => pages
-                    .write(page, self.config.client_url.as_deref())
-                    .and_then(|()| pages.flush()),
+                Some(pages) => {
+                    pages.write(page, self.config.client_url.as_deref()).and_then(|()| pages.flush())
+                }
                 None => Err(std::io::Error::other("no pages file is open")),
             };
             match written {
@@ -206,10 +196,7 @@ impl PagerDutySink {
         let response = match response {
             Ok(response) => response,
             Err(error) => {
-                return Attempt::Retry {
-                    reason: format!("request failed: {error}"),
-                    retry_after: None,
-                };
+                return Attempt::Retry { reason: format!("request failed: {error}"), retry_after: None };
             }
         };
         let status = response.status().as_u16();
@@ -221,16 +208,10 @@ impl PagerDutySink {
             .map(Duration::from_secs);
         match status {
             200..=299 => Attempt::Delivered,
-            429 | 500..=599 => Attempt::Retry {
-                reason: format!("pagerduty answered {status}"),
-                retry_after,
-            },
+            429 | 500..=599 => Attempt::Retry { reason: format!("pagerduty answered {status}"), retry_after },
             _ => {
                 let body = response.text().await.unwrap_or_default();
-                Attempt::Rejected {
-                    status,
-                    body: body.chars().take(1024).collect(),
-                }
+                Attempt::Rejected { status, body: body.chars().take(1024).collect() }
             }
         }
     }

@@ -59,14 +59,12 @@ where
         Box::pin(async move {
             if request.uri().path() != EXPORT_PATH {
                 return Ok(
-                    Status::unimplemented(format!("unknown method {}", request.uri().path())).into_http(),
+                    Status::unimplemented(format!("unknown method {}", request.uri().path())).into_http()
                 );
             }
             let metrics = service.ingest.metrics_handle();
             metrics.received_request(SourceKind::OtlpGrpc);
-            let codec = ExportCodec {
-                metrics: metrics.clone(),
-            };
+            let codec = ExportCodec { metrics: metrics.clone() };
             let mut accept = EnabledCompressionEncodings::default();
             accept.enable(CompressionEncoding::Gzip);
             let mut grpc = Grpc::new(codec)
@@ -136,10 +134,7 @@ impl UnaryService<ExportLogsServiceRequest> for Export {
             let result = async {
                 let mut decoded = decode_request(&request, ingest.limits())?;
                 let capture = if ingest.recording() {
-                    Some(CapturedBody {
-                        source: capture::OTLP_LOGS_JSON,
-                        json: to_json(&request)?,
-                    })
+                    Some(CapturedBody { source: capture::OTLP_LOGS_JSON, json: to_json(&request)? })
                 } else {
                     None
                 };
@@ -174,9 +169,7 @@ impl Codec for ExportCodec {
     }
 
     fn decoder(&mut self) -> RequestDecoder {
-        RequestDecoder {
-            metrics: self.metrics.clone(),
-        }
+        RequestDecoder { metrics: self.metrics.clone() }
     }
 }
 
@@ -187,8 +180,7 @@ impl Encoder for ResponseEncoder {
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, buffer: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(buffer)
-            .map_err(|error| Status::internal(format!("cannot encode response: {error}")))
+        item.encode(buffer).map_err(|error| Status::internal(format!("cannot encode response: {error}")))
     }
 }
 
@@ -201,12 +193,9 @@ impl Decoder for RequestDecoder {
     type Error = Status;
 
     fn decode(&mut self, buffer: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        ExportLogsServiceRequest::decode(buffer)
-            .map(Some)
-            .map_err(|error| {
-                self.metrics
-                    .rejected_requests(SourceKind::OtlpGrpc, Reason::Malformed);
-                Status::invalid_argument(format!("invalid OTLP protobuf logs request: {error}"))
-            })
+        ExportLogsServiceRequest::decode(buffer).map(Some).map_err(|error| {
+            self.metrics.rejected_requests(SourceKind::OtlpGrpc, Reason::Malformed);
+            Status::invalid_argument(format!("invalid OTLP protobuf logs request: {error}"))
+        })
     }
 }

@@ -69,14 +69,8 @@ pub async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Bo
         let mut decoded = decode_request(&request, ingest.limits())?;
         let capture = match (ingest.recording(), json) {
             (false, _) => None,
-            (true, Some(json)) => Some(CapturedBody {
-                source: capture::OTLP_LOGS_JSON,
-                json,
-            }),
-            (true, None) => Some(CapturedBody {
-                source: capture::OTLP_LOGS_JSON,
-                json: to_json(&request)?,
-            }),
+            (true, Some(json)) => Some(CapturedBody { source: capture::OTLP_LOGS_JSON, json }),
+            (true, None) => Some(CapturedBody { source: capture::OTLP_LOGS_JSON, json: to_json(&request)? }),
         };
         ingest.submit(source, &mut decoded, capture).await?;
         Ok::<_, IngestError>(decoded)
@@ -86,11 +80,10 @@ pub async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Bo
         Ok(decoded) => {
             let response = export_response(&decoded);
             match encoding {
-                Encoding::Protobuf => (
-                    [(header::CONTENT_TYPE, "application/x-protobuf")],
-                    response.encode_to_vec(),
-                )
-                    .into_response(),
+                Encoding::Protobuf => {
+                    ([(header::CONTENT_TYPE, "application/x-protobuf")], response.encode_to_vec())
+                        .into_response()
+                }
                 Encoding::Json => match serde_json::to_vec(&response) {
                     Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
                     Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
@@ -106,17 +99,11 @@ pub async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Bo
 
 fn error_response(error: &IngestError, encoding: Encoding) -> Response {
     let status = status_of(error.reason);
-    let rpc = RpcStatus {
-        code: error.reason.grpc_code() as i32,
-        message: error.message.clone(),
-    };
+    let rpc = RpcStatus { code: error.reason.grpc_code() as i32, message: error.message.clone() };
     match encoding {
-        Encoding::Protobuf => (
-            status,
-            [(header::CONTENT_TYPE, "application/x-protobuf")],
-            rpc.encode_to_vec(),
-        )
-            .into_response(),
+        Encoding::Protobuf => {
+            (status, [(header::CONTENT_TYPE, "application/x-protobuf")], rpc.encode_to_vec()).into_response()
+        }
         Encoding::Json => {
             let body = serde_json::json!({ "code": rpc.code, "message": rpc.message });
             (status, axum::Json(body)).into_response()

@@ -34,31 +34,19 @@ pub fn decode_request(request: &ExportLogsServiceRequest, limits: &Limits) -> Re
     if total > limits.max_records_per_request {
         return Err(IngestError::new(
             Reason::TooManyRecords,
-            format!(
-                "{total} log records exceed the limit of {} per request",
-                limits.max_records_per_request
-            ),
+            format!("{total} log records exceed the limit of {} per request", limits.max_records_per_request),
         ));
     }
-    let mut decoded = Decoded {
-        events: Vec::with_capacity(total),
-        rejected: Vec::new(),
-    };
+    let mut decoded = Decoded { events: Vec::with_capacity(total), rejected: Vec::new() };
     let mut index = 0usize;
     for resource_logs in &request.resource_logs {
-        let resource_attributes: &[KeyValue] = resource_logs
-            .resource
-            .as_ref()
-            .map_or(&[], |resource| resource.attributes.as_slice());
+        let resource_attributes: &[KeyValue] =
+            resource_logs.resource.as_ref().map_or(&[], |resource| resource.attributes.as_slice());
         for scope_logs in &resource_logs.scope_logs {
             for record in &scope_logs.log_records {
                 match map_record(resource_attributes, record, limits) {
                     Ok(event) => decoded.events.push(event),
-                    Err((reason, message)) => decoded.rejected.push(Rejection {
-                        index,
-                        reason,
-                        message,
-                    }),
+                    Err((reason, message)) => decoded.rejected.push(Rejection { index, reason, message }),
                 }
                 index += 1;
             }
@@ -74,10 +62,7 @@ fn map_record(
 ) -> Result<Event, (Reason, String)> {
     let time = EventTime::from_unix_nanos(record.time_unix_nano)
         .or_else(|| EventTime::from_unix_nanos(record.observed_time_unix_nano));
-    let is_alert = record
-        .attributes
-        .iter()
-        .any(|attribute| attribute.key == ALERTNAME);
+    let is_alert = record.attributes.iter().any(|attribute| attribute.key == ALERTNAME);
     let mut status = None;
     let mut builder = LabelsBuilder::with_capacity(resource_attributes.len() + record.attributes.len());
     for attribute in resource_attributes.iter().chain(&record.attributes) {
@@ -90,21 +75,13 @@ fn map_record(
     if builder.len() > limits.max_labels {
         return Err((
             Reason::TooManyLabels,
-            format!(
-                "{} attributes exceed the limit of {}",
-                builder.len(),
-                limits.max_labels
-            ),
+            format!("{} attributes exceed the limit of {}", builder.len(), limits.max_labels),
         ));
     }
     let labels = builder.build();
     check_labels(&labels, limits, "attributes")?;
     let number_severity = Severity::from_otlp_number(record.severity_number);
-    let body = record
-        .body
-        .as_ref()
-        .map(|body| value_to_string(Some(body)))
-        .unwrap_or_default();
+    let body = record.body.as_ref().map(|body| value_to_string(Some(body))).unwrap_or_default();
 
     if body.len() > limits.max_annotation_value_bytes {
         return Err((
@@ -119,12 +96,7 @@ fn map_record(
 
     if !is_alert {
         let severity = number_severity.or_else(|| Severity::parse(&record.severity_text));
-        return Ok(Event::Log(LogRecord {
-            time,
-            severity,
-            body: body.into_boxed_str(),
-            attributes: labels,
-        }));
+        return Ok(Event::Log(LogRecord { time, severity, body: body.into_boxed_str(), attributes: labels }));
     }
 
     if labels.get(ALERTNAME).is_none_or(str::is_empty) {
@@ -140,10 +112,7 @@ fn map_record(
             ));
         }
     };
-    let severity = labels
-        .get("severity")
-        .and_then(Severity::parse)
-        .or(number_severity);
+    let severity = labels.get("severity").and_then(Severity::parse).or(number_severity);
     let mut annotations = LabelsBuilder::default();
     if !body.is_empty() {
         annotations.push("summary", body);
@@ -224,20 +193,14 @@ pub fn export_response(decoded: &Decoded) -> ExportLogsServiceResponse {
 /// Decodes an OTLP/JSON body (`ExportLogsServiceRequest`).
 pub fn parse_json(body: &str) -> Result<ExportLogsServiceRequest, IngestError> {
     serde_json::from_str(body).map_err(|error| {
-        IngestError::new(
-            Reason::Malformed,
-            format!("invalid OTLP/JSON logs request: {error}"),
-        )
+        IngestError::new(Reason::Malformed, format!("invalid OTLP/JSON logs request: {error}"))
     })
 }
 
 /// Renders a request as OTLP/JSON on one line, for the capture file.
 pub fn to_json(request: &ExportLogsServiceRequest) -> Result<String, IngestError> {
     serde_json::to_string(request).map_err(|error| {
-        IngestError::new(
-            Reason::Malformed,
-            format!("cannot render request as OTLP/JSON: {error}"),
-        )
+        IngestError::new(Reason::Malformed, format!("cannot render request as OTLP/JSON: {error}"))
     })
 }
 
@@ -267,14 +230,10 @@ mod tests {
         assert_eq!(decoded.rejected.len(), 1);
         assert_eq!(decoded.rejected[0].index, 2);
         assert!(decoded.rejected[0].message.contains("sideways"));
-        let Event::Log(log) = &decoded.events[0] else {
-            panic!("not a log")
-        };
+        let Event::Log(log) = &decoded.events[0] else { panic!("not a log") };
         assert_eq!(&*log.body, "boom");
         assert_eq!(log.severity, Some(Severity::Error));
-        let Event::Alert(alert) = &decoded.events[1] else {
-            panic!("not an alert")
-        };
+        let Event::Alert(alert) = &decoded.events[1] else { panic!("not an alert") };
         assert!(alert.resolved);
         assert_eq!(alert.labels.get("service.name"), Some("cart"));
         assert_eq!(alert.labels.get("replicas"), Some("3"));

@@ -1,0 +1,140 @@
+//! Inhibition: a firing source alert mutes target alerts. Alertmanager's semantics for label
+//! rules (`source_matchers`, `target_matchers`, `equal`; an absent label equals an empty one; an
+//! alert matching both sides cannot inhibit itself), plus topology rules where the source
+//! mutes targets on entities that depend on the source's entity.
+
+use std::sync::Arc;
+
+use xxhash_rust::xxh3::Xxh3;
+
+use super::matcher::{Matcher, all_match};
+use super::store::{AlertEntry, Fingerprint, KeyMap};
+use super::topology::{Entity, Topology};
+use crate::model::{EventTime, Labels};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InhibitScope {
+    /// Alertmanager: source and target agree on the `equal` labels.
+    Labels(Vec<Box<str>>),
+    /// The target is about an entity that depends on (or runs on) the source's entity.
+    Dependents,
+}
+
+#[derive(Debug, Clone)]
+pub struct InhibitRule {
+    /// Where the rule came from in the config, for explanations.
+    pub name: Arc<str>,
+    pub source: Vec<Matcher>,
+    pub target: Vec<Matcher>,
+    pub scope: InhibitScope,
+}
+
+/// The alerts that could inhibit, per rule, kept as alerts come and go so that checking a
+/// target costs a lookup, not a scan.
+#[derive(Debug, Default)]
+pub struct Inhibitor {
+    rules: Vec<InhibitRule>,
+    /// Per rule: `equal`-values hash (or 0 for topology rules) to the source alerts.
+    sources: Vec<KeyMap<Vec<Fingerprint>>>,
+}
+
+impl Inhibitor {
+    pub fn new(rules: Vec<InhibitRule>) -> Inhibitor {
+        let sources = rules.iter().map(|_| KeyMap::default()).collect();
+        Inhibitor { rules, sources }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Indexes a new alert as a source of the rules whose source matchers it matches.
+    pub fn add(&mut self, fingerprint: Fingerprint, labels: &Labels) {
+        for (index, rule) in self.rules.iter().enumerate() {
+            if all_match(&rule.source, labels) {
+                let key = scope_key(&rule.scope, labels);
+                self.sources[index].entry(key).or_default().push(fingerprint);
+            }
+        }
+    }
+
+    pub fn remove(&mut self, fingerprint: Fingerprint, labels: &Labels) {
+        for (index, rule) in self.rules.iter().enumerate() {
+            if all_match(&rule.source, labels) {
+                let key = scope_key(&rule.scope, labels);
+                if let Some(list) = self.sources[index].get_mut(&key) {
+                    list.retain(|source| *source != fingerprint);
+                    if list.is_empty() {
+                        self.sources[index].remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rule and source alert that mute `target` at `time`, if any.
+    pub fn inhibited_by(
+        &self,
+        target: Fingerprint,
+        entry: &AlertEntry,
+        alerts: &KeyMap<AlertEntry>,
+        topology: &Topology,
+        time: EventTime,
+    ) -> Option<(&InhibitRule, Fingerprint)> {
+        for (index, rule) in self.rules.iter().enumerate() {
+            if !all_match(&rule.target, &entry.labels) {
+                continue;
+            }
+            let key = scope_key(&rule.scope, &entry.labels);
+            let Some(candidates) = self.sources[index].get(&key) else { continue };
+            for &source in candidates {
+                if source == target {
+                    continue;
+                }
+                let Some(source_entry) = alerts.get(&source) else { continue };
+                if source_entry.is_resolved_at(time) {
+                    continue;
+                }
+                let applies = match rule.scope {
+                    InhibitScope::Labels(_) => true,
+                    InhibitScope::Dependents => depends(topology, entry, source_entry),
+                };
+                if applies {
+                    return Some((rule, source));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Whether the target alert's entity depends on (or runs on) the source alert's entity.
+fn depends(topology: &Topology, target: &AlertEntry, source: &AlertEntry) -> bool {
+    let (Some(target_subject), Some(source_subject)) = (target.subject, source.subject) else {
+        return false;
+    };
+    match source_subject.entity() {
+        Some(Entity::Service(source_service)) => {
+            target_subject.service.is_some_and(|service| topology.depends_on(service, source_service))
+        }
+        Some(Entity::Node(node)) => {
+            target_subject.node == Some(node)
+                || target_subject.service.is_some_and(|service| topology.runs_on(service, node))
+        }
+        None => false,
+    }
+}
+
+fn scope_key(scope: &InhibitScope, labels: &Labels) -> u64 {
+    match scope {
+        InhibitScope::Dependents => 0,
+        InhibitScope::Labels(equal) => {
+            let mut hasher = Xxh3::new();
+            for name in equal {
+                hasher.update(labels.get(name).unwrap_or("").as_bytes());
+                hasher.update(&[0xff]);
+            }
+            hasher.digest()
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! The inventory of the monitored system (services with their dependencies and kinds, pods and
+//! the nodes they run on) and the rules that resolve an alert's labels to the entity it is about.
+
+use std::collections::HashMap;
+
+use regex::Regex;
+
+use crate::model::Labels;
+
+pub type ServiceId = u16;
+pub type NodeId = u16;
+
+/// Something an incident can be rooted at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Entity {
+    Service(ServiceId),
+    Node(NodeId),
+}
+
+/// What an alert is about, as far as the inventory knows: a pod gives both its service and node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Subject {
+    pub service: Option<ServiceId>,
+    pub node: Option<NodeId>,
+    /// The alert named a pod (or an instance on a node), not the service as a whole.
+    pub pod_level: bool,
+}
+
+impl Subject {
+    /// The entity an incident about this subject is rooted at: the service if known, else the node.
+    pub fn entity(&self) -> Option<Entity> {
+        match (self.service, self.node) {
+            (Some(service), _) => Some(Entity::Service(service)),
+            (None, Some(node)) => Some(Entity::Node(node)),
+            (None, None) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectKind {
+    Pod,
+    Service,
+    Node,
+}
+
+/// One resolution rule: read `label`, optionally take capture group 1 of `pattern`, and look the
+/// value up as a `kind`. Rules are tried in order; the first that finds an entity wins.
+#[derive(Debug, Clone)]
+pub struct SubjectRule {
+    pub label: Box<str>,
+    pub kind: SubjectKind,
+    pub pattern: Option<Regex>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: Box<str>,
+    /// `redis`, `postgres`, `app`, ... as the inventory says.
+    pub kind: Option<Box<str>>,
+    pub depends_on: Vec<ServiceId>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    pub cluster: Option<Box<str>>,
+    pub namespace: Option<Box<str>>,
+    services: Vec<Service>,
+    service_ids: HashMap<Box<str>, ServiceId>,
+    nodes: Vec<Box<str>>,
+    node_ids: HashMap<Box<str>, NodeId>,
+    pods: HashMap<Box<str>, (ServiceId, Option<NodeId>)>,
+    /// `depends[a]` has bit `b` set when `a` depends on `b`, directly or not.
+    depends: Vec<Vec<u64>>,
+    /// Nodes each service has pods on.
+    service_nodes: Vec<Vec<NodeId>>,
+    rules: Vec<SubjectRule>,
+}
+
+/// The inventory as declared, before validation turns names into ids.
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    pub cluster: Option<String>,
+    pub namespace: Option<String>,
+    /// Service name, kind, dependencies by name, pods as (name, node).
+    pub services: Vec<(String, Option<String>, Vec<String>, Vec<(String, Option<String>)>)>,
+    pub nodes: Vec<String>,
+}
+
+/// A problem in a declared inventory, with where it is relative to the inventory's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopologyError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Topology {
+    /// Checks names, builds ids and the transitive dependency closure; refuses cycles.
+    pub fn build(declared: Declared, rules: Vec<SubjectRule>) -> Result<Topology, Vec<TopologyError>> {
+        let mut errors = Vec::new();
+        let mut topology = Topology {
+            cluster: declared.cluster.map(String::into_boxed_str),
+            namespace: declared.namespace.map(String::into_boxed_str),
+            rules,
+            ..Topology::default()
+        };
+        for node in &declared.nodes {
+            topology.add_node(node);
+        }
+        for (name, kind, _, _) in &declared.services {
+            if topology.service_ids.contains_key(name.as_str()) {
+                errors.push(TopologyError {
+                    path: format!("services.{name}"),
+                    message: format!("service {name:?} is declared twice"),
+                });
+                continue;
+            }
+            let id = topology.services.len() as ServiceId;
+            topology.service_ids.insert(name.as_str().into(), id);
+            topology.services.push(Service {
+                name: name.as_str().into(),
+                kind: kind.as_deref().filter(|kind| !kind.is_empty()).map(Into::into),
+                depends_on: Vec::new(),
+            });
+        }
+        topology.service_nodes = vec![Vec::new(); topology.services.len()];
+        for (name, _, depends_on, pods) in &declared.services {
+            let Some(&id) = topology.service_ids.get(name.as_str()) else { continue };
+            for (index, dependency) in depends_on.iter().enumerate() {
+                match topology.service_ids.get(dependency.as_str()) {
+                    Some(&target) => topology.services[id as usize].depends_on.push(target),
+                    None => errors.push(TopologyError {
+                        path: format!("services.{name}.depends_on[{index}]"),
+                        message: format!("unknown service {dependency:?}"),
+                    }),
+                }
+            }
+            for (index, (pod, node)) in pods.iter().enumerate() {
+                let node_id = node.as_deref().map(|node| topology.add_node(node));
+                if topology.pods.insert(pod.as_str().into(), (id, node_id)).is_some() {
+                    errors.push(TopologyError {
+                        path: format!("services.{name}.pods[{index}]"),
+                        message: format!("pod {pod:?} is declared twice"),
+                    });
+                }
+                if let Some(node_id) = node_id {
+                    let nodes = &mut topology.service_nodes[id as usize];
+                    if !nodes.contains(&node_id) {
+                        nodes.push(node_id);
+                    }
+                }
+            }
+        }
+        if let Some(cycle) = topology.find_cycle() {
+            errors.push(TopologyError {
+                path: format!("services.{}.depends_on", cycle[0]),
+                message: format!("cycle in depends_on: {}", cycle.join(" -> ")),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        topology.close_dependencies();
+        Ok(topology)
+    }
+
+    fn add_node(&mut self, name: &str) -> NodeId {
+        if let Some(&id) = self.node_ids.get(name) {
+            return id;
+        }
+        let id = self.nodes.len() as NodeId;
+        self.nodes.push(name.into());
+        self.node_ids.insert(name.into(), id);
+        id
+    }
+
+    /// A dependency cycle, as service names from its first service back to it, if any.
+    fn find_cycle(&self) -> Option<Vec<String>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            New,
+            Active,
+            Done,
+        }
+        let mut marks = vec![Mark::New; self.services.len()];
+        let mut path: Vec<ServiceId> = Vec::new();
+        for start in 0..self.services.len() {
+            if marks[start] != Mark::New {
+                continue;
+            }
+            // Iterative depth-first search: (service, next dependency index).
+            let mut stack: Vec<(ServiceId, usize)> = vec![(start as ServiceId, 0)];
+            marks[start] = Mark::Active;
+            path.push(start as ServiceId);
+            while let Some(&mut (service, ref mut next)) = stack.last_mut() {
+                let dependencies = &self.services[service as usize].depends_on;
+                if *next < dependencies.len() {
+                    let dependency = dependencies[*next];
+                    *next += 1;
+                    match marks[dependency as usize] {
+                        Mark::New => {
+                            marks[dependency as usize] = Mark::Active;
+                            stack.push((dependency, 0));
+                            path.push(dependency);
+                        }
+                        Mark::Active => {
+                            let from = path.iter().position(|&id| id == dependency).unwrap_or(0);
+                            let mut cycle: Vec<String> = path[from..]
+                                .iter()
+                                .map(|&id| self.services[id as usize].name.to_string())
+                                .collect();
+                            cycle.push(self.services[dependency as usize].name.to_string());
+                            return Some(cycle);
+                        }
+                        Mark::Done => {}
+                    }
+                } else {
+                    marks[service as usize] = Mark::Done;
+                    stack.pop();
+                    path.pop();
+                }
+            }
+        }
+        None
+    }
+
+    fn close_dependencies(&mut self) {
+        let count = self.services.len();
+        let words = count.div_ceil(64);
+        self.depends = vec![vec![0u64; words]; count];
+        // Services are few (hundreds at most): a fixed point over direct edges is plenty fast.
+        for (id, service) in self.services.iter().enumerate() {
+            for &dependency in &service.depends_on {
+                self.depends[id][dependency as usize / 64] |= 1 << (dependency % 64);
+            }
+        }
+        loop {
+            let mut changed = false;
+            for id in 0..count {
+                for dependency in 0..count {
+                    if self.depends[id][dependency / 64] & (1 << (dependency % 64)) == 0 {
+                        continue;
+                    }
+                    for word in 0..words {
+                        let merged = self.depends[id][word] | self.depends[dependency][word];
+                        if merged != self.depends[id][word] {
+                            self.depends[id][word] = merged;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty() && self.nodes.is_empty()
+    }
+
+    /// Whether `service` depends on `dependency`, directly or through others.
+    pub fn depends_on(&self, service: ServiceId, dependency: ServiceId) -> bool {
+        self.depends
+            .get(service as usize)
+            .and_then(|bits| bits.get(dependency as usize / 64))
+            .is_some_and(|word| word & (1 << (dependency % 64)) != 0)
+    }
+
+    /// Whether `service` has a pod on `node`.
+    pub fn runs_on(&self, service: ServiceId, node: NodeId) -> bool {
+        self.service_nodes.get(service as usize).is_some_and(|nodes| nodes.contains(&node))
+    }
+
+    pub fn service(&self, id: ServiceId) -> &Service {
+        &self.services[id as usize]
+    }
+
+    pub fn service_id(&self, name: &str) -> Option<ServiceId> {
+        self.service_ids.get(name).copied()
+    }
+
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.node_ids.get(name).copied()
+    }
+
+    pub fn node_name(&self, id: NodeId) -> &str {
+        &self.nodes[id as usize]
+    }
+
+    pub fn entity_name(&self, entity: Entity) -> &str {
+        match entity {
+            Entity::Service(id) => &self.service(id).name,
+            Entity::Node(id) => self.node_name(id),
+        }
+    }
+
+    /// The node a pod runs on, by the pod's name.
+    pub fn pod_node(&self, pod: &str) -> Option<NodeId> {
+        self.pods.get(pod).and_then(|(_, node)| *node)
+    }
+
+    /// Resolves an alert's labels to what it is about. Alerts from another cluster or namespace
+    /// than the inventory's are not resolved (they may name a same-named service elsewhere).
+    pub fn resolve(&self, labels: &Labels) -> Option<Subject> {
+        if self.is_empty() {
+            return None;
+        }
+        for (scope, label) in [(&self.cluster, "cluster"), (&self.namespace, "namespace")] {
+            if let (Some(expected), Some(actual)) = (scope, labels.get(label)) {
+                if **expected != *actual {
+                    return None;
+                }
+            }
+        }
+        self.rules.iter().find_map(|rule| {
+            let raw = labels.get(&rule.label)?;
+            let value = match &rule.pattern {
+                Some(pattern) => pattern.captures(raw)?.get(1)?.as_str(),
+                None => raw,
+            };
+            self.lookup(rule.kind, value)
+        })
+    }
+
+    fn lookup(&self, kind: SubjectKind, value: &str) -> Option<Subject> {
+        match kind {
+            SubjectKind::Service => self.service_id(value).map(|service| Subject {
+                service: Some(service),
+                node: None,
+                pod_level: false,
+            }),
+            SubjectKind::Node => {
+                self.node_id(value).map(|node| Subject { service: None, node: Some(node), pod_level: true })
+            }
+            SubjectKind::Pod => {
+                if let Some(&(service, node)) = self.pods.get(value) {
+                    return Some(Subject { service: Some(service), node, pod_level: true });
+                }
+                // Not in the inventory (pods come and go): `<deployment>-<replicaset>-<id>` or
+                // `<statefulset>-<ordinal>` names their workload, which is a service.
+                let mut name = value;
+                for _ in 0..2 {
+                    name = name.rsplit_once('-')?.0;
+                    if let Some(service) = self.service_id(name) {
+                        return Some(Subject { service: Some(service), node: None, pod_level: true });
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The default resolution rules, in order (documented in the README).
+pub fn default_rules() -> Vec<SubjectRule> {
+    let rule = |label: &str, kind: SubjectKind, pattern: Option<&str>| SubjectRule {
+        label: label.into(),
+        kind,
+        // The default patterns are constants known to compile.
+        pattern: pattern.and_then(|pattern| Regex::new(pattern).ok()),
+    };
+    vec![
+        rule("pod", SubjectKind::Pod, None),
+        rule("k8s.pod.name", SubjectKind::Pod, None),
+        rule("deployment", SubjectKind::Service, None),
+        rule("statefulset", SubjectKind::Service, None),
+        rule("k8s.deployment.name", SubjectKind::Service, None),
+        rule("node", SubjectKind::Node, None),
+        rule("k8s.node.name", SubjectKind::Node, None),
+        rule("instance", SubjectKind::Node, Some(r"^([^:]+)(?::\d+)?$")),
+        rule("service", SubjectKind::Service, None),
+        rule("service.name", SubjectKind::Service, None),
+        rule("job", SubjectKind::Service, None),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn declared() -> Declared {
+        let service = |name: &str, kind: Option<&str>, depends: &[&str], pods: &[(&str, &str)]| {
+            (
+                name.to_owned(),
+                kind.map(str::to_owned),
+                depends.iter().map(|name| (*name).to_owned()).collect(),
+                pods.iter().map(|(pod, node)| ((*pod).to_owned(), Some((*node).to_owned()))).collect(),
+            )
+        };
+        Declared {
+            cluster: Some("prod".into()),
+            namespace: Some("shop".into()),
+            services: vec![
+                service("frontend", None, &["cart"], &[("frontend-7d9f8c6b5-abcde", "node-1")]),
+                service("cart", None, &["redis"], &[("cart-5f6d7c8b9-xyz12", "node-2")]),
+                service("redis", Some("redis"), &[], &[("redis-0", "node-2")]),
+            ],
+            nodes: vec!["node-1".into(), "node-2".into(), "node-3".into()],
+        }
+    }
+
+    #[test]
+    fn dependencies_are_transitive() {
+        let topology = Topology::build(declared(), default_rules()).unwrap();
+        let id = |name| topology.service_id(name).unwrap();
+        assert!(topology.depends_on(id("frontend"), id("redis")));
+        assert!(topology.depends_on(id("cart"), id("redis")));
+        assert!(!topology.depends_on(id("redis"), id("cart")));
+        assert!(topology.runs_on(id("cart"), topology.node_id("node-2").unwrap()));
+    }
+
+    #[test]
+    fn labels_resolve_by_the_first_rule_that_finds_an_entity() {
+        let topology = Topology::build(declared(), default_rules()).unwrap();
+        let resolve = |pairs: &[(&str, &str)]| topology.resolve(&Labels::from_pairs(pairs.iter().copied()));
+        let cart = topology.service_id("cart");
+        // The exporter's own `service` label is not in the inventory; the pod is.
+        let crashloop =
+            resolve(&[("pod", "cart-5f6d7c8b9-xyz12"), ("service", "kube-state-metrics")]).unwrap();
+        assert_eq!((crashloop.service, crashloop.node), (cart, topology.node_id("node-2")));
+        // A pod the inventory has not seen still names its deployment.
+        assert_eq!(resolve(&[("pod", "cart-5f6d7c8b9-new01")]).unwrap().service, cart);
+        let disk = resolve(&[("instance", "node-3:9100"), ("service", "node-exporter")]).unwrap();
+        assert_eq!((disk.service, disk.node), (None, topology.node_id("node-3")));
+        assert_eq!(resolve(&[("service", "cart"), ("namespace", "other")]), None);
+        assert_eq!(resolve(&[("service", "unknown")]), None);
+    }
+
+    #[test]
+    fn cycles_and_unknown_dependencies_are_refused_with_their_path() {
+        let mut declared = declared();
+        declared.services[2].2.push("frontend".into());
+        declared.services[0].2.push("nope".into());
+        let errors = Topology::build(declared, default_rules()).unwrap_err();
+        let rendered: Vec<String> =
+            errors.iter().map(|error| format!("{}: {}", error.path, error.message)).collect();
+        assert_eq!(
+            rendered,
+            vec![
+                "services.frontend.depends_on[1]: unknown service \"nope\"".to_owned(),
+                "services.frontend.depends_on: cycle in depends_on: frontend -> cart -> redis -> frontend"
+                    .to_owned(),
+            ]
+        );
+    }
+}
