@@ -1,9 +1,9 @@
 use std::process::ExitCode;
 
-use crate::config::{self, ConfigSource};
+use crate::config::{self, ConfigSource, Overrides};
 
-pub fn run(source: ConfigSource) -> ExitCode {
-    match config::load(&source) {
+pub fn run(source: ConfigSource, overrides: Overrides) -> ExitCode {
+    match config::load(&source, &overrides) {
         Ok(config) => {
             for warning in &config.warnings {
                 println!("warning: {warning}");

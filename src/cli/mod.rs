@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::ConfigSource;
+use crate::config::{ConfigSource, Overrides};
 
 #[derive(Debug, Parser)]
 #[command(name = "noisegate", version, about = "Deduplicate, group and page only what matters")]
@@ -34,6 +34,9 @@ enum Command {
         /// Config file; the embedded default when omitted.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Inventory file (the format of topology.json); overrides `topology.file`.
+        #[arg(long, value_name = "FILE")]
+        topology: Option<PathBuf>,
         /// Record every accepted request to this capture file (gzip if it ends in .gz).
         #[arg(long, value_name = "CAPTURE.jsonl")]
         record: Option<PathBuf>,
@@ -43,6 +46,9 @@ enum Command {
         /// Config file; the embedded default when omitted.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Inventory file (the format of topology.json); overrides `topology.file`.
+        #[arg(long, value_name = "FILE")]
+        topology: Option<PathBuf>,
         /// Capture file (JSON Lines, gzip if it ends in .gz).
         #[arg(long, value_name = "CAPTURE.jsonl[.gz]")]
         input: PathBuf,
@@ -55,6 +61,9 @@ enum Command {
         /// Config file; the embedded default when omitted.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Inventory file (the format of topology.json); overrides `topology.file`.
+        #[arg(long, value_name = "FILE")]
+        topology: Option<PathBuf>,
     },
 }
 
@@ -65,11 +74,15 @@ fn config_source(path: Option<PathBuf>) -> ConfigSource {
 pub fn main(cli: Cli) -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Serve { config, record } => serve::run(config_source(config), record),
-        Command::Replay { config, input, pages_out } => {
-            replay::run(config_source(config), &input, &pages_out)
+        Command::Serve { config, topology, record } => {
+            serve::run(config_source(config), Overrides { topology }, record)
         }
-        Command::Check { config } => return check::run(config_source(config)),
+        Command::Replay { config, topology, input, pages_out } => {
+            replay::run(config_source(config), Overrides { topology }, &input, &pages_out)
+        }
+        Command::Check { config, topology } => {
+            return check::run(config_source(config), Overrides { topology });
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

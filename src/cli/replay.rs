@@ -1,11 +1,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::config::{self, ConfigSource};
+use crate::config::{self, ConfigSource, Overrides};
 use crate::replay::Replay;
 
-pub fn run(source: ConfigSource, input: &Path, pages_out: &Path) -> anyhow::Result<()> {
-    let config = config::load(&source).map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
+pub fn run(source: ConfigSource, overrides: Overrides, input: &Path, pages_out: &Path) -> anyhow::Result<()> {
+    let config =
+        config::load(&source, &overrides).map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
     let started = Instant::now();
     let summary = Replay::new(&config).run(input, pages_out)?;
     let elapsed = started.elapsed();

@@ -3,11 +3,12 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, ConfigSource};
+use crate::config::{self, ConfigSource, Overrides};
 use crate::service::{self, Listeners, ServeOptions};
 
-pub fn run(source: ConfigSource, record: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = config::load(&source).map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
+pub fn run(source: ConfigSource, overrides: Overrides, record: Option<PathBuf>) -> anyhow::Result<()> {
+    let config =
+        config::load(&source, &overrides).map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

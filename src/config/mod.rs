@@ -4,6 +4,7 @@
 //! network: `noisegate check` runs exactly this.
 
 mod raw;
+mod rules;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use raw::{RawConfig, RawRoute, RawSecret};
 
-use crate::engine::{Correlation, EngineConfig, Flapping, GroupBy, Matcher, Route, RouteTree};
+use crate::engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
 use crate::model::Severity;
 use crate::sinks::pagerduty::{PagerDutyConfig, PagesOutput, RetryPolicy};
 use crate::sources::Limits;
@@ -105,7 +106,14 @@ pub enum ConfigSource {
 
 /// Reads, parses and validates a config. Environment variables are read for secrets named by
 /// `env:`; files for secrets named by `file:`.
-pub fn load(source: &ConfigSource) -> Result<Config, ConfigErrors> {
+/// What the command line overrides in a config.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--topology FILE`: the inventory file, instead of `topology.file`.
+    pub topology: Option<PathBuf>,
+}
+
+pub fn load(source: &ConfigSource, overrides: &Overrides) -> Result<Config, ConfigErrors> {
     let text = match source {
         ConfigSource::Embedded => DEFAULT_CONFIG.to_owned(),
         ConfigSource::File(path) => std::fs::read_to_string(path).map_err(|error| {
@@ -115,11 +123,29 @@ pub fn load(source: &ConfigSource) -> Result<Config, ConfigErrors> {
             }])
         })?,
     };
-    parse(&text, &|name| std::env::var(name).ok())
+    let base_dir = match source {
+        ConfigSource::File(path) => path.parent().map(Path::to_path_buf),
+        ConfigSource::Embedded => None,
+    };
+    let context = Context { base_dir, overrides: overrides.clone(), env: &|name| std::env::var(name).ok() };
+    parse_in(&text, &context)
+}
+
+/// Where a config is read: relative paths in it resolve against `base_dir` (the config file's
+/// folder), `env` looks up environment variables.
+pub struct Context<'a> {
+    pub base_dir: Option<PathBuf>,
+    pub overrides: Overrides,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// Parses and validates config text; `env` looks up environment variables.
 pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    parse_in(text, &Context { base_dir: None, overrides: Overrides::default(), env })
+}
+
+/// Parses and validates config text in a context.
+pub fn parse_in(text: &str, context: &Context<'_>) -> Result<Config, ConfigErrors> {
     let raw: RawConfig = if text.trim().is_empty() {
         RawConfig::default()
     } else {
@@ -136,7 +162,13 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             ConfigErrors(vec![FieldError { path, message }])
         })?
     };
-    let mut validator = Validator { errors: Vec::new(), warnings: Vec::new(), env };
+    let mut validator = Validator {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        env: context.env,
+        base_dir: context.base_dir.clone(),
+        topology_override: context.overrides.topology.clone(),
+    };
     let config = validator.config(raw);
     if validator.errors.is_empty() {
         Ok(Config { warnings: validator.warnings, ..config })
@@ -149,6 +181,8 @@ struct Validator<'a> {
     errors: Vec<FieldError>,
     warnings: Vec<String>,
     env: &'a dyn Fn(&str) -> Option<String>,
+    base_dir: Option<PathBuf>,
+    topology_override: Option<PathBuf>,
 }
 
 impl Validator<'_> {
@@ -210,22 +244,24 @@ impl Validator<'_> {
             }),
         };
         let pagerduty = self.pagerduty(raw.pagerduty);
+        let (topology, mut silences) = self.topology(raw.topology);
+        silences.extend(self.silences(raw.silences, &topology));
         let routes = self.routes(raw.route, &pagerduty.routing_keys);
-                let engine = EngineConfig {
+        let engine = EngineConfig {
             exclude_labels,
-            resolve_timeout: self.positive_duration("engine.resolve_timeout", raw.engine.resolve_timeout, "5m"),
+            resolve_timeout: self.positive_duration(
+                "engine.resolve_timeout",
+                raw.engine.resolve_timeout,
+                "5m",
+            ),
             default_severity,
             routes,
-            topology: Default::default(),
-            correlation: Correlation {
-                window: Duration::from_secs(600),
-                settle_warning: Duration::ZERO,
-                settle_info: Duration::ZERO,
-            },
-            flapping: Flapping { window: Duration::from_secs(1800), min_episodes: 0, hold: Duration::ZERO },
-            inhibit_rules: Vec::new(),
-            silences: Vec::new(),
-            patterns: Default::default(),
+            topology,
+            correlation: self.correlation(raw.correlation),
+            flapping: self.flapping(raw.flapping),
+            inhibit_rules: self.inhibit_rules(raw.inhibit_rules),
+            silences,
+            patterns: self.patterns(raw.patterns),
         };
         Config { server, limits, engine, pagerduty, warnings: Vec::new() }
     }

@@ -100,6 +100,14 @@ impl Matcher {
         &self.name
     }
 
+    pub fn op(&self) -> MatchOp {
+        self.op
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
     pub fn matches(&self, labels: &Labels) -> bool {
         self.matches_value(labels.get(&self.name).unwrap_or(""))
     }

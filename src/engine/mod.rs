@@ -504,10 +504,9 @@ impl Engine {
         let root = entry.subject.and_then(|subject| subject.entity());
         let (Some(subject), Some(root)) = (entry.subject, root) else {
             let key = route::group_key(route_id, route, &entry.labels);
-            if !self.groups.contains_key(&key) {
-                let group = Group::new(route_id, route::group_labels(route, &entry.labels), now, None);
-                self.groups.insert(key, group);
-            }
+            self.groups.entry(key).or_insert_with(|| {
+                Group::new(route_id, route::group_labels(route, &entry.labels), now, None)
+            });
             return key;
         };
         let window = self.config.correlation.window;

@@ -30,9 +30,16 @@ fn config() -> EngineConfig {
         exclude_labels: vec!["prometheus_replica".into()],
         resolve_timeout: Duration::from_secs(300),
         default_severity: Severity::Error,
-                routes: RouteTree::new(
+        routes: RouteTree::new(
             route("route", &[], &["alertname", "cluster"], 30, 300, 4 * 3600),
-            vec![route("route.routes[0]", &["severity=\"critical\""], &["alertname", "cluster"], 5, 300, 4 * 3600)],
+            vec![route(
+                "route.routes[0]",
+                &["severity=\"critical\""],
+                &["alertname", "cluster"],
+                5,
+                300,
+                4 * 3600,
+            )],
         ),
         topology: Arc::default(),
         correlation: Correlation {

@@ -82,9 +82,17 @@ pub struct Topology {
 pub struct Declared {
     pub cluster: Option<String>,
     pub namespace: Option<String>,
-    /// Service name, kind, dependencies by name, pods as (name, node).
-    pub services: Vec<(String, Option<String>, Vec<String>, Vec<(String, Option<String>)>)>,
+    pub services: Vec<DeclaredService>,
     pub nodes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeclaredService {
+    pub name: String,
+    pub kind: Option<String>,
+    pub depends_on: Vec<String>,
+    /// Pod names and the node each runs on.
+    pub pods: Vec<(String, Option<String>)>,
 }
 
 /// A problem in a declared inventory, with where it is relative to the inventory's root.
@@ -107,7 +115,7 @@ impl Topology {
         for node in &declared.nodes {
             topology.add_node(node);
         }
-        for (name, kind, _, _) in &declared.services {
+        for DeclaredService { name, kind, .. } in &declared.services {
             if topology.service_ids.contains_key(name.as_str()) {
                 errors.push(TopologyError {
                     path: format!("services.{name}"),
@@ -124,7 +132,7 @@ impl Topology {
             });
         }
         topology.service_nodes = vec![Vec::new(); topology.services.len()];
-        for (name, _, depends_on, pods) in &declared.services {
+        for DeclaredService { name, depends_on, pods, .. } in &declared.services {
             let Some(&id) = topology.service_ids.get(name.as_str()) else { continue };
             for (index, dependency) in depends_on.iter().enumerate() {
                 match topology.service_ids.get(dependency.as_str()) {
@@ -381,14 +389,13 @@ mod tests {
     use super::*;
 
     fn declared() -> Declared {
-        let service = |name: &str, kind: Option<&str>, depends: &[&str], pods: &[(&str, &str)]| {
-            (
-                name.to_owned(),
-                kind.map(str::to_owned),
-                depends.iter().map(|name| (*name).to_owned()).collect(),
-                pods.iter().map(|(pod, node)| ((*pod).to_owned(), Some((*node).to_owned()))).collect(),
-            )
-        };
+        let service =
+            |name: &str, kind: Option<&str>, depends: &[&str], pods: &[(&str, &str)]| DeclaredService {
+                name: name.to_owned(),
+                kind: kind.map(str::to_owned),
+                depends_on: depends.iter().map(|name| (*name).to_owned()).collect(),
+                pods: pods.iter().map(|(pod, node)| ((*pod).to_owned(), Some((*node).to_owned()))).collect(),
+            };
         Declared {
             cluster: Some("prod".into()),
             namespace: Some("shop".into()),
@@ -431,8 +438,8 @@ mod tests {
     #[test]
     fn cycles_and_unknown_dependencies_are_refused_with_their_path() {
         let mut declared = declared();
-        declared.services[2].2.push("frontend".into());
-        declared.services[0].2.push("nope".into());
+        declared.services[2].depends_on.push("frontend".into());
+        declared.services[0].depends_on.push("nope".into());
         let errors = Topology::build(declared, default_rules()).unwrap_err();
         let rendered: Vec<String> =
             errors.iter().map(|error| format!("{}: {}", error.path, error.message)).collect();

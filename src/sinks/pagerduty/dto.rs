@@ -58,7 +58,7 @@ pub struct CustomDetails<'a> {
     pub group_labels: LabelMap<'a>,
     pub route: &'a str,
     /// Why this event was sent: opened, changed, repeat, acknowledged, resolved.
-        pub reason: &'static str,
+    pub reason: &'static str,
     pub incident_opened_at: String,
     /// The entity the incident is rooted at, for incidents correlated through the inventory.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,7 +86,7 @@ pub struct AlertDetail<'a> {
     #[serde(rename = "endsAt", skip_serializing_if = "Option::is_none")]
     pub ends_at: Option<String>,
     pub status: &'static str,
-        #[serde(rename = "generatorURL", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "generatorURL", skip_serializing_if = "Option::is_none")]
     pub generator_url: Option<&'a str>,
     /// Why it does not page by itself (silenced, inhibited, known noise).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,7 +195,7 @@ fn payload(page: &Page) -> Payload<'_> {
             group_labels: LabelMap::new(&incident.group_labels),
             route: &incident.route,
             reason: page.reason.as_str(),
-                        incident_opened_at: incident.opened_at.to_string(),
+            incident_opened_at: incident.opened_at.to_string(),
             probable_cause: incident.root.as_ref().map(|root| Cause {
                 entity: &root.entity,
                 kind: &root.kind,
@@ -229,7 +229,7 @@ fn alert_detail(alert: &AlertView) -> AlertDetail<'_> {
         starts_at: alert.starts_at.to_string(),
         ends_at: alert.ends_at.map(|end| end.to_string()),
         status: if alert.firing { "firing" } else { "resolved" },
-                generator_url: alert.generator_url.as_deref(),
+        generator_url: alert.generator_url.as_deref(),
         muted: alert.muted.as_deref(),
         flapping: alert.flapping,
     }
@@ -256,8 +256,13 @@ fn summary(incident: &IncidentView, names: &[&str]) -> String {
         .map(|(_, value)| value)
         .filter(|value| !value.is_empty())
         .collect();
-        let affected: Vec<&str> = match &incident.root {
-        Some(root) => incident.entities.iter().map(|entity| &**entity).filter(|entity| **entity != *root.entity).collect(),
+    let affected: Vec<&str> = match &incident.root {
+        Some(root) => incident
+            .entities
+            .iter()
+            .map(|entity| &**entity)
+            .filter(|entity| **entity != *root.entity)
+            .collect(),
         None => Vec::new(),
     };
     let mut text = match (&incident.root, names) {
@@ -280,7 +285,7 @@ fn summary(incident: &IncidentView, names: &[&str]) -> String {
                 None => (*name).to_owned(),
             }
         }
-                _ => format!("{} kinds of alert: {}", names.len(), names.join(", ")),
+        _ => format!("{} kinds of alert: {}", names.len(), names.join(", ")),
     };
     if !context.is_empty() {
         text.push_str(&format!(" ({})", context.join(", ")));
@@ -335,7 +340,7 @@ mod tests {
                 group_labels: Labels::from_pairs([("alertname", "")]),
                 opened_at: EventTime::from_millis(1_800_000_000_000),
                 severity: Severity::Critical,
-                                firing: alerts.len(),
+                firing: alerts.len(),
                 resolved: 0,
                 alerts,
                 root: None,
@@ -352,7 +357,7 @@ mod tests {
             starts_at: EventTime::from_millis(1_800_000_000_000),
             ends_at: None,
             firing: true,
-                        severity: Severity::Critical,
+            severity: Severity::Critical,
             generator_url: None,
             muted: None,
             flapping: false,

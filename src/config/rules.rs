@@ -1,0 +1,427 @@
+//! Validation of the correlation sections: the inventory (`topology`), `correlation`,
+//! `flapping`, `inhibit_rules`, `silences` and `patterns`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use regex::Regex;
+
+use super::Validator;
+use super::raw::{
+    RawCorrelation, RawFlapping, RawInhibitRule, RawPattern, RawService, RawSilence, RawSubjectRule,
+    RawTopology, RawTopologyFile, RawWeekly, RawWindow,
+};
+use crate::engine::inhibit::{InhibitRule, InhibitScope};
+use crate::engine::patterns::{Pattern, PatternAction, Patterns};
+use crate::engine::silence::{Silence, Weekly};
+use crate::engine::topology::{
+    Declared, DeclaredService, SubjectKind, SubjectRule, Topology, TopologyError, default_rules,
+};
+use crate::engine::{Correlation, Flapping, MatchOp, Matcher};
+use crate::model::EventTime;
+
+impl Validator<'_> {
+    /// The inventory (file and inline declarations merged) and the file's maintenance windows.
+    pub(super) fn topology(&mut self, raw: RawTopology) -> (Arc<Topology>, Vec<Silence>) {
+        let file =
+            self.topology_override.clone().or_else(|| raw.file.as_deref().map(|file| self.relative(file)));
+        let mut declared = Declared::default();
+        let mut windows = Vec::new();
+        let mut file_services = HashSet::new();
+        let file_label = file.as_ref().map(|file| format!("topology.file ({})", file.display()));
+        if let (Some(file), Some(label)) = (&file, &file_label) {
+            match read_topology_file(file) {
+                Ok(parsed) => {
+                    declared.cluster = parsed.cluster;
+                    declared.namespace = parsed.namespace;
+                    declared.nodes = parsed.nodes;
+                    for (name, service) in parsed.services {
+                        file_services.insert(name.clone());
+                        declared.services.push(declare(name, service));
+                    }
+                    windows = parsed.maintenance_windows;
+                }
+                Err(message) => self.error(label.clone(), message),
+            }
+        }
+        declared.cluster = raw.cluster.or(declared.cluster);
+        declared.namespace = raw.namespace.or(declared.namespace);
+        declared.nodes.extend(raw.nodes);
+        for (name, service) in raw.services {
+            declared.services.push(declare(name, service));
+        }
+        let rules = match raw.subjects {
+            None => default_rules(),
+            Some(rules) => self.subject_rules(rules),
+        };
+        let topology = match Topology::build(declared, rules) {
+            Ok(topology) => topology,
+            Err(errors) => {
+                for TopologyError { path, message } in errors {
+                    let service = path.strip_prefix("services.").and_then(|rest| rest.split('.').next());
+                    let from_file = service.is_some_and(|service| file_services.contains(service));
+                    match (&file_label, from_file) {
+                        (Some(label), true) => self.error(format!("{label}: {path}"), message),
+                        _ => self.error(format!("topology.{path}"), message),
+                    }
+                }
+                Topology::default()
+            }
+        };
+        let window_path = file_label.unwrap_or_else(|| "topology".to_owned());
+        let silences = windows
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, window)| {
+                self.window(&format!("{window_path}: maintenance_windows[{index}]"), index, window, &topology)
+            })
+            .collect();
+        (Arc::new(topology), silences)
+    }
+
+    fn relative(&self, file: &str) -> PathBuf {
+        match &self.base_dir {
+            Some(base) => base.join(file),
+            None => PathBuf::from(file),
+        }
+    }
+
+    fn subject_rules(&mut self, raw: Vec<RawSubjectRule>) -> Vec<SubjectRule> {
+        let mut rules = Vec::with_capacity(raw.len());
+        for (index, rule) in raw.into_iter().enumerate() {
+            let path = format!("topology.subjects[{index}]");
+            let kind = match rule.kind.as_str() {
+                "pod" => SubjectKind::Pod,
+                "service" => SubjectKind::Service,
+                "node" => SubjectKind::Node,
+                other => {
+                    self.error(
+                        format!("{path}.kind"),
+                        format!("unknown kind {other:?}: expected pod, service or node"),
+                    );
+                    continue;
+                }
+            };
+            let pattern = match rule.pattern.as_deref().map(Regex::new) {
+                None => None,
+                Some(Ok(pattern)) if pattern.captures_len() > 1 => Some(pattern),
+                Some(Ok(_)) => {
+                    self.error(
+                        format!("{path}.pattern"),
+                        "needs a capture group: the part that names the entity",
+                    );
+                    None
+                }
+                Some(Err(error)) => {
+                    self.error(format!("{path}.pattern"), format!("invalid regex: {error}"));
+                    None
+                }
+            };
+            rules.push(SubjectRule { label: rule.label.into(), kind, pattern });
+        }
+        rules
+    }
+
+    fn window(
+        &mut self,
+        path: &str,
+        index: usize,
+        window: RawWindow,
+        topology: &Topology,
+    ) -> Option<Silence> {
+        let mut matchers = Vec::with_capacity(window.matchers.len());
+        for (name, value) in &window.matchers {
+            self.check_entity(&format!("{path}.matchers.{name}"), name, value, topology);
+            match Matcher::new(name, MatchOp::Equal, value) {
+                Ok(matcher) => matchers.push(matcher),
+                Err(error) => self.error(format!("{path}.matchers.{name}"), error.to_string()),
+            }
+        }
+        if matchers.is_empty() {
+            self.error(format!("{path}.matchers"), "a window needs at least one matcher");
+        }
+        let starts_at = self.required_time(&format!("{path}.start"), window.start.as_deref());
+        let ends_at = self.required_time(&format!("{path}.end"), window.end.as_deref());
+        if let (Some(start), Some(end)) = (starts_at, ends_at) {
+            if end <= start {
+                self.error(format!("{path}.end"), "must be after start");
+            }
+        }
+        Some(Silence {
+            id: Arc::from(format!("topology/maintenance_windows[{index}]")),
+            matchers,
+            starts_at: starts_at?,
+            ends_at: Some(ends_at?),
+            weekly: None,
+            comment: Arc::from(window.comment.unwrap_or_default()),
+            created_by: Arc::from("topology"),
+        })
+    }
+
+    /// An equality matcher on `service` or `node` must name something the inventory has.
+    fn check_entity(&mut self, path: &str, name: &str, value: &str, topology: &Topology) {
+        if topology.is_empty() {
+            return;
+        }
+        match name {
+            "service" if topology.service_id(value).is_none() => {
+                self.error(path, format!("unknown service {value:?}: not in the inventory"));
+            }
+            "node" if topology.node_id(value).is_none() => {
+                self.error(path, format!("unknown node {value:?}: not in the inventory"));
+            }
+            _ => {}
+        }
+    }
+
+    fn required_time(&mut self, path: &str, raw: Option<&str>) -> Option<EventTime> {
+        match raw.map(EventTime::parse_rfc3339) {
+            None => {
+                self.error(path, "missing");
+                None
+            }
+            Some(Ok(Some(time))) => Some(time),
+            Some(Ok(None)) => {
+                self.error(path, "must be after 1970");
+                None
+            }
+            Some(Err(error)) => {
+                self.error(path, error.to_string());
+                None
+            }
+        }
+    }
+
+    pub(super) fn correlation(&mut self, raw: RawCorrelation) -> Correlation {
+        Correlation {
+            window: self.positive_duration("correlation.window", raw.window, "10m"),
+            settle_warning: self.duration("correlation.settle.warning", raw.settle.warning, "0s"),
+            settle_info: self.duration("correlation.settle.info", raw.settle.info, "0s"),
+        }
+    }
+
+    pub(super) fn flapping(&mut self, raw: RawFlapping) -> Flapping {
+        Flapping {
+            window: self.positive_duration("flapping.window", raw.window, "30m"),
+            min_episodes: raw.min_episodes.unwrap_or(0),
+            hold: self.duration("flapping.hold", raw.hold, "30m"),
+        }
+    }
+
+    pub(super) fn inhibit_rules(&mut self, raw: Vec<RawInhibitRule>) -> Vec<InhibitRule> {
+        let mut rules = Vec::with_capacity(raw.len());
+        for (index, rule) in raw.into_iter().enumerate() {
+            let path = format!("inhibit_rules[{index}]");
+            let source = self.matchers(&format!("{path}.source_matchers"), &rule.source_matchers);
+            let target = self.matchers(&format!("{path}.target_matchers"), &rule.target_matchers);
+            if rule.source_matchers.is_empty() {
+                self.error(format!("{path}.source_matchers"), "needs at least one matcher");
+            }
+            if rule.target_matchers.is_empty() {
+                self.error(format!("{path}.target_matchers"), "needs at least one matcher");
+            }
+            let scope = match rule.scope.as_deref() {
+                None | Some("labels") => {
+                    InhibitScope::Labels(rule.equal.into_iter().map(Into::into).collect())
+                }
+                Some("dependents") => {
+                    if !rule.equal.is_empty() {
+                        self.error(format!("{path}.equal"), "scope dependents compares entities, not labels");
+                    }
+                    InhibitScope::Dependents
+                }
+                Some(other) => {
+                    self.error(
+                        format!("{path}.scope"),
+                        format!("unknown scope {other:?}: expected labels or dependents"),
+                    );
+                    InhibitScope::Dependents
+                }
+            };
+            rules.push(InhibitRule { name: Arc::from(path), source, target, scope });
+        }
+        rules
+    }
+
+    fn matchers(&mut self, path: &str, raw: &[String]) -> Vec<Matcher> {
+        let mut matchers = Vec::with_capacity(raw.len());
+        for (index, text) in raw.iter().enumerate() {
+            match Matcher::parse(text) {
+                Ok(matcher) => matchers.push(matcher),
+                Err(error) => self.error(format!("{path}[{index}]"), error.to_string()),
+            }
+        }
+        matchers
+    }
+
+    pub(super) fn silences(&mut self, raw: Vec<RawSilence>, topology: &Topology) -> Vec<Silence> {
+        let mut silences = Vec::with_capacity(raw.len());
+        for (index, silence) in raw.into_iter().enumerate() {
+            let path = format!("silences[{index}]");
+            let matchers = self.matchers(&format!("{path}.matchers"), &silence.matchers);
+            if matchers.is_empty() {
+                self.error(format!("{path}.matchers"), "a silence needs at least one matcher");
+            }
+            for (matcher_index, matcher) in silence.matchers.iter().enumerate() {
+                if let Some((name, value)) = equality(matcher) {
+                    self.check_entity(&format!("{path}.matchers[{matcher_index}]"), &name, &value, topology);
+                }
+            }
+            let weekly = silence.weekly.map(|weekly| self.weekly(&format!("{path}.weekly"), weekly));
+            let starts_at = match silence.start.as_deref() {
+                None if weekly.is_some() => Some(EventTime::from_millis(0)),
+                other => self.required_time(&format!("{path}.start"), other),
+            };
+            let ends_at = match silence.end.as_deref() {
+                None if weekly.is_some() => None,
+                other => self.required_time(&format!("{path}.end"), other),
+            };
+            if let (Some(start), Some(end)) = (starts_at, ends_at) {
+                if end <= start {
+                    self.error(format!("{path}.end"), "must be after start");
+                }
+            }
+            let Some(starts_at) = starts_at else { continue };
+            silences.push(Silence {
+                id: Arc::from(format!("config/{path}")),
+                matchers,
+                starts_at,
+                ends_at,
+                weekly: weekly.flatten(),
+                comment: Arc::from(silence.comment.unwrap_or_default()),
+                created_by: Arc::from("config"),
+            });
+        }
+        silences
+    }
+
+    fn weekly(&mut self, path: &str, raw: RawWeekly) -> Option<Weekly> {
+        let mut days = [false; 7];
+        if raw.days.is_empty() {
+            self.error(format!("{path}.days"), "list at least one day (mon, tue, wed, thu, fri, sat, sun)");
+        }
+        for (index, day) in raw.days.iter().enumerate() {
+            match parse_day(day) {
+                Some(number) => days[number] = true,
+                None => self.error(
+                    format!("{path}.days[{index}]"),
+                    format!("unknown day {day:?}: expected mon, tue, wed, thu, fri, sat or sun"),
+                ),
+            }
+        }
+        let from = self.minute_of_day(&format!("{path}.from"), raw.from.as_deref());
+        let to = self.minute_of_day(&format!("{path}.to"), raw.to.as_deref());
+        if from.is_some() && from == to {
+            self.error(format!("{path}.to"), "must differ from `from`");
+        }
+        Some(Weekly { days, from_minute: from?, to_minute: to? })
+    }
+
+    fn minute_of_day(&mut self, path: &str, raw: Option<&str>) -> Option<u16> {
+        let Some(text) = raw else {
+            self.error(path, "missing (write HH:MM, UTC)");
+            return None;
+        };
+        let parsed = text.split_once(':').and_then(|(hours, minutes)| {
+            let hours: u16 = hours.parse().ok()?;
+            let minutes: u16 = minutes.parse().ok()?;
+            (hours < 24 && minutes < 60).then_some(hours * 60 + minutes)
+        });
+        if parsed.is_none() {
+            self.error(path, format!("invalid time of day {text:?}: write HH:MM (UTC)"));
+        }
+        parsed
+    }
+
+    pub(super) fn patterns(&mut self, raw: Vec<RawPattern>) -> Patterns {
+        let mut patterns = Vec::new();
+        for (index, rule) in raw.into_iter().enumerate() {
+            let path = format!("patterns[{index}]");
+            let action = match (rule.action.as_deref(), rule.tag) {
+                (Some("known_noise"), None) => PatternAction::KnownNoise,
+                (Some("must_page"), None) => PatternAction::MustPage,
+                (Some("tag"), Some(tag)) if !tag.is_empty() => PatternAction::Tag(Arc::from(tag)),
+                (Some("tag"), _) => {
+                    self.error(format!("{path}.tag"), "action tag needs a non-empty tag");
+                    continue;
+                }
+                (Some("known_noise" | "must_page"), Some(_)) => {
+                    self.error(format!("{path}.tag"), "only action tag takes a tag");
+                    continue;
+                }
+                (Some(other), _) => {
+                    self.error(
+                        format!("{path}.action"),
+                        format!("unknown action {other:?}: expected known_noise, must_page or tag"),
+                    );
+                    continue;
+                }
+                (None, _) => {
+                    self.error(format!("{path}.action"), "missing: known_noise, must_page or tag");
+                    continue;
+                }
+            };
+            if rule.phrases.is_empty() {
+                self.error(format!("{path}.phrases"), "list at least one phrase");
+            }
+            for (phrase_index, phrase) in rule.phrases.into_iter().enumerate() {
+                if phrase.trim().is_empty() {
+                    self.error(format!("{path}.phrases[{phrase_index}]"), "empty phrase");
+                    continue;
+                }
+                patterns.push(Pattern { phrase: Arc::from(phrase), action: action.clone() });
+            }
+        }
+        Patterns::new(patterns).unwrap_or_else(|error| {
+            self.error("patterns", format!("cannot build the pattern automaton: {error}"));
+            Patterns::default()
+        })
+    }
+}
+
+fn read_topology_file(path: &std::path::Path) -> Result<RawTopologyFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read: {error}"))?;
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        if path == "." { error.inner().to_string() } else { format!("{path}: {}", error.inner()) }
+    })
+}
+
+fn declare(name: String, service: RawService) -> DeclaredService {
+    DeclaredService {
+        name,
+        kind: service.kind,
+        depends_on: service.depends_on,
+        pods: service.pods.into_iter().map(|pod| (pod.name, pod.node)).collect(),
+    }
+}
+
+/// `name="value"` matchers, as (name, value).
+fn equality(text: &str) -> Option<(String, String)> {
+    let matcher = Matcher::parse(text).ok()?;
+    (matcher.op() == MatchOp::Equal).then(|| (matcher.name().to_owned(), matcher.value().to_owned()))
+}
+
+fn parse_day(day: &str) -> Option<usize> {
+    let names: BTreeMap<&str, usize> = [
+        ("mon", 0),
+        ("monday", 0),
+        ("tue", 1),
+        ("tuesday", 1),
+        ("wed", 2),
+        ("wednesday", 2),
+        ("thu", 3),
+        ("thursday", 3),
+        ("fri", 4),
+        ("friday", 4),
+        ("sat", 5),
+        ("saturday", 5),
+        ("sun", 6),
+        ("sunday", 6),
+    ]
+    .into_iter()
+    .collect();
+    names.get(day.to_ascii_lowercase().as_str()).copied()
+}
