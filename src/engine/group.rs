@@ -7,13 +7,14 @@
 //! resolve when it stops (no orphaned PagerDuty incidents).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::route::Route;
 use super::store::{AlertEntry, Fingerprint, KeyMap};
 use super::topology::Entity;
-use super::{AlertView, IncidentView, Page, PageAction, PageReason};
+use super::{AlertView, Correlation, IncidentView, Page, PageAction, PageReason};
 use crate::model::{EventTime, Labels, Severity};
 
 pub(super) struct Group {
@@ -60,6 +61,9 @@ pub(super) struct Decision {
     pub forget: Vec<Fingerprint>,
     /// Nothing fires any more: the group (and its incident) ends.
     pub remove_group: bool,
+    /// When a low-severity alert still settling becomes pageable, if that is before the next
+    /// `group_interval` flush.
+    pub settles_at: Option<EventTime>,
 }
 
 /// One member's state at a flush.
@@ -89,6 +93,7 @@ impl Group {
         &mut self,
         group_key: u64,
         route: &Route,
+        correlation: &Correlation,
         alerts: &KeyMap<AlertEntry>,
         time: EventTime,
         mute: &dyn Fn(Fingerprint, &AlertEntry) -> Option<String>,
@@ -101,11 +106,24 @@ impl Group {
         let mut paged_resolved = 0usize;
         let mut all_acknowledged = true;
         let mut severity = Severity::Info;
+        let mut settles_at: Option<EventTime> = None;
         for &fingerprint in &self.members {
             let Some(entry) = alerts.get(&fingerprint) else { continue };
             let firing = !entry.is_resolved_at(time);
             let muted = if firing { mute(fingerprint, entry) } else { None };
-            let is_live = firing && (muted.is_none() || entry.paged);
+            // A low-severity alert pages only once it has fired for its settle time; one that
+            // resolves sooner never pages (a blip).
+            let settle = match entry.page_severity() {
+                Severity::Critical | Severity::Error => Duration::ZERO,
+                Severity::Warning => correlation.settle_warning,
+                Severity::Info => correlation.settle_info,
+            };
+            let settled = time.since(entry.starts_at) >= settle;
+            if firing && muted.is_none() && !settled {
+                let due = entry.starts_at.saturating_add(settle);
+                settles_at = Some(settles_at.map_or(due, |earliest| earliest.min(due)));
+            }
+            let is_live = firing && ((muted.is_none() && settled) || entry.paged);
             any_firing |= firing;
             if is_live {
                 live += 1;
@@ -141,7 +159,7 @@ impl Group {
             }
             self.keep_firing(&members);
             // Muted alerts still firing keep the group, so they page if their mute ends.
-            return Decision { pages, mark_paged: Vec::new(), forget, remove_group: !any_firing };
+            return Decision { pages, mark_paged: Vec::new(), forget, remove_group: !any_firing, settles_at };
         }
 
         let reason = match &self.incident {
@@ -195,7 +213,7 @@ impl Group {
             }
         }
         self.keep_firing(&members);
-        Decision { pages, mark_paged, forget, remove_group: false }
+        Decision { pages, mark_paged, forget, remove_group: false, settles_at }
     }
 
     fn keep_firing(&mut self, members: &[Member]) {

@@ -621,9 +621,14 @@ impl Engine {
             alerts: &self.alerts,
             topology: &self.config.topology,
         };
-        let mut decision = group.decide(group_key, route, &self.alerts, time, &|fingerprint, entry| {
-            mutes.reason(fingerprint, entry, time)
-        });
+        let mut decision = group.decide(
+            group_key,
+            route,
+            &self.config.correlation,
+            &self.alerts,
+            time,
+            &|fingerprint, entry| mutes.reason(fingerprint, entry, time),
+        );
         let root = group
             .topology
             .as_ref()
@@ -664,7 +669,12 @@ impl Engine {
             self.groups.remove(&group_key);
             self.topology_groups.retain(|key| *key != group_key);
         } else {
-            self.schedule(group_key, time.saturating_add(group_interval));
+            let next = time.saturating_add(group_interval);
+            let next = decision
+                .settles_at
+                .filter(|settles| *settles > time)
+                .map_or(next, |settles| settles.min(next));
+            self.schedule(group_key, next);
         }
     }
 }

@@ -309,20 +309,16 @@ impl Topology {
         self.pods.get(pod).and_then(|(_, node)| *node)
     }
 
-    /// Resolves an alert's labels to what it is about. Alerts from another cluster or namespace
-    /// than the inventory's are not resolved (they may name a same-named service elsewhere).
+    /// Resolves an alert's labels to what it is about. Alerts from another cluster than the
+    /// inventory's are not resolved, nor are services and pods from another namespace (they may
+    /// be same-named services elsewhere); nodes belong to the cluster, whatever the namespace
+    /// of the exporter that reports on them.
     pub fn resolve(&self, labels: &Labels) -> Option<Subject> {
-        if self.is_empty() {
+        if self.is_empty() || differs(&self.cluster, labels.get("cluster")) {
             return None;
         }
-        for (scope, label) in [(&self.cluster, "cluster"), (&self.namespace, "namespace")] {
-            if let (Some(expected), Some(actual)) = (scope, labels.get(label)) {
-                if **expected != *actual {
-                    return None;
-                }
-            }
-        }
-        self.rules.iter().find_map(|rule| {
+        let other_namespace = differs(&self.namespace, labels.get("namespace"));
+        self.rules.iter().filter(|rule| rule.kind == SubjectKind::Node || !other_namespace).find_map(|rule| {
             let raw = labels.get(&rule.label)?;
             let value = match &rule.pattern {
                 Some(pattern) => pattern.captures(raw)?.get(1)?.as_str(),
@@ -359,6 +355,10 @@ impl Topology {
             }
         }
     }
+}
+
+fn differs(expected: &Option<Box<str>>, actual: Option<&str>) -> bool {
+    matches!((expected, actual), (Some(expected), Some(actual)) if **expected != *actual)
 }
 
 /// The default resolution rules, in order (documented in the README).
@@ -432,6 +432,9 @@ mod tests {
         let disk = resolve(&[("instance", "node-3:9100"), ("service", "node-exporter")]).unwrap();
         assert_eq!((disk.service, disk.node), (None, topology.node_id("node-3")));
         assert_eq!(resolve(&[("service", "cart"), ("namespace", "other")]), None);
+        let node_exporter = resolve(&[("instance", "node-1:9100"), ("namespace", "monitoring")]).unwrap();
+        assert_eq!(node_exporter.node, topology.node_id("node-1"));
+        assert_eq!(resolve(&[("node", "node-1"), ("cluster", "staging")]), None);
         assert_eq!(resolve(&[("service", "unknown")]), None);
     }
 
