@@ -1,3 +1,4 @@
-//! Operations surface: metrics, health and readiness.
+//! Operations surface: metrics, health and readiness, and the admin API.
 
+pub mod api;
 pub mod metrics;

@@ -40,6 +40,8 @@ pub struct Config {
 pub struct ServerConfig {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    /// The admin API (silences) and operations endpoints; loopback by default.
+    pub admin_listen: SocketAddr,
     /// How long shutdown may take to drain the engine and flush pages.
     pub shutdown_grace: Duration,
     /// How often the engine runs due group flushes when no event arrives.
@@ -196,6 +198,7 @@ impl Validator<'_> {
         let server = ServerConfig {
             grpc_listen: self.address("server.grpc_listen", raw.server.grpc_listen, "0.0.0.0:4317"),
             http_listen: self.address("server.http_listen", raw.server.http_listen, "0.0.0.0:4318"),
+            admin_listen: self.address("server.admin_listen", raw.server.admin_listen, "127.0.0.1:9464"),
             shutdown_grace: self.duration("server.shutdown_grace", raw.server.shutdown_grace, "10s"),
             tick: self.positive_duration("server.tick", raw.server.tick, "100ms"),
             engine_queue: self.positive("server.engine_queue", raw.server.engine_queue, 1024),

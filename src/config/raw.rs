@@ -163,6 +163,7 @@ pub struct RawPattern {
 pub struct RawServer {
     pub grpc_listen: Option<String>,
     pub http_listen: Option<String>,
+    pub admin_listen: Option<String>,
     pub shutdown_grace: Option<String>,
     pub tick: Option<String>,
     pub engine_queue: Option<usize>,

@@ -4,10 +4,10 @@
 
 use tokio::sync::mpsc;
 
+use super::Input;
 use crate::admin::metrics::{Metrics, Queue};
 use crate::engine::{Engine, Notification};
 use crate::model::EventTime;
-use crate::sources::Input;
 use crate::sources::capture::CaptureWriter;
 
 pub fn run(
@@ -38,6 +38,13 @@ pub fn run(
                 let _ = batch.applied.send(());
             }
             Input::Shutdown => break,
+            Input::Command(command, reply) => {
+                let _ = reply.send(engine.command(command, now));
+            }
+            Input::ListSilences(reply) => {
+                engine.advance(now, &mut out);
+                let _ = reply.send(engine.silences());
+            }
             Input::Tick => {
                 engine.advance(now, &mut out);
                 metrics.queue_depth(Queue::Engine, inputs.len());

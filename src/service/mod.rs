@@ -13,19 +13,38 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin;
+use crate::admin::api::AdminState;
 use crate::admin::metrics::Metrics;
 use crate::config::{Config, ServerConfig};
 use crate::engine::Engine;
+use crate::engine::{Command, CommandError, SilenceView};
 use crate::sinks::pagerduty::PagerDutySink;
 use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
 use crate::sources::otlp::grpc::LogsService;
-use crate::sources::{Ingest, Input};
+use crate::sources::{Batch, Ingest};
+
+/// What the engine thread receives, in order.
+#[derive(Debug)]
+pub enum Input {
+    Batch(Batch),
+    /// Run the group flushes that are due (sent periodically when traffic is quiet).
+    Tick,
+    /// A change from the admin API, answered once applied.
+    Command(Command, oneshot::Sender<Result<Arc<str>, CommandError>>),
+    /// The silences in force, for the admin API.
+    ListSilences(oneshot::Sender<Vec<SilenceView>>),
+    /// Stop: page what is pending and close the queue to the sinks. Requests still queued are
+    /// refused (`Reason::Unavailable`), never silently dropped.
+    Shutdown,
+}
 
 /// The bound listening sockets.
 pub struct Listeners {
     pub grpc: TcpListener,
     pub http: TcpListener,
+    pub admin: TcpListener,
 }
 
 impl Listeners {
@@ -36,7 +55,10 @@ impl Listeners {
         let http = TcpListener::bind(server.http_listen)
             .await
             .with_context(|| format!("cannot listen on {} (server.http_listen)", server.http_listen))?;
-        Ok(Listeners { grpc, http })
+        let admin = TcpListener::bind(server.admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (server.admin_listen)", server.admin_listen))?;
+        Ok(Listeners { grpc, http, admin })
     }
 }
 
@@ -85,6 +107,16 @@ pub async fn run(
     let ready = Arc::new(AtomicBool::new(false));
     let http_addr = listeners.http.local_addr()?;
     let grpc_addr = listeners.grpc.local_addr()?;
+    let admin_addr = listeners.admin.local_addr()?;
+    let admin_state = AdminState {
+        engine: input_sender.clone(),
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+        counter: Arc::default(),
+    };
+    let admin = axum::serve(listeners.admin, admin::api::router(admin_state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let admin_task = tokio::spawn(async move { admin.await });
     let http =
         axum::serve(listeners.http, router(HttpState { ingest: ingest.clone(), ready: ready.clone() }))
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
@@ -115,7 +147,7 @@ pub async fn run(
     });
 
     ready.store(true, Ordering::Relaxed);
-    tracing::info!(%http_addr, %grpc_addr, "noisegate serving");
+    tracing::info!(%http_addr, %grpc_addr, %admin_addr, "noisegate serving");
     shutdown.cancelled().await;
     ready.store(false, Ordering::Relaxed);
     tracing::info!("shutting down: no new requests; draining the engine and flushing pages");
@@ -134,6 +166,11 @@ pub async fn run(
         match grpc_task.await {
             Ok(Err(error)) => tracing::warn!(%error, "grpc server stopped with an error"),
             Err(error) => tracing::warn!(%error, "grpc server task failed"),
+            Ok(Ok(())) => {}
+        }
+        match admin_task.await {
+            Ok(Err(error)) => tracing::warn!(%error, "admin server stopped with an error"),
+            Err(error) => tracing::warn!(%error, "admin server task failed"),
             Ok(Ok(())) => {}
         }
     };

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::admin::metrics::Metrics;
 use crate::model::{Event, Labels, LabelsBuilder};
+use crate::service::Input;
 
 /// Caps on what one request may carry, so a hostile or broken sender cannot exhaust memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,17 +222,6 @@ pub struct Batch {
     pub capture: Option<CapturedBody>,
     /// Answered once the engine has applied the batch.
     pub applied: oneshot::Sender<()>,
-}
-
-/// What the engine loop receives.
-#[derive(Debug)]
-pub enum Input {
-    Batch(Batch),
-    /// Run the group flushes that are due (sent periodically when traffic is quiet).
-    Tick,
-    /// Stop: page what is pending and close the queue to the sinks. Requests still queued are
-    /// refused (`Reason::Unavailable`), never silently dropped.
-    Shutdown,
 }
 
 /// The sources' handle to the engine.

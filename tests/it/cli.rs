@@ -40,7 +40,7 @@ async fn serve_drains_and_flushes_pages_on_sigterm() {
     // No routing key: pages go to stdout. A long group_wait: the page is pending at SIGTERM.
     std::fs::write(
         &path,
-        "server:\n  grpc_listen: 127.0.0.1:0\n  http_listen: 127.0.0.1:0\nroute:\n  group_wait: 1h\npagerduty:\n  routing_keys: {}\n",
+                "server:\n  grpc_listen: 127.0.0.1:0\n  http_listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\nroute:\n  group_wait: 1h\npagerduty:\n  routing_keys: {}\n",
     )
     .unwrap();
     let mut child = noisegate()

@@ -30,6 +30,7 @@ pub fn config_yaml(pagerduty_url: &str, extra: &str) -> String {
 server:
   grpc_listen: "127.0.0.1:0"
   http_listen: "127.0.0.1:0"
+  admin_listen: "127.0.0.1:0"
   tick: 20ms
   shutdown_grace: 20s
 pagerduty:
@@ -48,6 +49,7 @@ pagerduty:
 pub struct TestServer {
     pub http: SocketAddr,
     pub grpc: SocketAddr,
+    pub admin: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -61,14 +63,21 @@ impl TestServer {
         let config = noisegate::config::parse(config_yaml, &|_| None).expect("test config is valid");
         let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
         let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
-        let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());
+        let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let (grpc_addr, http_addr, admin_addr) =
+            (grpc.local_addr().unwrap(), http.local_addr().unwrap(), admin.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(service::run(config, Listeners { grpc, http }, options, shutdown.clone()));
-        TestServer { http: http_addr, grpc: grpc_addr, shutdown, task }
+        let task =
+            tokio::spawn(service::run(config, Listeners { grpc, http, admin }, options, shutdown.clone()));
+        TestServer { http: http_addr, grpc: grpc_addr, admin: admin_addr, shutdown, task }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
     }
 
     /// Graceful shutdown: waits until the engine is drained and pages are flushed.

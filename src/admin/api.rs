@@ -1,0 +1,205 @@
+//! The admin listener: the silences API, plus `/metrics`, `/healthz` and `/readyz`. Off the
+//! public interface by default (`server.admin_listen` is 127.0.0.1).
+//!
+//! - `GET /api/v1/silences`: every silence (config, inventory windows, API) with its state.
+//! - `POST /api/v1/silences`: `{"matchers": ["node=\"n1\""], "endsAt" | "duration", "startsAt"?,
+//!   "comment"?, "createdBy"?}`; answers 201 `{"id": ...}`.
+//! - `DELETE /api/v1/silences/{id}`: expires a silence created through the API.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use xxhash_rust::xxh3::Xxh3;
+
+use super::metrics::Metrics;
+use crate::config::parse_duration;
+use crate::engine::silence::Silence;
+use crate::engine::{Command, CommandError, Matcher, SilenceView};
+use crate::model::EventTime;
+use crate::service::Input;
+
+#[derive(Clone)]
+pub struct AdminState {
+    pub engine: mpsc::Sender<Input>,
+    pub metrics: Arc<Metrics>,
+    pub ready: Arc<AtomicBool>,
+    pub counter: Arc<AtomicU64>,
+}
+
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/api/v1/silences", get(list_silences).post(create_silence))
+        .route("/api/v1/silences/{id}", delete(expire_silence))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+        .into_response()
+}
+
+async fn readyz(State(state): State<AdminState>) -> Response {
+    if state.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "status": "error", "error": message.into() }))).into_response()
+}
+
+fn unavailable() -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, "noisegate is shutting down")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SilenceRequest {
+    #[serde(default)]
+    matchers: Vec<String>,
+    starts_at: Option<String>,
+    ends_at: Option<String>,
+    duration: Option<String>,
+    comment: Option<String>,
+    created_by: Option<String>,
+}
+
+async fn create_silence(State(state): State<AdminState>, body: String) -> Response {
+    let request: SilenceRequest = match serde_json::from_str(&body) {
+        Ok(request) => request,
+        Err(parse_error) => return error(StatusCode::BAD_REQUEST, format!("invalid silence: {parse_error}")),
+    };
+    let now = EventTime::now();
+    let silence = match silence_from(request, now, state.counter.fetch_add(1, Ordering::Relaxed)) {
+        Ok(silence) => silence,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let (reply, answer) = oneshot::channel();
+    if state.engine.send(Input::Command(Command::AddSilence(silence), reply)).await.is_err() {
+        return unavailable();
+    }
+    match answer.await {
+        Ok(Ok(id)) => (StatusCode::CREATED, axum::Json(json!({ "id": &*id }))).into_response(),
+        Ok(Err(command_error)) => error(StatusCode::CONFLICT, command_error.to_string()),
+        Err(_) => unavailable(),
+    }
+}
+
+fn silence_from(request: SilenceRequest, now: EventTime, counter: u64) -> Result<Silence, String> {
+    if request.matchers.is_empty() {
+        return Err("`matchers` must list at least one matcher".to_owned());
+    }
+    let mut matchers = Vec::with_capacity(request.matchers.len());
+    for (index, text) in request.matchers.iter().enumerate() {
+        matchers.push(
+            Matcher::parse(text).map_err(|matcher_error| format!("matchers[{index}]: {matcher_error}"))?,
+        );
+    }
+    let time = |field: &str, text: &str| {
+        EventTime::parse_rfc3339(text)
+            .map_err(|time_error| format!("{field}: {time_error}"))?
+            .ok_or_else(|| format!("{field}: must be after 1970"))
+    };
+    let starts_at = match request.starts_at.as_deref() {
+        Some(text) => time("startsAt", text)?,
+        None => now,
+    };
+    let ends_at = match (request.ends_at.as_deref(), request.duration.as_deref()) {
+        (Some(text), None) => time("endsAt", text)?,
+        (None, Some(text)) => {
+            starts_at.saturating_add(parse_duration(text).map_err(|message| format!("duration: {message}"))?)
+        }
+        (Some(_), Some(_)) => return Err("give `endsAt` or `duration`, not both".to_owned()),
+        (None, None) => return Err("missing `endsAt` (or `duration`)".to_owned()),
+    };
+    if ends_at <= starts_at {
+        return Err("endsAt must be after startsAt".to_owned());
+    }
+    if ends_at <= now {
+        return Err("endsAt is in the past".to_owned());
+    }
+    let mut hasher = Xxh3::new();
+    hasher.update(&now.as_millis().to_le_bytes());
+    hasher.update(&counter.to_le_bytes());
+    for matcher in &request.matchers {
+        hasher.update(matcher.as_bytes());
+    }
+    Ok(Silence {
+        id: Arc::from(format!("silence-{:016x}", hasher.digest())),
+        matchers,
+        starts_at,
+        ends_at: Some(ends_at),
+        weekly: None,
+        comment: Arc::from(request.comment.unwrap_or_default()),
+        created_by: Arc::from(request.created_by.unwrap_or_else(|| "api".to_owned())),
+    })
+}
+
+async fn list_silences(State(state): State<AdminState>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if state.engine.send(Input::ListSilences(reply)).await.is_err() {
+        return unavailable();
+    }
+    match answer.await {
+        Ok(silences) => axum::Json(silences.iter().map(silence_json).collect::<Vec<Value>>()).into_response(),
+        Err(_) => unavailable(),
+    }
+}
+
+fn silence_json(view: &SilenceView) -> Value {
+    let silence = &view.silence;
+    let state = if view.active {
+        "active"
+    } else if silence.is_current(EventTime::now()) {
+        "pending"
+    } else {
+        "expired"
+    };
+    let weekly = silence.weekly.as_ref().map(|weekly| {
+        const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        let days: Vec<&str> =
+            DAYS.iter().zip(weekly.days).filter(|(_, on)| *on).map(|(day, _)| *day).collect();
+        let clock = |minute: u16| format!("{:02}:{:02}", minute / 60, minute % 60);
+        json!({ "days": days, "from": clock(weekly.from_minute), "to": clock(weekly.to_minute) })
+    });
+    json!({
+        "id": &*silence.id,
+        "matchers": silence.matchers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "startsAt": silence.starts_at.to_string(),
+        "endsAt": silence.ends_at.map(|end| end.to_string()),
+        "weekly": weekly,
+        "comment": &*silence.comment,
+        "createdBy": &*silence.created_by,
+        "state": state,
+        "expirable": view.dynamic,
+    })
+}
+
+async fn expire_silence(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let command = Command::ExpireSilence(Arc::from(id));
+    if state.engine.send(Input::Command(command, reply)).await.is_err() {
+        return unavailable();
+    }
+    match answer.await {
+        Ok(Ok(id)) => axum::Json(json!({ "id": &*id, "state": "expired" })).into_response(),
+        Ok(Err(command_error @ CommandError::UnknownSilence(_))) => {
+            error(StatusCode::NOT_FOUND, command_error.to_string())
+        }
+        Ok(Err(command_error)) => error(StatusCode::CONFLICT, command_error.to_string()),
+        Err(_) => unavailable(),
+    }
+}
