@@ -49,6 +49,11 @@ fn relation(topology: &Topology, root: Entity, subject: &Subject) -> Option<Rela
             if subject.node == Some(root_node) {
                 return Some(if subject.service.is_none() { Relation::Same } else { Relation::Symptom });
             }
+            // An alert about one pod whose node is known is about that node only; an alert about a
+            // service as a whole may come from its pods on the failing node.
+            if subject.pod_level && subject.node.is_some() {
+                return None;
+            }
             let service = subject.service?;
             topology.runs_on(service, root_node).then_some(Relation::Symptom)
         }

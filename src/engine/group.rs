@@ -123,7 +123,10 @@ impl Group {
                 let due = entry.starts_at.saturating_add(settle);
                 settles_at = Some(settles_at.map_or(due, |earliest| earliest.min(due)));
             }
-            let is_live = firing && ((muted.is_none() && settled) || entry.paged);
+            // Settling only holds back the page that opens an incident: once it is open, every
+            // unmuted firing alert is part of it.
+            let is_live =
+                firing && ((muted.is_none() && (settled || self.incident.is_some())) || entry.paged);
             any_firing |= firing;
             if is_live {
                 live += 1;

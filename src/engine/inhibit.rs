@@ -85,6 +85,9 @@ impl Inhibitor {
             if !all_match(&rule.target, &entry.labels) {
                 continue;
             }
+            // Alertmanager: when the target matches both sides, sources that also match both
+            // sides do not count, so two such alerts never mute each other.
+            let two_sided = all_match(&rule.source, &entry.labels);
             let key = scope_key(&rule.scope, &entry.labels);
             let Some(candidates) = self.sources[index].get(&key) else { continue };
             for &source in candidates {
@@ -92,7 +95,9 @@ impl Inhibitor {
                     continue;
                 }
                 let Some(source_entry) = alerts.get(&source) else { continue };
-                if source_entry.is_resolved_at(time) {
+                if source_entry.is_resolved_at(time)
+                    || (two_sided && all_match(&rule.target, &source_entry.labels))
+                {
                     continue;
                 }
                 let applies = match rule.scope {

@@ -34,7 +34,7 @@ use group::{Group, TopologyLink};
 use inhibit::{InhibitRule, Inhibitor};
 use patterns::Patterns;
 use silence::Silence;
-use store::{AlertEntry, FlapTracker, KeyMap};
+use store::{AlertEntry, FlapTracker, KeyMap, Refreshed};
 use topology::{Entity, Topology};
 
 use crate::model::{Alert, Event, EventTime, Expiry, Labels, LabelsBuilder, Severity};
@@ -406,19 +406,15 @@ impl Engine {
                     self.stats.alerts_duplicate += 1;
                 }
                 entry.ends_at = ends_at;
-                let severity_before = entry.page_severity();
-                let old_labels = entry.labels.clone();
-                if entry.refresh(alert, default_severity) {
-                    self.rescan(fingerprint, &old_labels);
-                }
-                let Some(entry) = self.alerts.get_mut(&fingerprint) else { return };
                 if let Some(starts_at) = starts_at {
                     entry.starts_at = entry.starts_at.min(starts_at);
                 }
-                let severity = entry.page_severity();
+                let severity_before = entry.page_severity();
+                let refreshed = entry.refresh(alert, default_severity);
+                let (severity, starts_at) = (entry.page_severity(), entry.starts_at);
+                self.rescan(fingerprint, refreshed);
                 if severity > severity_before && !resolved {
-                    let starts_at = entry.starts_at;
-                    self.on_join(group_key, severity, starts_at);
+                    self.on_join(group_key, fingerprint, severity, starts_at);
                 }
             } else if resolved {
                 // A repeated resolve of an alert that already ended.
@@ -429,16 +425,14 @@ impl Engine {
                 entry.starts_at = starts_at.unwrap_or(now);
                 entry.ends_at = ends_at;
                 entry.acknowledged = false;
-                let old_labels = entry.labels.clone();
-                if entry.refresh(alert, default_severity) {
-                    self.rescan(fingerprint, &old_labels);
-                }
+                let refreshed = entry.refresh(alert, default_severity);
+                self.rescan(fingerprint, refreshed);
                 let flapping = self.record_episode(fingerprint);
                 let Some(entry) = self.alerts.get_mut(&fingerprint) else { return };
                 entry.flapping = flapping;
                 entry.hold = if flapping { self.config.flapping.hold } else { Duration::ZERO };
                 let (severity, starts_at) = (entry.page_severity(), entry.starts_at);
-                self.on_join(group_key, severity, starts_at);
+                self.on_join(group_key, fingerprint, severity, starts_at);
             }
             return;
         }
@@ -468,6 +462,7 @@ impl Engine {
             paged: false,
             hold: if flapping { self.config.flapping.hold } else { Duration::ZERO },
             group: 0,
+            route: route_id,
         };
         let page_severity = entry.page_severity();
         let group_key = self.place(route_id, &entry, page_severity);
@@ -477,16 +472,21 @@ impl Engine {
         if let Some(group) = self.groups.get_mut(&group_key) {
             group.members.push(fingerprint);
         }
-        self.on_join(group_key, page_severity, starts_at);
+        self.on_join(group_key, fingerprint, page_severity, starts_at);
     }
 
-    /// Labels or annotations changed: pattern hits, subject and inhibition sources follow.
-    fn rescan(&mut self, fingerprint: Fingerprint, old_labels: &Labels) {
+    /// Labels or annotations changed: pattern hits, subject, route and inhibition sources
+    /// follow (the group stays: an alert never moves between incidents).
+    fn rescan(&mut self, fingerprint: Fingerprint, refreshed: Refreshed) {
+        if !refreshed.annotations && refreshed.old_labels.is_none() {
+            return;
+        }
         let Some(entry) = self.alerts.get_mut(&fingerprint) else { return };
         entry.patterns = scan(&self.config.patterns, &entry.labels, &entry.annotations);
-        if *entry.labels != *old_labels {
+        if let Some(old_labels) = refreshed.old_labels {
             entry.subject = self.config.topology.resolve(&entry.labels);
-            self.inhibitor.remove(fingerprint, old_labels);
+            entry.route = self.config.routes.select(&entry.labels);
+            self.inhibitor.remove(fingerprint, &old_labels);
             self.inhibitor.add(fingerprint, &entry.labels);
         }
     }
@@ -537,12 +537,19 @@ impl Engine {
     }
 
     /// An alert joined `group_key` (new, firing again, or more severe): bring the group's
-    /// flush forward if this alert must page sooner.
-    fn on_join(&mut self, group_key: u64, severity: Severity, starts_at: EventTime) {
+    /// flush forward if this alert must page sooner (by its own route's `group_wait`).
+    fn on_join(
+        &mut self,
+        group_key: u64,
+        fingerprint: Fingerprint,
+        severity: Severity,
+        starts_at: EventTime,
+    ) {
         let now = self.now;
         let correlation = self.config.correlation;
+        let route_id = self.alerts.get(&fingerprint).map_or(0, |entry| entry.route);
+        let route = self.config.routes.get(route_id);
         let Some(group) = self.groups.get_mut(&group_key) else { return };
-        let route = self.config.routes.get(group.route);
         if let Some(link) = &mut group.topology {
             link.last_join = now;
             link.severity = link.severity.max(severity);

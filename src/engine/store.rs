@@ -87,6 +87,15 @@ pub struct AlertEntry {
     pub hold: Duration,
     /// The group the alert belongs to.
     pub group: u64,
+    /// The route its labels select (its `group_wait` applies when it joins a group).
+    pub route: usize,
+}
+
+/// What a re-send changed.
+pub struct Refreshed {
+    /// The labels before, when they changed (sender-keyed alerts only).
+    pub old_labels: Option<Arc<Labels>>,
+    pub annotations: bool,
 }
 
 impl AlertEntry {
@@ -97,23 +106,21 @@ impl AlertEntry {
 
     /// Takes what a re-send may change: annotations, severity, generator URL and (for
     /// sender-keyed alerts, whose identity is not their labels) labels. Allocates only for what
-    /// actually changed, which for a plain re-send is nothing. Returns whether labels or
-    /// annotations changed (their pattern hits and subject must then be recomputed).
-    pub fn refresh(&mut self, alert: Alert, default_severity: Severity) -> bool {
-        let mut changed = false;
+    /// actually changed, which for a plain re-send is nothing.
+    pub fn refresh(&mut self, alert: Alert, default_severity: Severity) -> Refreshed {
+        let mut refreshed = Refreshed { old_labels: None, annotations: false };
         if alert.external_key.is_some() && *self.labels != alert.labels {
-            self.labels = Arc::new(alert.labels);
-            changed = true;
+            refreshed.old_labels = Some(std::mem::replace(&mut self.labels, Arc::new(alert.labels)));
         }
         if *self.annotations != alert.annotations {
             self.annotations = Arc::new(alert.annotations);
-            changed = true;
+            refreshed.annotations = true;
         }
         self.severity = alert.severity.unwrap_or(default_severity);
         if self.generator_url.as_deref() != alert.generator_url.as_deref() {
             self.generator_url = alert.generator_url.map(Arc::from);
         }
-        changed
+        refreshed
     }
 
     /// The severity the alert pages with: must-page phrases make it at least high urgency.

@@ -7,4 +7,5 @@ mod otlp;
 mod pagerduty;
 mod replay;
 mod shutdown;
+mod silences;
 mod support;

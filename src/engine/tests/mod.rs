@@ -402,3 +402,5 @@ fn a_sender_keyed_alert_keeps_its_identity_when_its_labels_change() {
     );
     assert_eq!(engine.stats().active_alerts, 1);
 }
+
+mod scenarios;

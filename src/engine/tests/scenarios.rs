@@ -1,0 +1,684 @@
+//! Data-driven scenarios for correlation: a config (with an inline inventory), an alert stream
+//! with event times, and the pages that must come out.
+
+use std::sync::Arc;
+
+use crate::config;
+use crate::engine::silence::Silence;
+use crate::engine::{Command, Engine, Matcher, Notification, PageAction};
+use crate::model::{Alert, Event, EventTime, Expiry, Labels, Severity};
+
+const T0: i64 = 1_800_000_000_000;
+
+fn at(seconds: i64) -> EventTime {
+    EventTime::from_millis(T0 + seconds * 1000)
+}
+
+const INVENTORY: &str = r#"
+topology:
+  cluster: prod
+  namespace: shop
+  nodes: [node-1, node-2, node-3]
+  services:
+    frontend:
+      depends_on: [cart, catalog]
+      pods: [{name: frontend-7d9f8-aaaaa, node: node-1}, {name: frontend-7d9f8-bbbbb, node: node-3}]
+    cart:
+      depends_on: [redis]
+      pods: [{name: cart-5c6d7-aaaaa, node: node-1}, {name: cart-5c6d7-bbbbb, node: node-2}]
+    catalog:
+      pods: [{name: catalog-8e9f0-aaaaa, node: node-3}]
+    redis:
+      kind: redis
+      pods: [{name: redis-0, node: node-2}]
+route:
+  group_by: [alertname, namespace]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 4h
+  routes:
+    - matchers: ['severity="critical"']
+      group_wait: 10s
+correlation:
+  window: 10m
+  settle: {warning: 5m, info: 10m}
+"#;
+
+fn engine(extra: &str) -> Engine {
+    let text = format!("{INVENTORY}\n{extra}");
+    match config::parse(&text, &|_| None) {
+        Ok(config) => Engine::new(config.engine),
+        Err(errors) => panic!("scenario config is invalid:\n{errors}"),
+    }
+}
+
+/// An alert as Prometheus sends it, firing from `starts` until `ends` (seconds after T0).
+fn alert(labels: &[(&str, &str)], starts: i64, ends: i64) -> Event {
+    let mut pairs = vec![("cluster", "prod"), ("namespace", "shop")];
+    pairs.extend_from_slice(labels);
+    let labels = Labels::from_pairs(pairs);
+    Event::Alert(Alert {
+        severity: labels.get("severity").and_then(Severity::parse),
+        labels,
+        annotations: Labels::default(),
+        starts_at: Some(at(starts)),
+        ends_at: Some(at(ends)),
+        resolved: false,
+        expiry: Expiry::ResolveTimeout,
+        generator_url: None,
+        external_key: None,
+    })
+}
+
+fn with_summary(event: Event, summary: &str) -> Event {
+    match event {
+        Event::Alert(alert) => {
+            Event::Alert(Alert { annotations: Labels::from_pairs([("summary", summary)]), ..alert })
+        }
+        other => other,
+    }
+}
+
+/// A page reduced to what scenarios assert.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    at: i64,
+    action: PageAction,
+    severity: Severity,
+    /// Names of the alerts that page (live), `name/pod` or `name/service` where present.
+    firing: Vec<String>,
+    /// Names of listed alerts that are muted, with the reason's first word.
+    muted: Vec<String>,
+    root: Option<String>,
+    key: String,
+}
+
+fn name_of(labels: &Labels) -> String {
+    let name = labels.get("alertname").unwrap_or("");
+    match labels.get("pod").or_else(|| labels.get("service")).or_else(|| labels.get("node")) {
+        Some(subject) => format!("{name}/{subject}"),
+        None => name.to_owned(),
+    }
+}
+
+fn run(engine: &mut Engine, mut steps: Vec<(i64, Event)>, until: i64) -> Vec<Seen> {
+    steps.sort_by_key(|(time, _)| *time);
+    let mut out = Vec::new();
+    for (time, event) in steps {
+        engine.apply(event, at(time), &mut out);
+    }
+    engine.advance(at(until), &mut out);
+    seen(out)
+}
+
+fn seen(out: Vec<Notification>) -> Vec<Seen> {
+    out.into_iter()
+        .map(|Notification::Page(page)| Seen {
+            at: (page.at.as_millis() - T0) / 1000,
+            action: page.action,
+            severity: page.incident.severity,
+            firing: page
+                .incident
+                .alerts
+                .iter()
+                .filter(|view| view.firing && view.muted.is_none())
+                .map(|view| name_of(&view.labels))
+                .collect(),
+            muted: page
+                .incident
+                .alerts
+                .iter()
+                .filter_map(|view| {
+                    let reason = view.muted.as_deref()?.split_whitespace().next()?.to_owned();
+                    Some(format!("{} {reason}", name_of(&view.labels)))
+                })
+                .collect(),
+            root: page.incident.root.as_ref().map(|root| format!("{} {}", root.kind, root.entity)),
+            key: page.dedup_key.to_string(),
+        })
+        .collect()
+}
+
+fn triggers(seen: &[Seen]) -> Vec<(i64, Severity, Vec<&str>)> {
+    seen.iter()
+        .filter(|page| page.action == PageAction::Trigger)
+        .map(|page| (page.at, page.severity, page.firing.iter().map(String::as_str).collect()))
+        .collect()
+}
+
+#[test]
+fn a_datastore_outage_and_its_symptoms_upstream_are_one_incident_rooted_at_the_datastore() {
+    let mut engine = engine("");
+    let seen = run(
+        &mut engine,
+        vec![
+            (
+                0,
+                alert(&[("alertname", "RedisDown"), ("service", "redis"), ("severity", "critical")], 0, 5000),
+            ),
+            (
+                5,
+                alert(
+                    &[("alertname", "HTTPErrorRateHigh"), ("service", "cart"), ("severity", "critical")],
+                    5,
+                    5000,
+                ),
+            ),
+            (
+                40,
+                alert(
+                    &[("alertname", "HTTPErrorRateHigh"), ("service", "frontend"), ("severity", "critical")],
+                    40,
+                    5000,
+                ),
+            ),
+            (
+                60,
+                alert(
+                    &[
+                        ("alertname", "KubePodCrashLooping"),
+                        ("pod", "cart-5c6d7-aaaaa"),
+                        ("severity", "warning"),
+                    ],
+                    60,
+                    5000,
+                ),
+            ),
+            // Unrelated to redis (catalog does not depend on it), and a blip: nothing.
+            (
+                30,
+                alert(
+                    &[("alertname", "LatencyP99High"), ("service", "catalog"), ("severity", "warning")],
+                    30,
+                    120,
+                ),
+            ),
+        ],
+        400,
+    );
+    assert_eq!(
+        triggers(&seen),
+        vec![
+            (10, Severity::Critical, vec!["RedisDown/redis", "HTTPErrorRateHigh/cart"]),
+            (
+                310,
+                Severity::Critical,
+                vec![
+                    "RedisDown/redis",
+                    "HTTPErrorRateHigh/cart",
+                    "HTTPErrorRateHigh/frontend",
+                    "KubePodCrashLooping/cart-5c6d7-aaaaa"
+                ]
+            ),
+        ]
+    );
+    assert!(seen.iter().all(|page| page.key == seen[0].key && page.root.as_deref() == Some("redis redis")));
+    assert_eq!(engine.stats().alerts_correlated, 3);
+}
+
+#[test]
+fn a_symptom_that_fires_first_is_re_rooted_at_the_cause() {
+    let mut engine = engine("");
+    let seen = run(
+        &mut engine,
+        vec![
+            (
+                0,
+                alert(
+                    &[("alertname", "HTTPErrorRateHigh"), ("service", "cart"), ("severity", "critical")],
+                    0,
+                    5000,
+                ),
+            ),
+            (
+                30,
+                alert(
+                    &[("alertname", "RedisDown"), ("service", "redis"), ("severity", "critical")],
+                    30,
+                    5000,
+                ),
+            ),
+        ],
+        400,
+    );
+    let roots: Vec<_> = seen.iter().map(|page| (page.at, page.root.clone().unwrap())).collect();
+    assert_eq!(roots, vec![(10, "service cart".to_owned()), (310, "redis redis".to_owned())]);
+}
+
+#[test]
+fn a_failing_node_takes_its_pods_and_targets_into_one_incident() {
+    let mut engine = engine("");
+    let seen = run(
+        &mut engine,
+        vec![
+            (
+                0,
+                alert(
+                    &[("alertname", "KubeNodeNotReady"), ("node", "node-2"), ("severity", "critical")],
+                    0,
+                    5000,
+                ),
+            ),
+            (
+                3,
+                alert(
+                    &[("alertname", "TargetDown"), ("instance", "node-2:9100"), ("severity", "critical")],
+                    3,
+                    5000,
+                ),
+            ),
+            (
+                5,
+                alert(
+                    &[
+                        ("alertname", "KubePodNotReady"),
+                        ("pod", "cart-5c6d7-bbbbb"),
+                        ("severity", "critical"),
+                    ],
+                    5,
+                    5000,
+                ),
+            ),
+            (
+                8,
+                alert(&[("alertname", "RedisDown"), ("service", "redis"), ("severity", "critical")], 8, 5000),
+            ),
+            // A pod on another node is not part of it.
+            (
+                9,
+                alert(
+                    &[
+                        ("alertname", "KubePodNotReady"),
+                        ("pod", "cart-5c6d7-aaaaa"),
+                        ("severity", "critical"),
+                    ],
+                    9,
+                    5000,
+                ),
+            ),
+        ],
+        60,
+    );
+    assert_eq!(
+        triggers(&seen),
+        vec![
+            (
+                10,
+                Severity::Critical,
+                vec![
+                    "KubeNodeNotReady/node-2",
+                    "TargetDown",
+                    "KubePodNotReady/cart-5c6d7-bbbbb",
+                    "RedisDown/redis"
+                ]
+            ),
+            (19, Severity::Critical, vec!["KubePodNotReady/cart-5c6d7-aaaaa"]),
+        ]
+    );
+    assert_eq!(seen[0].root.as_deref(), Some("node node-2"));
+}
+
+#[test]
+fn a_warning_on_a_dependency_does_not_swallow_critical_failures_upstream() {
+    let mut engine = engine("");
+    let seen = run(
+        &mut engine,
+        vec![
+            (
+                0,
+                alert(
+                    &[("alertname", "RedisMemoryHigh"), ("service", "redis"), ("severity", "warning")],
+                    0,
+                    5000,
+                ),
+            ),
+            (
+                60,
+                alert(
+                    &[("alertname", "HTTPErrorRateHigh"), ("service", "cart"), ("severity", "critical")],
+                    60,
+                    5000,
+                ),
+            ),
+        ],
+        400,
+    );
+    assert_eq!(
+        triggers(&seen),
+        vec![
+            (70, Severity::Critical, vec!["HTTPErrorRateHigh/cart"]),
+            (300, Severity::Warning, vec!["RedisMemoryHigh/redis"]),
+        ]
+    );
+    assert_ne!(seen[0].key, seen[1].key);
+}
+
+#[test]
+fn related_alerts_outside_the_window_start_a_new_incident() {
+    let mut engine = engine("");
+    let seen = run(
+        &mut engine,
+        vec![
+            (
+                0,
+                alert(&[("alertname", "RedisDown"), ("service", "redis"), ("severity", "critical")], 0, 5000),
+            ),
+            (
+                1200,
+                alert(
+                    &[("alertname", "HTTPErrorRateHigh"), ("service", "frontend"), ("severity", "critical")],
+                    1200,
+                    5000,
+                ),
+            ),
+        ],
+        1300,
+    );
+    let opened: Vec<(i64, Option<String>)> = seen
+        .iter()
+        .filter(|page| page.action == PageAction::Trigger)
+        .map(|page| (page.at, page.root.clone()))
+        .collect();
+    assert_eq!(opened, vec![(10, Some("redis redis".into())), (1210, Some("service frontend".into()))]);
+}
+
+#[test]
+fn low_severity_alerts_settle_before_they_page() {
+    let mut engine = engine("");
+    let seen = run(
+        &mut engine,
+        vec![
+            // Blips (one group: frontend depends on catalog): a warning for 4 minutes, an info
+            // for 9; never paged.
+            (
+                0,
+                alert(
+                    &[
+                        ("alertname", "KubePodNotReady"),
+                        ("pod", "catalog-8e9f0-aaaaa"),
+                        ("severity", "warning"),
+                    ],
+                    0,
+                    240,
+                ),
+            ),
+            (
+                0,
+                alert(
+                    &[
+                        ("alertname", "CPUThrottlingHigh"),
+                        ("pod", "frontend-7d9f8-aaaaa"),
+                        ("severity", "info"),
+                    ],
+                    0,
+                    540,
+                ),
+            ),
+            // Chained blips on related services: each alone is short, together they are not.
+            (
+                1000,
+                alert(
+                    &[("alertname", "TargetDown"), ("service", "cart"), ("severity", "warning")],
+                    1000,
+                    1200,
+                ),
+            ),
+            (
+                1150,
+                alert(
+                    &[("alertname", "TargetDown"), ("service", "frontend"), ("severity", "warning")],
+                    1150,
+                    1350,
+                ),
+            ),
+            // A warning that lasts pages once it has fired for 5 minutes.
+            (
+                2000,
+                alert(
+                    &[("alertname", "LatencyP99High"), ("service", "catalog"), ("severity", "warning")],
+                    2000,
+                    9000,
+                ),
+            ),
+        ],
+        3000,
+    );
+    assert_eq!(triggers(&seen), vec![(2300, Severity::Warning, vec!["LatencyP99High/catalog"])]);
+    assert_eq!(engine.stats().groups_dropped, 2);
+}
+
+#[test]
+fn a_more_severe_alert_escalates_an_open_incident_without_waiting() {
+    let mut engine = engine("");
+    let seen = run(
+        &mut engine,
+        vec![
+            (
+                0,
+                alert(
+                    &[
+                        ("alertname", "NodeFilesystemSpaceFillingUp"),
+                        ("instance", "node-3:9100"),
+                        ("severity", "warning"),
+                    ],
+                    0,
+                    9000,
+                ),
+            ),
+            (
+                3000,
+                alert(
+                    &[
+                        ("alertname", "NodeFilesystemAlmostOutOfSpace"),
+                        ("instance", "node-3:9100"),
+                        ("severity", "critical"),
+                    ],
+                    3000,
+                    9000,
+                ),
+            ),
+        ],
+        3100,
+    );
+    let pages: Vec<(i64, Severity)> = seen.iter().map(|page| (page.at, page.severity)).collect();
+    assert_eq!(pages, vec![(300, Severity::Warning), (3010, Severity::Critical)]);
+    assert_eq!(seen[0].key, seen[1].key, "one incident, escalated");
+}
+
+const INHIBIT: &str = r#"
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity="warning"']
+    equal: [alertname, team]
+  - source_matchers: ['alertname="Mirror"']
+    target_matchers: ['alertname="Mirror"']
+  - source_matchers: ['alertname="RedisDown"']
+    target_matchers: ['severity="warning"']
+    scope: dependents
+"#;
+
+#[test]
+fn inhibition_follows_alertmanager_equal_and_self_rules() {
+    let mut engine = engine(INHIBIT);
+    let seen = run(
+        &mut engine,
+        vec![
+            // Same alertname, and `team` absent on both: equal, so the warning is inhibited.
+            (0, alert(&[("alertname", "DiskPressure"), ("job", "a"), ("severity", "critical")], 0, 5000)),
+            (0, alert(&[("alertname", "DiskPressure"), ("job", "b"), ("severity", "warning")], 0, 5000)),
+            // `team` differs: not inhibited.
+            (
+                0,
+                alert(
+                    &[("alertname", "DiskPressure"), ("job", "c"), ("severity", "warning"), ("team", "db")],
+                    0,
+                    5000,
+                ),
+            ),
+            // Two alerts matching both sides of a rule do not inhibit each other.
+            (0, alert(&[("alertname", "Mirror"), ("job", "x"), ("severity", "critical")], 0, 5000)),
+            (0, alert(&[("alertname", "Mirror"), ("job", "y"), ("severity", "critical")], 0, 5000)),
+        ],
+        400,
+    );
+    let mut firing: Vec<String> = seen.iter().flat_map(|page| page.firing.clone()).collect();
+    firing.sort();
+    assert_eq!(firing, vec!["DiskPressure", "DiskPressure", "Mirror", "Mirror"]);
+    let muted: Vec<&String> = seen.iter().flat_map(|page| &page.muted).collect();
+    assert_eq!(muted, vec!["DiskPressure inhibited"]);
+}
+
+#[test]
+fn a_dependency_outage_inhibits_its_dependents_warnings() {
+    let mut engine = engine(INHIBIT);
+    let seen = run(
+        &mut engine,
+        vec![
+            (
+                0,
+                alert(&[("alertname", "RedisDown"), ("service", "redis"), ("severity", "critical")], 0, 5000),
+            ),
+            // Outside the correlation window, so in a group of its own: muted there, no page.
+            (
+                1000,
+                alert(
+                    &[("alertname", "LatencyP99High"), ("service", "frontend"), ("severity", "warning")],
+                    1000,
+                    5000,
+                ),
+            ),
+        ],
+        2000,
+    );
+    assert_eq!(triggers(&seen), vec![(10, Severity::Critical, vec!["RedisDown/redis"])]);
+}
+
+#[test]
+fn known_noise_never_pages_must_page_always_does_and_tags_stick() {
+    let patterns = r#"
+patterns:
+  - {phrases: [Watchdog], action: known_noise}
+  - {phrases: [data loss], action: must_page}
+  - {phrases: [OOMKilled], action: tag, tag: memory}
+"#;
+    let mut engine = engine(patterns);
+    let mut out = Vec::new();
+    engine.apply(alert(&[("alertname", "Watchdog"), ("severity", "none")], 0, 90_000), at(0), &mut out);
+    let warning =
+        alert(&[("alertname", "ReplicationLag"), ("service", "catalog"), ("severity", "warning")], 0, 5000);
+    engine.apply(with_summary(warning, "replica behind: risk of data loss"), at(0), &mut out);
+    let oom = alert(
+        &[("alertname", "KubePodCrashLooping"), ("pod", "cart-5c6d7-aaaaa"), ("severity", "critical")],
+        0,
+        5000,
+    );
+    engine.apply(with_summary(oom, "container OOMKilled"), at(0), &mut out);
+    engine.advance(at(100_000), &mut out);
+    let tags: Vec<Vec<String>> = out
+        .iter()
+        .filter(|Notification::Page(page)| page.action == PageAction::Trigger)
+        .map(|Notification::Page(page)| page.incident.tags.iter().map(|tag| tag.to_string()).collect())
+        .collect();
+    let pages = seen(out);
+    // The must-page warning pages without settling, as a high-urgency page.
+    assert_eq!(
+        triggers(&pages),
+        vec![
+            (10, Severity::Critical, vec!["KubePodCrashLooping/cart-5c6d7-aaaaa"]),
+            (30, Severity::Error, vec!["ReplicationLag/catalog"]),
+        ]
+    );
+    assert_eq!(tags, vec![vec!["memory".to_owned()], Vec::<String>::new()]);
+    // The Watchdog's group ended without a page.
+    assert_eq!(engine.stats().groups_dropped, 1);
+}
+
+#[test]
+fn a_node_maintenance_window_mutes_what_runs_on_the_node() {
+    let windows = r#"
+silences:
+  - matchers: ['node="node-2"']
+    start: 2027-01-15T08:00:00Z
+    end: 2027-01-15T09:00:00Z
+    comment: kernel upgrade
+"#;
+    let mut engine = engine(windows);
+    // T0 is 2027-01-15T08:00:00Z.
+    let pod = [("alertname", "KubePodNotReady"), ("pod", "cart-5c6d7-bbbbb"), ("severity", "critical")];
+    let other = [("alertname", "KubePodNotReady"), ("pod", "cart-5c6d7-aaaaa"), ("severity", "critical")];
+    let seen = run(
+        &mut engine,
+        vec![(0, alert(&pod, 0, 600)), (0, alert(&other, 0, 600)), (4000, alert(&pod, 4000, 9000))],
+        4100,
+    );
+    assert_eq!(
+        triggers(&seen),
+        vec![
+            (10, Severity::Critical, vec!["KubePodNotReady/cart-5c6d7-aaaaa"]),
+            (4010, Severity::Critical, vec!["KubePodNotReady/cart-5c6d7-bbbbb"]),
+        ]
+    );
+}
+
+#[test]
+fn a_weekly_window_mutes_only_inside_its_hours() {
+    let weekly = r#"
+silences:
+  - matchers: ['alertname="BackupRunning"']
+    weekly: {days: [fri], from: "08:00", to: "10:00"}
+"#;
+    let mut engine = engine(weekly);
+    // T0 (2027-01-15) is a Friday, 08:00 UTC: inside until 10:00 (7200 s).
+    let backup = [("alertname", "BackupRunning"), ("severity", "critical")];
+    let seen = run(&mut engine, vec![(0, alert(&backup, 0, 100)), (7300, alert(&backup, 7300, 7400))], 7400);
+    assert_eq!(triggers(&seen), vec![(7310, Severity::Critical, vec!["BackupRunning"])]);
+}
+
+#[test]
+fn a_flapping_alert_that_paged_is_held_open_instead_of_re_paging() {
+    let flapping = "flapping: {window: 1h, min_episodes: 3, hold: 30m}\n";
+    let mut engine = engine(flapping);
+    let labels =
+        [("alertname", "KubePodCrashLooping"), ("pod", "catalog-8e9f0-aaaaa"), ("severity", "critical")];
+    // Fires for 2 minutes every 6 minutes, five times.
+    let steps = (0..5).map(|index| (index * 360, alert(&labels, index * 360, index * 360 + 120))).collect();
+    let seen = run(&mut engine, steps, 6000);
+    let actions: Vec<(i64, PageAction)> = seen.iter().map(|page| (page.at, page.action)).collect();
+    // Episodes 1 and 2 page and resolve; the third makes it flapping: held open until 30
+    // minutes after the last flap ends (1560 + 1800), resolved at the next flush.
+    assert_eq!(
+        actions,
+        vec![
+            (10, PageAction::Trigger),
+            (310, PageAction::Resolve),
+            (370, PageAction::Trigger),
+            (670, PageAction::Resolve),
+            (730, PageAction::Trigger),
+            (3430, PageAction::Resolve),
+        ]
+    );
+}
+
+#[test]
+fn a_muted_alert_that_paged_still_resolves_its_incident() {
+    let mut engine = engine("");
+    let mut out = Vec::new();
+    let labels = [("alertname", "HTTPErrorRateHigh"), ("service", "catalog"), ("severity", "critical")];
+    engine.apply(alert(&labels, 0, 2000), at(0), &mut out);
+    engine.advance(at(20), &mut out);
+    let silence = Silence {
+        id: Arc::from("s1"),
+        matchers: vec![Matcher::parse("service=\"catalog\"").unwrap()],
+        starts_at: at(30),
+        ends_at: Some(at(10_000)),
+        weekly: None,
+        comment: Arc::from("known issue"),
+        created_by: Arc::from("test"),
+    };
+    engine.command(Command::AddSilence(silence), at(30)).unwrap();
+    engine.advance(at(3000), &mut out);
+    let pages = seen(out);
+    let actions: Vec<(i64, PageAction)> = pages.iter().map(|page| (page.at, page.action)).collect();
+    // Silenced while it fires: no update, no resolve; when it stops, the incident resolves.
+    assert_eq!(actions, vec![(10, PageAction::Trigger), (2110, PageAction::Resolve)]);
+}
