@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
-use noisegate::engine::{Correlation, Engine, EngineConfig, Flapping, GroupBy, Matcher, Route, RouteTree};
+use noisegate::engine::{
+    Correlation, Engine, EngineConfig, Flapping, GroupBy, LogConfig, Matcher, Route, RouteTree,
+};
 use noisegate::model::{Alert, Event, EventTime, Expiry, Labels, Severity};
 
 const T0: i64 = 1_800_000_000_000;
@@ -46,6 +48,16 @@ fn config() -> EngineConfig {
         inhibit_rules: Vec::new(),
         silences: Vec::new(),
         patterns: Default::default(),
+        logs: LogConfig {
+            depth: 4,
+            similarity: 0.4,
+            max_children: 100,
+            max_templates: 1000,
+            burst_errors: 10,
+            new_within: Duration::from_secs(900),
+            context_templates: 5,
+            context_lookback: Duration::from_secs(900),
+        },
     }
 }
 

@@ -265,6 +265,7 @@ impl Validator<'_> {
             inhibit_rules: self.inhibit_rules(raw.inhibit_rules),
             silences,
             patterns: self.patterns(raw.patterns),
+            logs: self.logs(raw.logs),
         };
         Config { server, limits, engine, pagerduty, warnings: Vec::new() }
     }

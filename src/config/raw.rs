@@ -30,6 +30,22 @@ pub struct RawConfig {
     pub silences: Vec<RawSilence>,
     #[serde(default)]
     pub patterns: Vec<RawPattern>,
+    #[serde(default)]
+    pub logs: RawLogs,
+}
+
+/// Log template mining and log evidence.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogs {
+    pub depth: Option<usize>,
+    pub similarity: Option<f32>,
+    pub max_children: Option<usize>,
+    pub max_templates_per_service: Option<usize>,
+    pub burst_errors: Option<u32>,
+    pub new_within: Option<String>,
+    pub context_templates: Option<usize>,
+    pub context_lookback: Option<String>,
 }
 
 /// The inventory: a file in the format of `topology.json`, and/or services declared here.

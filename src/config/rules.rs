@@ -9,7 +9,7 @@ use regex::Regex;
 
 use super::Validator;
 use super::raw::{
-    RawCorrelation, RawFlapping, RawInhibitRule, RawPattern, RawService, RawSilence, RawSubjectRule,
+    RawCorrelation, RawFlapping, RawInhibitRule, RawLogs, RawPattern, RawService, RawSilence, RawSubjectRule,
     RawTopology, RawTopologyFile, RawWeekly, RawWindow,
 };
 use crate::engine::inhibit::{InhibitRule, InhibitScope};
@@ -18,7 +18,7 @@ use crate::engine::silence::{Silence, Weekly};
 use crate::engine::topology::{
     Declared, DeclaredService, SubjectKind, SubjectRule, Topology, TopologyError, default_rules,
 };
-use crate::engine::{Correlation, Flapping, MatchOp, Matcher};
+use crate::engine::{Correlation, Flapping, LogConfig, MatchOp, Matcher};
 use crate::model::EventTime;
 
 impl Validator<'_> {
@@ -190,6 +190,31 @@ impl Validator<'_> {
                 self.error(path, error.to_string());
                 None
             }
+        }
+    }
+
+    pub(super) fn logs(&mut self, raw: RawLogs) -> LogConfig {
+        let depth = raw.depth.unwrap_or(4);
+        if depth < 3 {
+            self.error("logs.depth", "must be at least 3 (the length layer, one token layer, the leaves)");
+        }
+        let similarity = raw.similarity.unwrap_or(0.4);
+        if !(similarity > 0.0 && similarity <= 1.0) {
+            self.error("logs.similarity", "must be in (0, 1]");
+        }
+        LogConfig {
+            depth,
+            similarity,
+            max_children: self.positive("logs.max_children", raw.max_children, 100),
+            max_templates: self.positive(
+                "logs.max_templates_per_service",
+                raw.max_templates_per_service,
+                1000,
+            ),
+            burst_errors: raw.burst_errors.unwrap_or(10).max(1),
+            new_within: self.positive_duration("logs.new_within", raw.new_within, "15m"),
+            context_templates: raw.context_templates.unwrap_or(5),
+            context_lookback: self.duration("logs.context_lookback", raw.context_lookback, "15m"),
         }
     }
 

@@ -296,6 +296,8 @@ impl Group {
                 root: None,
                 entities: Vec::new(),
                 tags,
+                log_context: Vec::new(),
+                evidence: Vec::new(),
             },
         }
     }

@@ -14,6 +14,7 @@
 mod correlate;
 mod group;
 pub mod inhibit;
+pub mod logs;
 pub mod matcher;
 pub mod patterns;
 mod route;
@@ -32,12 +33,16 @@ pub use store::{Fingerprint, fingerprint};
 
 use group::{Group, TopologyLink};
 use inhibit::{InhibitRule, Inhibitor};
+pub use logs::{LogConfig, LogContext, LogMiner};
 use patterns::Patterns;
 use silence::Silence;
 use store::{AlertEntry, FlapTracker, KeyMap, Refreshed};
 use topology::{Entity, Topology};
 
-use crate::model::{Alert, Event, EventTime, Expiry, Labels, LabelsBuilder, Severity};
+use crate::model::{Alert, Event, EventTime, Expiry, Labels, LabelsBuilder, LogRecord, Severity};
+
+/// Evidence items an incident keeps.
+const MAX_EVIDENCE: usize = 10;
 
 /// The engine's validated configuration.
 #[derive(Debug, Clone)]
@@ -56,6 +61,7 @@ pub struct EngineConfig {
     /// Silences and maintenance windows from the config and the inventory.
     pub silences: Vec<Silence>,
     pub patterns: Patterns,
+    pub logs: LogConfig,
 }
 
 /// How alerts about related entities become one incident, and how long low-severity incidents
@@ -153,6 +159,10 @@ pub struct IncidentView {
     pub entities: Vec<Arc<str>>,
     /// Tags from pattern rules.
     pub tags: Vec<Arc<str>>,
+    /// The log templates the incident's services logged most around it.
+    pub log_context: Vec<LogContext>,
+    /// Evidence gathered while the incident was open (new error templates bursting).
+    pub evidence: Vec<String>,
 }
 
 /// The entity an incident is rooted at: what its alerts' dependencies point to.
@@ -193,6 +203,8 @@ pub struct EngineStats {
     pub resolves_unknown: u64,
     pub acknowledgements: u64,
     pub logs_received: u64,
+    /// New error templates bursting (and must-page log lines): evidence for open incidents.
+    pub log_bursts: u64,
     /// New alerts placed in an existing incident through the inventory.
     pub alerts_correlated: u64,
     pub incidents_opened: u64,
@@ -249,11 +261,13 @@ pub struct Engine {
     flaps: FlapTracker,
     /// Silences created through the API.
     silences: Vec<Silence>,
+    logs: LogMiner,
 }
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         let inhibitor = Inhibitor::new(config.inhibit_rules.clone());
+        let logs = LogMiner::new(config.logs);
         Engine {
             config,
             alerts: KeyMap::default(),
@@ -266,6 +280,7 @@ impl Engine {
             inhibitor,
             flaps: FlapTracker::default(),
             silences: Vec::new(),
+            logs,
         }
     }
 
@@ -375,12 +390,36 @@ impl Engine {
             Event::Alert(alert) => self.apply_alert(alert),
             Event::ResolveKey(key) => self.resolve_key(&key),
             Event::AcknowledgeKey(key) => self.acknowledge_key(&key),
-            Event::Log(_) => {
-                // Logs are counted here; mining them into templates for correlation evidence
-                // is a stage of its own that consumes this event.
-                self.stats.logs_received += 1;
-            }
+            Event::Log(record) => self.apply_log(&record),
         }
+    }
+
+    /// Mines a log line into its service's templates; a burst of a new error template (or a
+    /// must-page phrase) becomes evidence for the pages of incidents about that service.
+    fn apply_log(&mut self, record: &LogRecord) {
+        self.stats.logs_received += 1;
+        let hits = if self.config.patterns.is_empty() {
+            patterns::PatternHits::default()
+        } else {
+            self.config.patterns.scan([&*record.body])
+        };
+        if hits.known_noise.is_some() {
+            return;
+        }
+        let service = record.attributes.get("service.name").unwrap_or("unknown");
+        let burst = self.logs.observe(service, &record.body, record.severity, self.now);
+        let evidence = match (burst, &hits.must_page) {
+            (Some(burst), _) => format!(
+                "new error log template on {}: \"{}\" ({} errors in 2 minutes)",
+                burst.service, burst.template, burst.errors
+            ),
+            (None, Some(phrase)) => {
+                format!("log on {service} matches must-page phrase {phrase:?}: \"{}\"", record.body)
+            }
+            (None, None) => return,
+        };
+        self.stats.log_bursts += 1;
+        self.logs.record_evidence(service, self.now, evidence);
     }
 
     fn apply_alert(&mut self, alert: Alert) {
@@ -636,14 +675,26 @@ impl Engine {
             time,
             &|fingerprint, entry| mutes.reason(fingerprint, entry, time),
         );
-        let root = group
-            .topology
-            .as_ref()
-            .map(|link| root_cause(&self.config.topology, link.root, group, &self.alerts, time));
-        let entities = group_entities(&self.config.topology, group, &self.alerts);
-        for page in &mut decision.pages {
-            page.incident.root = root.clone();
-            page.incident.entities = entities.clone();
+        if decision.pages.iter().any(|page| page.action == PageAction::Trigger) {
+            let root = group
+                .topology
+                .as_ref()
+                .map(|link| root_cause(&self.config.topology, link.root, group, &self.alerts, time));
+            let entities = group_entities(&self.config.topology, group, &self.alerts);
+            let services = group_services(&self.config.topology, group, &self.alerts);
+            let services: Vec<&str> = services.iter().map(|service| &**service).collect();
+            let opened = decision.pages.first().map_or(time, |page| page.incident.opened_at);
+            let since = EventTime::from_millis(opened.as_millis().saturating_sub(
+                i64::try_from(self.config.logs.context_lookback.as_millis()).unwrap_or(i64::MAX),
+            ));
+            let log_context = self.logs.context(&services, since, time);
+            let evidence = self.logs.evidence(&services, since, time, MAX_EVIDENCE);
+            for page in decision.pages.iter_mut().filter(|page| page.action == PageAction::Trigger) {
+                page.incident.root = root.clone();
+                page.incident.entities = entities.clone();
+                page.incident.log_context = log_context.clone();
+                page.incident.evidence = evidence.clone();
+            }
         }
         if decision.pages.is_empty() && decision.remove_group && group.incident.is_none() {
             self.stats.groups_dropped += 1;
@@ -780,6 +831,24 @@ fn root_cause(
         }
     }
     RootCause { entity: Arc::from(topology.entity_name(root)), kind, alerts: names }
+}
+
+/// Services the group's alerts are about, by inventory name or by their `service.name`,
+/// `service` or `job` label, in first-seen order: whose logs a page lists.
+fn group_services(topology: &Topology, group: &Group, alerts: &KeyMap<AlertEntry>) -> Vec<Arc<str>> {
+    let mut services: Vec<Arc<str>> = Vec::new();
+    for entry in group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
+        let name = match entry.subject.and_then(|subject| subject.service) {
+            Some(service) => Some(&*topology.service(service).name),
+            None => ["service.name", "service", "job"].iter().find_map(|label| entry.labels.get(label)),
+        };
+        if let Some(name) = name {
+            if !services.iter().any(|known| &**known == name) {
+                services.push(Arc::from(name));
+            }
+        }
+    }
+    services
 }
 
 /// Services and nodes the group's alerts are about, in first-seen order.

@@ -51,6 +51,16 @@ fn config() -> EngineConfig {
         inhibit_rules: Vec::new(),
         silences: Vec::new(),
         patterns: Default::default(),
+        logs: LogConfig {
+            depth: 4,
+            similarity: 0.4,
+            max_children: 100,
+            max_templates: 1000,
+            burst_errors: 10,
+            new_within: Duration::from_secs(900),
+            context_templates: 5,
+            context_lookback: Duration::from_secs(900),
+        },
     }
 }
 

@@ -67,6 +67,20 @@ pub struct CustomDetails<'a> {
     pub entities: Vec<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<&'a str>,
+    /// The log templates the incident's services logged most around it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log_context: Vec<LogLine<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct LogLine<'a> {
+    pub service: &'a str,
+    pub template: &'a str,
+    pub lines: u32,
+    pub errors: u32,
+    pub first_seen: String,
 }
 
 #[derive(Serialize)]
@@ -203,6 +217,18 @@ fn payload(page: &Page) -> Payload<'_> {
             }),
             entities: incident.entities.iter().map(|entity| &**entity).collect(),
             tags: incident.tags.iter().map(|tag| &**tag).collect(),
+            log_context: incident
+                .log_context
+                .iter()
+                .map(|line| LogLine {
+                    service: &line.service,
+                    template: &line.template,
+                    lines: line.lines,
+                    errors: line.errors,
+                    first_seen: line.first_seen.to_string(),
+                })
+                .collect(),
+            evidence: incident.evidence.iter().map(String::as_str).collect(),
         },
     }
 }
@@ -346,6 +372,8 @@ mod tests {
                 root: None,
                 entities: Vec::new(),
                 tags: Vec::new(),
+                log_context: Vec::new(),
+                evidence: Vec::new(),
             },
         }
     }

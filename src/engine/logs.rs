@@ -1,0 +1,397 @@
+//! Logs as evidence: log records are mined online into templates per service with a Drain-style
+//! fixed-depth parse tree (He et al., "Drain: An Online Log Parsing Approach with Fixed Depth
+//! Tree", ICWS 2017), and counted per minute so that a page can carry the templates its
+//! services logged around it, and a burst of a new error template can be noticed.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use xxhash_rust::xxh3::Xxh3Builder;
+
+use crate::model::{EventTime, Severity};
+
+const WILDCARD: &str = "<*>";
+/// Minutes of per-template counts kept (a ring buffer).
+const MINUTES: usize = 64;
+
+type FastMap<K, V> = HashMap<K, V, Xxh3Builder>;
+
+/// How templates are mined and what counts as a burst.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogConfig {
+    /// Depth of the parse tree: the token-count layer plus `depth - 2` leading-token layers.
+    pub depth: usize,
+    /// Share of a template's constant tokens a line must match to join it.
+    pub similarity: f32,
+    /// Children per tree node before new tokens go to the wildcard child.
+    pub max_children: usize,
+    /// Templates kept per service; lines beyond that count as "other".
+    pub max_templates: usize,
+    /// Error-level lines of one template within two minutes that make a burst.
+    pub burst_errors: u32,
+    /// A template first seen this recently (on a service that logged before) is new.
+    pub new_within: Duration,
+    /// How many templates a page lists.
+    pub context_templates: usize,
+    /// How far before an incident opened its log context reaches.
+    pub context_lookback: Duration,
+}
+
+/// A Drain parse tree: lines in, template ids out.
+pub struct Drain {
+    config: LogConfig,
+    /// Token count to the tree below it.
+    roots: FastMap<u32, TreeNode>,
+    templates: Vec<Vec<Box<str>>>,
+    /// Token spans of the line being parsed, reused between lines.
+    spans: Vec<(u32, u32)>,
+}
+
+#[derive(Default)]
+struct TreeNode {
+    children: FastMap<Box<str>, TreeNode>,
+    templates: Vec<u32>,
+}
+
+impl Drain {
+    pub fn new(config: LogConfig) -> Drain {
+        Drain { config, roots: FastMap::default(), templates: Vec::new(), spans: Vec::new() }
+    }
+
+    pub fn template(&self, id: u32) -> String {
+        self.templates.get(id as usize).map(|tokens| tokens.join(" ")).unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.templates.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.templates.is_empty()
+    }
+
+    /// The template a line belongs to, creating or generalizing one as needed. `None` when the
+    /// template limit is reached and the line matches no existing template.
+    pub fn add(&mut self, line: &str) -> Option<u32> {
+        self.spans.clear();
+        let mut start = None;
+        for (index, byte) in line.bytes().enumerate() {
+            match (byte.is_ascii_whitespace(), start) {
+                (true, Some(from)) => {
+                    self.spans.push((from, index as u32));
+                    start = None;
+                }
+                (false, None) => start = Some(index as u32),
+                _ => {}
+            }
+        }
+        if let Some(from) = start {
+            self.spans.push((from, line.len() as u32));
+        }
+        let token = |span: &(u32, u32)| &line[span.0 as usize..span.1 as usize];
+        let count = self.spans.len() as u32;
+        let layers = self.config.depth.saturating_sub(2).min(self.spans.len());
+        let max_children = self.config.max_children;
+
+        let mut node = self.roots.entry(count).or_default();
+        for span in &self.spans[..layers] {
+            let text = token(span);
+            let key = if text.bytes().any(|byte| byte.is_ascii_digit()) { WILDCARD } else { text };
+            let key = if node.children.contains_key(key) || node.children.len() < max_children {
+                key
+            } else {
+                WILDCARD
+            };
+            if !node.children.contains_key(key) {
+                node.children.insert(key.into(), TreeNode::default());
+            }
+            // The key was just inserted if it was missing.
+            node = node.children.get_mut(key)?;
+        }
+
+        // The most similar template in the leaf; ties go to the one with more wildcards.
+        let mut best: Option<(f32, usize, u32)> = None;
+        for &id in &node.templates {
+            let template = &self.templates[id as usize];
+            let mut same = 0usize;
+            let mut wildcards = 0usize;
+            for (part, span) in template.iter().zip(&self.spans) {
+                if &**part == WILDCARD {
+                    wildcards += 1;
+                } else if **part == *token(span) {
+                    same += 1;
+                }
+            }
+            let similarity = if count == 0 { 1.0 } else { same as f32 / count as f32 };
+            let better = best.is_none_or(|(best_similarity, best_wildcards, _)| {
+                similarity > best_similarity || (similarity == best_similarity && wildcards > best_wildcards)
+            });
+            if better {
+                best = Some((similarity, wildcards, id));
+            }
+        }
+        if let Some((similarity, _, id)) = best {
+            if similarity >= self.config.similarity {
+                let template = &mut self.templates[id as usize];
+                for (part, span) in template.iter_mut().zip(&self.spans) {
+                    if &**part != WILDCARD && **part != *token(span) {
+                        *part = WILDCARD.into();
+                    }
+                }
+                return Some(id);
+            }
+        }
+        if self.templates.len() >= self.config.max_templates {
+            return None;
+        }
+        let id = self.templates.len() as u32;
+        self.templates.push(self.spans.iter().map(|span| token(span).into()).collect());
+        node.templates.push(id);
+        Some(id)
+    }
+}
+
+/// Per-minute counts of one template.
+struct TemplateStats {
+    first_seen: EventTime,
+    total: u64,
+    /// Minute number (since the epoch) each bucket counts, and its counts.
+    minute: [u32; MINUTES],
+    lines: [u32; MINUTES],
+    errors: [u32; MINUTES],
+    /// The last minute a burst was reported, so that one burst is reported once.
+    burst_reported: u32,
+}
+
+impl TemplateStats {
+    fn new(now: EventTime) -> TemplateStats {
+        TemplateStats {
+            first_seen: now,
+            total: 0,
+            minute: [0; MINUTES],
+            lines: [0; MINUTES],
+            errors: [0; MINUTES],
+            burst_reported: 0,
+        }
+    }
+
+    fn record(&mut self, minute: u32, error: bool) {
+        let slot = minute as usize % MINUTES;
+        if self.minute[slot] != minute {
+            self.minute[slot] = minute;
+            self.lines[slot] = 0;
+            self.errors[slot] = 0;
+        }
+        self.lines[slot] += 1;
+        self.errors[slot] += u32::from(error);
+        self.total += 1;
+    }
+
+    /// (lines, errors) counted in minutes `from..=to`.
+    fn counts(&self, from: u32, to: u32) -> (u32, u32) {
+        let mut totals = (0, 0);
+        for slot in 0..MINUTES {
+            if (from..=to).contains(&self.minute[slot]) {
+                totals.0 += self.lines[slot];
+                totals.1 += self.errors[slot];
+            }
+        }
+        totals
+    }
+}
+
+struct ServiceLogs {
+    drain: Drain,
+    stats: Vec<TemplateStats>,
+    first_seen: EventTime,
+}
+
+/// A new error template bursting on a service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Burst {
+    pub service: Box<str>,
+    pub template: String,
+    /// Error lines of the template in the last two minutes.
+    pub errors: u32,
+}
+
+/// A template a page lists, with its counts around the incident.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogContext {
+    pub service: String,
+    pub template: String,
+    pub lines: u32,
+    pub errors: u32,
+    pub first_seen: EventTime,
+}
+
+/// Templates and counts for every service that logs.
+pub struct LogMiner {
+    config: LogConfig,
+    services: FastMap<Box<str>, ServiceLogs>,
+    /// Recent evidence (bursts, must-page lines) with when and on which service, oldest first.
+    evidence: VecDeque<(EventTime, Box<str>, String)>,
+}
+
+/// Evidence items kept, all services together.
+const MAX_EVIDENCE: usize = 256;
+
+impl LogMiner {
+    pub fn new(config: LogConfig) -> LogMiner {
+        LogMiner { config, services: FastMap::default(), evidence: VecDeque::new() }
+    }
+
+    /// Mines one line logged by `service` at `now`; reports a burst of a new error template.
+    pub fn observe(
+        &mut self,
+        service: &str,
+        body: &str,
+        severity: Option<Severity>,
+        now: EventTime,
+    ) -> Option<Burst> {
+        let config = self.config;
+        if !self.services.contains_key(service) {
+            let logs = ServiceLogs { drain: Drain::new(config), stats: Vec::new(), first_seen: now };
+            self.services.insert(service.into(), logs);
+        }
+        let logs = self.services.get_mut(service)?;
+        let id = logs.drain.add(body)? as usize;
+        if id == logs.stats.len() {
+            logs.stats.push(TemplateStats::new(now));
+        }
+        let minute = minute_of(now);
+        let error = severity.is_some_and(|severity| severity >= Severity::Error);
+        let stats = logs.stats.get_mut(id)?;
+        stats.record(minute, error);
+        if !error || stats.burst_reported + 2 > minute {
+            return None;
+        }
+        // New: first seen lately, on a service that had been logging for longer than that.
+        let new = now.since(stats.first_seen) <= config.new_within
+            && stats.first_seen.since(logs.first_seen) >= config.new_within.min(Duration::from_secs(60));
+        let (_, errors) = stats.counts(minute.saturating_sub(1), minute);
+        if !new || errors < config.burst_errors {
+            return None;
+        }
+        stats.burst_reported = minute;
+        Some(Burst { service: service.into(), template: logs.drain.template(id as u32), errors })
+    }
+
+    /// The templates `services` logged most between `since` and `now`, errors first.
+    pub fn context(&self, services: &[&str], since: EventTime, now: EventTime) -> Vec<LogContext> {
+        let (from, to) = (minute_of(since), minute_of(now));
+        let mut found = Vec::new();
+        for &service in services {
+            let Some(logs) = self.services.get(service) else { continue };
+            for (id, stats) in logs.stats.iter().enumerate() {
+                let (lines, errors) = stats.counts(from, to);
+                if lines > 0 {
+                    found.push((errors, lines, service, id));
+                }
+            }
+        }
+        found.sort_by(|left, right| {
+            (right.0, right.1).cmp(&(left.0, left.1)).then(left.2.cmp(right.2)).then(left.3.cmp(&right.3))
+        });
+        found
+            .into_iter()
+            .take(self.config.context_templates)
+            .filter_map(|(errors, lines, service, id)| {
+                let logs = self.services.get(service)?;
+                Some(LogContext {
+                    service: service.to_owned(),
+                    template: logs.drain.template(id as u32),
+                    lines,
+                    errors,
+                    first_seen: logs.stats.get(id)?.first_seen,
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps a piece of evidence about `service`, for the pages of incidents about it.
+    pub fn record_evidence(&mut self, service: &str, now: EventTime, text: String) {
+        if self.evidence.len() == MAX_EVIDENCE {
+            self.evidence.pop_front();
+        }
+        self.evidence.push_back((now, service.into(), text));
+    }
+
+    /// Evidence about `services` recorded between `since` and `now`, at most `limit` items.
+    pub fn evidence(&self, services: &[&str], since: EventTime, now: EventTime, limit: usize) -> Vec<String> {
+        self.evidence
+            .iter()
+            .filter(|(at, service, _)| (since..=now).contains(at) && services.contains(&&**service))
+            .map(|(_, _, text)| text.clone())
+            .take(limit)
+            .collect()
+    }
+
+    pub fn template_count(&self) -> usize {
+        self.services.values().map(|logs| logs.drain.len()).sum()
+    }
+}
+
+fn minute_of(time: EventTime) -> u32 {
+    u32::try_from(time.as_millis().div_euclid(60_000)).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn config() -> LogConfig {
+        LogConfig {
+            depth: 4,
+            similarity: 0.4,
+            max_children: 100,
+            max_templates: 1000,
+            burst_errors: 5,
+            new_within: Duration::from_secs(600),
+            context_templates: 5,
+            context_lookback: Duration::from_secs(900),
+        }
+    }
+
+    #[test]
+    fn lines_that_differ_in_their_variables_share_a_template() {
+        let mut drain = Drain::new(config());
+        let first = drain.add("PacketResponder 1 for block blk_38865049064139660 terminating").unwrap();
+        let second = drain.add("PacketResponder 0 for block blk_-6952295868487656571 terminating").unwrap();
+        let other = drain.add("Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106").unwrap();
+        assert_eq!(first, second);
+        assert_ne!(first, other);
+        assert_eq!(drain.template(first), "PacketResponder <*> for block <*> terminating");
+    }
+
+    #[test]
+    fn a_new_error_template_bursting_is_reported_once() {
+        let mut miner = LogMiner::new(config());
+        let t0 = EventTime::from_millis(1_800_000_000_000);
+        // The service has been logging for a while.
+        for second in 0..600 {
+            assert_eq!(
+                miner.observe(
+                    "cart",
+                    "GET /cart 200 12ms",
+                    Some(Severity::Info),
+                    t0.saturating_add(Duration::from_secs(second))
+                ),
+                None
+            );
+        }
+        let later = t0.saturating_add(Duration::from_secs(700));
+        let mut bursts = Vec::new();
+        for index in 0..20 {
+            let line = format!("connection refused to redis-cart:6379 attempt {index}");
+            let at = later.saturating_add(Duration::from_secs(index));
+            bursts.extend(miner.observe("cart", &line, Some(Severity::Error), at));
+        }
+        assert_eq!(bursts.len(), 1, "{bursts:?}");
+        assert_eq!(bursts[0].template, "connection refused to redis-cart:6379 attempt <*>");
+        assert_eq!(bursts[0].errors, 5);
+        let context = miner.context(&["cart"], later, later.saturating_add(Duration::from_secs(30)));
+        assert_eq!(context[0].template, "connection refused to redis-cart:6379 attempt <*>");
+        assert_eq!((context[0].lines, context[0].errors), (20, 20));
+    }
+}
