@@ -43,13 +43,14 @@ pub struct Drain {
     /// Token count to the tree below it.
     roots: FastMap<u32, TreeNode>,
     templates: Vec<Vec<Box<str>>>,
-    /// Token spans of the line being parsed, reused between lines.
-    spans: Vec<(u32, u32)>,
+    /// Token spans of the line being parsed, and whether each has a digit; reused between lines.
+    spans: Vec<(u32, u32, bool)>,
 }
 
 #[derive(Default)]
 struct TreeNode {
-    children: FastMap<Box<str>, TreeNode>,
+    /// Few per node in practice (at most `max_children`): a vector scan beats hashing.
+    children: Vec<(Box<str>, TreeNode)>,
     templates: Vec<u32>,
 }
 
@@ -75,50 +76,63 @@ impl Drain {
     pub fn add(&mut self, line: &str) -> Option<u32> {
         self.spans.clear();
         let mut start = None;
+        let mut digit = false;
         for (index, byte) in line.bytes().enumerate() {
             match (byte.is_ascii_whitespace(), start) {
                 (true, Some(from)) => {
-                    self.spans.push((from, index as u32));
+                    self.spans.push((from, index as u32, digit));
                     start = None;
                 }
-                (false, None) => start = Some(index as u32),
-                _ => {}
+                (false, None) => {
+                    start = Some(index as u32);
+                    digit = byte.is_ascii_digit();
+                }
+                (false, Some(_)) => digit |= byte.is_ascii_digit(),
+                (true, None) => {}
             }
         }
         if let Some(from) = start {
-            self.spans.push((from, line.len() as u32));
+            self.spans.push((from, line.len() as u32, digit));
         }
-        let token = |span: &(u32, u32)| &line[span.0 as usize..span.1 as usize];
+        let token = |span: &(u32, u32, bool)| &line[span.0 as usize..span.1 as usize];
         let count = self.spans.len() as u32;
         let layers = self.config.depth.saturating_sub(2).min(self.spans.len());
         let max_children = self.config.max_children;
 
         let mut node = self.roots.entry(count).or_default();
         for span in &self.spans[..layers] {
-            let text = token(span);
-            let key = if text.bytes().any(|byte| byte.is_ascii_digit()) { WILDCARD } else { text };
-            let key = if node.children.contains_key(key) || node.children.len() < max_children {
-                key
-            } else {
-                WILDCARD
+            let key = if span.2 { WILDCARD } else { token(span) };
+            let position = match node.children.iter().position(|(child, _)| **child == *key) {
+                Some(position) => position,
+                None if node.children.len() < max_children || key == WILDCARD => {
+                    node.children.push((key.into(), TreeNode::default()));
+                    node.children.len() - 1
+                }
+                None => match node.children.iter().position(|(child, _)| &**child == WILDCARD) {
+                    Some(position) => position,
+                    None => {
+                        node.children.push((WILDCARD.into(), TreeNode::default()));
+                        node.children.len() - 1
+                    }
+                },
             };
-            if !node.children.contains_key(key) {
-                node.children.insert(key.into(), TreeNode::default());
-            }
-            // The key was just inserted if it was missing.
-            node = node.children.get_mut(key)?;
+            node = &mut node.children[position].1;
         }
 
-        // The most similar template in the leaf; ties go to the one with more wildcards.
-        let mut best: Option<(f32, usize, u32)> = None;
-        for &id in &node.templates {
+        // The most similar template in the leaf; ties go to the one with more wildcards. A
+        // template the line matches in full ends the search (templates are kept most recently
+        // used first, so that is usually the first one).
+        let mut best: Option<(f32, usize, usize)> = None;
+        let mut perfect = false;
+        for (position, &id) in node.templates.iter().enumerate() {
             let template = &self.templates[id as usize];
             let mut same = 0usize;
             let mut wildcards = 0usize;
             for (part, span) in template.iter().zip(&self.spans) {
                 if &**part == WILDCARD {
                     wildcards += 1;
-                } else if **part == *token(span) {
+                } else if **part == *token(span) || (span.2 && has_digit(part)) {
+                    // Two tokens with digits in the same place are the same variable.
                     same += 1;
                 }
             }
@@ -127,11 +141,19 @@ impl Drain {
                 similarity > best_similarity || (similarity == best_similarity && wildcards > best_wildcards)
             });
             if better {
-                best = Some((similarity, wildcards, id));
+                best = Some((similarity, wildcards, position));
+            }
+            if same + wildcards == count as usize {
+                perfect = true;
+                break;
             }
         }
-        if let Some((similarity, _, id)) = best {
-            if similarity >= self.config.similarity {
+        if let Some((similarity, _, position)) = best {
+            // A line every constant token of a template matches belongs to it, however few
+            // constants the template has left; otherwise it must be similar enough.
+            if perfect || similarity >= self.config.similarity {
+                node.templates[..=position].rotate_right(1);
+                let id = node.templates[0];
                 let template = &mut self.templates[id as usize];
                 for (part, span) in template.iter_mut().zip(&self.spans) {
                     if &**part != WILDCARD && **part != *token(span) {
@@ -206,6 +228,38 @@ struct ServiceLogs {
     first_seen: EventTime,
 }
 
+impl ServiceLogs {
+    fn observe(
+        &mut self,
+        config: &LogConfig,
+        service: &str,
+        body: &str,
+        severity: Option<Severity>,
+        now: EventTime,
+    ) -> Option<Burst> {
+        let id = self.drain.add(body)? as usize;
+        if id == self.stats.len() {
+            self.stats.push(TemplateStats::new(now));
+        }
+        let minute = minute_of(now);
+        let error = severity.is_some_and(|severity| severity >= Severity::Error);
+        let stats = self.stats.get_mut(id)?;
+        stats.record(minute, error);
+        if !error || stats.burst_reported + 2 > minute {
+            return None;
+        }
+        // New: first seen lately, on a service that had been logging for longer than that.
+        let new = now.since(stats.first_seen) <= config.new_within
+            && stats.first_seen.since(self.first_seen) >= config.new_within.min(Duration::from_secs(60));
+        let (_, errors) = stats.counts(minute.saturating_sub(1), minute);
+        if !new || errors < config.burst_errors {
+            return None;
+        }
+        stats.burst_reported = minute;
+        Some(Burst { service: service.into(), template: self.drain.template(id as u32), errors })
+    }
+}
+
 /// A new error template bursting on a service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Burst {
@@ -250,31 +304,13 @@ impl LogMiner {
         now: EventTime,
     ) -> Option<Burst> {
         let config = self.config;
-        if !self.services.contains_key(service) {
-            let logs = ServiceLogs { drain: Drain::new(config), stats: Vec::new(), first_seen: now };
-            self.services.insert(service.into(), logs);
+        if let Some(logs) = self.services.get_mut(service) {
+            return logs.observe(&config, service, body, severity, now);
         }
-        let logs = self.services.get_mut(service)?;
-        let id = logs.drain.add(body)? as usize;
-        if id == logs.stats.len() {
-            logs.stats.push(TemplateStats::new(now));
-        }
-        let minute = minute_of(now);
-        let error = severity.is_some_and(|severity| severity >= Severity::Error);
-        let stats = logs.stats.get_mut(id)?;
-        stats.record(minute, error);
-        if !error || stats.burst_reported + 2 > minute {
-            return None;
-        }
-        // New: first seen lately, on a service that had been logging for longer than that.
-        let new = now.since(stats.first_seen) <= config.new_within
-            && stats.first_seen.since(logs.first_seen) >= config.new_within.min(Duration::from_secs(60));
-        let (_, errors) = stats.counts(minute.saturating_sub(1), minute);
-        if !new || errors < config.burst_errors {
-            return None;
-        }
-        stats.burst_reported = minute;
-        Some(Burst { service: service.into(), template: logs.drain.template(id as u32), errors })
+        let mut logs = ServiceLogs { drain: Drain::new(config), stats: Vec::new(), first_seen: now };
+        let burst = logs.observe(&config, service, body, severity, now);
+        self.services.insert(service.into(), logs);
+        burst
     }
 
     /// The templates `services` logged most between `since` and `now`, errors first.
@@ -330,6 +366,10 @@ impl LogMiner {
     pub fn template_count(&self) -> usize {
         self.services.values().map(|logs| logs.drain.len()).sum()
     }
+}
+
+fn has_digit(token: &str) -> bool {
+    token.bytes().any(|byte| byte.is_ascii_digit())
 }
 
 fn minute_of(time: EventTime) -> u32 {
