@@ -1,90 +1,108 @@
-//! The engine alone: fingerprint, deduplicate, route, group and decide, with no I/O.
+//! The engine alone, with every stage active: fingerprint, deduplicate, pattern rules,
+//! inventory resolution and topology correlation, routing and grouping, inhibition, silences and
+//! flush decisions; no I/O.
 //!
 //! Run: `cargo bench --bench engine`. Throughput is in alert events per second on one core.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::fmt::Write;
+
+/// The allocator the noisegate binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
-use noisegate::engine::{
-    Correlation, Engine, EngineConfig, Flapping, GroupBy, LogConfig, Matcher, Route, RouteTree,
-};
-use noisegate::model::{Alert, Event, EventTime, Expiry, Labels, Severity};
+use noisegate::config;
+use noisegate::engine::{Engine, EngineConfig};
+use noisegate::model::{Alert, Event, EventTime, Expiry, Labels, LogRecord, Severity};
 
 const T0: i64 = 1_800_000_000_000;
+const SERVICES: usize = 50;
+const NODES: usize = 20;
 
-fn route(name: &str, matchers: &[&str], wait: u64) -> Route {
-    Route {
-        name: Arc::from(name),
-        matchers: matchers.iter().map(|text| Matcher::parse(text).unwrap()).collect(),
-        group_by: GroupBy::Labels(vec!["alertname".into(), "cluster".into(), "namespace".into()]),
-        group_wait: Duration::from_secs(wait),
-        group_interval: Duration::from_secs(300),
-        repeat_interval: Duration::from_secs(4 * 3600),
-        routing_key: Arc::from("default"),
-    }
-}
-
+/// A kube-prometheus-like config with an inventory of 50 services (each depending on the next
+/// two), 150 pods on 20 nodes, a maintenance window, inhibition rules and pattern rules.
 fn config() -> EngineConfig {
-    EngineConfig {
-        exclude_labels: vec!["prometheus_replica".into()],
-        resolve_timeout: Duration::from_secs(300),
-        default_severity: Severity::Error,
-        routes: RouteTree::new(
-            route("route", &[], 30),
-            vec![
-                route("route.routes[0]", &["severity=\"critical\""], 10),
-                route("route.routes[1]", &["alertname=~\"Kube.*|Node.*\"", "namespace!=\"kube-system\""], 30),
-            ],
-        ),
-        topology: Arc::default(),
-        correlation: Correlation {
-            window: Duration::from_secs(600),
-            settle_warning: Duration::ZERO,
-            settle_info: Duration::ZERO,
-        },
-        flapping: Flapping { window: Duration::from_secs(1800), min_episodes: 0, hold: Duration::ZERO },
-        inhibit_rules: Vec::new(),
-        silences: Vec::new(),
-        patterns: Default::default(),
-        logs: LogConfig {
-            depth: 4,
-            similarity: 0.4,
-            max_children: 100,
-            max_templates: 1000,
-            burst_errors: 10,
-            new_within: Duration::from_secs(900),
-            context_templates: 5,
-            context_lookback: Duration::from_secs(900),
-        },
+    let mut yaml = String::from(
+        r#"
+engine:
+  exclude_labels: [prometheus_replica]
+route:
+  group_by: [alertname, cluster, namespace]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 12h
+  routes:
+    - matchers: ['severity="critical"']
+      group_wait: 10s
+    - matchers: ['alertname=~"Kube.*|Node.*"', 'namespace!="kube-system"']
+correlation: {window: 10m, settle: {warning: 5m, info: 10m}}
+flapping: {window: 1h, min_episodes: 3, hold: 30m}
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity=~"warning|info"']
+    equal: [namespace, alertname]
+  - source_matchers: ['alertname=~".+Down"', 'severity="critical"']
+    target_matchers: ['severity=~"warning|info"']
+    scope: dependents
+silences:
+  - matchers: ['node="node-7"']
+    start: 2027-01-15T08:00:00Z
+    end: 2027-01-15T08:03:00Z
+    comment: kernel upgrade
+patterns:
+  - {phrases: [Watchdog, InfoInhibitor], action: known_noise}
+  - {phrases: [data loss, corruption], action: must_page}
+  - {phrases: [OOMKilled], action: tag, tag: memory}
+topology:
+  cluster: prod-eu1
+  namespace: shop
+  services:
+"#,
+    );
+    for service in 0..SERVICES {
+        let depends: Vec<String> =
+            (service + 1..(service + 3).min(SERVICES)).map(|other| format!("service-{other}")).collect();
+        let _ =
+            writeln!(yaml, "    service-{service}:\n      depends_on: [{}]\n      pods:", depends.join(", "));
+        for pod in 0..3 {
+            let _ = writeln!(
+                yaml,
+                "        - {{name: service-{service}-7d9f8c6b5-{pod:05}, node: node-{}}}",
+                (service * 3 + pod) % NODES
+            );
+        }
+    }
+    match config::parse(&yaml, &|_| None) {
+        Ok(config) => config.engine,
+        Err(errors) => panic!("benchmark config is invalid:\n{errors}"),
     }
 }
 
-const NAMES: [&str; 8] = [
-    "KubePodCrashLooping",
-    "KubePodNotReady",
-    "HTTPErrorRateHigh",
-    "LatencyP99High",
-    "TargetDown",
-    "CPUThrottlingHigh",
-    "NodeFilesystemSpaceFillingUp",
-    "RedisDown",
+const NAMES: [(&str, &str); 8] = [
+    ("KubePodCrashLooping", "warning"),
+    ("KubePodNotReady", "warning"),
+    ("HTTPErrorRateHigh", "critical"),
+    ("LatencyP99High", "warning"),
+    ("TargetDown", "warning"),
+    ("CPUThrottlingHigh", "info"),
+    ("NodeFilesystemSpaceFillingUp", "warning"),
+    ("KubeDeploymentReplicasMismatch", "warning"),
 ];
 
-/// A kube-prometheus-shaped alert: nine labels, two annotations.
+/// A kube-prometheus-shaped alert about pod `index` of the inventory: nine labels, two
+/// annotations.
 fn alert(index: usize, time: i64, ends_in: i64) -> Event {
-    let name = NAMES[index % NAMES.len()];
-    let namespace = format!("ns-{}", index % 20);
-    let pod = format!("service-{}-7d9f8c6b5-{:05}", index % 50, index);
-    let severity = if index % 10 == 0 { "critical" } else { "warning" };
+    let (name, severity) = NAMES[index % NAMES.len()];
+    let service = index % SERVICES;
+    let pod = format!("service-{service}-7d9f8c6b5-{:05}", index / SERVICES);
     let labels = Labels::from_pairs([
         ("alertname", name),
         ("cluster", "prod-eu1"),
         ("container", "server"),
         ("instance", "10.0.3.17:8080"),
         ("job", "kube-state-metrics"),
-        ("namespace", namespace.as_str()),
+        ("namespace", "shop"),
         ("pod", pod.as_str()),
         ("prometheus_replica", "prometheus-k8s-0"),
         ("severity", severity),
@@ -106,13 +124,14 @@ fn alert(index: usize, time: i64, ends_in: i64) -> Event {
     })
 }
 
-/// `active` alerts re-sent every minute for `minutes`, in batches of 100 (one request each),
-/// with 1% of them resolving and coming back: the steady state of a cluster with trouble.
+/// `active` alerts re-sent every minute for `minutes`, in requests of 100, 1% of them resolving
+/// and firing again each minute: the steady state of a cluster with trouble.
 fn stream(active: usize, minutes: usize) -> Vec<(i64, Vec<Event>)> {
     let mut batches = Vec::new();
+    let indices: Vec<usize> = (0..active).collect();
     for minute in 0..minutes {
         let base = T0 + (minute as i64) * 60_000;
-        for (batch_index, chunk) in (0..active).collect::<Vec<_>>().chunks(100).enumerate() {
+        for (batch_index, chunk) in indices.chunks(100).enumerate() {
             let time = base + batch_index as i64 * 10;
             let events = chunk
                 .iter()
@@ -127,26 +146,66 @@ fn stream(active: usize, minutes: usize) -> Vec<(i64, Vec<Event>)> {
     batches
 }
 
-fn engine_throughput(criterion: &mut Criterion) {
-    let batches = stream(10_000, 10);
-    let events: usize = batches.iter().map(|(_, events)| events.len()).sum();
-    let mut group = criterion.benchmark_group("engine");
-    group.throughput(Throughput::Elements(events as u64));
-    group.sample_size(20);
-    group.bench_function("kube_prometheus_10k_active_alerts", |bencher| {
-        bencher.iter_batched(
-            || batches.clone(),
-            |batches| {
-                let mut engine = Engine::new(config());
-                let mut out = Vec::new();
-                for (time, events) in batches {
-                    engine.apply_batch(events, EventTime::from_millis(time), &mut out);
-                    out.clear();
+fn logs(count: usize) -> Vec<(i64, Vec<Event>)> {
+    let templates = [
+        "GET /cart/{} 200 {}ms",
+        "connection refused to redis-cart:6379 attempt {}",
+        "slow request: GET /healthz took {}ms",
+        "user {} checked out order {} total {}",
+    ];
+    let mut batches = Vec::new();
+    for (batch, chunk) in (0..count).collect::<Vec<_>>().chunks(500).enumerate() {
+        let events = chunk
+            .iter()
+            .map(|&index| {
+                let mut body = templates[index % templates.len()].to_owned();
+                while let Some(at) = body.find("{}") {
+                    body.replace_range(at..at + 2, &(index * 7919 % 100_000).to_string());
                 }
-                engine
-            },
+                Event::Log(LogRecord {
+                    time: None,
+                    severity: Some(if index % 5 == 0 { Severity::Error } else { Severity::Info }),
+                    body: body.into_boxed_str(),
+                    attributes: Labels::from_pairs([(
+                        "service.name",
+                        format!("service-{}", index % SERVICES),
+                    )]),
+                })
+            })
+            .collect();
+        batches.push((T0 + batch as i64 * 100, events));
+    }
+    batches
+}
+
+fn run(batches: Vec<(i64, Vec<Event>)>, config: EngineConfig) -> Engine {
+    let mut engine = Engine::new(config);
+    let mut out = Vec::new();
+    for (time, events) in batches {
+        engine.apply_batch(events, EventTime::from_millis(time), &mut out);
+        out.clear();
+    }
+    engine
+}
+
+fn engine_throughput(criterion: &mut Criterion) {
+    let config = config();
+    let alerts = stream(10_000, 10);
+    let alert_events: usize = alerts.iter().map(|(_, events)| events.len()).sum();
+    let mut group = criterion.benchmark_group("engine");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(alert_events as u64));
+    group.bench_function("alerts_all_stages_10k_active", |bencher| {
+        bencher.iter_batched(
+            || alerts.clone(),
+            |batches| run(batches, config.clone()),
             BatchSize::LargeInput,
         );
+    });
+    let lines = logs(100_000);
+    group.throughput(Throughput::Elements(100_000));
+    group.bench_function("logs_template_mining", |bencher| {
+        bencher.iter_batched(|| lines.clone(), |batches| run(batches, config.clone()), BatchSize::LargeInput);
     });
     group.finish();
 }

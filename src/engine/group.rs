@@ -41,6 +41,9 @@ pub(super) struct TopologyLink {
     pub severity: Severity,
 }
 
+/// Alerts a page lists at most (the counts always cover them all).
+const MAX_LISTED: usize = 500;
+
 /// The PagerDuty incident a group has open.
 pub(super) struct Incident {
     dedup_key: Arc<str>,
@@ -235,27 +238,23 @@ impl Group {
         action: PageAction,
         reason: PageReason,
     ) -> Page {
-        let mut views: Vec<(u8, AlertView)> = Vec::with_capacity(members.len());
+        // Live alerts first (pageable before muted-but-paged), then muted, then resolved; arrival
+        // order within each class. A page lists at most MAX_LISTED of them.
+        let class = |member: &Member| match (member.firing, member.live, member.muted.is_some()) {
+            (true, true, false) => 0u8,
+            (true, true, true) => 1,
+            (true, false, _) => 2,
+            (false, _, _) => 3,
+        };
         let mut tags: Vec<Arc<str>> = Vec::new();
-        for member in members {
-            let Some(entry) = alerts.get(&member.fingerprint) else { continue };
-            // Live alerts first (pageable before muted-but-paged), then muted, then resolved.
-            let order = match (member.firing, member.live, member.muted.is_some()) {
-                (true, true, false) => 0,
-                (true, true, true) => 1,
-                (true, false, _) => 2,
-                (false, _, _) => 3,
-            };
-            if member.live {
-                for tag in &entry.patterns.tags {
-                    if !tags.contains(tag) {
-                        tags.push(tag.clone());
-                    }
+        let mut alert_views: Vec<AlertView> = Vec::with_capacity(members.len().min(MAX_LISTED));
+        for wanted in 0..4 {
+            for member in members.iter().filter(|member| class(member) == wanted) {
+                if alert_views.len() == MAX_LISTED {
+                    break;
                 }
-            }
-            views.push((
-                order,
-                AlertView {
+                let Some(entry) = alerts.get(&member.fingerprint) else { continue };
+                alert_views.push(AlertView {
                     labels: entry.labels.clone(),
                     annotations: entry.annotations.clone(),
                     starts_at: entry.starts_at,
@@ -265,20 +264,28 @@ impl Group {
                     generator_url: entry.generator_url.clone(),
                     muted: member.muted.clone(),
                     flapping: entry.flapping,
-                },
-            ));
+                });
+            }
         }
-        // A stable sort keeps arrival order within each class.
-        views.sort_by_key(|(order, _)| *order);
-        let firing = members.iter().filter(|member| member.live).count();
-        let severity = members
-            .iter()
-            .filter(|member| member.live || action == PageAction::Resolve)
-            .filter_map(|member| alerts.get(&member.fingerprint))
-            .map(AlertEntry::page_severity)
-            .max()
-            .unwrap_or(Severity::Info);
-        let alerts: Vec<AlertView> = views.into_iter().map(|(_, view)| view).collect();
+        let mut severity = Severity::Info;
+        let mut firing = 0;
+        for member in members {
+            let Some(entry) = alerts.get(&member.fingerprint) else { continue };
+            if member.live || action == PageAction::Resolve {
+                severity = severity.max(entry.page_severity());
+            }
+            if member.live {
+                firing += 1;
+                for tag in &entry.patterns.tags {
+                    if !tags.contains(tag) {
+                        tags.push(tag.clone());
+                    }
+                }
+            }
+        }
+        let resolved = members.iter().filter(|member| !member.firing).count();
+        let omitted = members.len() - alert_views.len();
+        let alerts = alert_views;
         Page {
             at: time,
             action,
@@ -291,8 +298,9 @@ impl Group {
                 opened_at: incident.opened_at,
                 severity,
                 firing,
-                resolved: alerts.iter().filter(|view| !view.firing).count(),
+                resolved,
                 alerts,
+                alerts_omitted: omitted,
                 root: None,
                 entities: Vec::new(),
                 tags,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::matcher::{Matcher, all_match};
 use super::store::{AlertEntry, Fingerprint, KeyMap};
@@ -72,6 +72,17 @@ impl Inhibitor {
         }
     }
 
+    /// The rules (of the first 64) whose target matchers `labels` match, as a bit set, worked
+    /// out once per alert so that flushes do not match again.
+    pub fn target_rules(&self, labels: &Labels) -> u64 {
+        self.rules
+            .iter()
+            .take(64)
+            .enumerate()
+            .filter(|(_, rule)| all_match(&rule.target, labels))
+            .fold(0, |mask, (index, _)| mask | 1 << index)
+    }
+
     /// The rule and source alert that mute `target` at `time`, if any.
     pub fn inhibited_by(
         &self,
@@ -82,7 +93,12 @@ impl Inhibitor {
         time: EventTime,
     ) -> Option<(&InhibitRule, Fingerprint)> {
         for (index, rule) in self.rules.iter().enumerate() {
-            if !all_match(&rule.target, &entry.labels) {
+            let targeted = if index < 64 {
+                entry.inhibit_targets & (1 << index) != 0
+            } else {
+                all_match(&rule.target, &entry.labels)
+            };
+            if !targeted {
                 continue;
             }
             // Alertmanager: when the target matches both sides, sources that also match both
@@ -133,13 +149,9 @@ fn depends(topology: &Topology, target: &AlertEntry, source: &AlertEntry) -> boo
 fn scope_key(scope: &InhibitScope, labels: &Labels) -> u64 {
     match scope {
         InhibitScope::Dependents => 0,
-        InhibitScope::Labels(equal) => {
-            let mut hasher = Xxh3::new();
-            for name in equal {
-                hasher.update(labels.get(name).unwrap_or("").as_bytes());
-                hasher.update(&[0xff]);
-            }
-            hasher.digest()
-        }
+        // One-shot hashes chained through the seed: no streaming state to set up per check.
+        InhibitScope::Labels(equal) => equal.iter().fold(0x9e37_79b9_7f4a_7c15, |seed, name| {
+            xxh3_64_with_seed(labels.get(name).unwrap_or("").as_bytes(), seed)
+        }),
     }
 }

@@ -151,8 +151,10 @@ pub struct IncidentView {
     pub firing: usize,
     pub resolved: usize,
     /// Firing alerts (those that page first, muted ones after), then alerts that resolved since
-    /// the previous page.
+    /// the previous page; at most 500 of them.
     pub alerts: Vec<AlertView>,
+    /// Alerts of the incident not listed in `alerts`.
+    pub alerts_omitted: usize,
     /// The probable cause, for incidents correlated through the inventory.
     pub root: Option<RootCause>,
     /// Services and nodes the incident's alerts are about.
@@ -502,7 +504,9 @@ impl Engine {
             hold: if flapping { self.config.flapping.hold } else { Duration::ZERO },
             group: 0,
             route: route_id,
+            inhibit_targets: 0,
         };
+        entry.inhibit_targets = self.inhibitor.target_rules(&entry.labels);
         let page_severity = entry.page_severity();
         let group_key = self.place(route_id, &entry, page_severity);
         entry.group = group_key;
@@ -525,6 +529,7 @@ impl Engine {
         if let Some(old_labels) = refreshed.old_labels {
             entry.subject = self.config.topology.resolve(&entry.labels);
             entry.route = self.config.routes.select(&entry.labels);
+            entry.inhibit_targets = self.inhibitor.target_rules(&entry.labels);
             self.inhibitor.remove(fingerprint, &old_labels);
             self.inhibitor.add(fingerprint, &entry.labels);
         }

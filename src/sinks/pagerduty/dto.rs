@@ -203,7 +203,7 @@ fn payload(page: &Page) -> Payload<'_> {
         class,
         custom_details: CustomDetails {
             alerts,
-            alerts_omitted: incident.alerts.len() - kept,
+            alerts_omitted: incident.alerts_omitted + incident.alerts.len() - kept,
             firing: incident.firing,
             resolved: incident.resolved,
             group_labels: LabelMap::new(&incident.group_labels),
@@ -369,6 +369,7 @@ mod tests {
                 firing: alerts.len(),
                 resolved: 0,
                 alerts,
+                alerts_omitted: 0,
                 root: None,
                 entities: Vec::new(),
                 tags: Vec::new(),
