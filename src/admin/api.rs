@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +25,7 @@ use crate::engine::silence::Silence;
 use crate::engine::{Command, CommandError, Matcher, SilenceView};
 use crate::model::EventTime;
 use crate::service::Input;
+use crate::service::reload::{ReloadError, Reloader};
 
 #[derive(Clone)]
 pub struct AdminState {
@@ -32,16 +33,34 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
     pub counter: Arc<AtomicU64>,
+    /// Present when the service knows where its config came from.
+    pub reloader: Option<Arc<Reloader>>,
 }
 
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/api/v1/silences", get(list_silences).post(create_silence))
         .route("/api/v1/silences/{id}", delete(expire_silence))
+        .route("/-/reload", post(reload))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state)
+}
+
+async fn reload(State(state): State<AdminState>) -> Response {
+    let Some(reloader) = &state.reloader else {
+        return error(StatusCode::CONFLICT, "this instance was not started from a config it can read again");
+    };
+    match reloader.reload().await {
+        Ok(warnings) => axum::Json(json!({ "status": "success", "warnings": warnings })).into_response(),
+        Err(ReloadError::Invalid(errors)) => {
+            let errors: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            let body = json!({ "status": "error", "error": "invalid config, the old one stays in force", "errors": errors });
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+        }
+        Err(ReloadError::Unavailable) => unavailable(),
+    }
 }
 
 async fn metrics(State(state): State<AdminState>) -> Response {

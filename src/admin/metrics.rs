@@ -86,6 +86,12 @@ pub struct Metrics {
     pages_failed: Family<ReasonLabel, Counter>,
     pagerduty_retries: Counter,
     queue_depth: Family<QueueLabel, Gauge>,
+    reloads: Family<OutcomeLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
 }
 
 impl Metrics {
@@ -111,6 +117,7 @@ impl Metrics {
             pages_failed: Family::default(),
             pagerduty_retries: Counter::default(),
             queue_depth: Family::default(),
+            reloads: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -192,6 +199,7 @@ impl Metrics {
             metrics.pagerduty_retries.clone(),
         );
         registry.register("queue_depth", "Items waiting in a queue", metrics.queue_depth.clone());
+        registry.register("config_reloads", "Config reloads, by outcome", metrics.reloads.clone());
         for source in SourceKind::ALL {
             let _ = metrics.received_requests.get_or_create(&SourceLabel { source: source.as_str() });
             let _ = metrics.accepted_records.get_or_create(&SourceLabel { source: source.as_str() });
@@ -251,6 +259,11 @@ impl Metrics {
 
     pub fn page_failed(&self, failure: PageFailure) {
         self.pages_failed.get_or_create(&ReasonLabel { reason: failure.as_str() }).inc();
+    }
+
+    pub fn reload(&self, success: bool) {
+        let outcome = if success { "success" } else { "failure" };
+        self.reloads.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
     pub fn pagerduty_retry(&self) {

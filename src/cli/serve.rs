@@ -21,7 +21,8 @@ pub fn run(source: ConfigSource, overrides: Overrides, record: Option<PathBuf>) 
         let listeners = Listeners::bind(&config.server).await?;
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        service::run(config, listeners, ServeOptions { record }, shutdown).await
+        let options = ServeOptions { record, config_source: Some((source, overrides)) };
+        service::run(config, listeners, options, shutdown).await
     })
 }
 

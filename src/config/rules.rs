@@ -55,20 +55,17 @@ impl Validator<'_> {
             None => default_rules(),
             Some(rules) => self.subject_rules(rules),
         };
-        let topology = match Topology::build(declared, rules) {
-            Ok(topology) => topology,
-            Err(errors) => {
-                for TopologyError { path, message } in errors {
-                    let service = path.strip_prefix("services.").and_then(|rest| rest.split('.').next());
-                    let from_file = service.is_some_and(|service| file_services.contains(service));
-                    match (&file_label, from_file) {
-                        (Some(label), true) => self.error(format!("{label}: {path}"), message),
-                        _ => self.error(format!("topology.{path}"), message),
-                    }
-                }
-                Topology::default()
+        // With errors the config is invalid already; the names the inventory declares still
+        // check the windows.
+        let (topology, errors) = Topology::build(declared, rules);
+        for TopologyError { path, message } in errors {
+            let service = path.strip_prefix("services.").and_then(|rest| rest.split('.').next());
+            let from_file = service.is_some_and(|service| file_services.contains(service));
+            match (&file_label, from_file) {
+                (Some(label), true) => self.error(format!("{label}: {path}"), message),
+                _ => self.error(format!("topology.{path}"), message),
             }
-        };
+        }
         let window_path = file_label.unwrap_or_else(|| "topology".to_owned());
         let silences = windows
             .into_iter()
@@ -285,7 +282,7 @@ impl Validator<'_> {
         for (index, silence) in raw.into_iter().enumerate() {
             let path = format!("silences[{index}]");
             let matchers = self.matchers(&format!("{path}.matchers"), &silence.matchers);
-            if matchers.is_empty() {
+            if silence.matchers.is_empty() {
                 self.error(format!("{path}.matchers"), "a silence needs at least one matcher");
             }
             for (matcher_index, matcher) in silence.matchers.iter().enumerate() {

@@ -91,3 +91,65 @@ fn a_secret_in_the_wrong_shape_is_not_echoed() {
     assert!(!rendered.contains("R0UT1NG-SECRET"), "{rendered}");
     assert!(rendered.starts_with("pagerduty.routing_keys.default: expected { env: NAME }"), "{rendered}");
 }
+
+#[test]
+fn bad_correlation_rules_are_refused_with_their_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inventory.json"),
+        r#"{"services": {"web": {"depends_on": ["db"]}, "db": {"depends_on": ["web"]}},
+            "nodes": ["n1"],
+            "maintenance_windows": [
+              {"matchers": {"service": "payments"}, "start": "2026-11-02T07:00:00Z", "end": "2026-11-02T08:00:00Z"}]}"#,
+    )
+    .unwrap();
+    let text = r#"
+topology:
+  file: inventory.json
+inhibit_rules:
+  - source_matchers: ['severity=~~"critical"']
+    target_matchers: ['severity="warning"']
+silences:
+  - matchers: ['alertname=~"(unclosed"']
+    start: 2026-11-02T07:00:00Z
+    end: 2026-11-02T08:00:00Z
+  - matchers: ['node="n9"']
+    weekly: {days: [someday], from: "25:00", to: "02:00"}
+patterns:
+  - {phrases: [x], action: shout}
+"#;
+    let context =
+        Context { base_dir: Some(dir.path().to_owned()), overrides: Overrides::default(), env: &no_env };
+    let errors = parse_in(text, &context).unwrap_err();
+    let rendered: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    let file = format!("topology.file ({})", dir.path().join("inventory.json").display());
+    let expect = [
+        format!("{file}: services.db.depends_on: cycle in depends_on: db -> web -> db"),
+        format!(
+            "{file}: maintenance_windows[0].matchers.service: unknown service \"payments\": not in the inventory"
+        ),
+        "inhibit_rules[0].source_matchers[0]: unknown operator \"=~~\"".to_owned(),
+        "silences[0].matchers[0]: invalid regex \"(unclosed\"".to_owned(),
+        "silences[1].matchers[0]: unknown node \"n9\": not in the inventory".to_owned(),
+        "silences[1].weekly.days[0]: unknown day \"someday\"".to_owned(),
+        "silences[1].weekly.from: invalid time of day \"25:00\"".to_owned(),
+        "patterns[0].action: unknown action \"shout\"".to_owned(),
+    ];
+    for expected in &expect {
+        assert!(
+            rendered.iter().any(|error| error.starts_with(expected.as_str())),
+            "missing {expected:?} in {rendered:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_command_line_topology_overrides_the_config_file_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.json");
+    std::fs::write(&path, r#"{"services": {"cart": {"kind": "app"}}}"#).unwrap();
+    let overrides = Overrides { topology: Some(path) };
+    let context = Context { base_dir: None, overrides, env: &no_env };
+    let config = parse_in("topology:\n  file: does-not-exist.json\n", &context).unwrap();
+    assert!(config.engine.topology.service_id("cart").is_some());
+}

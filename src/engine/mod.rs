@@ -372,6 +372,43 @@ impl Engine {
         }
     }
 
+    /// Takes a new configuration and keeps every alert, incident, silence created through the
+    /// API, and log template: alerts are resolved again against the new inventory, routes and
+    /// rules; incidents keep their dedup keys and their place in time. An incident rooted at an
+    /// entity the new inventory no longer has carries on as a plain group. Log mining settings
+    /// stay as they were at start.
+    pub fn reconfigure(&mut self, config: EngineConfig) {
+        let old_topology = self.config.topology.clone();
+        let log_settings = self.config.logs;
+        self.config = EngineConfig { logs: log_settings, ..config };
+        self.inhibitor = Inhibitor::new(self.config.inhibit_rules.clone());
+        let route_count = self.config.routes.len();
+        for (fingerprint, entry) in self.alerts.iter_mut() {
+            entry.patterns = scan(&self.config.patterns, &entry.labels, &entry.annotations);
+            entry.subject = self.config.topology.resolve(&entry.labels);
+            entry.route = self.config.routes.select(&entry.labels);
+            entry.inhibit_targets = self.inhibitor.target_rules(&entry.labels);
+            self.inhibitor.add(*fingerprint, &entry.labels);
+        }
+        for group in self.groups.values_mut() {
+            if group.route >= route_count {
+                group.route = 0;
+            }
+            if let Some(link) = &mut group.topology {
+                let name = old_topology.entity_name(link.root);
+                let root = match link.root {
+                    Entity::Service(_) => self.config.topology.service_id(name).map(Entity::Service),
+                    Entity::Node(_) => self.config.topology.node_id(name).map(Entity::Node),
+                };
+                match root {
+                    Some(root) => link.root = root,
+                    None => group.topology = None,
+                }
+            }
+        }
+        self.topology_groups.retain(|key| self.groups.get(key).is_some_and(|group| group.topology.is_some()));
+    }
+
     /// Every silence, from the config, the inventory and the API, with whether it is active.
     pub fn silences(&self) -> Vec<SilenceView> {
         let now = self.now;

@@ -56,6 +56,15 @@ impl RouteTree {
             .map_or(0, |index| index + 1)
     }
 
+    /// How many routes, the root included.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
     pub fn get(&self, id: usize) -> &Route {
         // Route ids only come from `select` on this same tree.
         &self.routes[id]

@@ -103,8 +103,10 @@ pub struct TopologyError {
 }
 
 impl Topology {
-    /// Checks names, builds ids and the transitive dependency closure; refuses cycles.
-    pub fn build(declared: Declared, rules: Vec<SubjectRule>) -> Result<Topology, Vec<TopologyError>> {
+    /// Checks names, builds ids and the transitive dependency closure; refuses cycles. With
+    /// errors, the inventory comes back without dependencies, so that the names it declares can
+    /// still be checked.
+    pub fn build(declared: Declared, rules: Vec<SubjectRule>) -> (Topology, Vec<TopologyError>) {
         let mut errors = Vec::new();
         let mut topology = Topology {
             cluster: declared.cluster.map(String::into_boxed_str),
@@ -166,10 +168,14 @@ impl Topology {
             });
         }
         if !errors.is_empty() {
-            return Err(errors);
+            for service in &mut topology.services {
+                service.depends_on.clear();
+            }
+            topology.close_dependencies();
+            return (topology, errors);
         }
         topology.close_dependencies();
-        Ok(topology)
+        (topology, errors)
     }
 
     fn add_node(&mut self, name: &str) -> NodeId {
@@ -410,7 +416,8 @@ mod tests {
 
     #[test]
     fn dependencies_are_transitive() {
-        let topology = Topology::build(declared(), default_rules()).unwrap();
+        let (topology, errors) = Topology::build(declared(), default_rules());
+        assert_eq!(errors, vec![]);
         let id = |name| topology.service_id(name).unwrap();
         assert!(topology.depends_on(id("frontend"), id("redis")));
         assert!(topology.depends_on(id("cart"), id("redis")));
@@ -420,7 +427,7 @@ mod tests {
 
     #[test]
     fn labels_resolve_by_the_first_rule_that_finds_an_entity() {
-        let topology = Topology::build(declared(), default_rules()).unwrap();
+        let (topology, _) = Topology::build(declared(), default_rules());
         let resolve = |pairs: &[(&str, &str)]| topology.resolve(&Labels::from_pairs(pairs.iter().copied()));
         let cart = topology.service_id("cart");
         // The exporter's own `service` label is not in the inventory; the pod is.
@@ -443,7 +450,7 @@ mod tests {
         let mut declared = declared();
         declared.services[2].depends_on.push("frontend".into());
         declared.services[0].depends_on.push("nope".into());
-        let errors = Topology::build(declared, default_rules()).unwrap_err();
+        let (_, errors) = Topology::build(declared, default_rules());
         let rendered: Vec<String> =
             errors.iter().map(|error| format!("{}: {}", error.path, error.message)).collect();
         assert_eq!(

@@ -41,6 +41,11 @@ pub fn run(
             Input::Command(command, reply) => {
                 let _ = reply.send(engine.command(command, now));
             }
+            Input::Reconfigure(config, reply) => {
+                engine.advance(now, &mut out);
+                engine.reconfigure(*config);
+                let _ = reply.send(());
+            }
             Input::ListSilences(reply) => {
                 engine.advance(now, &mut out);
                 let _ = reply.send(engine.silences());

@@ -2,6 +2,7 @@
 //! engine thread and the engine to the PagerDuty sink, and shuts down in order.
 
 mod engine_loop;
+pub mod reload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,14 +17,16 @@ use tokio_util::sync::CancellationToken;
 use crate::admin;
 use crate::admin::api::AdminState;
 use crate::admin::metrics::Metrics;
-use crate::config::{Config, ServerConfig};
+use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
 use crate::engine::Engine;
+use crate::engine::EngineConfig;
 use crate::engine::{Command, CommandError, SilenceView};
 use crate::sinks::pagerduty::PagerDutySink;
 use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
 use crate::sources::otlp::grpc::LogsService;
 use crate::sources::{Batch, Ingest};
+use reload::Reloader;
 
 /// What the engine thread receives, in order.
 #[derive(Debug)]
@@ -35,6 +38,8 @@ pub enum Input {
     Command(Command, oneshot::Sender<Result<Arc<str>, CommandError>>),
     /// The silences in force, for the admin API.
     ListSilences(oneshot::Sender<Vec<SilenceView>>),
+    /// A reloaded configuration, answered once in force.
+    Reconfigure(Box<EngineConfig>, oneshot::Sender<()>),
     /// Stop: page what is pending and close the queue to the sinks. Requests still queued are
     /// refused (`Reason::Unavailable`), never silently dropped.
     Shutdown,
@@ -66,6 +71,33 @@ impl Listeners {
 pub struct ServeOptions {
     /// Write every accepted request to this capture file.
     pub record: Option<PathBuf>,
+    /// Where the config came from, to read it again on reload (SIGHUP, `POST /-/reload`).
+    pub config_source: Option<(ConfigSource, Overrides)>,
+}
+
+/// Reloads the config on every SIGHUP until shutdown.
+#[cfg(unix)]
+async fn reload_on_hangup(reloader: Arc<Reloader>, shutdown: CancellationToken) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => signal,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; reload through POST /-/reload");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            received = hangups.recv() => {
+                if received.is_none() {
+                    return;
+                }
+                tracing::info!("SIGHUP received: reloading the config");
+                // The outcome is logged and counted by the reloader.
+                let _ = reloader.reload().await;
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
 }
 
 /// Runs until `shutdown` is cancelled, then stops accepting, drains the engine, flushes pages
@@ -108,11 +140,19 @@ pub async fn run(
     let http_addr = listeners.http.local_addr()?;
     let grpc_addr = listeners.grpc.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
+    let reloader = options.config_source.clone().map(|(source, overrides)| {
+        Arc::new(Reloader::new(source, overrides, input_sender.clone(), metrics.clone()))
+    });
+    #[cfg(unix)]
+    if let Some(reloader) = reloader.clone() {
+        tokio::spawn(reload_on_hangup(reloader, shutdown.clone()));
+    }
     let admin_state = AdminState {
         engine: input_sender.clone(),
         metrics: metrics.clone(),
         ready: ready.clone(),
         counter: Arc::default(),
+        reloader,
     };
     let admin = axum::serve(listeners.admin, admin::api::router(admin_state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod otlp;
 mod pagerduty;
+mod reload;
 mod replay;
 mod shutdown;
 mod silences;

@@ -37,7 +37,9 @@ async fn a_recorded_capture_replays_to_the_pages_serve_sent() {
     let capture = temp_path(&dir, "capture.jsonl.gz");
     let pagerduty = FakePagerDuty::start().await;
     let yaml = config_yaml(&pagerduty.url, ROUTE);
-    let server = TestServer::start_with(&yaml, ServeOptions { record: Some(capture.clone()) }).await;
+    let server =
+        TestServer::start_with(&yaml, ServeOptions { record: Some(capture.clone()), config_source: None })
+            .await;
     let am = server.url("/api/v2/alerts");
     let far = "2099-01-01T00:00:00Z";
 

@@ -61,6 +61,19 @@ impl TestServer {
 
     pub async fn start_with(config_yaml: &str, options: ServeOptions) -> TestServer {
         let config = noisegate::config::parse(config_yaml, &|_| None).expect("test config is valid");
+        TestServer::start_config(config, options).await
+    }
+
+    /// Starts from a config file, which `POST /-/reload` reads again.
+    pub async fn start_from_file(path: &std::path::Path) -> TestServer {
+        let source = noisegate::config::ConfigSource::File(path.to_owned());
+        let overrides = noisegate::config::Overrides::default();
+        let config = noisegate::config::load(&source, &overrides).expect("test config is valid");
+        let options = ServeOptions { record: None, config_source: Some((source, overrides)) };
+        TestServer::start_config(config, options).await
+    }
+
+    async fn start_config(config: noisegate::config::Config, options: ServeOptions) -> TestServer {
         let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
         let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
         let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");

@@ -1,0 +1,62 @@
+//! Reloading the configuration (SIGHUP, `POST /-/reload`): the files are read and validated
+//! again; a valid config replaces the engine's, keeping its state; an invalid one is refused
+//! with its errors and the old one stays in force. Listeners, limits and PagerDuty settings need
+//! a restart.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::Input;
+use crate::admin::metrics::Metrics;
+use crate::config::{self, ConfigErrors, ConfigSource, Overrides};
+
+pub struct Reloader {
+    source: ConfigSource,
+    overrides: Overrides,
+    engine: mpsc::Sender<Input>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("invalid config, the old one stays in force:\n{0}")]
+    Invalid(ConfigErrors),
+    #[error("noisegate is shutting down")]
+    Unavailable,
+}
+
+impl Reloader {
+    pub fn new(
+        source: ConfigSource,
+        overrides: Overrides,
+        engine: mpsc::Sender<Input>,
+        metrics: Arc<Metrics>,
+    ) -> Reloader {
+        Reloader { source, overrides, engine, metrics }
+    }
+
+    /// Reads, validates and applies the config; returns its warnings.
+    pub async fn reload(&self) -> Result<Vec<String>, ReloadError> {
+        let (source, overrides) = (self.source.clone(), self.overrides.clone());
+        let loaded = tokio::task::spawn_blocking(move || config::load(&source, &overrides))
+            .await
+            .map_err(|_| ReloadError::Unavailable)?;
+        let config = match loaded {
+            Ok(config) => config,
+            Err(errors) => {
+                self.metrics.reload(false);
+                tracing::error!(errors = %errors, "config reload refused; the old config stays in force");
+                return Err(ReloadError::Invalid(errors));
+            }
+        };
+        let (reply, applied) = oneshot::channel();
+        if self.engine.send(Input::Reconfigure(Box::new(config.engine), reply)).await.is_err() {
+            return Err(ReloadError::Unavailable);
+        }
+        applied.await.map_err(|_| ReloadError::Unavailable)?;
+        self.metrics.reload(true);
+        tracing::info!("config reloaded");
+        Ok(config.warnings)
+    }
+}

@@ -1,0 +1,67 @@
+//! Reloading the config and inventory while serving: state kept, bad configs refused.
+
+use serde_json::Value;
+
+use crate::support::{FakePagerDuty, TestServer, alert_names, config_yaml, http, temp_path};
+
+const ROUTE: &str = "route:\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\ntopology:\n  file: inventory.json\n";
+
+fn inventory(api_depends_on: &str, db_depends_on: &str) -> String {
+    format!(
+        r#"{{"services": {{"db": {{"kind": "postgres", "depends_on": [{db_depends_on}]}},
+                           "api": {{"depends_on": [{api_depends_on}]}}}}}}"#
+    )
+}
+
+fn critical(name: &str, service: &str) -> String {
+    format!(r#"[{{"labels": {{"alertname": "{name}", "service": "{service}", "severity": "critical"}}}}]"#)
+}
+
+async fn post(url: &str, body: String) -> (u16, Value) {
+    let response =
+        http().post(url).header("content-type", "application/json").body(body).send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+#[tokio::test]
+async fn a_reload_changes_correlation_keeps_open_incidents_and_refuses_bad_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pagerduty = FakePagerDuty::start().await;
+    let config_path = temp_path(&dir, "noisegate.yaml");
+    std::fs::write(&config_path, config_yaml(&pagerduty.url, ROUTE)).unwrap();
+    let inventory_path = temp_path(&dir, "inventory.json");
+    // At first the api does not depend on the db.
+    std::fs::write(&inventory_path, inventory("", "")).unwrap();
+    let server = TestServer::start_from_file(&config_path).await;
+    let alerts = server.url("/api/v2/alerts");
+    let reload = server.admin_url("/-/reload");
+
+    assert_eq!(post(&alerts, critical("DbDown", "db")).await.0, 200);
+    let opened = pagerduty.wait_events(1).await[0].clone();
+
+    // Now it does: the api's errors join the open db incident instead of opening their own.
+    std::fs::write(&inventory_path, inventory("\"db\"", "")).unwrap();
+    let (status, body) = post(&reload, String::new()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(post(&alerts, critical("ApiErrors", "api")).await.0, 200);
+    let update = pagerduty.wait_events(2).await[1].clone();
+    assert_eq!(update["dedup_key"], opened["dedup_key"], "the open incident survived the reload");
+    assert_eq!(alert_names(&update), vec!["DbDown", "ApiErrors"]);
+    assert_eq!(update["payload"]["custom_details"]["probable_cause"]["entity"], "db");
+
+    // A cycle in depends_on is refused with its path; the previous inventory stays in force.
+    std::fs::write(&inventory_path, inventory("\"db\"", "\"api\"")).unwrap();
+    let (status, body) = post(&reload, String::new()).await;
+    assert_eq!(status, 400);
+    let errors = body["errors"].as_array().unwrap();
+    assert!(errors.iter().any(|error| error.as_str().unwrap().contains("cycle in depends_on")), "{body}");
+    assert_eq!(server.metric("noisegate_config_reloads_total{outcome=\"failure\"}").await, 1.0);
+    assert_eq!(server.metric("noisegate_config_reloads_total{outcome=\"success\"}").await, 1.0);
+    assert_eq!(post(&alerts, critical("ApiLatency", "api")).await.0, 200);
+    let update = pagerduty.wait_events(3).await[2].clone();
+    assert_eq!(update["dedup_key"], opened["dedup_key"]);
+    assert_eq!(alert_names(&update), vec!["DbDown", "ApiErrors", "ApiLatency"]);
+    server.stop().await;
+}
