@@ -79,6 +79,9 @@ pub struct Metrics {
     logs: Counter,
     incidents_opened: Counter,
     incidents_resolved: Counter,
+    alerts_correlated: Counter,
+    groups_dropped: Counter,
+    log_bursts: Counter,
     active_alerts: Gauge,
     active_groups: Gauge,
     pages_sent: Family<ActionLabel, Counter>,
@@ -110,6 +113,9 @@ impl Metrics {
             logs: Counter::default(),
             incidents_opened: Counter::default(),
             incidents_resolved: Counter::default(),
+            alerts_correlated: Counter::default(),
+            groups_dropped: Counter::default(),
+            log_bursts: Counter::default(),
             active_alerts: Gauge::default(),
             active_groups: Gauge::default(),
             pages_sent: Family::default(),
@@ -172,6 +178,21 @@ impl Metrics {
             metrics.incidents_opened.clone(),
         );
         registry.register("incidents_resolved", "Incidents resolved", metrics.incidents_resolved.clone());
+        registry.register(
+            "alerts_correlated",
+            "New alerts placed in an open incident through the inventory",
+            metrics.alerts_correlated.clone(),
+        );
+        registry.register(
+            "groups_dropped",
+            "Groups that ended without a page (resolved while settling, or muted throughout)",
+            metrics.groups_dropped.clone(),
+        );
+        registry.register(
+            "log_bursts",
+            "New error log templates bursting, and must-page log lines: evidence for incidents",
+            metrics.log_bursts.clone(),
+        );
         registry.register("active_alerts", "Alerts the engine holds now", metrics.active_alerts.clone());
         registry.register(
             "active_groups",
@@ -245,6 +266,9 @@ impl Metrics {
         delta(&self.logs, before.logs_received, now.logs_received);
         delta(&self.incidents_opened, before.incidents_opened, now.incidents_opened);
         delta(&self.incidents_resolved, before.incidents_resolved, now.incidents_resolved);
+        delta(&self.alerts_correlated, before.alerts_correlated, now.alerts_correlated);
+        delta(&self.groups_dropped, before.groups_dropped, now.groups_dropped);
+        delta(&self.log_bursts, before.log_bursts, now.log_bursts);
         self.active_alerts.set(i64::try_from(now.active_alerts).unwrap_or(i64::MAX));
         self.active_groups.set(i64::try_from(now.active_groups).unwrap_or(i64::MAX));
     }
