@@ -29,6 +29,8 @@ pub(super) struct Group {
     pub incident: Option<Incident>,
     /// Set for groups correlated through the inventory.
     pub topology: Option<TopologyLink>,
+    /// When the group formed.
+    pub created_at: EventTime,
 }
 
 /// A group's place in the inventory.
@@ -52,7 +54,22 @@ pub(super) struct Incident {
     paged_digest: u64,
     paged_at: EventTime,
     pub paged_severity: Severity,
+    /// Pieces of log evidence listed in the last page.
+    paged_evidence: usize,
     acknowledged: bool,
+}
+
+/// What a flush decides with, besides the group.
+#[derive(Clone, Copy)]
+pub(super) struct Flush<'a> {
+    pub route: &'a Route,
+    pub correlation: &'a Correlation,
+    pub alerts: &'a KeyMap<AlertEntry>,
+    pub time: EventTime,
+    /// Pieces of log evidence about the group's services so far.
+    pub evidence: usize,
+    /// Why an alert is muted at `time`, if it is.
+    pub mute: &'a dyn Fn(Fingerprint, &AlertEntry) -> Option<String>,
 }
 
 /// What one flush decided.
@@ -89,18 +106,12 @@ impl Group {
             scheduled: false,
             incident: None,
             topology,
+            created_at: now,
         }
     }
 
-    pub fn decide(
-        &mut self,
-        group_key: u64,
-        route: &Route,
-        correlation: &Correlation,
-        alerts: &KeyMap<AlertEntry>,
-        time: EventTime,
-        mute: &dyn Fn(Fingerprint, &AlertEntry) -> Option<String>,
-    ) -> Decision {
+    pub fn decide(&mut self, group_key: u64, flush: &Flush<'_>) -> Decision {
+        let Flush { route, correlation, alerts, time, evidence, mute } = *flush;
         let mut members = Vec::with_capacity(self.members.len());
         let mut digest = 0u64;
         let mut live = 0usize;
@@ -171,7 +182,11 @@ impl Group {
         let reason = match &self.incident {
             None if pageable > 0 => Some(PageReason::Opened),
             None => None,
-            Some(incident) if incident.paged_digest != digest || paged_resolved > 0 => {
+            Some(incident)
+                if incident.paged_digest != digest
+                    || paged_resolved > 0
+                    || evidence > incident.paged_evidence =>
+            {
                 Some(PageReason::Changed)
             }
             Some(incident) if time.since(incident.paged_at) >= route.repeat_interval => {
@@ -187,8 +202,10 @@ impl Group {
                 paged_digest: digest,
                 paged_at: time,
                 paged_severity: severity,
+                paged_evidence: evidence,
                 acknowledged: false,
             });
+            incident.paged_evidence = evidence;
             incident.paged_digest = digest;
             incident.paged_at = time;
             incident.paged_severity = severity;

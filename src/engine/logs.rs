@@ -353,6 +353,11 @@ impl LogMiner {
         self.evidence.push_back((now, service.into(), text));
     }
 
+    /// Whether any evidence (about any service) was recorded at or after `since`.
+    pub fn has_evidence_since(&self, since: EventTime) -> bool {
+        self.evidence.back().is_some_and(|(at, _, _)| *at >= since)
+    }
+
     /// Evidence about `services` recorded between `since` and `now`, at most `limit` items.
     pub fn evidence(&self, services: &[&str], since: EventTime, now: EventTime, limit: usize) -> Vec<String> {
         self.evidence

@@ -31,7 +31,7 @@ pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use route::{GroupBy, Route, RouteTree};
 pub use store::{Fingerprint, fingerprint};
 
-use group::{Group, TopologyLink};
+use group::{Flush, Group, TopologyLink};
 use inhibit::{InhibitRule, Inhibitor};
 pub use logs::{LogConfig, LogContext, LogMiner};
 use patterns::Patterns;
@@ -709,28 +709,40 @@ impl Engine {
             alerts: &self.alerts,
             topology: &self.config.topology,
         };
-        let mut decision = group.decide(
-            group_key,
+        // Log evidence about the group's services since shortly before it formed; new evidence
+        // is a change worth an update, like a new alert.
+        let lookback = i64::try_from(self.config.logs.context_lookback.as_millis()).unwrap_or(i64::MAX);
+        let since = EventTime::from_millis(group.created_at.as_millis().saturating_sub(lookback));
+        // Worked out only when a page or recent evidence needs them (a pass over the members).
+        let mut services: Option<Vec<Arc<str>>> = None;
+        let evidence = if self.logs.has_evidence_since(since) {
+            let names =
+                services.get_or_insert_with(|| group_services(&self.config.topology, group, &self.alerts));
+            let names: Vec<&str> = names.iter().map(|service| &**service).collect();
+            self.logs.evidence(&names, since, time, MAX_EVIDENCE)
+        } else {
+            Vec::new()
+        };
+        let mute = |fingerprint, entry: &AlertEntry| mutes.reason(fingerprint, entry, time);
+        let flush = Flush {
             route,
-            &self.config.correlation,
-            &self.alerts,
+            correlation: &self.config.correlation,
+            alerts: &self.alerts,
             time,
-            &|fingerprint, entry| mutes.reason(fingerprint, entry, time),
-        );
+            evidence: evidence.len(),
+            mute: &mute,
+        };
+        let mut decision = group.decide(group_key, &flush);
         if decision.pages.iter().any(|page| page.action == PageAction::Trigger) {
             let root = group
                 .topology
                 .as_ref()
                 .map(|link| root_cause(&self.config.topology, link.root, group, &self.alerts, time));
             let entities = group_entities(&self.config.topology, group, &self.alerts);
-            let services = group_services(&self.config.topology, group, &self.alerts);
-            let services: Vec<&str> = services.iter().map(|service| &**service).collect();
-            let opened = decision.pages.first().map_or(time, |page| page.incident.opened_at);
-            let since = EventTime::from_millis(opened.as_millis().saturating_sub(
-                i64::try_from(self.config.logs.context_lookback.as_millis()).unwrap_or(i64::MAX),
-            ));
-            let log_context = self.logs.context(&services, since, time);
-            let evidence = self.logs.evidence(&services, since, time, MAX_EVIDENCE);
+            let names =
+                services.get_or_insert_with(|| group_services(&self.config.topology, group, &self.alerts));
+            let names: Vec<&str> = names.iter().map(|service| &**service).collect();
+            let log_context = self.logs.context(&names, since, time);
             for page in decision.pages.iter_mut().filter(|page| page.action == PageAction::Trigger) {
                 page.incident.root = root.clone();
                 page.incident.entities = entities.clone();

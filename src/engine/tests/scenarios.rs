@@ -682,3 +682,51 @@ fn a_muted_alert_that_paged_still_resolves_its_incident() {
     // Silenced while it fires: no update, no resolve; when it stops, the incident resolves.
     assert_eq!(actions, vec![(10, PageAction::Trigger), (2110, PageAction::Resolve)]);
 }
+
+fn log(service: &str, body: &str, severity: Severity) -> Event {
+    Event::Log(crate::model::LogRecord {
+        time: None,
+        severity: Some(severity),
+        body: body.into(),
+        attributes: Labels::from_pairs([("service.name", service)]),
+    })
+}
+
+#[test]
+fn pages_carry_their_services_logs_and_a_new_error_burst_as_evidence() {
+    let mut engine = engine("logs: {burst_errors: 5, new_within: 10m}\n");
+    let mut steps: Vec<(i64, Event)> =
+        (0..120).map(|second| (second, log("cart", "GET /cart 200 12ms", Severity::Info))).collect();
+    steps.push((
+        200,
+        alert(
+            &[("alertname", "HTTPErrorRateHigh"), ("service", "cart"), ("severity", "critical")],
+            200,
+            5000,
+        ),
+    ));
+    for index in 0..8 {
+        let line = format!("connection refused to redis-cart:6379 attempt {index}");
+        steps.push((220 + index, log("cart", &line, Severity::Error)));
+    }
+    let mut out = Vec::new();
+    for (time, event) in steps {
+        engine.apply(event, at(time), &mut out);
+    }
+    engine.advance(at(600), &mut out);
+    let pages: Vec<_> = out.iter().map(|Notification::Page(page)| page).collect();
+    assert_eq!(pages.len(), 2, "the opening page and the update after group_interval");
+    // The opening page (at 210) lists what cart logged; the burst comes after it.
+    assert_eq!(pages[0].incident.log_context[0].template, "GET /cart 200 12ms");
+    assert!(pages[0].incident.evidence.is_empty());
+    let update = &pages[1].incident;
+    assert_eq!(update.log_context[0].template, "connection refused to redis-cart:6379 attempt <*>");
+    assert_eq!((update.log_context[0].lines, update.log_context[0].errors), (8, 8));
+    assert_eq!(
+        update.evidence,
+        vec![
+            "new error log template on cart: \"connection refused to redis-cart:6379 attempt <*>\" (5 errors in 2 minutes)"
+        ]
+    );
+    assert_eq!(engine.stats().log_bursts, 1);
+}
