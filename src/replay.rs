@@ -7,6 +7,7 @@ use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineStats, Notification};
+use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pages_file::PagesWriter;
 use crate::sources::Limits;
 use crate::sources::capture::{CaptureReader, decode_body};
@@ -37,11 +38,24 @@ impl Replay {
         }
     }
 
-    pub fn run(mut self, input: &Path, pages_out: &Path) -> anyhow::Result<Summary> {
+    /// Replays `input`, writing pages to `pages_out` and decisions to `decisions_out`.
+    pub fn run(
+        mut self,
+        input: &Path,
+        pages_out: &Path,
+        decisions_out: Option<&Path>,
+    ) -> anyhow::Result<Summary> {
         let mut reader =
             CaptureReader::open(input).with_context(|| format!("cannot open capture {}", input.display()))?;
         let mut pages = PagesWriter::create(pages_out)
             .with_context(|| format!("cannot create pages file {}", pages_out.display()))?;
+        let mut decisions = match decisions_out {
+            Some(path) => Some(
+                DecisionsLog::create(path)
+                    .with_context(|| format!("cannot create decisions file {}", path.display()))?,
+            ),
+            None => None,
+        };
         let mut summary = Summary::default();
         let mut out = Vec::new();
         let mut last = None;
@@ -70,13 +84,16 @@ impl Replay {
                     self.engine.advance(record.received_at, &mut out);
                 }
             }
-            summary.pages += write(&mut pages, &mut out, self.client_url.as_deref())?;
+            summary.pages += write(&mut pages, decisions.as_mut(), &mut out, self.client_url.as_deref())?;
         }
         if let Some(last) = last {
             self.engine.flush_pending(last, &mut out);
-            summary.pages += write(&mut pages, &mut out, self.client_url.as_deref())?;
+            summary.pages += write(&mut pages, decisions.as_mut(), &mut out, self.client_url.as_deref())?;
         }
         pages.flush().context("cannot write the pages file")?;
+        if let Some(decisions) = &mut decisions {
+            decisions.flush().context("cannot write the decisions file")?;
+        }
         summary.engine = self.engine.stats();
         Ok(summary)
     }
@@ -84,6 +101,7 @@ impl Replay {
 
 fn write(
     pages: &mut PagesWriter,
+    mut decisions: Option<&mut DecisionsLog>,
     out: &mut Vec<Notification>,
     client_url: Option<&str>,
 ) -> anyhow::Result<u64> {
@@ -93,6 +111,13 @@ fn write(
             Notification::Page(page) => {
                 pages.write(&page, client_url).context("cannot write the pages file")?;
                 written += 1;
+            }
+            // A digest item is in the decisions log as `digested`; replay sends no digest.
+            Notification::Digest(_) => {}
+            Notification::Decision(record) => {
+                if let Some(decisions) = decisions.as_deref_mut() {
+                    decisions.write(&record).context("cannot write the decisions file")?;
+                }
             }
         }
     }

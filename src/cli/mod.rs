@@ -55,6 +55,9 @@ enum Command {
         /// Where to write the pages file.
         #[arg(long, value_name = "PAGES.jsonl")]
         pages_out: PathBuf,
+        /// Where to write every decision with its explanation.
+        #[arg(long, value_name = "DECISIONS.jsonl")]
+        decisions_out: Option<PathBuf>,
     },
     /// Validate a config without binding ports or calling anything.
     Check {
@@ -77,9 +80,13 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Serve { config, topology, record } => {
             serve::run(config_source(config), Overrides { topology }, record)
         }
-        Command::Replay { config, topology, input, pages_out } => {
-            replay::run(config_source(config), Overrides { topology }, &input, &pages_out)
-        }
+        Command::Replay { config, topology, input, pages_out, decisions_out } => replay::run(
+            config_source(config),
+            Overrides { topology },
+            &input,
+            &pages_out,
+            decisions_out.as_deref(),
+        ),
         Command::Check { config, topology } => {
             return check::run(config_source(config), Overrides { topology });
         }

@@ -17,6 +17,7 @@ use raw::{RawConfig, RawRoute, RawSecret};
 
 use crate::engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
 use crate::model::Severity;
+use crate::sinks::digest::DigestConfig;
 use crate::sinks::pagerduty::{PagerDutyConfig, PagesOutput, RetryPolicy};
 use crate::sources::Limits;
 
@@ -32,6 +33,9 @@ pub struct Config {
     pub limits: Limits,
     pub engine: EngineConfig,
     pub pagerduty: PagerDutyConfig,
+    pub digest: DigestConfig,
+    /// Where to append the decisions log, if anywhere.
+    pub decisions_file: Option<PathBuf>,
     /// Things that are valid but probably not what the operator wants.
     pub warnings: Vec<String>,
 }
@@ -266,8 +270,24 @@ impl Validator<'_> {
             silences,
             patterns: self.patterns(raw.patterns),
             logs: self.logs(raw.logs),
+            scoring: self.scoring(raw.scoring),
         };
-        Config { server, limits, engine, pagerduty, warnings: Vec::new() }
+        let digest = DigestConfig {
+            webhook_url: raw.digest.webhook_url.filter(|url| {
+                let valid =
+                    reqwest::Url::parse(url).is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
+                if !valid {
+                    self.error("digest.webhook_url", format!("invalid http(s) URL {url:?}"));
+                }
+                valid
+            }),
+            interval: self.positive_duration("digest.interval", raw.digest.interval, "1h"),
+        };
+        let decisions_file = raw.decisions.file.map(|file| match &self.base_dir {
+            Some(base) => base.join(file),
+            None => PathBuf::from(file),
+        });
+        Config { server, limits, engine, pagerduty, digest, decisions_file, warnings: Vec::new() }
     }
 
     fn routes(&mut self, root: RawRoute, keys: &BTreeMap<String, Option<Secret>>) -> RouteTree {

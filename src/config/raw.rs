@@ -32,6 +32,57 @@ pub struct RawConfig {
     pub patterns: Vec<RawPattern>,
     #[serde(default)]
     pub logs: RawLogs,
+    #[serde(default)]
+    pub scoring: RawScoring,
+    #[serde(default)]
+    pub digest: RawDigest,
+    #[serde(default)]
+    pub decisions: RawDecisions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScoring {
+    #[serde(default)]
+    pub weights: RawWeights,
+    #[serde(default)]
+    pub thresholds: RawThresholds,
+    /// `off`, `unfiltered` or `silent`.
+    pub shadow: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeights {
+    pub severity: Option<f64>,
+    pub blast_radius: Option<f64>,
+    pub growth: Option<f64>,
+    pub duration: Option<f64>,
+    pub novelty: Option<f64>,
+    pub flapping: Option<f64>,
+    pub evidence: Option<f64>,
+    pub feedback: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholds {
+    pub high: Option<f64>,
+    pub low: Option<f64>,
+    pub digest: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDigest {
+    pub webhook_url: Option<String>,
+    pub interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDecisions {
+    pub file: Option<String>,
 }
 
 /// Log template mining and log evidence.

@@ -9,8 +9,8 @@ use regex::Regex;
 
 use super::Validator;
 use super::raw::{
-    RawCorrelation, RawFlapping, RawInhibitRule, RawLogs, RawPattern, RawService, RawSilence, RawSubjectRule,
-    RawTopology, RawTopologyFile, RawWeekly, RawWindow,
+    RawCorrelation, RawFlapping, RawInhibitRule, RawLogs, RawPattern, RawScoring, RawService, RawSilence,
+    RawSubjectRule, RawTopology, RawTopologyFile, RawWeekly, RawWindow,
 };
 use crate::engine::inhibit::{InhibitRule, InhibitScope};
 use crate::engine::patterns::{Pattern, PatternAction, Patterns};
@@ -18,7 +18,9 @@ use crate::engine::silence::{Silence, Weekly};
 use crate::engine::topology::{
     Declared, DeclaredService, SubjectKind, SubjectRule, Topology, TopologyError, default_rules,
 };
-use crate::engine::{Correlation, Flapping, LogConfig, MatchOp, Matcher};
+use crate::engine::{
+    Correlation, Flapping, LogConfig, MatchOp, Matcher, ScoreConfig, Shadow, Thresholds, Weights,
+};
 use crate::model::EventTime;
 
 impl Validator<'_> {
@@ -212,6 +214,48 @@ impl Validator<'_> {
             new_within: self.positive_duration("logs.new_within", raw.new_within, "15m"),
             context_templates: raw.context_templates.unwrap_or(5),
             context_lookback: self.duration("logs.context_lookback", raw.context_lookback, "15m"),
+        }
+    }
+
+    pub(super) fn scoring(&mut self, raw: RawScoring) -> ScoreConfig {
+        let weights = raw.weights;
+        let thresholds = raw.thresholds;
+        let high = thresholds.high.unwrap_or(0.4);
+        let low = thresholds.low.unwrap_or(0.35);
+        let digest = thresholds.digest.unwrap_or(0.1);
+        for (name, value) in [("high", high), ("low", low), ("digest", digest)] {
+            if !(0.0..=1.0).contains(&value) {
+                self.error(format!("scoring.thresholds.{name}"), "must be between 0 and 1");
+            }
+        }
+        if !(digest <= low && low <= high) {
+            self.error("scoring.thresholds", "expected digest <= low <= high");
+        }
+        let shadow = match raw.shadow.as_deref() {
+            None | Some("off") => Shadow::Off,
+            Some("unfiltered") => Shadow::Unfiltered,
+            Some("silent") => Shadow::Silent,
+            Some(other) => {
+                self.error(
+                    "scoring.shadow",
+                    format!("unknown mode {other:?}: expected off, unfiltered or silent"),
+                );
+                Shadow::Off
+            }
+        };
+        ScoreConfig {
+            weights: Weights {
+                severity: weights.severity.unwrap_or(0.5),
+                blast_radius: weights.blast_radius.unwrap_or(0.15),
+                growth: weights.growth.unwrap_or(0.1),
+                duration: weights.duration.unwrap_or(0.05),
+                novelty: weights.novelty.unwrap_or(0.1),
+                flapping: weights.flapping.unwrap_or(-0.1),
+                evidence: weights.evidence.unwrap_or(0.1),
+                feedback: weights.feedback.unwrap_or(0.2),
+            },
+            thresholds: Thresholds { high, low, digest },
+            shadow,
         }
     }
 

@@ -12,9 +12,10 @@ use std::time::Duration;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::route::Route;
+use super::score::{Assessment, Tier};
 use super::store::{AlertEntry, Fingerprint, KeyMap};
 use super::topology::Entity;
-use super::{AlertView, Correlation, IncidentView, Page, PageAction, PageReason};
+use super::{AlertView, Correlation, DecisionKind, IncidentView, Page, PageAction, PageReason};
 use crate::model::{EventTime, Labels, Severity};
 
 pub(super) struct Group {
@@ -46,7 +47,7 @@ pub(super) struct TopologyLink {
 /// Alerts a page lists at most (the counts always cover them all).
 const MAX_LISTED: usize = 500;
 
-/// The PagerDuty incident a group has open.
+/// The incident a group has open: paged, digested or suppressed by its tier.
 pub(super) struct Incident {
     dedup_key: Arc<str>,
     opened_at: EventTime,
@@ -57,6 +58,15 @@ pub(super) struct Incident {
     /// Pieces of log evidence listed in the last page.
     paged_evidence: usize,
     acknowledged: bool,
+    /// The highest tier reached: an open incident never moves down (no ping-pong).
+    pub tier: Tier,
+    /// PagerDuty has it open (a trigger went out, its resolve has not).
+    pub on_pagerduty: bool,
+    /// The tier of the last page (to notice an escalation from low to high urgency).
+    paged_tier: Tier,
+    digested: bool,
+    /// The latest assessment, for the incidents API.
+    pub assessment: Assessment,
 }
 
 /// What a flush decides with, besides the group.
@@ -75,15 +85,48 @@ pub(super) struct Flush<'a> {
 /// What one flush decided.
 pub(super) struct Decision {
     pub pages: Vec<Page>,
+    /// An incident that went to the digest instead of paging.
+    pub digest: Option<Page>,
+    /// What happened, for the decisions log.
+    pub records: Vec<(DecisionKind, Tier)>,
     /// Firing alerts listed in a trigger: they keep the incident open until they resolve.
     pub mark_paged: Vec<Fingerprint>,
-    /// Resolved alerts already reported; the store drops them.
-    pub forget: Vec<Fingerprint>,
+    /// Resolved alerts already reported; the store drops them, as (fingerprint, ever paged).
+    pub forget: Vec<(Fingerprint, bool)>,
     /// Nothing fires any more: the group (and its incident) ends.
     pub remove_group: bool,
     /// When a low-severity alert still settling becomes pageable, if that is before the next
     /// `group_interval` flush.
     pub settles_at: Option<EventTime>,
+}
+
+/// A group's members sorted out at a flush: the first half of a decision. The engine scores
+/// the live members, then `Group::conclude` decides.
+pub(super) struct Classified {
+    members: Vec<Member>,
+    digest: u64,
+    live: usize,
+    pageable: usize,
+    any_firing: bool,
+    paged_resolved: usize,
+    all_acknowledged: bool,
+    severity: Severity,
+    settles_at: Option<EventTime>,
+}
+
+impl Classified {
+    /// The alerts that page (or hold a paged incident open).
+    pub fn live(&self) -> impl Iterator<Item = Fingerprint> + '_ {
+        self.members.iter().filter(|member| member.live).map(|member| member.fingerprint)
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.live
+    }
+
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
 }
 
 /// One member's state at a flush.
@@ -110,17 +153,20 @@ impl Group {
         }
     }
 
-    pub fn decide(&mut self, group_key: u64, flush: &Flush<'_>) -> Decision {
-        let Flush { route, correlation, alerts, time, evidence, mute } = *flush;
-        let mut members = Vec::with_capacity(self.members.len());
-        let mut digest = 0u64;
-        let mut live = 0usize;
-        let mut pageable = 0usize;
-        let mut any_firing = false;
-        let mut paged_resolved = 0usize;
-        let mut all_acknowledged = true;
-        let mut severity = Severity::Info;
-        let mut settles_at: Option<EventTime> = None;
+    /// Sorts the members out: firing or not, muted or not, settled or not.
+    pub fn classify(&self, flush: &Flush<'_>) -> Classified {
+        let Flush { correlation, alerts, time, mute, .. } = *flush;
+        let mut classified = Classified {
+            members: Vec::with_capacity(self.members.len()),
+            digest: 0,
+            live: 0,
+            pageable: 0,
+            any_firing: false,
+            paged_resolved: 0,
+            all_acknowledged: true,
+            severity: Severity::Info,
+            settles_at: None,
+        };
         for &fingerprint in &self.members {
             let Some(entry) = alerts.get(&fingerprint) else { continue };
             let firing = !entry.is_resolved_at(time);
@@ -135,108 +181,188 @@ impl Group {
             let settled = time.since(entry.starts_at) >= settle;
             if firing && muted.is_none() && !settled {
                 let due = entry.starts_at.saturating_add(settle);
-                settles_at = Some(settles_at.map_or(due, |earliest| earliest.min(due)));
+                classified.settles_at = Some(classified.settles_at.map_or(due, |earliest| earliest.min(due)));
             }
-            // Settling only holds back the page that opens an incident: once it is open, every
-            // unmuted firing alert is part of it.
-            let is_live =
-                firing && ((muted.is_none() && (settled || self.incident.is_some())) || entry.paged);
-            any_firing |= firing;
-            if is_live {
-                live += 1;
-                digest ^= episode_hash(fingerprint, entry.starts_at, entry.page_severity());
-                all_acknowledged &= entry.acknowledged;
-                severity = severity.max(entry.page_severity());
+            // Settling only holds back the decision that opens an incident: once it is open,
+            // every unmuted firing alert is part of it.
+            let live = firing && ((muted.is_none() && (settled || self.incident.is_some())) || entry.paged);
+            classified.any_firing |= firing;
+            if live {
+                classified.live += 1;
+                classified.digest ^= episode_hash(fingerprint, entry.starts_at, entry.page_severity());
+                classified.all_acknowledged &= entry.acknowledged;
+                classified.severity = classified.severity.max(entry.page_severity());
                 if muted.is_none() {
-                    pageable += 1;
+                    classified.pageable += 1;
                 }
             }
             if !firing && entry.paged {
-                paged_resolved += 1;
+                classified.paged_resolved += 1;
             }
-            members.push(Member { fingerprint, firing, muted, live: is_live });
+            classified.members.push(Member { fingerprint, firing, muted, live });
         }
-        let forget: Vec<Fingerprint> =
-            members.iter().filter(|member| !member.firing).map(|member| member.fingerprint).collect();
+        classified
+    }
 
-        let mut pages = Vec::new();
-        if live == 0 {
-            // A group whose alerts all resolve before its first page sends nothing (Alertmanager);
-            // an open incident gets its resolve.
-            if let Some(incident) = self.incident.take() {
-                pages.push(self.page(
-                    route,
-                    &incident,
-                    alerts,
-                    &members,
-                    time,
-                    PageAction::Resolve,
-                    PageReason::Resolved,
-                ));
-            }
-            self.keep_firing(&members);
-            // Muted alerts still firing keep the group, so they page if their mute ends.
-            return Decision { pages, mark_paged: Vec::new(), forget, remove_group: !any_firing, settles_at };
-        }
-
-        let reason = match &self.incident {
-            None if pageable > 0 => Some(PageReason::Opened),
-            None => None,
-            Some(incident)
-                if incident.paged_digest != digest
-                    || paged_resolved > 0
-                    || evidence > incident.paged_evidence =>
-            {
-                Some(PageReason::Changed)
-            }
-            Some(incident) if time.since(incident.paged_at) >= route.repeat_interval => {
-                Some(PageReason::Repeat)
-            }
-            Some(_) => None,
+    /// Decides, with the members sorted out and the incident assessed: what to page, digest,
+    /// or record.
+    pub fn conclude(
+        &mut self,
+        group_key: u64,
+        classified: Classified,
+        assessment: Assessment,
+        flush: &Flush<'_>,
+    ) -> Decision {
+        let Flush { route, alerts, time, evidence, .. } = *flush;
+        let members = &classified.members;
+        let forget: Vec<(Fingerprint, bool)> = members
+            .iter()
+            .filter(|member| !member.firing)
+            .map(|member| {
+                (member.fingerprint, alerts.get(&member.fingerprint).is_some_and(|entry| entry.paged))
+            })
+            .collect();
+        let mut decision = Decision {
+            pages: Vec::new(),
+            digest: None,
+            records: Vec::new(),
+            mark_paged: Vec::new(),
+            forget,
+            remove_group: false,
+            settles_at: classified.settles_at,
         };
-        let mut mark_paged = Vec::new();
-        if let Some(reason) = reason {
-            let incident = self.incident.get_or_insert_with(|| Incident {
+
+        if classified.live == 0 {
+            // A group whose alerts all resolve before anything is decided sends nothing
+            // (Alertmanager); an open incident ends, with a resolve if PagerDuty has it.
+            if let Some(incident) = self.incident.take() {
+                if incident.on_pagerduty {
+                    decision.pages.push(self.page(
+                        route,
+                        &incident,
+                        alerts,
+                        members,
+                        time,
+                        PageAction::Resolve,
+                        PageReason::Resolved,
+                    ));
+                }
+                decision.records.push((DecisionKind::Resolved, incident.tier));
+            }
+            self.keep_firing(members);
+            // Muted alerts still firing keep the group, so they page if their mute ends.
+            decision.remove_group = !classified.any_firing;
+            return decision;
+        }
+        if self.incident.is_none() {
+            if classified.pageable == 0 {
+                self.keep_firing(members);
+                return decision;
+            }
+            self.incident = Some(Incident {
                 dedup_key: dedup_key(group_key),
                 opened_at: time,
-                paged_digest: digest,
+                paged_digest: classified.digest,
                 paged_at: time,
-                paged_severity: severity,
+                paged_severity: classified.severity,
                 paged_evidence: evidence,
                 acknowledged: false,
+                tier: assessment.tier,
+                on_pagerduty: false,
+                paged_tier: Tier::Suppress,
+                digested: false,
+                assessment: assessment.clone(),
             });
+            decision.records.push((DecisionKind::Opened, assessment.tier));
+        }
+        let Some(incident) = self.incident.as_mut() else { return decision };
+        let tier = incident.tier.max(assessment.tier);
+        if tier > incident.tier && incident.on_pagerduty {
+            decision.records.push((DecisionKind::Escalated, tier));
+        }
+        incident.tier = tier;
+        incident.assessment = assessment;
+
+        let reason = if !tier.pages() {
+            None
+        } else if !incident.on_pagerduty {
+            Some(PageReason::Opened)
+        } else if incident.paged_digest != classified.digest
+            || classified.paged_resolved > 0
+            || evidence > incident.paged_evidence
+            || tier > incident.paged_tier
+        {
+            Some(PageReason::Changed)
+        } else if time.since(incident.paged_at) >= route.repeat_interval {
+            Some(PageReason::Repeat)
+        } else {
+            None
+        };
+        if reason.is_some() {
+            incident.on_pagerduty = true;
+            incident.paged_tier = tier;
             incident.paged_evidence = evidence;
-            incident.paged_digest = digest;
+            incident.paged_digest = classified.digest;
             incident.paged_at = time;
-            incident.paged_severity = severity;
-            if !all_acknowledged {
+            incident.paged_severity = classified.severity;
+            if !classified.all_acknowledged {
                 incident.acknowledged = false;
             }
-            mark_paged =
-                members.iter().filter(|member| member.live).map(|member| member.fingerprint).collect();
-            if let Some(incident) = self.incident.as_ref() {
-                pages.push(self.page(route, incident, alerts, &members, time, PageAction::Trigger, reason));
-            }
+            decision.mark_paged = classified.live().collect();
+            decision.records.push((DecisionKind::Paged(PageAction::Trigger), tier));
         }
-        if all_acknowledged {
-            let newly_acknowledged = self
-                .incident
-                .as_mut()
-                .is_some_and(|incident| !std::mem::replace(&mut incident.acknowledged, true));
-            if let (true, Some(incident)) = (newly_acknowledged, self.incident.as_ref()) {
-                pages.push(self.page(
-                    route,
-                    incident,
-                    alerts,
-                    &members,
-                    time,
-                    PageAction::Acknowledge,
-                    PageReason::Acknowledged,
-                ));
-            }
+        if tier == Tier::Digest && !incident.digested {
+            incident.digested = true;
+            decision.records.push((DecisionKind::Digested, tier));
         }
-        self.keep_firing(&members);
-        Decision { pages, mark_paged, forget, remove_group: false, settles_at }
+        if tier == Tier::Suppress && decision.records.iter().any(|(kind, _)| *kind == DecisionKind::Opened) {
+            decision.records.push((DecisionKind::Suppressed, tier));
+        }
+        let newly_acknowledged = incident.on_pagerduty
+            && classified.all_acknowledged
+            && !std::mem::replace(&mut incident.acknowledged, true);
+        let Some(incident) = self.incident.as_ref() else { return decision };
+        if let Some(reason) = reason {
+            decision.pages.push(self.page(
+                route,
+                incident,
+                alerts,
+                members,
+                time,
+                PageAction::Trigger,
+                reason,
+            ));
+        }
+        if decision.records.iter().any(|(kind, _)| *kind == DecisionKind::Digested) {
+            decision.digest = Some(self.page(
+                route,
+                incident,
+                alerts,
+                members,
+                time,
+                PageAction::Trigger,
+                PageReason::Opened,
+            ));
+        }
+        if newly_acknowledged {
+            decision.pages.push(self.page(
+                route,
+                incident,
+                alerts,
+                members,
+                time,
+                PageAction::Acknowledge,
+                PageReason::Acknowledged,
+            ));
+            decision.records.push((DecisionKind::Paged(PageAction::Acknowledge), tier));
+        }
+        self.keep_firing(members);
+        decision
+    }
+
+    /// The incident's latest assessment, if it has one open.
+    pub fn incident(&self) -> Option<&Incident> {
+        self.incident.as_ref()
     }
 
     fn keep_firing(&mut self, members: &[Member]) {
@@ -300,6 +426,10 @@ impl Group {
                 }
             }
         }
+        // Low urgency pages as a warning at most: PagerDuty's urgency follows severity.
+        if incident.tier == Tier::PageLow && action == PageAction::Trigger {
+            severity = severity.min(Severity::Warning);
+        }
         let resolved = members.iter().filter(|member| !member.firing).count();
         let omitted = members.len() - alert_views.len();
         let alerts = alert_views;
@@ -323,8 +453,21 @@ impl Group {
                 tags,
                 log_context: Vec::new(),
                 evidence: Vec::new(),
+                score: incident.assessment.score,
+                tier: incident.tier,
+                why: incident.assessment.why.clone(),
             },
         }
+    }
+}
+
+impl Incident {
+    pub fn dedup_key(&self) -> &Arc<str> {
+        &self.dedup_key
+    }
+
+    pub fn opened_at(&self) -> EventTime {
+        self.opened_at
     }
 }
 

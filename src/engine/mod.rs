@@ -18,6 +18,7 @@ pub mod logs;
 pub mod matcher;
 pub mod patterns;
 mod route;
+pub mod score;
 pub mod silence;
 mod store;
 pub mod topology;
@@ -35,6 +36,9 @@ use group::{Flush, Group, TopologyLink};
 use inhibit::{InhibitRule, Inhibitor};
 pub use logs::{LogConfig, LogContext, LogMiner};
 use patterns::Patterns;
+pub use score::{
+    Assessment, Contribution, Features, History, KindStats, ScoreConfig, Shadow, Thresholds, Tier, Weights,
+};
 use silence::Silence;
 use store::{AlertEntry, FlapTracker, KeyMap, Refreshed};
 use topology::{Entity, Topology};
@@ -62,6 +66,7 @@ pub struct EngineConfig {
     pub silences: Vec<Silence>,
     pub patterns: Patterns,
     pub logs: LogConfig,
+    pub scoring: ScoreConfig,
 }
 
 /// How alerts about related entities become one incident, and how long low-severity incidents
@@ -89,6 +94,54 @@ pub struct Flapping {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notification {
     Page(Page),
+    /// An incident that goes into the periodic digest instead of paging.
+    Digest(Page),
+    /// A decision, for the decisions log.
+    Decision(DecisionRecord),
+}
+
+/// What a decision was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionKind {
+    /// An incident opened (at the tier its first assessment gave).
+    Opened,
+    /// A PagerDuty event went out.
+    Paged(PageAction),
+    /// The incident moved up a tier.
+    Escalated,
+    /// It went to the digest.
+    Digested,
+    /// It is suppressed: nobody is told.
+    Suppressed,
+    /// Nothing fires any more.
+    Resolved,
+}
+
+impl DecisionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Opened => "opened",
+            DecisionKind::Paged(PageAction::Trigger) => "paged",
+            DecisionKind::Paged(PageAction::Acknowledge) => "acknowledged",
+            DecisionKind::Paged(PageAction::Resolve) => "resolve_paged",
+            DecisionKind::Escalated => "escalated",
+            DecisionKind::Digested => "digested",
+            DecisionKind::Suppressed => "suppressed",
+            DecisionKind::Resolved => "resolved",
+        }
+    }
+}
+
+/// One decision about an incident, with its explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionRecord {
+    pub at: EventTime,
+    pub dedup_key: Arc<str>,
+    pub kind: DecisionKind,
+    pub tier: Tier,
+    pub score: f64,
+    pub why: Vec<Contribution>,
+    pub group_labels: Labels,
 }
 
 /// One PagerDuty event the engine decided to send.
@@ -165,6 +218,10 @@ pub struct IncidentView {
     pub log_context: Vec<LogContext>,
     /// Evidence gathered while the incident was open (new error templates bursting).
     pub evidence: Vec<String>,
+    /// Actionability, the tier it decided, and each feature's part in it.
+    pub score: f64,
+    pub tier: Tier,
+    pub why: Vec<Contribution>,
 }
 
 /// The entity an incident is rooted at: what its alerts' dependencies point to.
@@ -214,6 +271,8 @@ pub struct EngineStats {
     /// Groups that ended without ever paging (resolved within group wait or settle time, or
     /// muted throughout).
     pub groups_dropped: u64,
+    /// Incidents sent to the digest instead of paging.
+    pub digested: u64,
     pub pages_trigger: u64,
     pub pages_acknowledge: u64,
     pub pages_resolve: u64,
@@ -264,6 +323,8 @@ pub struct Engine {
     /// Silences created through the API.
     silences: Vec<Silence>,
     logs: LogMiner,
+    /// What happened to past episodes and pages, per alert kind.
+    history: History,
 }
 
 impl Engine {
@@ -283,6 +344,7 @@ impl Engine {
             flaps: FlapTracker::default(),
             silences: Vec::new(),
             logs,
+            history: History::default(),
         }
     }
 
@@ -732,8 +794,21 @@ impl Engine {
             evidence: evidence.len(),
             mute: &mute,
         };
-        let mut decision = group.decide(group_key, &flush);
-        if decision.pages.iter().any(|page| page.action == PageAction::Trigger) {
+        let classified = group.classify(&flush);
+        let features = features(
+            &self.config.topology,
+            &self.history,
+            group,
+            &classified,
+            &self.alerts,
+            time,
+            evidence.len(),
+        );
+        let assessment = self.config.scoring.assess(&features);
+        let mut decision = group.conclude(group_key, classified, assessment, &flush);
+        let needs_context =
+            decision.pages.iter().any(|page| page.action == PageAction::Trigger) || decision.digest.is_some();
+        if needs_context {
             let root = group
                 .topology
                 .as_ref()
@@ -743,12 +818,43 @@ impl Engine {
                 services.get_or_insert_with(|| group_services(&self.config.topology, group, &self.alerts));
             let names: Vec<&str> = names.iter().map(|service| &**service).collect();
             let log_context = self.logs.context(&names, since, time);
-            for page in decision.pages.iter_mut().filter(|page| page.action == PageAction::Trigger) {
+            let triggers = decision.pages.iter_mut().filter(|page| page.action == PageAction::Trigger);
+            for page in triggers.chain(decision.digest.as_mut()) {
                 page.incident.root = root.clone();
                 page.incident.entities = entities.clone();
                 page.incident.log_context = log_context.clone();
                 page.incident.evidence = evidence.clone();
             }
+        }
+        if let Some(incident) = group.incident() {
+            for (kind, tier) in &decision.records {
+                out.push(Notification::Decision(DecisionRecord {
+                    at: time,
+                    dedup_key: incident.dedup_key().clone(),
+                    kind: *kind,
+                    tier: *tier,
+                    score: incident.assessment.score,
+                    why: incident.assessment.why.clone(),
+                    group_labels: group.labels.clone(),
+                }));
+            }
+        } else if let Some(page) = decision.pages.first() {
+            // The incident just ended: its resolve carries what the record needs.
+            for (kind, tier) in &decision.records {
+                out.push(Notification::Decision(DecisionRecord {
+                    at: time,
+                    dedup_key: page.dedup_key.clone(),
+                    kind: *kind,
+                    tier: *tier,
+                    score: page.incident.score,
+                    why: Vec::new(),
+                    group_labels: group.labels.clone(),
+                }));
+            }
+        }
+        if let Some(digest) = decision.digest {
+            self.stats.digested += 1;
+            out.push(Notification::Digest(digest));
         }
         if decision.pages.is_empty() && decision.remove_group && group.incident.is_none() {
             self.stats.groups_dropped += 1;
@@ -772,9 +878,13 @@ impl Engine {
                 entry.paged = true;
             }
         }
-        for fingerprint in &decision.forget {
+        for (fingerprint, paged) in &decision.forget {
             if let Some(entry) = self.alerts.remove(fingerprint) {
                 self.inhibitor.remove(*fingerprint, &entry.labels);
+                // An episode that ended without ever paging resolved on its own.
+                let kind = self.history.kind(entry.labels.get("alertname").unwrap_or(""));
+                kind.episodes += 1;
+                kind.self_resolved += u64::from(!*paged);
             }
         }
         if decision.remove_group {
@@ -788,6 +898,49 @@ impl Engine {
                 .map_or(next, |settles| settles.min(next));
             self.schedule(group_key, next);
         }
+    }
+}
+
+/// The features an incident is scored on, from its live alerts.
+fn features(
+    topology: &Topology,
+    history: &History,
+    group: &Group,
+    classified: &group::Classified,
+    alerts: &KeyMap<AlertEntry>,
+    time: EventTime,
+    evidence: usize,
+) -> Features {
+    let mut entities: Vec<Entity> = Vec::new();
+    let mut kinds: Vec<&str> = Vec::new();
+    let mut flapping = false;
+    let mut must_page = false;
+    for entry in classified.live().filter_map(|fingerprint| alerts.get(&fingerprint)) {
+        if let Some(entity) = entry.subject.and_then(|subject| subject.entity()) {
+            if !entities.contains(&entity) {
+                entities.push(entity);
+            }
+        }
+        let kind = entry.labels.get("alertname").unwrap_or("");
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+        flapping |= entry.flapping;
+        must_page |= entry.patterns.must_page.is_some();
+    }
+    let _ = topology;
+    let (self_resolving, acted_on) = history.rates(kinds.into_iter());
+    let opened = group.incident().map_or(group.created_at, |incident| incident.opened_at());
+    Features {
+        severity: (classified.live_count() > 0).then(|| classified.severity()),
+        entities: entities.len(),
+        alerts: classified.live_count(),
+        minutes_open: time.since(opened.min(group.created_at)).as_secs_f64() / 60.0,
+        self_resolving,
+        flapping,
+        evidence,
+        acted_on,
+        must_page,
     }
 }
 

@@ -1,19 +1,30 @@
 //! The engine's own thread: the async shell around the synchronous engine. It stamps each
 //! request with the time it reached the engine (recording it, when asked, in the same order),
-//! applies it, and hands the resulting pages to the sink.
+//! applies it, and hands what the engine decided to the sinks: pages to PagerDuty, digest items
+//! to the digest, decisions to the decisions log.
 
 use tokio::sync::mpsc;
 
 use super::Input;
 use crate::admin::metrics::{Metrics, Queue};
-use crate::engine::{Engine, Notification};
+use crate::engine::{Engine, Notification, Page};
 use crate::model::EventTime;
+use crate::sinks::decisions::DecisionsLog;
 use crate::sources::capture::CaptureWriter;
+
+/// Where the engine's notifications go.
+pub struct Outputs {
+    pub pages: mpsc::Sender<Page>,
+    pub digests: mpsc::Sender<Page>,
+    pub decisions: Option<DecisionsLog>,
+    /// Shadow mode `silent`: pages are decided and logged, not sent.
+    pub silent: bool,
+}
 
 pub fn run(
     mut engine: Engine,
     mut inputs: mpsc::Receiver<Input>,
-    notifications: mpsc::Sender<Notification>,
+    mut outputs: Outputs,
     mut capture: Option<CaptureWriter>,
     metrics: &Metrics,
 ) {
@@ -58,14 +69,24 @@ pub fn run(
                         tracing::error!(%error, "cannot flush the capture file");
                     }
                 }
+                if let Some(log) = &mut outputs.decisions {
+                    if let Err(error) = log.flush() {
+                        tracing::error!(%error, "cannot flush the decisions log");
+                    }
+                }
             }
         }
-        send(&notifications, &mut out);
+        route(&mut outputs, &mut out);
     }
     engine.flush_pending(EventTime::now().max(last), &mut out);
     let stats = engine.stats();
     metrics.engine(&published, &stats);
-    send(&notifications, &mut out);
+    route(&mut outputs, &mut out);
+    if let Some(log) = &mut outputs.decisions {
+        if let Err(error) = log.flush() {
+            tracing::error!(%error, "cannot flush the decisions log");
+        }
+    }
     if let Some(writer) = capture {
         if let Err(error) = writer.finish() {
             tracing::error!(%error, "cannot finish the capture file");
@@ -73,10 +94,29 @@ pub fn run(
     }
 }
 
-fn send(notifications: &mpsc::Sender<Notification>, out: &mut Vec<Notification>) {
+fn route(outputs: &mut Outputs, out: &mut Vec<Notification>) {
     for notification in out.drain(..) {
-        if notifications.blocking_send(notification).is_err() {
-            tracing::error!("the pagerduty sink has stopped; a page was lost");
+        match notification {
+            Notification::Page(page) if outputs.silent => {
+                tracing::info!(dedup_key = %page.dedup_key, "shadow mode: page decided, not sent");
+            }
+            Notification::Page(page) => {
+                if outputs.pages.blocking_send(page).is_err() {
+                    tracing::error!("the pagerduty sink has stopped; a page was lost");
+                }
+            }
+            Notification::Digest(page) => {
+                if outputs.digests.blocking_send(page).is_err() {
+                    tracing::error!("the digest sink has stopped; a digest item was lost");
+                }
+            }
+            Notification::Decision(record) => {
+                if let Some(log) = &mut outputs.decisions {
+                    if let Err(error) = log.write(&record) {
+                        tracing::error!(%error, "cannot write to the decisions log");
+                    }
+                }
+            }
         }
     }
 }

@@ -19,8 +19,10 @@ use crate::admin::api::AdminState;
 use crate::admin::metrics::Metrics;
 use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
 use crate::engine::Engine;
-use crate::engine::EngineConfig;
 use crate::engine::{Command, CommandError, SilenceView};
+use crate::engine::{EngineConfig, Shadow};
+use crate::sinks::decisions::DecisionsLog;
+use crate::sinks::digest::DigestSink;
 use crate::sinks::pagerduty::PagerDutySink;
 use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
@@ -110,7 +112,21 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let (input_sender, input_receiver) = mpsc::channel(config.server.engine_queue);
-    let (notification_sender, notification_receiver) = mpsc::channel(config.pagerduty.queue_capacity);
+    let (page_sender, page_receiver) = mpsc::channel(config.pagerduty.queue_capacity);
+    let (digest_sender, digest_receiver) = mpsc::channel(config.pagerduty.queue_capacity);
+    let decisions = match &config.decisions_file {
+        Some(path) => Some(
+            DecisionsLog::open(path)
+                .with_context(|| format!("cannot open decisions log {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let outputs = engine_loop::Outputs {
+        pages: page_sender,
+        digests: digest_sender,
+        decisions,
+        silent: config.engine.scoring.shadow == Shadow::Silent,
+    };
     let capture = match &options.record {
         Some(path) => Some(
             CaptureWriter::create(path)
@@ -121,7 +137,9 @@ pub async fn run(
 
     let sink = PagerDutySink::new(config.pagerduty.clone(), metrics.clone())?;
     let sink_cancel = CancellationToken::new();
-    let sink_task = tokio::spawn(sink.run(notification_receiver, sink_cancel.clone()));
+    let digest = DigestSink::new(config.digest.clone(), sink.client());
+    let digest_task = tokio::spawn(digest.run(digest_receiver, sink_cancel.clone()));
+    let sink_task = tokio::spawn(sink.run(page_receiver, sink_cancel.clone()));
 
     let engine = Engine::new(config.engine.clone());
     let (engine_done, engine_stopped) = oneshot::channel();
@@ -129,7 +147,7 @@ pub async fn run(
     std::thread::Builder::new()
         .name("noisegate-engine".to_owned())
         .spawn(move || {
-            engine_loop::run(engine, input_receiver, notification_sender, capture, &engine_metrics);
+            engine_loop::run(engine, input_receiver, outputs, capture, &engine_metrics);
             let _ = engine_done.send(());
         })
         .context("cannot start the engine thread")?;
@@ -222,6 +240,7 @@ pub async fn run(
         let _ = engine_input.send(Input::Shutdown).await;
         let _ = engine_stopped.await;
         let _ = sink_task.await;
+        let _ = digest_task.await;
     };
     if tokio::time::timeout_at(deadline, closing).await.is_err() {
         sink_cancel.cancel();

@@ -1,4 +1,7 @@
-//! Sinks: where the engine's decisions go. PagerDuty (Events API v2) and the pages file.
+//! Sinks: where the engine's decisions go. PagerDuty (Events API v2), the pages file, the
+//! digest webhook and the decisions log.
 
+pub mod decisions;
+pub mod digest;
 pub mod pagerduty;
 pub mod pages_file;

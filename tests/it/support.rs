@@ -33,6 +33,9 @@ server:
   admin_listen: "127.0.0.1:0"
   tick: 20ms
   shutdown_grace: 20s
+# Ingest tests: every incident pages as its severity says (scoring has tests of its own).
+scoring:
+  shadow: unfiltered
 pagerduty:
   url: "{pagerduty_url}"
   routing_keys:

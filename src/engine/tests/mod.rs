@@ -51,6 +51,21 @@ fn config() -> EngineConfig {
         inhibit_rules: Vec::new(),
         silences: Vec::new(),
         patterns: Default::default(),
+        scoring: ScoreConfig {
+            weights: Weights {
+                severity: 0.5,
+                blast_radius: 0.15,
+                growth: 0.1,
+                duration: 0.05,
+                novelty: 0.1,
+                flapping: -0.1,
+                evidence: 0.1,
+                feedback: 0.2,
+            },
+            thresholds: Thresholds { high: 0.4, low: 0.35, digest: 0.1 },
+            // These tests are about grouping: every incident pages as its severity says.
+            shadow: Shadow::Unfiltered,
+        },
         logs: LogConfig {
             depth: 4,
             similarity: 0.4,
@@ -105,7 +120,8 @@ fn run(engine: &mut Engine, steps: Vec<(i64, Event)>, until: i64) -> Vec<Seen> {
     }
     engine.advance(at(until), &mut out);
     out.into_iter()
-        .map(|Notification::Page(page)| Seen {
+        .filter_map(page_of)
+        .map(|page| Seen {
             at: (page.at.as_millis() - T0) / 1000,
             action: page.action,
             reason: page.reason,
@@ -356,8 +372,8 @@ fn flush_pending_says_what_is_waiting() {
     engine.apply(firing(DOWN_A, 0, 1000), at(0), &mut out);
     assert!(out.is_empty());
     engine.flush_pending(at(1), &mut out);
-    assert_eq!(out.len(), 1);
-    let Notification::Page(page) = &out[0];
+    assert_eq!(pages(&out).len(), 1);
+    let page = pages(&out)[0];
     assert_eq!((page.at, page.action), (at(1), PageAction::Trigger));
 }
 
@@ -382,8 +398,8 @@ fn a_burst_in_one_request_is_never_split() {
     let burst = vec![firing(DOWN_A, 0, 5000), firing(DOWN_B, 0, 5000), firing(DOWN_C, 0, 5000)];
     engine.apply_batch(burst, at(1000), &mut out);
     engine.advance(at(1000), &mut out);
-    assert_eq!(out.len(), 1);
-    let Notification::Page(page) = &out[0];
+    assert_eq!(pages(&out).len(), 1);
+    let page = pages(&out)[0];
     assert_eq!(page.incident.firing, 3);
 }
 
@@ -396,9 +412,9 @@ fn a_sender_keyed_alert_keeps_its_identity_when_its_labels_change() {
     // Same key, new summary and a higher severity: the same alert, escalated in place.
     engine.apply(keyed("k1", "disk 99% full", "critical"), at(50), &mut out);
     engine.advance(at(400), &mut out);
-    let pages: Vec<(PageReason, Severity, Option<String>)> = out
-        .iter()
-        .map(|Notification::Page(page)| {
+    let pages: Vec<(PageReason, Severity, Option<String>)> = pages(&out)
+        .into_iter()
+        .map(|page| {
             let summary = page.incident.alerts[0].labels.get("summary").map(str::to_owned);
             (page.reason, page.incident.severity, summary)
         })
@@ -414,3 +430,20 @@ fn a_sender_keyed_alert_keeps_its_identity_when_its_labels_change() {
 }
 
 mod scenarios;
+
+/// The pages among notifications.
+pub(super) fn page_of(notification: Notification) -> Option<Page> {
+    match notification {
+        Notification::Page(page) => Some(page),
+        Notification::Digest(_) | Notification::Decision(_) => None,
+    }
+}
+
+pub(super) fn pages(out: &[Notification]) -> Vec<&Page> {
+    out.iter()
+        .filter_map(|notification| match notification {
+            Notification::Page(page) => Some(page),
+            _ => None,
+        })
+        .collect()
+}

@@ -42,6 +42,8 @@ route:
 correlation:
   window: 10m
   settle: {warning: 5m, info: 10m}
+# These scenarios are about correlation and muting: every incident pages as its severity says.
+scoring: {shadow: unfiltered}
 "#;
 
 fn engine(extra: &str) -> Engine {
@@ -113,7 +115,8 @@ fn run(engine: &mut Engine, mut steps: Vec<(i64, Event)>, until: i64) -> Vec<See
 
 fn seen(out: Vec<Notification>) -> Vec<Seen> {
     out.into_iter()
-        .map(|Notification::Page(page)| Seen {
+        .filter_map(super::page_of)
+        .map(|page| Seen {
             at: (page.at.as_millis() - T0) / 1000,
             action: page.action,
             severity: page.incident.severity,
@@ -576,8 +579,11 @@ patterns:
     engine.advance(at(100_000), &mut out);
     let tags: Vec<Vec<String>> = out
         .iter()
-        .filter(|Notification::Page(page)| page.action == PageAction::Trigger)
-        .map(|Notification::Page(page)| page.incident.tags.iter().map(|tag| tag.to_string()).collect())
+        .filter_map(|notification| match notification {
+            Notification::Page(page) if page.action == PageAction::Trigger => Some(page),
+            _ => None,
+        })
+        .map(|page| page.incident.tags.iter().map(|tag| tag.to_string()).collect())
         .collect();
     let pages = seen(out);
     // The must-page warning pages without settling, as a high-urgency page.
@@ -714,7 +720,7 @@ fn pages_carry_their_services_logs_and_a_new_error_burst_as_evidence() {
         engine.apply(event, at(time), &mut out);
     }
     engine.advance(at(600), &mut out);
-    let pages: Vec<_> = out.iter().map(|Notification::Page(page)| page).collect();
+    let pages = super::pages(&out);
     assert_eq!(pages.len(), 2, "the opening page and the update after group_interval");
     // The opening page (at 210) lists what cart logged; the burst comes after it.
     assert_eq!(pages[0].incident.log_context[0].template, "GET /cart 200 12ms");

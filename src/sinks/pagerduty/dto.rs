@@ -375,6 +375,9 @@ mod tests {
                 tags: Vec::new(),
                 log_context: Vec::new(),
                 evidence: Vec::new(),
+                score: 0.9,
+                tier: crate::engine::Tier::PageHigh,
+                why: Vec::new(),
             },
         }
     }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::metrics::{Metrics, PageFailure, Queue, action_str};
 use crate::config::Secret;
-use crate::engine::{Notification, Page};
+use crate::engine::Page;
 use crate::sinks::pages_file::PagesWriter;
 use dto::EventBody;
 
@@ -103,18 +103,21 @@ impl PagerDutySink {
 
     /// Delivers notifications until the engine closes the channel. `cancel` aborts waiting
     /// retries (shutdown grace period over).
-    pub async fn run(mut self, mut notifications: mpsc::Receiver<Notification>, cancel: CancellationToken) {
-        while let Some(notification) = notifications.recv().await {
-            self.metrics.queue_depth(Queue::PagerDuty, notifications.len());
-            match notification {
-                Notification::Page(page) => self.deliver(&page, &cancel).await,
-            }
+    pub async fn run(mut self, mut pages: mpsc::Receiver<Page>, cancel: CancellationToken) {
+        while let Some(page) = pages.recv().await {
+            self.metrics.queue_depth(Queue::PagerDuty, pages.len());
+            self.deliver(&page, &cancel).await;
         }
         if let Some(pages) = &mut self.pages {
             if let Err(error) = pages.flush() {
                 tracing::error!(%error, "cannot flush the pages file");
             }
         }
+    }
+
+    /// The HTTP client, for other sinks to share.
+    pub fn client(&self) -> reqwest::Client {
+        self.client.clone()
     }
 
     async fn deliver(&mut self, page: &Page, cancel: &CancellationToken) {

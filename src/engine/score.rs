@@ -1,0 +1,337 @@
+//! Actionability: a score in [0, 1] for an incident, from features an operator can read and
+//! tune, and the tier it decides (page high, page low, digest, suppress). Every decision carries
+//! each feature's value and contribution.
+
+use std::collections::HashMap;
+
+use crate::model::Severity;
+
+/// How much each feature counts. Negative weights subtract.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights {
+    pub severity: f64,
+    pub blast_radius: f64,
+    pub growth: f64,
+    pub duration: f64,
+    pub novelty: f64,
+    pub flapping: f64,
+    pub evidence: f64,
+    pub feedback: f64,
+}
+
+/// Scores at or above which an incident reaches a tier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Page high urgency (its alerts must also be critical or error).
+    pub high: f64,
+    pub low: f64,
+    pub digest: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreConfig {
+    pub weights: Weights,
+    pub thresholds: Thresholds,
+    pub shadow: Shadow,
+}
+
+/// Shadow mode: decisions computed and logged, but not acted on, to compare before switching
+/// noisegate's filtering on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shadow {
+    /// Decisions are acted on.
+    Off,
+    /// Every incident pages at the urgency its severity gives; the scored tier is only logged.
+    Unfiltered,
+    /// Decisions are made and logged; nothing is sent to PagerDuty.
+    Silent,
+}
+
+/// What noisegate does with an incident. Ordered: an open incident only moves up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    Suppress,
+    Digest,
+    PageLow,
+    PageHigh,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Suppress => "suppress",
+            Tier::Digest => "digest",
+            Tier::PageLow => "page_low",
+            Tier::PageHigh => "page_high",
+        }
+    }
+
+    pub fn pages(self) -> bool {
+        matches!(self, Tier::PageLow | Tier::PageHigh)
+    }
+
+    /// The tier an incident's severity gives without scoring (shadow mode, Alertmanager's way).
+    pub fn of_severity(severity: Severity) -> Tier {
+        if severity >= Severity::Error { Tier::PageHigh } else { Tier::PageLow }
+    }
+}
+
+/// The raw features of an incident at a flush.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Features {
+    pub severity: Option<Severity>,
+    /// Services and nodes its alerts are about.
+    pub entities: usize,
+    /// Alerts that page in it.
+    pub alerts: usize,
+    pub minutes_open: f64,
+    /// Estimated share of its alert kinds' past episodes that resolved on their own.
+    pub self_resolving: f64,
+    pub flapping: bool,
+    pub evidence: usize,
+    /// Estimated share of its alert kinds' past pages a human acted on; `None` without history.
+    pub acted_on: Option<f64>,
+    /// A must-page phrase matched.
+    pub must_page: bool,
+}
+
+/// One feature's part in a score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    pub feature: &'static str,
+    /// The feature in [0, 1] (feedback in [-1, 1]).
+    pub value: f64,
+    pub contribution: f64,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    pub score: f64,
+    pub tier: Tier,
+    pub why: Vec<Contribution>,
+}
+
+impl ScoreConfig {
+    pub fn assess(&self, features: &Features) -> Assessment {
+        let weights = &self.weights;
+        let severity = features.severity.unwrap_or(Severity::Info);
+        let severity_value = match severity {
+            Severity::Critical => 1.0,
+            Severity::Error => 0.85,
+            Severity::Warning => 0.45,
+            Severity::Info => 0.15,
+        };
+        let blast = (features.entities as f64 / 3.0).min(1.0);
+        let growth = (features.alerts.saturating_sub(1) as f64 / 4.0).min(1.0);
+        let duration = (features.minutes_open / 30.0).clamp(0.0, 1.0);
+        let novelty = (1.0 - features.self_resolving).clamp(0.0, 1.0);
+        let evidence = (features.evidence as f64 / 2.0).min(1.0);
+        let feedback = features.acted_on.map_or(0.0, |rate| (rate - 0.5) * 2.0);
+        let mut why = vec![
+            part("severity", severity_value, weights.severity, severity.as_str().to_owned()),
+            part(
+                "blast_radius",
+                blast,
+                weights.blast_radius,
+                format!("{} services or nodes", features.entities),
+            ),
+            part("growth", growth, weights.growth, format!("{} alerts", features.alerts)),
+            part(
+                "duration",
+                duration,
+                weights.duration,
+                format!("open {:.0} minutes", features.minutes_open),
+            ),
+            part(
+                "novelty",
+                novelty,
+                weights.novelty,
+                format!("{:.0}% of past episodes resolved on their own", features.self_resolving * 100.0),
+            ),
+            part(
+                "flapping",
+                f64::from(u8::from(features.flapping)),
+                weights.flapping,
+                if features.flapping { "flapping".to_owned() } else { "steady".to_owned() },
+            ),
+            part("evidence", evidence, weights.evidence, format!("{} log evidence", features.evidence)),
+            part(
+                "feedback",
+                feedback,
+                weights.feedback,
+                match features.acted_on {
+                    Some(rate) => format!("responders acted on {:.0}% of past pages", rate * 100.0),
+                    None => "no responder history".to_owned(),
+                },
+            ),
+        ];
+        let score = why.iter().map(|part| part.contribution).sum::<f64>().clamp(0.0, 1.0);
+        let thresholds = &self.thresholds;
+        let scored = if features.must_page {
+            why.push(part("must_page", 1.0, 0.0, "a must-page phrase matched: high urgency".to_owned()));
+            Tier::PageHigh
+        } else if score >= thresholds.high && severity >= Severity::Error {
+            Tier::PageHigh
+        } else if score >= thresholds.low {
+            Tier::PageLow
+        } else if score >= thresholds.digest {
+            Tier::Digest
+        } else {
+            Tier::Suppress
+        };
+        let tier = match self.shadow {
+            Shadow::Unfiltered => {
+                why.push(part(
+                    "shadow",
+                    0.0,
+                    0.0,
+                    format!("shadow mode: the score decides {}", scored.as_str()),
+                ));
+                Tier::of_severity(severity)
+            }
+            Shadow::Off | Shadow::Silent => scored,
+        };
+        Assessment { score, tier, why }
+    }
+}
+
+fn part(feature: &'static str, value: f64, weight: f64, note: String) -> Contribution {
+    Contribution { feature, value, contribution: value * weight, note }
+}
+
+/// What happened to past episodes and pages of each kind of alert (its `alertname`): the
+/// history novelty and feedback read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KindStats {
+    /// Episodes that ended.
+    pub episodes: u64,
+    /// Of those, episodes that ended without ever paging.
+    pub self_resolved: u64,
+    /// Pages a responder acknowledged.
+    pub acted: u64,
+    /// Pages that were resolved without anyone acknowledging them.
+    pub untouched: u64,
+    /// Sum of seconds from page to acknowledgement, over `acted`.
+    pub ack_seconds: f64,
+}
+
+impl KindStats {
+    /// Beta(1, 1)-posterior mean of "an episode resolved on its own".
+    pub fn self_resolving(&self) -> f64 {
+        (self.self_resolved as f64 + 1.0) / (self.episodes as f64 + 2.0)
+    }
+
+    /// Beta(1, 1)-posterior mean of "a human acted on the page", without history `None`.
+    pub fn acted_on(&self) -> Option<f64> {
+        let pages = self.acted + self.untouched;
+        (pages > 0).then(|| (self.acted as f64 + 1.0) / (pages as f64 + 2.0))
+    }
+}
+
+/// History per alert kind.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub kinds: HashMap<Box<str>, KindStats>,
+}
+
+impl History {
+    pub fn kind(&mut self, name: &str) -> &mut KindStats {
+        self.kinds.entry(name.into()).or_default()
+    }
+
+    /// Mean self-resolving rate and acted-on rate over `kinds`.
+    pub fn rates<'a>(&self, kinds: impl Iterator<Item = &'a str>) -> (f64, Option<f64>) {
+        let mut self_resolving = 0.0;
+        let mut acted = Vec::new();
+        let mut count = 0;
+        for kind in kinds {
+            let stats = self.kinds.get(kind).cloned().unwrap_or_default();
+            self_resolving += stats.self_resolving();
+            acted.extend(stats.acted_on());
+            count += 1;
+        }
+        let self_resolving = if count == 0 { 0.5 } else { self_resolving / count as f64 };
+        let acted = (!acted.is_empty()).then(|| acted.iter().sum::<f64>() / acted.len() as f64);
+        (self_resolving, acted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn config() -> ScoreConfig {
+        ScoreConfig {
+            weights: Weights {
+                severity: 0.5,
+                blast_radius: 0.15,
+                growth: 0.1,
+                duration: 0.05,
+                novelty: 0.1,
+                flapping: -0.1,
+                evidence: 0.1,
+                feedback: 0.2,
+            },
+            thresholds: Thresholds { high: 0.4, low: 0.35, digest: 0.1 },
+            shadow: Shadow::Off,
+        }
+    }
+
+    fn base() -> Features {
+        Features { severity: Some(Severity::Warning), alerts: 1, self_resolving: 0.5, ..Features::default() }
+    }
+
+    #[test]
+    fn each_feature_moves_the_score_its_way() {
+        let config = config();
+        let score = |features: &Features| config.assess(features).score;
+        let plain = score(&base());
+        let cases: Vec<(&str, Features, bool)> = vec![
+            ("critical", Features { severity: Some(Severity::Critical), ..base() }, true),
+            ("info", Features { severity: Some(Severity::Info), ..base() }, false),
+            ("blast radius", Features { entities: 3, ..base() }, true),
+            ("growth", Features { alerts: 5, ..base() }, true),
+            ("duration", Features { minutes_open: 30.0, ..base() }, true),
+            ("novel", Features { self_resolving: 0.0, ..base() }, true),
+            ("routine", Features { self_resolving: 1.0, ..base() }, false),
+            ("flapping", Features { flapping: true, ..base() }, false),
+            ("evidence", Features { evidence: 2, ..base() }, true),
+            ("acted on", Features { acted_on: Some(0.9), ..base() }, true),
+            ("ignored", Features { acted_on: Some(0.1), ..base() }, false),
+        ];
+        for (name, features, up) in cases {
+            let moved = score(&features);
+            assert_eq!(moved > plain, up, "{name}: {moved} vs {plain}");
+        }
+        let assessment = config.assess(&base());
+        let total: f64 = assessment.why.iter().map(|part| part.contribution).sum();
+        assert!((total - assessment.score).abs() < 1e-9, "why adds up to the score");
+    }
+
+    #[test]
+    fn tiers_follow_thresholds_and_severity() {
+        let config = config();
+        let tier = |features: Features| config.assess(&features).tier;
+        assert_eq!(tier(Features { severity: Some(Severity::Critical), ..base() }), Tier::PageHigh);
+        // A warning never pages high, however high it scores.
+        assert_eq!(tier(Features { entities: 3, alerts: 5, evidence: 2, ..base() }), Tier::PageLow);
+        assert_eq!(tier(base()), Tier::Digest);
+        assert_eq!(
+            tier(Features { severity: Some(Severity::Info), self_resolving: 1.0, ..base() }),
+            Tier::Suppress
+        );
+        assert_eq!(tier(Features { must_page: true, ..base() }), Tier::PageHigh);
+        let shadow = ScoreConfig { shadow: Shadow::Unfiltered, ..config };
+        assert_eq!(shadow.assess(&Features { severity: Some(Severity::Info), ..base() }).tier, Tier::PageLow);
+    }
+
+    #[test]
+    fn history_is_a_beta_posterior() {
+        let stats = KindStats { episodes: 8, self_resolved: 8, acted: 0, untouched: 0, ack_seconds: 0.0 };
+        assert!((stats.self_resolving() - 0.9).abs() < 1e-9);
+        assert_eq!(stats.acted_on(), None);
+        let stats = KindStats { acted: 3, untouched: 1, ..stats };
+        assert!((stats.acted_on().unwrap() - 4.0 / 6.0).abs() < 1e-9);
+    }
+}
