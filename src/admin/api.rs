@@ -22,10 +22,12 @@ use xxhash_rust::xxh3::Xxh3;
 use super::metrics::Metrics;
 use crate::config::parse_duration;
 use crate::engine::silence::Silence;
-use crate::engine::{Command, CommandError, Matcher, SilenceView};
+use crate::engine::{Command, CommandError, IncidentSummary, Matcher, SilenceView};
 use crate::model::EventTime;
 use crate::service::Input;
 use crate::service::reload::{ReloadError, Reloader};
+use crate::sinks::decisions::{round, why_items};
+use crate::sinks::pagerduty::dto::LabelMap;
 
 #[derive(Clone)]
 pub struct AdminState {
@@ -41,11 +43,68 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/api/v1/silences", get(list_silences).post(create_silence))
         .route("/api/v1/silences/{id}", delete(expire_silence))
+        .route("/api/v1/incidents", get(list_incidents))
+        .route("/api/v1/incidents/{id}", get(get_incident))
         .route("/-/reload", post(reload))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state)
+}
+
+async fn incidents(state: &AdminState) -> Result<Vec<IncidentSummary>, Response> {
+    let (reply, answer) = oneshot::channel();
+    if state.engine.send(Input::ListIncidents(reply)).await.is_err() {
+        return Err(unavailable());
+    }
+    answer.await.map_err(|_| unavailable())
+}
+
+async fn list_incidents(State(state): State<AdminState>) -> Response {
+    match incidents(&state).await {
+        Ok(incidents) => axum::Json(
+            incidents.iter().map(|incident| incident_json(incident, false)).collect::<Vec<Value>>(),
+        )
+        .into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn get_incident(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    match incidents(&state).await {
+        Ok(incidents) => match incidents.iter().find(|incident| *incident.dedup_key == *id) {
+            Some(incident) => axum::Json(incident_json(incident, true)).into_response(),
+            None => error(StatusCode::NOT_FOUND, format!("no open incident {id:?}")),
+        },
+        Err(response) => response,
+    }
+}
+
+/// An incident as the API shows it; `detailed` adds its alerts.
+pub fn incident_json(incident: &IncidentSummary, detailed: bool) -> Value {
+    let firing = incident.alerts.iter().filter(|(_, firing)| *firing).count();
+    let mut value = json!({
+        "id": &*incident.dedup_key,
+        "group_labels": LabelMap::new(&incident.group_labels),
+        "opened_at": incident.opened_at.to_string(),
+        "tier": incident.tier.as_str(),
+        "on_pagerduty": incident.on_pagerduty,
+        "score": round(incident.assessment.score),
+        "why": why_items(&incident.assessment.why),
+        "probable_cause": incident.root.as_ref().map(|root| json!({
+            "entity": &*root.entity, "kind": &*root.kind,
+            "alerts": root.alerts.iter().map(|name| &**name).collect::<Vec<_>>(),
+        })),
+        "firing": firing,
+    });
+    if detailed {
+        value["alerts"] = incident
+            .alerts
+            .iter()
+            .map(|(labels, firing)| json!({ "labels": LabelMap::new(labels), "firing": firing }))
+            .collect();
+    }
+    value
 }
 
 async fn reload(State(state): State<AdminState>) -> Response {

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand.
 
 mod check;
+mod explain;
 mod replay;
 mod serve;
 
@@ -59,6 +60,17 @@ enum Command {
         #[arg(long, value_name = "DECISIONS.jsonl")]
         decisions_out: Option<PathBuf>,
     },
+    /// Explain an incident's decisions: from a running instance, or from a decisions log.
+    Explain {
+        /// The incident's id (its PagerDuty dedup_key).
+        id: String,
+        /// The admin API of a running instance.
+        #[arg(long, default_value = "http://127.0.0.1:9464")]
+        url: String,
+        /// Read a decisions log (`replay --decisions-out`, `decisions.file`) instead.
+        #[arg(long, value_name = "DECISIONS.jsonl")]
+        decisions: Option<PathBuf>,
+    },
     /// Validate a config without binding ports or calling anything.
     Check {
         /// Config file; the embedded default when omitted.
@@ -90,6 +102,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Check { config, topology } => {
             return check::run(config_source(config), Overrides { topology });
         }
+        Command::Explain { id, url, decisions } => explain::run(&id, &url, decisions.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -295,6 +295,21 @@ pub enum CommandError {
     DuplicateSilence(Arc<str>),
 }
 
+/// An open incident, for the incidents API and `noisegate explain`.
+#[derive(Debug, Clone)]
+pub struct IncidentSummary {
+    pub dedup_key: Arc<str>,
+    pub group_labels: Labels,
+    pub opened_at: EventTime,
+    pub tier: Tier,
+    /// PagerDuty has it open.
+    pub on_pagerduty: bool,
+    pub assessment: Assessment,
+    pub root: Option<RootCause>,
+    /// Its alerts' labels and whether each fires.
+    pub alerts: Vec<(Arc<Labels>, bool)>,
+}
+
 /// A silence and whether it mutes alerts now.
 #[derive(Debug, Clone)]
 pub struct SilenceView {
@@ -469,6 +484,41 @@ impl Engine {
             }
         }
         self.topology_groups.retain(|key| self.groups.get(key).is_some_and(|group| group.topology.is_some()));
+    }
+
+    /// The open incidents (paged, digested or suppressed), newest first, with their latest
+    /// assessment and alerts.
+    pub fn incidents(&self) -> Vec<IncidentSummary> {
+        let now = self.now;
+        let mut incidents: Vec<IncidentSummary> =
+            self.groups
+                .values()
+                .filter_map(|group| {
+                    let incident = group.incident()?;
+                    let alerts = group
+                        .members
+                        .iter()
+                        .filter_map(|fingerprint| self.alerts.get(fingerprint))
+                        .map(|entry| (entry.labels.clone(), !entry.is_resolved_at(now)))
+                        .collect();
+                    Some(IncidentSummary {
+                        dedup_key: incident.dedup_key().clone(),
+                        group_labels: group.labels.clone(),
+                        opened_at: incident.opened_at(),
+                        tier: incident.tier,
+                        on_pagerduty: incident.on_pagerduty,
+                        assessment: incident.assessment.clone(),
+                        root: group.topology.as_ref().map(|link| {
+                            root_cause(&self.config.topology, link.root, group, &self.alerts, now)
+                        }),
+                        alerts,
+                    })
+                })
+                .collect();
+        incidents.sort_by(|left, right| {
+            right.opened_at.cmp(&left.opened_at).then(left.dedup_key.cmp(&right.dedup_key))
+        });
+        incidents
     }
 
     /// Every silence, from the config, the inventory and the API, with whether it is active.

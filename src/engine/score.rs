@@ -196,8 +196,16 @@ impl ScoreConfig {
     }
 }
 
+impl Contribution {
+    /// Notes that carry no weight but explain (must page, shadow mode).
+    pub fn weightless(&self) -> bool {
+        matches!(self.feature, "must_page" | "shadow")
+    }
+}
+
 fn part(feature: &'static str, value: f64, weight: f64, note: String) -> Contribution {
-    Contribution { feature, value, contribution: value * weight, note }
+    // Adding 0.0 turns a -0.0 (a zero feature under a negative weight) into 0.0.
+    Contribution { feature, value, contribution: value * weight + 0.0, note }
 }
 
 /// What happened to past episodes and pages of each kind of alert (its `alertname`): the

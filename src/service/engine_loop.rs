@@ -57,6 +57,10 @@ pub fn run(
                 engine.reconfigure(*config);
                 let _ = reply.send(());
             }
+            Input::ListIncidents(reply) => {
+                engine.advance(now, &mut out);
+                let _ = reply.send(engine.incidents());
+            }
             Input::ListSilences(reply) => {
                 engine.advance(now, &mut out);
                 let _ = reply.send(engine.silences());

@@ -19,7 +19,7 @@ use crate::admin::api::AdminState;
 use crate::admin::metrics::Metrics;
 use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
 use crate::engine::Engine;
-use crate::engine::{Command, CommandError, SilenceView};
+use crate::engine::{Command, CommandError, IncidentSummary, SilenceView};
 use crate::engine::{EngineConfig, Shadow};
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::digest::DigestSink;
@@ -40,6 +40,8 @@ pub enum Input {
     Command(Command, oneshot::Sender<Result<Arc<str>, CommandError>>),
     /// The silences in force, for the admin API.
     ListSilences(oneshot::Sender<Vec<SilenceView>>),
+    /// The open incidents, for the admin API.
+    ListIncidents(oneshot::Sender<Vec<IncidentSummary>>),
     /// A reloaded configuration, answered once in force.
     Reconfigure(Box<EngineConfig>, oneshot::Sender<()>),
     /// Stop: page what is pending and close the queue to the sinks. Requests still queued are

@@ -72,6 +72,10 @@ pub struct CustomDetails<'a> {
     pub log_context: Vec<LogLine<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<&'a str>,
+    /// How actionable the incident is, in [0, 1], the tier that decided, and why.
+    pub score: f64,
+    pub tier: &'static str,
+    pub why: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -229,6 +233,14 @@ fn payload(page: &Page) -> Payload<'_> {
                 })
                 .collect(),
             evidence: incident.evidence.iter().map(String::as_str).collect(),
+            score: crate::sinks::decisions::round(incident.score),
+            tier: incident.tier.as_str(),
+            why: incident
+                .why
+                .iter()
+                .filter(|part| part.contribution != 0.0 || part.weightless())
+                .map(|part| format!("{} {:+.2}: {}", part.feature, part.contribution, part.note))
+                .collect(),
         },
     }
 }
