@@ -45,6 +45,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/v1/silences/{id}", delete(expire_silence))
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
+        .route("/api/v1/feedback", get(feedback))
         .route("/-/reload", post(reload))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -105,6 +106,33 @@ pub fn incident_json(incident: &IncidentSummary, detailed: bool) -> Value {
             .collect();
     }
     value
+}
+
+/// The history of alert kinds: episodes that resolved on their own, pages acted on.
+async fn feedback(State(state): State<AdminState>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if state.engine.send(Input::History(reply)).await.is_err() {
+        return unavailable();
+    }
+    let Ok(history) = answer.await else { return unavailable() };
+    let mut kinds: Vec<(&Box<str>, &crate::engine::KindStats)> = history.kinds.iter().collect();
+    kinds.sort_by(|left, right| left.0.cmp(right.0));
+    let body: Vec<Value> = kinds
+        .into_iter()
+        .map(|(kind, stats)| {
+            json!({
+                "kind": &**kind,
+                "episodes": stats.episodes,
+                "self_resolved": stats.self_resolved,
+                "acted": stats.acted,
+                "untouched": stats.untouched,
+                "mean_seconds_to_ack": (stats.acted > 0).then(|| round(stats.ack_seconds / stats.acted as f64)),
+                "self_resolving": round(stats.self_resolving()),
+                "acted_on": stats.acted_on().map(round),
+            })
+        })
+        .collect();
+    axum::Json(body).into_response()
 }
 
 async fn reload(State(state): State<AdminState>) -> Response {

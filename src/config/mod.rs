@@ -36,6 +36,7 @@ pub struct Config {
     pub digest: DigestConfig,
     /// Where to append the decisions log, if anywhere.
     pub decisions_file: Option<PathBuf>,
+    pub feedback: FeedbackConfig,
     /// Things that are valid but probably not what the operator wants.
     pub warnings: Vec<String>,
 }
@@ -54,11 +55,26 @@ pub struct ServerConfig {
     pub engine_queue: usize,
 }
 
+/// Responders' feedback: PagerDuty webhooks, and the history they build.
+#[derive(Debug, Clone, Default)]
+pub struct FeedbackConfig {
+    /// Signing secrets of the PagerDuty webhook subscription; none: the webhook is refused.
+    pub webhook_secrets: Vec<Secret>,
+    /// Where the history of alert kinds is kept across restarts (JSON Lines).
+    pub state_file: Option<PathBuf>,
+    /// Past outcomes to start from (JSON Lines, the same format).
+    pub seed_file: Option<PathBuf>,
+}
+
 /// A secret value (routing key, token). Never printed: `Debug` shows `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -251,6 +267,18 @@ impl Validator<'_> {
             }),
         };
         let pagerduty = self.pagerduty(raw.pagerduty);
+        let mut webhook_secrets = Vec::new();
+        for (index, secret) in raw.feedback.webhook_secrets.into_iter().enumerate() {
+            let path = format!("feedback.webhook_secrets[{index}]");
+            if let Some(secret) = self.secret(&path, secret) {
+                webhook_secrets.push(secret);
+            }
+        }
+        let feedback = FeedbackConfig {
+            webhook_secrets,
+            state_file: raw.feedback.state_file.map(|file| self.relative(&file)),
+            seed_file: raw.feedback.seed_file.map(|file| self.relative(&file)),
+        };
         let (topology, mut silences) = self.topology(raw.topology);
         silences.extend(self.silences(raw.silences, &topology));
         let routes = self.routes(raw.route, &pagerduty.routing_keys);
@@ -271,6 +299,7 @@ impl Validator<'_> {
             patterns: self.patterns(raw.patterns),
             logs: self.logs(raw.logs),
             scoring: self.scoring(raw.scoring),
+            feedback: !feedback.webhook_secrets.is_empty(),
         };
         let digest = DigestConfig {
             webhook_url: raw.digest.webhook_url.filter(|url| {
@@ -283,11 +312,8 @@ impl Validator<'_> {
             }),
             interval: self.positive_duration("digest.interval", raw.digest.interval, "1h"),
         };
-        let decisions_file = raw.decisions.file.map(|file| match &self.base_dir {
-            Some(base) => base.join(file),
-            None => PathBuf::from(file),
-        });
-        Config { server, limits, engine, pagerduty, digest, decisions_file, warnings: Vec::new() }
+        let decisions_file = raw.decisions.file.map(|file| self.relative(&file));
+        Config { server, limits, engine, pagerduty, digest, decisions_file, feedback, warnings: Vec::new() }
     }
 
     fn routes(&mut self, root: RawRoute, keys: &BTreeMap<String, Option<Secret>>) -> RouteTree {

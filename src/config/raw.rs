@@ -38,6 +38,18 @@ pub struct RawConfig {
     pub digest: RawDigest,
     #[serde(default)]
     pub decisions: RawDecisions,
+    #[serde(default)]
+    pub feedback: RawFeedback,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeedback {
+    /// PagerDuty webhook signing secrets; several while one is being rotated.
+    #[serde(default)]
+    pub webhook_secrets: Vec<RawSecret>,
+    pub state_file: Option<String>,
+    pub seed_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -79,7 +79,7 @@ impl Validator<'_> {
         (Arc::new(topology), silences)
     }
 
-    fn relative(&self, file: &str) -> PathBuf {
+    pub(super) fn relative(&self, file: &str) -> PathBuf {
         match &self.base_dir {
             Some(base) => base.join(file),
             None => PathBuf::from(file),

@@ -67,6 +67,10 @@ pub(super) struct Incident {
     digested: bool,
     /// The latest assessment, for the incidents API.
     pub assessment: Assessment,
+    /// The alert kinds (`alertname`s) it paged for: what responder feedback is about.
+    pub kinds: Vec<Box<str>>,
+    /// A responder acknowledged (or reopened) it.
+    pub acted: bool,
 }
 
 /// What a flush decides with, besides the group.
@@ -98,6 +102,8 @@ pub(super) struct Decision {
     /// When a low-severity alert still settling becomes pageable, if that is before the next
     /// `group_interval` flush.
     pub settles_at: Option<EventTime>,
+    /// An incident PagerDuty had open ended: its kinds, and whether a responder acted on it.
+    pub ended: Option<(Vec<Box<str>>, bool)>,
 }
 
 /// A group's members sorted out at a flush: the first half of a decision. The engine scores
@@ -230,6 +236,7 @@ impl Group {
             forget,
             remove_group: false,
             settles_at: classified.settles_at,
+            ended: None,
         };
 
         if classified.live == 0 {
@@ -248,6 +255,9 @@ impl Group {
                     ));
                 }
                 decision.records.push((DecisionKind::Resolved, incident.tier));
+                if incident.on_pagerduty {
+                    decision.ended = Some((incident.kinds, incident.acted));
+                }
             }
             self.keep_firing(members);
             // Muted alerts still firing keep the group, so they page if their mute ends.
@@ -272,6 +282,8 @@ impl Group {
                 paged_tier: Tier::Suppress,
                 digested: false,
                 assessment: assessment.clone(),
+                kinds: Vec::new(),
+                acted: false,
             });
             decision.records.push((DecisionKind::Opened, assessment.tier));
         }
@@ -309,6 +321,12 @@ impl Group {
                 incident.acknowledged = false;
             }
             decision.mark_paged = classified.live().collect();
+            for entry in decision.mark_paged.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
+                let kind = entry.labels.get("alertname").unwrap_or("");
+                if !incident.kinds.iter().any(|known| &**known == kind) {
+                    incident.kinds.push(kind.into());
+                }
+            }
             decision.records.push((DecisionKind::Paged(PageAction::Trigger), tier));
         }
         if tier == Tier::Digest && !incident.digested {
@@ -363,6 +381,10 @@ impl Group {
     /// The incident's latest assessment, if it has one open.
     pub fn incident(&self) -> Option<&Incident> {
         self.incident.as_ref()
+    }
+
+    pub fn incident_mut(&mut self) -> Option<&mut Incident> {
+        self.incident.as_mut()
     }
 
     fn keep_firing(&mut self, members: &[Member]) {

@@ -43,7 +43,9 @@ use silence::Silence;
 use store::{AlertEntry, FlapTracker, KeyMap, Refreshed};
 use topology::{Entity, Topology};
 
-use crate::model::{Alert, Event, EventTime, Expiry, Labels, LabelsBuilder, LogRecord, Severity};
+use crate::model::{
+    Alert, Event, EventTime, Expiry, Feedback, FeedbackAction, Labels, LabelsBuilder, LogRecord, Severity,
+};
 
 /// Evidence items an incident keeps.
 const MAX_EVIDENCE: usize = 10;
@@ -67,6 +69,9 @@ pub struct EngineConfig {
     pub patterns: Patterns,
     pub logs: LogConfig,
     pub scoring: ScoreConfig,
+    /// Responders' acknowledgements are reported (a PagerDuty webhook is set up): an incident
+    /// resolved without one counts as untouched.
+    pub feedback: bool,
 }
 
 /// How alerts about related entities become one incident, and how long low-severity incidents
@@ -273,6 +278,9 @@ pub struct EngineStats {
     pub groups_dropped: u64,
     /// Incidents sent to the digest instead of paging.
     pub digested: u64,
+    /// Responder feedback received, and how much named no open incident.
+    pub feedback: u64,
+    pub feedback_unmatched: u64,
     pub pages_trigger: u64,
     pub pages_acknowledge: u64,
     pub pages_resolve: u64,
@@ -340,6 +348,7 @@ pub struct Engine {
     logs: LogMiner,
     /// What happened to past episodes and pages, per alert kind.
     history: History,
+    history_version: u64,
 }
 
 impl Engine {
@@ -360,6 +369,7 @@ impl Engine {
             silences: Vec::new(),
             logs,
             history: History::default(),
+            history_version: 0,
         }
     }
 
@@ -542,7 +552,63 @@ impl Engine {
             Event::ResolveKey(key) => self.resolve_key(&key),
             Event::AcknowledgeKey(key) => self.acknowledge_key(&key),
             Event::Log(record) => self.apply_log(&record),
+            Event::Feedback(feedback) => self.apply_feedback(&feedback),
         }
+    }
+
+    /// A responder acknowledged (or reopened) an incident: its alert kinds were worth a human.
+    /// Resolves count when the incident ends (`flush`): without an acknowledgement, untouched.
+    fn apply_feedback(&mut self, feedback: &Feedback) {
+        self.stats.feedback += 1;
+        let now = self.now;
+        let incident = self
+            .groups
+            .values_mut()
+            .filter_map(Group::incident_mut)
+            .find(|incident| **incident.dedup_key() == *feedback.dedup_key);
+        let Some(incident) = incident else {
+            self.stats.feedback_unmatched += 1;
+            return;
+        };
+        match feedback.action {
+            FeedbackAction::Acknowledged | FeedbackAction::Reopened if !incident.acted => {
+                incident.acted = true;
+                let seconds = now.since(incident.opened_at()).as_secs_f64();
+                for kind in &incident.kinds {
+                    let stats = self.history.kind(kind);
+                    stats.acted += 1;
+                    stats.ack_seconds += seconds;
+                }
+                self.history_version += 1;
+            }
+            FeedbackAction::Acknowledged
+            | FeedbackAction::Reopened
+            | FeedbackAction::Escalated
+            | FeedbackAction::Resolved => {}
+        }
+    }
+
+    /// What past episodes and pages of each alert kind came to.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Changes whenever the history changes (to know when to save it).
+    pub fn history_version(&self) -> u64 {
+        self.history_version
+    }
+
+    /// Adds history learnt elsewhere (a saved state, a seed file of past outcomes).
+    pub fn seed_history(&mut self, seed: &History) {
+        for (kind, seeded) in &seed.kinds {
+            let stats = self.history.kind(kind);
+            stats.episodes += seeded.episodes;
+            stats.self_resolved += seeded.self_resolved;
+            stats.acted += seeded.acted;
+            stats.untouched += seeded.untouched;
+            stats.ack_seconds += seeded.ack_seconds;
+        }
+        self.history_version += 1;
     }
 
     /// Mines a log line into its service's templates; a burst of a new error template (or a
@@ -902,6 +968,13 @@ impl Engine {
                 }));
             }
         }
+        if let Some((kinds, acted)) = decision.ended.take() {
+            if self.config.feedback && !acted {
+                for kind in &kinds {
+                    self.history.kind(kind).untouched += 1;
+                }
+            }
+        }
         if let Some(digest) = decision.digest {
             self.stats.digested += 1;
             out.push(Notification::Digest(digest));
@@ -935,6 +1008,7 @@ impl Engine {
                 let kind = self.history.kind(entry.labels.get("alertname").unwrap_or(""));
                 kind.episodes += 1;
                 kind.self_resolved += u64::from(!*paged);
+                self.history_version += 1;
             }
         }
         if decision.remove_group {

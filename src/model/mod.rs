@@ -110,4 +110,21 @@ pub enum Event {
     /// A human acknowledged the alert upstream (PagerDuty `acknowledge`).
     AcknowledgeKey(Box<str>),
     Log(LogRecord),
+    /// What a responder did with a page (from PagerDuty's webhooks).
+    Feedback(Feedback),
+}
+
+/// A responder's action on an incident noisegate paged, named by its dedup key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feedback {
+    pub dedup_key: Box<str>,
+    pub action: FeedbackAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedbackAction {
+    Acknowledged,
+    Reopened,
+    Escalated,
+    Resolved,
 }

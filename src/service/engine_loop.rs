@@ -3,6 +3,8 @@
 //! applies it, and hands what the engine decided to the sinks: pages to PagerDuty, digest items
 //! to the digest, decisions to the decisions log.
 
+use std::path::PathBuf;
+
 use tokio::sync::mpsc;
 
 use super::Input;
@@ -19,6 +21,8 @@ pub struct Outputs {
     pub decisions: Option<DecisionsLog>,
     /// Shadow mode `silent`: pages are decided and logged, not sent.
     pub silent: bool,
+    /// Where the history of alert kinds is saved when it changes.
+    pub history_file: Option<PathBuf>,
 }
 
 pub fn run(
@@ -30,6 +34,7 @@ pub fn run(
 ) {
     let mut out = Vec::new();
     let mut published = engine.stats();
+    let mut saved_history = engine.history_version();
     let mut last = EventTime::default();
     while let Some(input) = inputs.blocking_recv() {
         // Event time never goes backwards, even if the wall clock does.
@@ -57,6 +62,9 @@ pub fn run(
                 engine.reconfigure(*config);
                 let _ = reply.send(());
             }
+            Input::History(reply) => {
+                let _ = reply.send(engine.history().clone());
+            }
             Input::ListIncidents(reply) => {
                 engine.advance(now, &mut out);
                 let _ = reply.send(engine.incidents());
@@ -78,6 +86,7 @@ pub fn run(
                         tracing::error!(%error, "cannot flush the decisions log");
                     }
                 }
+                save_history(&engine, &outputs, &mut saved_history);
             }
         }
         route(&mut outputs, &mut out);
@@ -91,9 +100,24 @@ pub fn run(
             tracing::error!(%error, "cannot flush the decisions log");
         }
     }
+    save_history(&engine, &outputs, &mut saved_history);
     if let Some(writer) = capture {
         if let Err(error) = writer.finish() {
             tracing::error!(%error, "cannot finish the capture file");
+        }
+    }
+}
+
+/// Saves the history of alert kinds when it changed since the last save.
+fn save_history(engine: &Engine, outputs: &Outputs, saved: &mut u64) {
+    let Some(path) = &outputs.history_file else { return };
+    if engine.history_version() == *saved {
+        return;
+    }
+    match super::history::save(path, engine.history()) {
+        Ok(()) => *saved = engine.history_version(),
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "cannot save the history of alert kinds")
         }
     }
 }

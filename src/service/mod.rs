@@ -2,6 +2,7 @@
 //! engine thread and the engine to the PagerDuty sink, and shuts down in order.
 
 mod engine_loop;
+pub mod history;
 pub mod reload;
 
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use crate::admin::api::AdminState;
 use crate::admin::metrics::Metrics;
 use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
 use crate::engine::Engine;
-use crate::engine::{Command, CommandError, IncidentSummary, SilenceView};
+use crate::engine::{Command, CommandError, History, IncidentSummary, SilenceView};
 use crate::engine::{EngineConfig, Shadow};
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::digest::DigestSink;
@@ -42,6 +43,8 @@ pub enum Input {
     ListSilences(oneshot::Sender<Vec<SilenceView>>),
     /// The open incidents, for the admin API.
     ListIncidents(oneshot::Sender<Vec<IncidentSummary>>),
+    /// The history of alert kinds, for the admin API.
+    History(oneshot::Sender<History>),
     /// A reloaded configuration, answered once in force.
     Reconfigure(Box<EngineConfig>, oneshot::Sender<()>),
     /// Stop: page what is pending and close the queue to the sinks. Requests still queued are
@@ -128,6 +131,7 @@ pub async fn run(
         digests: digest_sender,
         decisions,
         silent: config.engine.scoring.shadow == Shadow::Silent,
+        history_file: config.feedback.state_file.clone(),
     };
     let capture = match &options.record {
         Some(path) => Some(
@@ -143,7 +147,10 @@ pub async fn run(
     let digest_task = tokio::spawn(digest.run(digest_receiver, sink_cancel.clone()));
     let sink_task = tokio::spawn(sink.run(page_receiver, sink_cancel.clone()));
 
-    let engine = Engine::new(config.engine.clone());
+    let mut engine = Engine::new(config.engine.clone());
+    for path in [&config.feedback.seed_file, &config.feedback.state_file].into_iter().flatten() {
+        engine.seed_history(&history::load(path)?);
+    }
     let (engine_done, engine_stopped) = oneshot::channel();
     let engine_metrics = metrics.clone();
     std::thread::Builder::new()
@@ -177,9 +184,15 @@ pub async fn run(
     let admin = axum::serve(listeners.admin, admin::api::router(admin_state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let admin_task = tokio::spawn(async move { admin.await });
-    let http =
-        axum::serve(listeners.http, router(HttpState { ingest: ingest.clone(), ready: ready.clone() }))
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http = axum::serve(
+        listeners.http,
+        router(HttpState {
+            ingest: ingest.clone(),
+            ready: ready.clone(),
+            feedback_secrets: Arc::new(config.feedback.webhook_secrets.clone()),
+        }),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let http_task = tokio::spawn(async move { http.await });
     let grpc = tonic::transport::Server::builder()
         .add_service(LogsService::new(ingest))

@@ -17,13 +17,16 @@ use http_body_util::{BodyExt, Limited};
 use super::{
     CapturedBody, Decoded, Ingest, IngestError, Limits, Reason, SourceKind, require_utf8, single_line_json,
 };
-use super::{alertmanager, capture, otlp, pagerduty};
+use super::{alertmanager, capture, otlp, pagerduty, pagerduty_webhook};
+use crate::config::Secret;
 
 #[derive(Clone)]
 pub struct HttpState {
     pub ingest: Ingest,
     /// True while the engine runs and shutdown has not begun.
     pub ready: Arc<AtomicBool>,
+    /// Signing secrets of the PagerDuty webhook.
+    pub feedback_secrets: Arc<Vec<Secret>>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -33,6 +36,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/webhook/alertmanager", post(alertmanager_webhook))
         .route("/v2/enqueue", post(pagerduty::enqueue))
         .route("/v2/change/enqueue", post(pagerduty::change_enqueue))
+        .route("/webhooks/pagerduty", post(pagerduty_webhook::receive))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))

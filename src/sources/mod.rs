@@ -9,6 +9,7 @@ pub mod capture;
 pub mod http;
 pub mod otlp;
 pub mod pagerduty;
+pub mod pagerduty_webhook;
 
 use std::sync::Arc;
 
@@ -54,17 +55,19 @@ pub enum SourceKind {
     AlertmanagerWebhook,
     PagerDutyV2,
     PagerDutyChange,
+    PagerDutyWebhook,
     Kafka,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 7] = [
+    pub const ALL: [SourceKind; 8] = [
         SourceKind::OtlpGrpc,
         SourceKind::OtlpHttp,
         SourceKind::AlertmanagerV2,
         SourceKind::AlertmanagerWebhook,
         SourceKind::PagerDutyV2,
         SourceKind::PagerDutyChange,
+        SourceKind::PagerDutyWebhook,
         SourceKind::Kafka,
     ];
 
@@ -76,6 +79,7 @@ impl SourceKind {
             SourceKind::AlertmanagerWebhook => "alertmanager_webhook",
             SourceKind::PagerDutyV2 => "pagerduty_v2",
             SourceKind::PagerDutyChange => "pagerduty_change",
+            SourceKind::PagerDutyWebhook => "pagerduty_webhook",
             SourceKind::Kafka => "kafka",
         }
     }
@@ -94,11 +98,12 @@ pub enum Reason {
     LabelTooLong,
     TooManyRecords,
     Timeout,
+    Unauthenticated,
     Unavailable,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::Malformed,
         Reason::UnsupportedMediaType,
         Reason::TooLarge,
@@ -109,6 +114,7 @@ impl Reason {
         Reason::LabelTooLong,
         Reason::TooManyRecords,
         Reason::Timeout,
+        Reason::Unauthenticated,
         Reason::Unavailable,
     ];
 
@@ -124,6 +130,7 @@ impl Reason {
             Reason::LabelTooLong => "label_too_long",
             Reason::TooManyRecords => "too_many_records",
             Reason::Timeout => "timeout",
+            Reason::Unauthenticated => "unauthenticated",
             Reason::Unavailable => "unavailable",
         }
     }
@@ -134,6 +141,7 @@ impl Reason {
             Reason::UnsupportedMediaType => 415,
             Reason::TooLarge | Reason::TooManyRecords => 413,
             Reason::Timeout => 408,
+            Reason::Unauthenticated => 401,
             Reason::Unavailable => 503,
             Reason::Malformed
             | Reason::InvalidUtf8
@@ -149,6 +157,7 @@ impl Reason {
         match self {
             Reason::TooLarge | Reason::TooManyRecords => tonic::Code::ResourceExhausted,
             Reason::Timeout => tonic::Code::DeadlineExceeded,
+            Reason::Unauthenticated => tonic::Code::Unauthenticated,
             Reason::Unavailable => tonic::Code::Unavailable,
             Reason::UnsupportedMediaType
             | Reason::Malformed

@@ -66,6 +66,7 @@ fn config() -> EngineConfig {
             // These tests are about grouping: every incident pages as its severity says.
             shadow: Shadow::Unfiltered,
         },
+        feedback: false,
         logs: LogConfig {
             depth: 4,
             similarity: 0.4,
