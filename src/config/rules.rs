@@ -252,7 +252,7 @@ impl Validator<'_> {
                 novelty: weights.novelty.unwrap_or(0.1),
                 flapping: weights.flapping.unwrap_or(-0.1),
                 evidence: weights.evidence.unwrap_or(0.1),
-                feedback: weights.feedback.unwrap_or(0.2),
+                feedback: weights.feedback.unwrap_or(0.3),
             },
             thresholds: Thresholds { high, low, digest },
             shadow,

@@ -448,3 +448,5 @@ pub(super) fn pages(out: &[Notification]) -> Vec<&Page> {
         })
         .collect()
 }
+
+mod scoring;
