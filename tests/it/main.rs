@@ -1,5 +1,6 @@
 //! Integration tests: the real service on real ports, real clients, a local fake PagerDuty.
 
+mod actionability;
 mod alertmanager;
 mod bad_input;
 mod cli;
