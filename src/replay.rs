@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::config::Config;
-use crate::engine::{Engine, EngineStats, Notification};
+use crate::engine::{Engine, EngineStats, History, Notification};
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pages_file::PagesWriter;
 use crate::sources::Limits;
@@ -38,13 +38,19 @@ impl Replay {
         }
     }
 
-    /// Replays `input`, writing pages to `pages_out` and decisions to `decisions_out`.
+    /// Starts from a history of alert kinds (what past episodes and pages came to).
+    pub fn seed_history(&mut self, history: &History) {
+        self.engine.seed_history(history);
+    }
+
+    /// Replays `input`, writing pages to `pages_out` and decisions to `decisions_out`; returns
+    /// what it did and the history of alert kinds it built.
     pub fn run(
         mut self,
         input: &Path,
         pages_out: &Path,
         decisions_out: Option<&Path>,
-    ) -> anyhow::Result<Summary> {
+    ) -> anyhow::Result<(Summary, History)> {
         let mut reader =
             CaptureReader::open(input).with_context(|| format!("cannot open capture {}", input.display()))?;
         let mut pages = PagesWriter::create(pages_out)
@@ -95,7 +101,7 @@ impl Replay {
             decisions.flush().context("cannot write the decisions file")?;
         }
         summary.engine = self.engine.stats();
-        Ok(summary)
+        Ok((summary, self.engine.history().clone()))
     }
 }
 

@@ -82,6 +82,9 @@ pub struct Metrics {
     alerts_correlated: Counter,
     groups_dropped: Counter,
     log_bursts: Counter,
+    digested: Counter,
+    feedback: Counter,
+    feedback_unmatched: Counter,
     active_alerts: Gauge,
     active_groups: Gauge,
     pages_sent: Family<ActionLabel, Counter>,
@@ -116,6 +119,9 @@ impl Metrics {
             alerts_correlated: Counter::default(),
             groups_dropped: Counter::default(),
             log_bursts: Counter::default(),
+            digested: Counter::default(),
+            feedback: Counter::default(),
+            feedback_unmatched: Counter::default(),
             active_alerts: Gauge::default(),
             active_groups: Gauge::default(),
             pages_sent: Family::default(),
@@ -187,6 +193,21 @@ impl Metrics {
             "groups_dropped",
             "Groups that ended without a page (resolved while settling, or muted throughout)",
             metrics.groups_dropped.clone(),
+        );
+        registry.register(
+            "incidents_digested",
+            "Incidents sent to the digest instead of paging",
+            metrics.digested.clone(),
+        );
+        registry.register(
+            "feedback",
+            "Responder feedback received (PagerDuty webhooks)",
+            metrics.feedback.clone(),
+        );
+        registry.register(
+            "feedback_unmatched",
+            "Responder feedback about no open incident",
+            metrics.feedback_unmatched.clone(),
         );
         registry.register(
             "log_bursts",
@@ -269,6 +290,9 @@ impl Metrics {
         delta(&self.alerts_correlated, before.alerts_correlated, now.alerts_correlated);
         delta(&self.groups_dropped, before.groups_dropped, now.groups_dropped);
         delta(&self.log_bursts, before.log_bursts, now.log_bursts);
+        delta(&self.digested, before.digested, now.digested);
+        delta(&self.feedback, before.feedback, now.feedback);
+        delta(&self.feedback_unmatched, before.feedback_unmatched, now.feedback_unmatched);
         self.active_alerts.set(i64::try_from(now.active_alerts).unwrap_or(i64::MAX));
         self.active_groups.set(i64::try_from(now.active_groups).unwrap_or(i64::MAX));
     }

@@ -59,6 +59,12 @@ enum Command {
         /// Where to write every decision with its explanation.
         #[arg(long, value_name = "DECISIONS.jsonl")]
         decisions_out: Option<PathBuf>,
+        /// Start from this history of alert kinds (JSON Lines, as `feedback.state_file`).
+        #[arg(long, value_name = "HISTORY.jsonl")]
+        history: Option<PathBuf>,
+        /// Write the history of alert kinds the replay built, to seed a live instance with.
+        #[arg(long, value_name = "HISTORY.jsonl")]
+        history_out: Option<PathBuf>,
     },
     /// Explain an incident's decisions: from a running instance, or from a decisions log.
     Explain {
@@ -92,13 +98,16 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Serve { config, topology, record } => {
             serve::run(config_source(config), Overrides { topology }, record)
         }
-        Command::Replay { config, topology, input, pages_out, decisions_out } => replay::run(
-            config_source(config),
-            Overrides { topology },
-            &input,
-            &pages_out,
-            decisions_out.as_deref(),
-        ),
+        Command::Replay { config, topology, input, pages_out, decisions_out, history, history_out } => {
+            let files = replay::Files {
+                input: &input,
+                pages_out: &pages_out,
+                decisions_out: decisions_out.as_deref(),
+                history: history.as_deref(),
+                history_out: history_out.as_deref(),
+            };
+            replay::run(config_source(config), Overrides { topology }, &files)
+        }
         Command::Check { config, topology } => {
             return check::run(config_source(config), Overrides { topology });
         }

@@ -3,18 +3,29 @@ use std::time::Instant;
 
 use crate::config::{self, ConfigSource, Overrides};
 use crate::replay::Replay;
+use crate::service::history;
 
-pub fn run(
-    source: ConfigSource,
-    overrides: Overrides,
-    input: &Path,
-    pages_out: &Path,
-    decisions_out: Option<&Path>,
-) -> anyhow::Result<()> {
+/// The files a replay reads and writes.
+pub struct Files<'a> {
+    pub input: &'a Path,
+    pub pages_out: &'a Path,
+    pub decisions_out: Option<&'a Path>,
+    pub history: Option<&'a Path>,
+    pub history_out: Option<&'a Path>,
+}
+
+pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> anyhow::Result<()> {
     let config =
         config::load(&source, &overrides).map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
     let started = Instant::now();
-    let summary = Replay::new(&config).run(input, pages_out, decisions_out)?;
+    let mut replay = Replay::new(&config);
+    if let Some(path) = files.history {
+        replay.seed_history(&history::load(path)?);
+    }
+    let (summary, history) = replay.run(files.input, files.pages_out, files.decisions_out)?;
+    if let Some(path) = files.history_out {
+        history::save(path, &history)?;
+    }
     let elapsed = started.elapsed();
     let stats = summary.engine;
     eprintln!(
