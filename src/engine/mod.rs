@@ -911,15 +911,7 @@ impl Engine {
             mute: &mute,
         };
         let classified = group.classify(&flush);
-        let features = features(
-            &self.config.topology,
-            &self.history,
-            group,
-            &classified,
-            &self.alerts,
-            time,
-            evidence.len(),
-        );
+        let features = features(&self.history, group, &classified, &self.alerts, time, evidence.len());
         let assessment = self.config.scoring.assess(&features);
         let mut decision = group.conclude(group_key, classified, assessment, &flush);
         let needs_context =
@@ -1027,7 +1019,6 @@ impl Engine {
 
 /// The features an incident is scored on, from its live alerts.
 fn features(
-    topology: &Topology,
     history: &History,
     group: &Group,
     classified: &group::Classified,
@@ -1052,7 +1043,6 @@ fn features(
         flapping |= entry.flapping;
         must_page |= entry.patterns.must_page.is_some();
     }
-    let _ = topology;
     let (self_resolving, acted_on) = history.rates(kinds.into_iter());
     let opened = group.incident().map_or(group.created_at, |incident| incident.opened_at());
     Features {

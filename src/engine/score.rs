@@ -269,21 +269,8 @@ impl History {
 mod tests {
     use super::*;
 
-    pub(crate) fn config() -> ScoreConfig {
-        ScoreConfig {
-            weights: Weights {
-                severity: 0.5,
-                blast_radius: 0.15,
-                growth: 0.1,
-                duration: 0.05,
-                novelty: 0.1,
-                flapping: -0.1,
-                evidence: 0.1,
-                feedback: 0.2,
-            },
-            thresholds: Thresholds { high: 0.4, low: 0.35, digest: 0.1 },
-            shadow: Shadow::Off,
-        }
+    fn config() -> ScoreConfig {
+        crate::engine::tests::test_scoring(Shadow::Off)
     }
 
     fn base() -> Features {

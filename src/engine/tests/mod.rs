@@ -6,9 +6,9 @@ use std::time::Duration;
 use super::*;
 use crate::model::{Alert, Event, EventTime, Expiry, Labels, Severity};
 
-const T0: i64 = 1_800_000_000_000;
+pub(super) const T0: i64 = 1_800_000_000_000;
 
-fn at(seconds: i64) -> EventTime {
+pub(super) fn at(seconds: i64) -> EventTime {
     EventTime::from_millis(T0 + seconds * 1000)
 }
 
@@ -51,21 +51,8 @@ fn config() -> EngineConfig {
         inhibit_rules: Vec::new(),
         silences: Vec::new(),
         patterns: Default::default(),
-        scoring: ScoreConfig {
-            weights: Weights {
-                severity: 0.5,
-                blast_radius: 0.15,
-                growth: 0.1,
-                duration: 0.05,
-                novelty: 0.1,
-                flapping: -0.1,
-                evidence: 0.1,
-                feedback: 0.2,
-            },
-            thresholds: Thresholds { high: 0.4, low: 0.35, digest: 0.1 },
-            // These tests are about grouping: every incident pages as its severity says.
-            shadow: Shadow::Unfiltered,
-        },
+        // These tests are about grouping: every incident pages as its severity says.
+        scoring: test_scoring(Shadow::Unfiltered),
         feedback: false,
         logs: LogConfig {
             depth: 4,
@@ -450,3 +437,29 @@ pub(super) fn pages(out: &[Notification]) -> Vec<&Page> {
 }
 
 mod scoring;
+
+/// An engine from a YAML config (the scenarios' way to set it up).
+pub(super) fn engine_from(yaml: &str) -> Engine {
+    match crate::config::parse(yaml, &|_| None) {
+        Ok(config) => Engine::new(config.engine),
+        Err(errors) => panic!("scenario config is invalid:\n{errors}"),
+    }
+}
+
+/// The scoring settings the hand-built configs use (the config's defaults).
+pub(super) fn test_scoring(shadow: Shadow) -> ScoreConfig {
+    ScoreConfig {
+        weights: Weights {
+            severity: 0.5,
+            blast_radius: 0.15,
+            growth: 0.1,
+            duration: 0.05,
+            novelty: 0.1,
+            flapping: -0.1,
+            evidence: 0.1,
+            feedback: 0.3,
+        },
+        thresholds: Thresholds { high: 0.4, low: 0.35, digest: 0.1 },
+        shadow,
+    }
+}

@@ -3,16 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::config;
 use crate::engine::silence::Silence;
 use crate::engine::{Command, Engine, Matcher, Notification, PageAction};
-use crate::model::{Alert, Event, EventTime, Expiry, Labels, Severity};
+use crate::model::{Alert, Event, Expiry, Labels, Severity};
 
-const T0: i64 = 1_800_000_000_000;
-
-fn at(seconds: i64) -> EventTime {
-    EventTime::from_millis(T0 + seconds * 1000)
-}
+use super::{T0, at, engine_from};
 
 const INVENTORY: &str = r#"
 topology:
@@ -47,11 +42,10 @@ scoring: {shadow: unfiltered}
 "#;
 
 fn engine(extra: &str) -> Engine {
-    let text = format!("{INVENTORY}\n{extra}");
-    match config::parse(&text, &|_| None) {
-        Ok(config) => Engine::new(config.engine),
-        Err(errors) => panic!("scenario config is invalid:\n{errors}"),
-    }
+    engine_from(&format!(
+        "{INVENTORY}
+{extra}"
+    ))
 }
 
 /// An alert as Prometheus sends it, firing from `starts` until `ends` (seconds after T0).

@@ -1,14 +1,9 @@
 //! Scoring scenarios: tiers, hysteresis, the digest, and feedback changing a later decision.
 
-use crate::config;
 use crate::engine::{DecisionKind, Engine, Notification, PageAction, Tier};
-use crate::model::{Alert, Event, EventTime, Expiry, Feedback, FeedbackAction, Labels, Severity};
+use crate::model::{Alert, Event, Expiry, Feedback, FeedbackAction, Labels, Severity};
 
-const T0: i64 = 1_800_000_000_000;
-
-fn at(seconds: i64) -> EventTime {
-    EventTime::from_millis(T0 + seconds * 1000)
-}
+use super::{T0, at, engine_from};
 
 const CONFIG: &str = r#"
 topology:
@@ -31,10 +26,10 @@ correlation: {window: 10m, settle: {warning: 0s, info: 0s}}
 "#;
 
 fn engine(extra: &str) -> Engine {
-    match config::parse(&format!("{CONFIG}\n{extra}"), &|_| None) {
-        Ok(config) => Engine::new(config.engine),
-        Err(errors) => panic!("invalid config:\n{errors}"),
-    }
+    engine_from(&format!(
+        "{CONFIG}
+{extra}"
+    ))
 }
 
 fn alert(name: &str, service: &str, severity: &str, starts: i64, ends: i64) -> Event {
