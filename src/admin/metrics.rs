@@ -93,6 +93,7 @@ pub struct Metrics {
     pagerduty_retries: Counter,
     queue_depth: Family<QueueLabel, Gauge>,
     reloads: Family<OutcomeLabel, Counter>,
+    memory: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -130,6 +131,7 @@ impl Metrics {
             pagerduty_retries: Counter::default(),
             queue_depth: Family::default(),
             reloads: Family::default(),
+            memory: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -242,6 +244,7 @@ impl Metrics {
         );
         registry.register("queue_depth", "Items waiting in a queue", metrics.queue_depth.clone());
         registry.register("config_reloads", "Config reloads, by outcome", metrics.reloads.clone());
+        registry.register("memory_bytes", "Resident memory of the process", metrics.memory.clone());
         for source in SourceKind::ALL {
             let _ = metrics.received_requests.get_or_create(&SourceLabel { source: source.as_str() });
             let _ = metrics.accepted_records.get_or_create(&SourceLabel { source: source.as_str() });
@@ -307,6 +310,10 @@ impl Metrics {
 
     pub fn page_failed(&self, failure: PageFailure) {
         self.pages_failed.get_or_create(&ReasonLabel { reason: failure.as_str() }).inc();
+    }
+
+    pub fn memory(&self, bytes: u64) {
+        self.memory.set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     pub fn reload(&self, success: bool) {

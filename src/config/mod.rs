@@ -251,6 +251,8 @@ impl Validator<'_> {
                 raw.limits.body_read_timeout,
                 "30s",
             ),
+            max_active_alerts: raw.limits.max_active_alerts.unwrap_or(2_000_000),
+            max_memory_bytes: raw.limits.max_memory_bytes.unwrap_or(2 << 30),
         };
         let mut exclude_labels: Vec<Box<str>> =
             raw.engine.exclude_labels.unwrap_or_default().into_iter().map(String::into_boxed_str).collect();

@@ -258,6 +258,8 @@ pub struct RawLimits {
     pub max_label_value_bytes: Option<usize>,
     pub max_annotation_value_bytes: Option<usize>,
     pub body_read_timeout: Option<String>,
+    pub max_active_alerts: Option<u64>,
+    pub max_memory_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,6 +4,7 @@
 //! to the digest, decisions to the decisions log.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
@@ -12,6 +13,7 @@ use crate::admin::metrics::{Metrics, Queue};
 use crate::engine::{Engine, Notification, Page};
 use crate::model::EventTime;
 use crate::sinks::decisions::DecisionsLog;
+use crate::sources::Pressure;
 use crate::sources::capture::CaptureWriter;
 
 /// Where the engine's notifications go.
@@ -23,6 +25,8 @@ pub struct Outputs {
     pub silent: bool,
     /// Where the history of alert kinds is saved when it changes.
     pub history_file: Option<PathBuf>,
+    /// Where ingest reads how many alerts are active.
+    pub pressure: Arc<Pressure>,
 }
 
 pub fn run(
@@ -89,6 +93,11 @@ pub fn run(
                 save_history(&engine, &outputs, &mut saved_history);
             }
         }
+        // Before the pages go out: whoever sees a page sees the state that produced it.
+        outputs
+            .pressure
+            .active_alerts
+            .store(engine.stats().active_alerts, std::sync::atomic::Ordering::Relaxed);
         route(&mut outputs, &mut out);
     }
     engine.flush_pending(EventTime::now().max(last), &mut out);

@@ -28,7 +28,7 @@ use crate::sinks::pagerduty::PagerDutySink;
 use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
 use crate::sources::otlp::grpc::LogsService;
-use crate::sources::{Batch, Ingest};
+use crate::sources::{Batch, Ingest, Pressure};
 use reload::Reloader;
 
 /// What the engine thread receives, in order.
@@ -82,6 +82,47 @@ pub struct ServeOptions {
     pub config_source: Option<(ConfigSource, Overrides)>,
 }
 
+/// Samples the process's resident memory; above `ceiling`, ingest refuses work (429 with
+/// `Retry-After`) until it drops back under 90% of it.
+async fn watch_memory(
+    ceiling: u64,
+    pressure: Arc<Pressure>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let Some(resident) = resident_bytes() else { return };
+        metrics.memory(resident);
+        let exceeded = pressure.memory_exceeded.load(Ordering::Relaxed);
+        let now_exceeded = if exceeded { resident > ceiling / 10 * 9 } else { resident > ceiling };
+        if now_exceeded != exceeded {
+            pressure.memory_exceeded.store(now_exceeded, Ordering::Relaxed);
+            if now_exceeded {
+                tracing::warn!(
+                    resident,
+                    ceiling,
+                    "memory above limits.max_memory_bytes: refusing work until it drops"
+                );
+            } else {
+                tracing::info!(resident, ceiling, "memory back under the ceiling: accepting work");
+            }
+        }
+    }
+}
+
+/// Resident set size from `/proc/self/status` (`None` where there is no such file).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
+}
+
 /// Reloads the config on every SIGHUP until shutdown.
 #[cfg(unix)]
 async fn reload_on_hangup(reloader: Arc<Reloader>, shutdown: CancellationToken) {
@@ -126,12 +167,14 @@ pub async fn run(
         ),
         None => None,
     };
+    let pressure = Arc::new(Pressure::default());
     let outputs = engine_loop::Outputs {
         pages: page_sender,
         digests: digest_sender,
         decisions,
         silent: config.engine.scoring.shadow == Shadow::Silent,
         history_file: config.feedback.state_file.clone(),
+        pressure: pressure.clone(),
     };
     let capture = match &options.record {
         Some(path) => Some(
@@ -161,8 +204,21 @@ pub async fn run(
         })
         .context("cannot start the engine thread")?;
 
-    let ingest =
-        Ingest::new(input_sender.clone(), Arc::new(config.limits), metrics.clone(), options.record.is_some());
+    let ingest = Ingest::new(
+        input_sender.clone(),
+        Arc::new(config.limits),
+        metrics.clone(),
+        options.record.is_some(),
+        pressure.clone(),
+    );
+    if config.limits.max_memory_bytes > 0 {
+        tokio::spawn(watch_memory(
+            config.limits.max_memory_bytes,
+            pressure.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
     let ready = Arc::new(AtomicBool::new(false));
     let http_addr = listeners.http.local_addr()?;
     let grpc_addr = listeners.grpc.local_addr()?;

@@ -123,7 +123,15 @@ pub fn status_of(reason: Reason) -> StatusCode {
 
 fn json_error(status: StatusCode, reason: Reason, message: &str) -> Response {
     let body = serde_json::json!({ "status": "error", "reason": reason.as_str(), "error": message });
-    (status, axum::Json(body)).into_response()
+    with_retry_after(reason, (status, axum::Json(body)).into_response())
+}
+
+/// Tells senders refused for load or shutdown when to come back (as the OTel Collector does).
+pub fn with_retry_after(reason: Reason, mut response: Response) -> Response {
+    if reason.retryable() {
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// The request's media type, lowercased, without parameters.

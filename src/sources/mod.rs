@@ -30,6 +30,17 @@ pub struct Limits {
     pub max_annotation_value_bytes: usize,
     /// How long a sender may take to deliver a request body.
     pub body_read_timeout: std::time::Duration,
+    /// Active alerts beyond which requests are refused until some resolve.
+    pub max_active_alerts: u64,
+    /// Resident memory beyond which requests are refused until it drops (0: no ceiling).
+    pub max_memory_bytes: u64,
+}
+
+/// What the service is under: read by every request, written by the engine and a sampler.
+#[derive(Debug, Default)]
+pub struct Pressure {
+    pub active_alerts: std::sync::atomic::AtomicU64,
+    pub memory_exceeded: std::sync::atomic::AtomicBool,
 }
 
 /// Small limits for unit tests of the decoders.
@@ -43,6 +54,8 @@ pub(crate) fn test_limits() -> Limits {
         max_label_value_bytes: 64,
         max_annotation_value_bytes: 256,
         body_read_timeout: std::time::Duration::from_secs(30),
+        max_active_alerts: 1000,
+        max_memory_bytes: 0,
     }
 }
 
@@ -99,11 +112,12 @@ pub enum Reason {
     TooManyRecords,
     Timeout,
     Unauthenticated,
+    Overloaded,
     Unavailable,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Malformed,
         Reason::UnsupportedMediaType,
         Reason::TooLarge,
@@ -115,6 +129,7 @@ impl Reason {
         Reason::TooManyRecords,
         Reason::Timeout,
         Reason::Unauthenticated,
+        Reason::Overloaded,
         Reason::Unavailable,
     ];
 
@@ -131,8 +146,14 @@ impl Reason {
             Reason::TooManyRecords => "too_many_records",
             Reason::Timeout => "timeout",
             Reason::Unauthenticated => "unauthenticated",
+            Reason::Overloaded => "overloaded",
             Reason::Unavailable => "unavailable",
         }
+    }
+
+    /// Whether the sender should retry the same request later (answered with `Retry-After`).
+    pub fn retryable(self) -> bool {
+        matches!(self, Reason::Overloaded | Reason::Unavailable)
     }
 
     /// The one mapping from rejection reason to HTTP status for every HTTP endpoint.
@@ -142,6 +163,7 @@ impl Reason {
             Reason::TooLarge | Reason::TooManyRecords => 413,
             Reason::Timeout => 408,
             Reason::Unauthenticated => 401,
+            Reason::Overloaded => 429,
             Reason::Unavailable => 503,
             Reason::Malformed
             | Reason::InvalidUtf8
@@ -158,6 +180,8 @@ impl Reason {
             Reason::TooLarge | Reason::TooManyRecords => tonic::Code::ResourceExhausted,
             Reason::Timeout => tonic::Code::DeadlineExceeded,
             Reason::Unauthenticated => tonic::Code::Unauthenticated,
+            // Retryable for OTLP senders, as 429 is over HTTP.
+            Reason::Overloaded => tonic::Code::Unavailable,
             Reason::Unavailable => tonic::Code::Unavailable,
             Reason::UnsupportedMediaType
             | Reason::Malformed
@@ -240,6 +264,7 @@ pub struct Ingest {
     limits: Arc<Limits>,
     metrics: Arc<Metrics>,
     record: bool,
+    pressure: Arc<Pressure>,
 }
 
 impl Ingest {
@@ -248,8 +273,9 @@ impl Ingest {
         limits: Arc<Limits>,
         metrics: Arc<Metrics>,
         record: bool,
+        pressure: Arc<Pressure>,
     ) -> Ingest {
-        Ingest { sender, limits, metrics, record }
+        Ingest { sender, limits, metrics, record, pressure }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -267,6 +293,31 @@ impl Ingest {
     /// Whether sources should prepare capture bodies.
     pub fn recording(&self) -> bool {
         self.record
+    }
+
+    /// Refuses work while the service is over its memory ceiling, and new firing alerts while
+    /// it holds its cap of active alerts (resolves, which shrink the state, still go through).
+    fn admit(&self, events: &[Event]) -> Result<(), IngestError> {
+        use std::sync::atomic::Ordering;
+        if self.pressure.memory_exceeded.load(Ordering::Relaxed) {
+            return Err(IngestError::new(
+                Reason::Overloaded,
+                format!(
+                    "memory above limits.max_memory_bytes ({}); retry later",
+                    self.limits.max_memory_bytes
+                ),
+            ));
+        }
+        let active = self.pressure.active_alerts.load(Ordering::Relaxed);
+        let now = crate::model::EventTime::now();
+        let firing = |event: &Event| matches!(event, Event::Alert(alert) if !alert.resolved && alert.ends_at.is_none_or(|end| end > now));
+        if active >= self.limits.max_active_alerts && events.iter().any(firing) {
+            return Err(IngestError::new(
+                Reason::Overloaded,
+                format!("{active} active alerts reach limits.max_active_alerts; retry later"),
+            ));
+        }
+        Ok(())
     }
 
     /// Counts a request refused as a whole.
@@ -290,12 +341,17 @@ impl Ingest {
         if accepted == 0 && capture.is_none() {
             return Ok(());
         }
+        self.admit(&decoded.events)?;
         let (applied, done) = oneshot::channel();
         let batch = Batch { source, events: std::mem::take(&mut decoded.events), capture, applied };
         let unavailable = || IngestError::new(Reason::Unavailable, "noisegate is shutting down");
-        if self.sender.send(Input::Batch(batch)).await.is_err() {
-            self.metrics.rejected_requests(source, Reason::Unavailable);
-            return Err(unavailable());
+        match self.sender.try_send(Input::Batch(batch)) {
+            Ok(()) => {}
+            // Refusing beats queueing without bound: the sender retries later.
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(IngestError::new(Reason::Overloaded, "the engine's queue is full; retry later"));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(unavailable()),
         }
         done.await.map_err(|_| unavailable())?;
         self.metrics.accepted_records(source, accepted as u64);

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::http::{HttpState, json_text, status_of};
+use super::http::{HttpState, json_text, status_of, with_retry_after};
 use super::{
     CapturedBody, IngestError, Limits, Reason, SourceKind, capture, check_annotations, check_labels,
     single_line_json,
@@ -256,7 +256,7 @@ fn invalid(error: &IngestError) -> Response {
         if status == StatusCode::BAD_REQUEST { "Event object is invalid" } else { "Request refused" };
     let body =
         serde_json::json!({ "status": "invalid event", "message": message, "errors": [error.message] });
-    (status, axum::Json(body)).into_response()
+    with_retry_after(error.reason, (status, axum::Json(body)).into_response())
 }
 
 /// A short, non-reversible name for the sender's integration key: PagerDuty keeps `dedup_key`s

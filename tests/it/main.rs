@@ -5,6 +5,7 @@ mod alertmanager;
 mod bad_input;
 mod cli;
 mod otlp;
+mod overload;
 mod pagerduty;
 mod reload;
 mod replay;

@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 
 use super::{decode_request, export_response, parse_json, to_json};
-use crate::sources::http::{HttpState, media_type, read_body, status_of};
+use crate::sources::http::{HttpState, media_type, read_body, status_of, with_retry_after};
 use crate::sources::{
     CapturedBody, IngestError, Reason, SourceKind, capture, require_utf8, single_line_json,
 };
@@ -98,6 +98,10 @@ pub async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Bo
 }
 
 fn error_response(error: &IngestError, encoding: Encoding) -> Response {
+    with_retry_after(error.reason, status_response(error, encoding))
+}
+
+fn status_response(error: &IngestError, encoding: Encoding) -> Response {
     let status = status_of(error.reason);
     let rpc = RpcStatus { code: error.reason.grpc_code() as i32, message: error.message.clone() };
     match encoding {
