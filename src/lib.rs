@@ -5,6 +5,7 @@
 //! See ARCHITECTURE.md for the map.
 
 pub mod admin;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::metrics::Metrics;
+use crate::auth::{self, Guard};
 use crate::config::parse_duration;
 use crate::engine::silence::Silence;
 use crate::engine::{Command, CommandError, IncidentSummary, Matcher, SilenceView};
@@ -39,7 +40,9 @@ pub struct AdminState {
     pub reloader: Option<Arc<Reloader>>,
 }
 
-pub fn router(state: AdminState) -> Router {
+/// Everything but `/healthz` and `/readyz` answers 401 without a valid bearer token when `guard`
+/// has tokens.
+pub fn router(state: AdminState, guard: Guard) -> Router {
     Router::new()
         .route("/api/v1/silences", get(list_silences).post(create_silence))
         .route("/api/v1/silences/{id}", delete(expire_silence))
@@ -48,6 +51,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/v1/feedback", get(feedback))
         .route("/-/reload", post(reload))
         .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(guard, auth::require))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state)

@@ -33,6 +33,11 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabel {
+    listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabel {
     queue: &'static str,
 }
@@ -92,6 +97,7 @@ pub struct Metrics {
     pages_failed: Family<ReasonLabel, Counter>,
     pagerduty_retries: Counter,
     queue_depth: Family<QueueLabel, Gauge>,
+    unauthenticated: Family<ListenerLabel, Counter>,
     reloads: Family<OutcomeLabel, Counter>,
     memory: Gauge,
 }
@@ -130,6 +136,7 @@ impl Metrics {
             pages_failed: Family::default(),
             pagerduty_retries: Counter::default(),
             queue_depth: Family::default(),
+            unauthenticated: Family::default(),
             reloads: Family::default(),
             memory: Gauge::default(),
             registry: Registry::default(),
@@ -244,6 +251,11 @@ impl Metrics {
         );
         registry.register("queue_depth", "Items waiting in a queue", metrics.queue_depth.clone());
         registry.register("config_reloads", "Config reloads, by outcome", metrics.reloads.clone());
+        registry.register(
+            "unauthenticated_requests",
+            "Requests refused for a missing, invalid or expired bearer token, by listener",
+            metrics.unauthenticated.clone(),
+        );
         registry.register("memory_bytes", "Resident memory of the process", metrics.memory.clone());
         for source in SourceKind::ALL {
             let _ = metrics.received_requests.get_or_create(&SourceLabel { source: source.as_str() });
@@ -319,6 +331,10 @@ impl Metrics {
     pub fn reload(&self, success: bool) {
         let outcome = if success { "success" } else { "failure" };
         self.reloads.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn unauthenticated(&self, listener: &'static str) {
+        self.unauthenticated.get_or_create(&ListenerLabel { listener }).inc();
     }
 
     pub fn pagerduty_retry(&self) {

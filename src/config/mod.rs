@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use raw::{RawConfig, RawRoute, RawSecret};
 
+use crate::auth::{Token, Tokens};
 use crate::engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
+use crate::model::EventTime;
 use crate::model::Severity;
 use crate::sinks::digest::DigestConfig;
 use crate::sinks::pagerduty::{PagerDutyConfig, PagesOutput, RetryPolicy};
@@ -37,6 +39,9 @@ pub struct Config {
     /// Where to append the decisions log, if anywhere.
     pub decisions_file: Option<PathBuf>,
     pub feedback: FeedbackConfig,
+    /// Bearer tokens for the ingest listeners (HTTP and gRPC) and the admin listener.
+    pub ingest_tokens: Tokens,
+    pub admin_tokens: Tokens,
     /// Things that are valid but probably not what the operator wants.
     pub warnings: Vec<String>,
 }
@@ -315,7 +320,20 @@ impl Validator<'_> {
             interval: self.positive_duration("digest.interval", raw.digest.interval, "1h"),
         };
         let decisions_file = raw.decisions.file.map(|file| self.relative(&file));
-        Config { server, limits, engine, pagerduty, digest, decisions_file, feedback, warnings: Vec::new() }
+        let ingest_tokens = self.tokens("auth.ingest_tokens", raw.auth.ingest_tokens);
+        let admin_tokens = self.tokens("auth.admin_tokens", raw.auth.admin_tokens);
+        Config {
+            server,
+            limits,
+            engine,
+            pagerduty,
+            digest,
+            decisions_file,
+            feedback,
+            ingest_tokens,
+            admin_tokens,
+            warnings: Vec::new(),
+        }
     }
 
     fn routes(&mut self, root: RawRoute, keys: &BTreeMap<String, Option<Secret>>) -> RouteTree {
@@ -475,6 +493,36 @@ impl Validator<'_> {
             queue_capacity: self.positive("pagerduty.queue_capacity", raw.queue_capacity, 10_000),
             client_url: raw.client_url,
         }
+    }
+
+    fn tokens(&mut self, path: &str, raw: Vec<raw::RawToken>) -> Tokens {
+        let mut tokens = Vec::with_capacity(raw.len());
+        for (index, token) in raw.into_iter().enumerate() {
+            let path = format!("{path}[{index}]");
+            let expires = match token.expires.as_deref().map(EventTime::parse_rfc3339) {
+                None => None,
+                Some(Ok(time)) => time,
+                Some(Err(error)) => {
+                    self.error(format!("{path}.expires"), error.to_string());
+                    None
+                }
+            };
+            let env = token.env.clone();
+            let secret = RawSecret { env: token.env, file: token.file, value: token.value };
+            match self.secret(&path, secret) {
+                Some(secret) => tokens.push(Token { secret, expires }),
+                // A token whose variable is missing must not leave the listener open.
+                None => {
+                    if let Some(name) = env {
+                        self.error(
+                            format!("{path}.env"),
+                            format!("environment variable {name} is unset or empty"),
+                        );
+                    }
+                }
+            }
+        }
+        Tokens::new(tokens)
     }
 
     /// Reads a secret; `None` when its environment variable is unset or empty.

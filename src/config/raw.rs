@@ -40,6 +40,27 @@ pub struct RawConfig {
     pub decisions: RawDecisions,
     #[serde(default)]
     pub feedback: RawFeedback,
+    #[serde(default)]
+    pub auth: RawAuth,
+}
+
+/// Bearer tokens per listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    #[serde(default)]
+    pub ingest_tokens: Vec<RawToken>,
+    #[serde(default)]
+    pub admin_tokens: Vec<RawToken>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    pub env: Option<String>,
+    pub file: Option<String>,
+    pub value: Option<String>,
+    pub expires: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin;
 use crate::admin::api::AdminState;
 use crate::admin::metrics::Metrics;
+use crate::auth::Guard;
 use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
 use crate::engine::Engine;
 use crate::engine::{Command, CommandError, History, IncidentSummary, SilenceView};
@@ -224,7 +225,8 @@ pub async fn run(
     let grpc_addr = listeners.grpc.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
     let reloader = options.config_source.clone().map(|(source, overrides)| {
-        Arc::new(Reloader::new(source, overrides, input_sender.clone(), metrics.clone()))
+        let tokens = [config.ingest_tokens.clone(), config.admin_tokens.clone()];
+        Arc::new(Reloader::new(source, overrides, input_sender.clone(), metrics.clone(), tokens))
     });
     #[cfg(unix)]
     if let Some(reloader) = reloader.clone() {
@@ -237,21 +239,30 @@ pub async fn run(
         counter: Arc::default(),
         reloader,
     };
-    let admin = axum::serve(listeners.admin, admin::api::router(admin_state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let admin = axum::serve(
+        listeners.admin,
+        admin::api::router(
+            admin_state,
+            Guard { tokens: config.admin_tokens.clone(), metrics: metrics.clone(), listener: "admin" },
+        ),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let admin_task = tokio::spawn(async move { admin.await });
     let http = axum::serve(
         listeners.http,
-        router(HttpState {
-            ingest: ingest.clone(),
-            ready: ready.clone(),
-            feedback_secrets: Arc::new(config.feedback.webhook_secrets.clone()),
-        }),
+        router(
+            HttpState {
+                ingest: ingest.clone(),
+                ready: ready.clone(),
+                feedback_secrets: Arc::new(config.feedback.webhook_secrets.clone()),
+            },
+            Guard { tokens: config.ingest_tokens.clone(), metrics: metrics.clone(), listener: "http" },
+        ),
     )
     .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let http_task = tokio::spawn(async move { http.await });
     let grpc = tonic::transport::Server::builder()
-        .add_service(LogsService::new(ingest))
+        .add_service(LogsService::new(ingest, config.ingest_tokens.clone()))
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(listeners.grpc),
             shutdown.clone().cancelled_owned(),

@@ -1,7 +1,7 @@
 //! Reloading the configuration (SIGHUP, `POST /-/reload`): the files are read and validated
 //! again; a valid config replaces the engine's, keeping its state; an invalid one is refused
-//! with its errors and the old one stays in force. Listeners, limits and PagerDuty settings need
-//! a restart.
+//! with its errors and the old one stays in force. Bearer tokens (and the files they are read
+//! from) are taken up too. Listeners, limits and PagerDuty settings need a restart.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Input;
 use crate::admin::metrics::Metrics;
+use crate::auth::Tokens;
 use crate::config::{self, ConfigErrors, ConfigSource, Overrides};
 
 pub struct Reloader {
@@ -16,6 +17,8 @@ pub struct Reloader {
     overrides: Overrides,
     engine: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
+    /// The live token sets of the ingest and admin listeners.
+    tokens: [Tokens; 2],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +35,9 @@ impl Reloader {
         overrides: Overrides,
         engine: mpsc::Sender<Input>,
         metrics: Arc<Metrics>,
+        tokens: [Tokens; 2],
     ) -> Reloader {
-        Reloader { source, overrides, engine, metrics }
+        Reloader { source, overrides, engine, metrics, tokens }
     }
 
     /// Reads, validates and applies the config; returns its warnings.
@@ -55,6 +59,8 @@ impl Reloader {
             return Err(ReloadError::Unavailable);
         }
         applied.await.map_err(|_| ReloadError::Unavailable)?;
+        self.tokens[0].replace_with(&config.ingest_tokens);
+        self.tokens[1].replace_with(&config.admin_tokens);
         self.metrics.reload(true);
         tracing::info!("config reloaded");
         Ok(config.warnings)

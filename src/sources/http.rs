@@ -18,6 +18,7 @@ use super::{
     CapturedBody, Decoded, Ingest, IngestError, Limits, Reason, SourceKind, require_utf8, single_line_json,
 };
 use super::{alertmanager, capture, otlp, pagerduty, pagerduty_webhook};
+use crate::auth::{self, Guard};
 use crate::config::Secret;
 
 #[derive(Clone)]
@@ -29,13 +30,16 @@ pub struct HttpState {
     pub feedback_secrets: Arc<Vec<Secret>>,
 }
 
-pub fn router(state: HttpState) -> Router {
+/// The ingest endpoints answer 401 without a valid bearer token when `guard` has tokens; the
+/// PagerDuty webhook authenticates by its signature, and health and metrics stay open.
+pub fn router(state: HttpState, guard: Guard) -> Router {
     Router::new()
         .route("/v1/logs", post(otlp::http::export))
         .route("/api/v2/alerts", post(alertmanager_v2))
         .route("/webhook/alertmanager", post(alertmanager_webhook))
         .route("/v2/enqueue", post(pagerduty::enqueue))
         .route("/v2/change/enqueue", post(pagerduty::change_enqueue))
+        .route_layer(axum::middleware::from_fn_with_state(guard, auth::require))
         .route("/webhooks/pagerduty", post(pagerduty_webhook::receive))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))

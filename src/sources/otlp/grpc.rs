@@ -21,6 +21,8 @@ use tonic::{Code, Status};
 
 use super::{decode_request, export_response, to_json};
 use crate::admin::metrics::Metrics;
+use crate::auth::Tokens;
+use crate::model::EventTime;
 use crate::sources::{CapturedBody, Ingest, IngestError, Reason, SourceKind, capture};
 
 const SERVICE: &str = "opentelemetry.proto.collector.logs.v1.LogsService";
@@ -29,11 +31,13 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Ex
 #[derive(Clone)]
 pub struct LogsService {
     ingest: Ingest,
+    /// Bearer tokens the `authorization` metadata must carry; none means open.
+    tokens: Tokens,
 }
 
 impl LogsService {
-    pub fn new(ingest: Ingest) -> LogsService {
-        LogsService { ingest }
+    pub fn new(ingest: Ingest, tokens: Tokens) -> LogsService {
+        LogsService { ingest, tokens }
     }
 }
 
@@ -63,6 +67,12 @@ where
                 );
             }
             let metrics = service.ingest.metrics_handle();
+            let authorization =
+                request.headers().get(http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+            if let Err(refusal) = service.tokens.check(authorization, EventTime::now()) {
+                metrics.unauthenticated("grpc");
+                return Ok(Status::unauthenticated(refusal.message()).into_http());
+            }
             metrics.received_request(SourceKind::OtlpGrpc);
             let codec = ExportCodec { metrics: metrics.clone() };
             let mut accept = EnabledCompressionEncodings::default();
