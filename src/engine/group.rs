@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::route::Route;
@@ -18,6 +19,7 @@ use super::topology::Entity;
 use super::{AlertView, Correlation, DecisionKind, IncidentView, Page, PageAction, PageReason};
 use crate::model::{EventTime, Labels, Severity};
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct Group {
     pub route: usize,
     pub labels: Labels,
@@ -28,7 +30,8 @@ pub(super) struct Group {
     /// A flush is scheduled (`next_flush` means something).
     pub scheduled: bool,
     pub incident: Option<Incident>,
-    /// Set for groups correlated through the inventory.
+    /// Set for groups correlated through the inventory. Snapshots store it by entity name.
+    #[serde(skip)]
     pub topology: Option<TopologyLink>,
     /// When the group formed.
     pub created_at: EventTime,
@@ -48,6 +51,7 @@ pub(super) struct TopologyLink {
 const MAX_LISTED: usize = 500;
 
 /// The incident a group has open: paged, digested or suppressed by its tier.
+#[derive(Serialize, Deserialize)]
 pub(super) struct Incident {
     dedup_key: Arc<str>,
     opened_at: EventTime,

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use crate::model::Labels;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MatchOp {
     Equal,
     NotEqual,
@@ -122,6 +122,21 @@ impl Matcher {
             // Construction always compiles a regex for the regex operators.
             (MatchOp::Regex | MatchOp::NotRegex, None) => false,
         }
+    }
+}
+
+/// Stored (API silences in the write-ahead log and snapshots) as name, operator and value; read
+/// back through [`Matcher::new`], which compiles the regex again.
+impl serde::Serialize for Matcher {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (&*self.name, self.op, &*self.value).serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Matcher {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Matcher, D::Error> {
+        let (name, op, value) = <(String, MatchOp, String)>::deserialize(deserializer)?;
+        Matcher::new(&name, op, &value).map_err(serde::de::Error::custom)
     }
 }
 

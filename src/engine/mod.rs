@@ -20,6 +20,7 @@ pub mod patterns;
 mod route;
 pub mod score;
 pub mod silence;
+pub mod snapshot;
 mod store;
 pub mod topology;
 
@@ -255,7 +256,7 @@ pub struct AlertView {
 }
 
 /// Running totals, for metrics and replay summaries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EngineStats {
     pub alerts_received: u64,
     /// Alerts seen for the first time, or firing again after they resolved.
@@ -468,6 +469,25 @@ impl Engine {
         let old_topology = self.config.topology.clone();
         let log_settings = self.config.logs;
         self.config = EngineConfig { logs: log_settings, ..config };
+        for group in self.groups.values_mut() {
+            if let Some(link) = &mut group.topology {
+                let name = old_topology.entity_name(link.root);
+                let root = match link.root {
+                    Entity::Service(_) => self.config.topology.service_id(name).map(Entity::Service),
+                    Entity::Node(_) => self.config.topology.node_id(name).map(Entity::Node),
+                };
+                match root {
+                    Some(root) => link.root = root,
+                    None => group.topology = None,
+                }
+            }
+        }
+        self.derive_from_config();
+    }
+
+    /// Derives again what the config decides about the alerts and groups held: patterns,
+    /// inventory subjects, routes, inhibition (after a reload or a restore).
+    fn derive_from_config(&mut self) {
         self.inhibitor = Inhibitor::new(self.config.inhibit_rules.clone());
         let route_count = self.config.routes.len();
         for (fingerprint, entry) in self.alerts.iter_mut() {
@@ -480,17 +500,6 @@ impl Engine {
         for group in self.groups.values_mut() {
             if group.route >= route_count {
                 group.route = 0;
-            }
-            if let Some(link) = &mut group.topology {
-                let name = old_topology.entity_name(link.root);
-                let root = match link.root {
-                    Entity::Service(_) => self.config.topology.service_id(name).map(Entity::Service),
-                    Entity::Node(_) => self.config.topology.node_id(name).map(Entity::Node),
-                };
-                match root {
-                    Some(root) => link.root = root,
-                    None => group.topology = None,
-                }
             }
         }
         self.topology_groups.retain(|key| self.groups.get(key).is_some_and(|group| group.topology.is_some()));

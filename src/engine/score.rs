@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::Severity;
 
 /// How much each feature counts. Negative weights subtract.
@@ -48,7 +50,7 @@ pub enum Shadow {
 }
 
 /// What noisegate does with an incident. Ordered: an open incident only moves up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Tier {
     Suppress,
     Digest,
@@ -96,7 +98,7 @@ pub struct Features {
 }
 
 /// One feature's part in a score.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Contribution {
     pub feature: &'static str,
     /// The feature in [0, 1] (feedback in [-1, 1]).
@@ -105,7 +107,7 @@ pub struct Contribution {
     pub note: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assessment {
     pub score: f64,
     pub tier: Tier,
@@ -203,6 +205,43 @@ impl Contribution {
     }
 }
 
+/// Every feature name a contribution can carry.
+const FEATURES: [&str; 10] = [
+    "severity",
+    "blast_radius",
+    "growth",
+    "duration",
+    "novelty",
+    "flapping",
+    "evidence",
+    "feedback",
+    "must_page",
+    "shadow",
+];
+
+/// A contribution as snapshots store it; the feature name is read back as the scorer's own.
+#[derive(Deserialize)]
+struct StoredContribution {
+    feature: String,
+    value: f64,
+    contribution: f64,
+    note: String,
+}
+
+impl<'de> Deserialize<'de> for Contribution {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Contribution, D::Error> {
+        let stored = StoredContribution::deserialize(deserializer)?;
+        let feature =
+            FEATURES.iter().find(|feature| **feature == stored.feature).copied().unwrap_or("unknown");
+        Ok(Contribution {
+            feature,
+            value: stored.value,
+            contribution: stored.contribution,
+            note: stored.note,
+        })
+    }
+}
+
 fn part(feature: &'static str, value: f64, weight: f64, note: String) -> Contribution {
     // Adding 0.0 turns a -0.0 (a zero feature under a negative weight) into 0.0.
     Contribution { feature, value, contribution: value * weight + 0.0, note }
@@ -210,7 +249,7 @@ fn part(feature: &'static str, value: f64, weight: f64, note: String) -> Contrib
 
 /// What happened to past episodes and pages of each kind of alert (its `alertname`): the
 /// history novelty and feedback read.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KindStats {
     /// Episodes that ended.
     pub episodes: u64,
@@ -238,7 +277,7 @@ impl KindStats {
 }
 
 /// History per alert kind.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct History {
     pub kinds: HashMap<Box<str>, KindStats>,
 }

@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::matcher::Matcher;
 use crate::model::{EventTime, Labels};
 
 /// Days and hours of the week (UTC) a recurring window covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Weekly {
     /// Monday = 0 .. Sunday = 6.
     pub days: [bool; 7],
@@ -16,7 +18,7 @@ pub struct Weekly {
     pub to_minute: u16,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Silence {
     pub id: Arc<str>,
     pub matchers: Vec<Matcher>,

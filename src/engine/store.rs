@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
 
 use std::time::Duration;
@@ -80,8 +81,10 @@ pub fn key_fingerprint(key: &str) -> Fingerprint {
     hasher.digest()
 }
 
-/// What the engine remembers about one alert.
-#[derive(Debug)]
+/// What the engine remembers about one alert. What the config derives from its labels
+/// (subject, patterns, route, inhibition targets) is not stored in snapshots: a restore derives
+/// it again.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AlertEntry {
     pub labels: Arc<Labels>,
     pub annotations: Arc<Labels>,
@@ -92,8 +95,10 @@ pub struct AlertEntry {
     pub generator_url: Option<Arc<str>>,
     pub acknowledged: bool,
     /// What the alert is about, from the inventory.
+    #[serde(skip)]
     pub subject: Option<Subject>,
     /// What the pattern rules said about its name and text.
+    #[serde(skip)]
     pub patterns: PatternHits,
     /// Fired and resolved often enough lately to be held open once paged.
     pub flapping: bool,
@@ -105,8 +110,10 @@ pub struct AlertEntry {
     /// The group the alert belongs to.
     pub group: u64,
     /// The route its labels select (its `group_wait` applies when it joins a group).
+    #[serde(skip)]
     pub route: usize,
     /// Inhibition rules whose target matchers it matches (`Inhibitor::target_rules`).
+    #[serde(skip)]
     pub inhibit_targets: u64,
 }
 
@@ -150,7 +157,7 @@ impl AlertEntry {
 
 /// Recent episode starts per alert, kept past the alert's own life (a resolved alert is
 /// forgotten, its flapping history must not be).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct FlapTracker {
     history: KeyMap<(EventTime, u32)>,
     swept_at_len: usize,

@@ -1,5 +1,8 @@
 use std::fmt;
 
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// A set of `name=value` pairs sorted by name, names unique.
 ///
 /// Sorted storage makes fingerprinting and lookups cheap and the order canonical, whatever
@@ -83,6 +86,36 @@ impl Labels {
 impl fmt::Debug for Labels {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Serialized as a sequence of `(name, value)` pairs (in the write-ahead log and snapshots);
+/// read back through the builder, so stored bytes can never produce invalid bounds.
+impl Serialize for Labels {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Labels {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Labels, D::Error> {
+        struct Pairs;
+        impl<'de> Visitor<'de> for Pairs {
+            type Value = Labels;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a sequence of (name, value) pairs")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut sequence: A) -> Result<Labels, A::Error> {
+                let mut builder = LabelsBuilder::with_capacity(sequence.size_hint().unwrap_or(0).min(256));
+                while let Some((name, value)) = sequence.next_element::<(&str, &str)>()? {
+                    builder.push(name, value);
+                }
+                Ok(builder.build())
+            }
+        }
+        deserializer.deserialize_seq(Pairs)
     }
 }
 

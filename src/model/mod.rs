@@ -1,10 +1,13 @@
 //! Domain types every stage shares: alerts, logs, labels, event time.
 //!
 //! Sources turn wire formats into these types; the engine only ever sees these; sinks turn the
-//! engine's output back into wire formats. Nothing here knows about JSON or protobuf.
+//! engine's output back into wire formats. Nothing here knows about JSON or protobuf; the serde
+//! derives are for the write-ahead log's binary records.
 
 mod labels;
 mod time;
+
+use serde::{Deserialize, Serialize};
 
 pub use labels::{Labels, LabelsBuilder};
 pub use time::{EventTime, TimeParseError};
@@ -12,7 +15,7 @@ pub use time::{EventTime, TimeParseError};
 /// How urgent an alert is, normalized from the many spellings sources use.
 ///
 /// Ordered from least to most urgent so `max()` gives an incident's severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Severity {
     Info,
     Warning,
@@ -58,7 +61,7 @@ impl Severity {
 }
 
 /// What a source said about when an alert stops firing if nobody tells us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Expiry {
     /// Like Alertmanager: an alert without `endsAt` resolves after the configured resolve timeout
     /// unless it is sent again (Prometheus re-sends firing alerts every minute).
@@ -69,7 +72,7 @@ pub enum Expiry {
 }
 
 /// One alert as a source reported it: a state observation, not yet deduplicated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// Identity and routing labels (`alertname`, `severity`, `service`, ...).
     pub labels: Labels,
@@ -92,7 +95,7 @@ pub struct Alert {
 }
 
 /// One log record that is not an alert. Logs are evidence for correlation, never paged alone.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRecord {
     pub time: Option<EventTime>,
     pub severity: Option<Severity>,
@@ -102,7 +105,7 @@ pub struct LogRecord {
 }
 
 /// Everything a source can tell the engine. Closed: the engine matches it exhaustively.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     Alert(Alert),
     /// Resolve the alert a sender identified by its own key (PagerDuty `resolve`).
@@ -115,13 +118,13 @@ pub enum Event {
 }
 
 /// A responder's action on an incident noisegate paged, named by its dedup key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Feedback {
     pub dedup_key: Box<str>,
     pub action: FeedbackAction,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FeedbackAction {
     Acknowledged,
     Reopened,

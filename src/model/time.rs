@@ -1,11 +1,14 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// A point in event time: milliseconds since the Unix epoch, UTC.
 ///
 /// The engine never reads a clock: `serve` passes the wall-clock time a request arrived,
 /// `replay` passes the time recorded in the capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct EventTime(i64);
 
 #[derive(Debug, thiserror::Error)]

@@ -730,3 +730,52 @@ fn pages_carry_their_services_logs_and_a_new_error_burst_as_evidence() {
     );
     assert_eq!(engine.stats().log_bursts, 1);
 }
+
+#[test]
+fn an_engine_restored_from_a_snapshot_carries_on_as_the_original_would() {
+    let critical = |name: &str, service: &str, starts: i64| {
+        alert(&[("alertname", name), ("service", service), ("severity", "critical")], starts, 5000)
+    };
+    let mut original = engine("");
+    let mut out = Vec::new();
+    original.apply(critical("RedisDown", "redis", 0), at(0), &mut out);
+    original.apply(critical("HTTPErrorRateHigh", "cart", 5), at(5), &mut out);
+    original.advance(at(20), &mut out);
+    let silence = Silence {
+        id: Arc::from("api-1"),
+        matchers: vec![Matcher::parse("service=\"catalog\"").unwrap()],
+        starts_at: at(0),
+        ends_at: Some(at(10_000)),
+        weekly: None,
+        comment: Arc::from("known issue"),
+        created_by: Arc::from("test"),
+    };
+    original.command(Command::AddSilence(silence), at(20)).unwrap();
+    let before = seen(std::mem::take(&mut out));
+    assert_eq!(triggers(&before).len(), 1, "paged once before the snapshot");
+
+    let bytes = original.snapshot().unwrap();
+    let mut restored = Engine::restore(engine("").config.clone(), &bytes).unwrap();
+    assert_eq!(restored.stats(), original.stats());
+    assert_eq!(restored.silences().len(), original.silences().len());
+
+    // The same input after the snapshot: the same pages, under the same dedup key and root.
+    let rest = || {
+        vec![
+            (40, critical("HTTPErrorRateHigh", "frontend", 40)),
+            (50, critical("LatencyP99High", "catalog", 50)),
+            (6000, critical("RedisDown", "redis", 0)),
+        ]
+    };
+    let (from_original, from_restored) = (run(&mut original, rest(), 7000), run(&mut restored, rest(), 7000));
+    assert!(!from_original.is_empty());
+    assert_eq!(from_restored, from_original);
+    assert!(from_restored.iter().all(|page| page.key == before[0].key), "{from_restored:#?}");
+    assert_eq!(from_restored[0].root.as_deref(), Some("redis redis"));
+    assert_eq!(from_restored.last().map(|page| page.action), Some(PageAction::Resolve));
+
+    assert!(matches!(
+        Engine::restore(engine("").config.clone(), &bytes[..bytes.len() / 2]),
+        Err(crate::engine::snapshot::SnapshotError::Corrupt(_))
+    ));
+}

@@ -1,0 +1,145 @@
+//! Snapshots of the engine's state, for the durable store: every alert, group, incident, timer,
+//! API silence, flapping record and the history of alert kinds. What the config derives (routes,
+//! inventory subjects, pattern hits, inhibition indexes) is not stored but derived again on
+//! restore, under the config in force then; inventory roots are stored by name. Log templates
+//! are not stored: they are relearned from the logs that follow.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use serde::{Deserialize, Serialize};
+
+use super::group::{Group, TopologyLink};
+use super::score::History;
+use super::silence::Silence;
+use super::store::{AlertEntry, FlapTracker, KeyMap};
+use super::topology::Entity;
+use super::{Engine, EngineConfig, EngineStats, Timer};
+use crate::model::{EventTime, Severity};
+
+/// Bumped when the layout changes; a snapshot of another version is refused, not misread.
+const VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot format version {0} is not this build's ({VERSION})")]
+    Version(u32),
+    #[error("corrupt snapshot: {0}")]
+    Corrupt(#[from] postcard::Error),
+}
+
+/// An inventory root by name, so that a changed inventory cannot misread it.
+#[derive(Serialize, Deserialize)]
+struct Link {
+    service: bool,
+    root: String,
+    last_join: EventTime,
+    severity: Severity,
+}
+
+/// What a snapshot holds, borrowed from the engine to write it...
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    version: u32,
+    now: EventTime,
+    next_seq: u64,
+    stats: &'a EngineStats,
+    alerts: &'a KeyMap<AlertEntry>,
+    groups: &'a KeyMap<Group>,
+    links: Vec<(u64, Link)>,
+    topology_groups: &'a [u64],
+    timers: &'a BinaryHeap<Timer>,
+    flaps: &'a FlapTracker,
+    silences: &'a [Silence],
+    history: &'a History,
+}
+
+/// ...and owned, to read it (the same fields in the same order).
+#[derive(Deserialize)]
+struct Snapshot {
+    /// Checked before the rest is read.
+    #[serde(rename = "version")]
+    _version: u32,
+    now: EventTime,
+    next_seq: u64,
+    stats: EngineStats,
+    alerts: KeyMap<AlertEntry>,
+    groups: KeyMap<Group>,
+    links: Vec<(u64, Link)>,
+    topology_groups: Vec<u64>,
+    timers: BinaryHeap<Reverse<(EventTime, u64, u64)>>,
+    flaps: FlapTracker,
+    silences: Vec<Silence>,
+    history: History,
+}
+
+impl Engine {
+    /// The engine's state as bytes (postcard).
+    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        let topology = &self.config.topology;
+        let links = self
+            .groups
+            .iter()
+            .filter_map(|(key, group)| {
+                let link = group.topology.as_ref()?;
+                let link = Link {
+                    service: matches!(link.root, Entity::Service(_)),
+                    root: topology.entity_name(link.root).to_owned(),
+                    last_join: link.last_join,
+                    severity: link.severity,
+                };
+                Some((*key, link))
+            })
+            .collect();
+        let snapshot = SnapshotRef {
+            version: VERSION,
+            now: self.now,
+            next_seq: self.next_seq,
+            stats: &self.stats,
+            alerts: &self.alerts,
+            groups: &self.groups,
+            links,
+            topology_groups: &self.topology_groups,
+            timers: &self.timers,
+            flaps: &self.flaps,
+            silences: &self.silences,
+            history: &self.history,
+        };
+        Ok(postcard::to_allocvec(&snapshot)?)
+    }
+
+    /// An engine with `config` and the state of a snapshot.
+    pub fn restore(config: EngineConfig, bytes: &[u8]) -> Result<Engine, SnapshotError> {
+        // The version comes first, so it can be checked before the rest is read.
+        let (version, _) = postcard::take_from_bytes::<u32>(bytes)?;
+        if version != VERSION {
+            return Err(SnapshotError::Version(version));
+        }
+        let snapshot: Snapshot = postcard::from_bytes(bytes)?;
+        let mut engine = Engine::new(config);
+        engine.now = snapshot.now;
+        engine.next_seq = snapshot.next_seq;
+        engine.stats = snapshot.stats;
+        engine.alerts = snapshot.alerts;
+        engine.groups = snapshot.groups;
+        engine.timers = snapshot.timers;
+        engine.flaps = snapshot.flaps;
+        engine.silences = snapshot.silences;
+        engine.history = snapshot.history;
+        let topology = engine.config.topology.clone();
+        for (key, link) in snapshot.links {
+            let root = if link.service {
+                topology.service_id(&link.root).map(Entity::Service)
+            } else {
+                topology.node_id(&link.root).map(Entity::Node)
+            };
+            if let (Some(group), Some(root)) = (engine.groups.get_mut(&key), root) {
+                group.topology =
+                    Some(TopologyLink { root, last_join: link.last_join, severity: link.severity });
+            }
+        }
+        engine.topology_groups = snapshot.topology_groups;
+        engine.derive_from_config();
+        Ok(engine)
+    }
+}
