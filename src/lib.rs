@@ -14,3 +14,4 @@ pub mod replay;
 pub mod service;
 pub mod sinks;
 pub mod sources;
+pub mod storage;

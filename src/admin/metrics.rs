@@ -47,8 +47,10 @@ struct QueueLabel {
 pub enum PageFailure {
     /// PagerDuty answered 4xx (other than 429): the event itself is wrong; not retried.
     Rejected,
-    /// Retries ran out on 429, 5xx or network errors.
+    /// Retries ran out on 429, 5xx or network errors (`retry.max_attempts`).
     RetriesExhausted,
+    /// Still undelivered `retry.max_age` after it was decided.
+    Expired,
     /// Writing to the pages file failed.
     Write,
 }
@@ -58,6 +60,7 @@ impl PageFailure {
         match self {
             PageFailure::Rejected => "rejected",
             PageFailure::RetriesExhausted => "retries_exhausted",
+            PageFailure::Expired => "expired",
             PageFailure::Write => "write",
         }
     }

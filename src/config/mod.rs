@@ -20,7 +20,7 @@ use crate::engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
 use crate::model::EventTime;
 use crate::model::Severity;
 use crate::sinks::digest::DigestConfig;
-use crate::sinks::pagerduty::{PagerDutyConfig, PagesOutput, RetryPolicy};
+use crate::sinks::pagerduty::{PagerDutyConfig, PagesOutput, RateLimit, RetryPolicy};
 use crate::sources::Limits;
 
 /// The configuration `noisegate serve` runs with when given no `--config`.
@@ -42,6 +42,7 @@ pub struct Config {
     /// Bearer tokens for the ingest listeners (HTTP and gRPC) and the admin listener.
     pub ingest_tokens: Tokens,
     pub admin_tokens: Tokens,
+    pub storage: StorageConfig,
     /// Things that are valid but probably not what the operator wants.
     pub warnings: Vec<String>,
 }
@@ -58,6 +59,14 @@ pub struct ServerConfig {
     pub tick: Duration,
     /// Capacity of the queue between the ingest endpoints and the engine, in requests.
     pub engine_queue: usize,
+}
+
+/// The durable store: write-ahead log, snapshots, outbox.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub dir: PathBuf,
+    /// Log records between snapshots of the engine.
+    pub snapshot_every: u64,
 }
 
 /// Responders' feedback: PagerDuty webhooks, and the history they build.
@@ -322,6 +331,17 @@ impl Validator<'_> {
         let decisions_file = raw.decisions.file.map(|file| self.relative(&file));
         let ingest_tokens = self.tokens("auth.ingest_tokens", raw.auth.ingest_tokens);
         let admin_tokens = self.tokens("auth.admin_tokens", raw.auth.admin_tokens);
+        let storage = StorageConfig {
+            dir: raw.storage.dir.map_or_else(|| PathBuf::from("noisegate-data"), |dir| self.relative(&dir)),
+            snapshot_every: match raw.storage.snapshot_every {
+                Some(0) => {
+                    self.error("storage.snapshot_every", "must be at least 1");
+                    1
+                }
+                Some(records) => records,
+                None => 10_000,
+            },
+        };
         Config {
             server,
             limits,
@@ -332,6 +352,7 @@ impl Validator<'_> {
             feedback,
             ingest_tokens,
             admin_tokens,
+            storage,
             warnings: Vec::new(),
         }
     }
@@ -475,9 +496,27 @@ impl Validator<'_> {
             max_attempts: match raw.retry.max_attempts {
                 Some(0) => {
                     self.error("pagerduty.retry.max_attempts", "must be at least 1");
+                    None
+                }
+                attempts => attempts,
+            },
+            max_age: self.positive_duration("pagerduty.retry.max_age", raw.retry.max_age, "24h"),
+        };
+        let rate_limit = RateLimit {
+            events_per_minute: match raw.rate_limit.events_per_minute {
+                Some(0) => {
+                    self.error("pagerduty.rate_limit.events_per_minute", "must be at least 1");
                     1
                 }
-                Some(attempts) => attempts,
+                Some(rate) => rate,
+                None => 110,
+            },
+            burst: match raw.rate_limit.burst {
+                Some(0) => {
+                    self.error("pagerduty.rate_limit.burst", "must be at least 1");
+                    1
+                }
+                Some(burst) => burst,
                 None => 10,
             },
         };
@@ -492,6 +531,8 @@ impl Validator<'_> {
             retry,
             queue_capacity: self.positive("pagerduty.queue_capacity", raw.queue_capacity, 10_000),
             client_url: raw.client_url,
+            rate_limit,
+            dead_letter_file: raw.dead_letter_file.map(|file| self.relative(&file)),
         }
     }
 

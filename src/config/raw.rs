@@ -42,6 +42,16 @@ pub struct RawConfig {
     pub feedback: RawFeedback,
     #[serde(default)]
     pub auth: RawAuth,
+    #[serde(default)]
+    pub storage: RawStorage,
+}
+
+/// The durable store.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub dir: Option<String>,
+    pub snapshot_every: Option<u64>,
 }
 
 /// Bearer tokens per listener.
@@ -317,6 +327,16 @@ pub struct RawPagerDuty {
     pub retry: RawRetry,
     pub queue_capacity: Option<usize>,
     pub client_url: Option<String>,
+    #[serde(default)]
+    pub rate_limit: RawRateLimit,
+    pub dead_letter_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub events_per_minute: Option<u32>,
+    pub burst: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -325,6 +345,7 @@ pub struct RawRetry {
     pub initial_backoff: Option<String>,
     pub max_backoff: Option<String>,
     pub max_attempts: Option<u32>,
+    pub max_age: Option<String>,
 }
 
 /// Where a secret comes from: exactly one of the three.

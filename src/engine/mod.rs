@@ -165,7 +165,7 @@ pub struct Page {
     pub incident: IncidentView,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PageAction {
     Trigger,
     Acknowledge,
@@ -290,7 +290,7 @@ pub struct EngineStats {
 }
 
 /// Changes to the engine's state that do not come from alerts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     AddSilence(Silence),
     ExpireSilence(Arc<str>),

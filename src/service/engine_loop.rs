@@ -1,109 +1,148 @@
 //! The engine's own thread: the async shell around the synchronous engine. It stamps each
 //! request with the time it reached the engine (recording it, when asked, in the same order),
-//! applies it, and hands what the engine decided to the sinks: pages to PagerDuty, digest items
-//! to the digest, decisions to the decisions log.
+//! applies it, makes it durable, and hands what the engine decided to the sinks: pages to
+//! PagerDuty (through the outbox), digest items to the digest, decisions to the decisions log.
+//!
+//! Group commit: the thread applies what is queued (up to `MAX_STEP` inputs), then commits
+//! their log records and the events they produced in one transaction, and only then answers
+//! the senders and hands the events to the sink. A crash before the commit loses nothing a
+//! sender was told was taken, and no event PagerDuty could have seen.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::Input;
 use crate::admin::metrics::{Metrics, Queue};
 use crate::engine::{Engine, Notification, Page};
 use crate::model::EventTime;
 use crate::sinks::decisions::DecisionsLog;
+use crate::sinks::pagerduty::Outgoing;
+use crate::sinks::pagerduty::dto::EventBody;
 use crate::sources::Pressure;
 use crate::sources::capture::CaptureWriter;
+use crate::storage::{self, OutboxEvent, Record, Storage, StorageError};
+
+/// Inputs applied before one commit, at most.
+const MAX_STEP: usize = 512;
+/// A snapshot is also taken when the last one is this old and the log has grown since.
+const SNAPSHOT_AGE: Duration = Duration::from_secs(300);
 
 /// Where the engine's notifications go.
 pub struct Outputs {
-    pub pages: mpsc::Sender<Page>,
+    pub pages: mpsc::Sender<Outgoing>,
     pub digests: mpsc::Sender<Page>,
     pub decisions: Option<DecisionsLog>,
     /// Shadow mode `silent`: pages are decided and logged, not sent.
     pub silent: bool,
+    /// Sent as the events' `client_url`.
+    pub client_url: Option<String>,
     /// Where the history of alert kinds is saved when it changes.
     pub history_file: Option<PathBuf>,
     /// Where ingest reads how many alerts are active.
     pub pressure: Arc<Pressure>,
 }
 
+/// The durable store and what it needs from the rest of the service.
+pub struct Durability {
+    pub storage: Storage,
+    /// Log records between snapshots.
+    pub snapshot_every: u64,
+    /// Outbox sequence numbers the sink delivered (or dead-lettered): removed at the next commit.
+    pub delivered: mpsc::UnboundedReceiver<u64>,
+}
+
+/// Rebuilds the engine's state from the store: the snapshot, then the log after it, applied
+/// exactly as when it was first applied. What the log produces again was decided before (its
+/// events are in the outbox, delivered or not) and is dropped.
+pub fn recover(engine: &mut Engine, records: Vec<Record>) -> usize {
+    let mut out = Vec::new();
+    let count = records.len();
+    for record in records {
+        match record {
+            Record::Batch { at, events } => engine.apply_batch(events, at, &mut out),
+            Record::Command { at, command } => {
+                // Refused the first time too: the same state gives the same answer.
+                let _ = engine.command(command, at);
+            }
+            Record::Advance { at } => engine.advance(at, &mut out),
+        }
+        out.clear();
+    }
+    count
+}
+
+/// What one step (a group of inputs) produced, waiting for its commit.
+#[derive(Default)]
+struct Step {
+    records: Vec<Vec<u8>>,
+    applied: Vec<oneshot::Sender<Result<(), String>>>,
+    commands: Vec<(oneshot::Sender<CommandResult>, CommandResult)>,
+    reconfigured: Vec<oneshot::Sender<()>>,
+    out: Vec<Notification>,
+}
+
+type CommandResult = Result<Arc<str>, crate::engine::CommandError>;
+
 pub fn run(
     mut engine: Engine,
     mut inputs: mpsc::Receiver<Input>,
     mut outputs: Outputs,
     mut capture: Option<CaptureWriter>,
+    mut durability: Durability,
     metrics: &Metrics,
 ) {
-    let mut out = Vec::new();
     let mut published = engine.stats();
     let mut saved_history = engine.history_version();
     let mut last = EventTime::default();
-    while let Some(input) = inputs.blocking_recv() {
-        // Event time never goes backwards, even if the wall clock does.
-        let now = EventTime::now().max(last);
-        last = now;
-        match input {
-            Input::Batch(batch) => {
-                if let (Some(writer), Some(body)) = (&mut capture, &batch.capture) {
-                    if let Err(error) = writer.write(now, body.source, &body.json) {
-                        tracing::error!(%error, "cannot write to the capture file");
-                    }
-                }
-                engine.apply_batch(batch.events, now, &mut out);
-                let stats = engine.stats();
-                metrics.engine(&published, &stats);
-                published = stats;
-                let _ = batch.applied.send(());
+    let mut snapshot_at = Instant::now();
+    let mut history_at = Instant::now();
+    let mut step = Step::default();
+    let mut stopping = false;
+    while !stopping {
+        let Some(first) = inputs.blocking_recv() else { break };
+        let mut next = Some(first);
+        let mut count = 0;
+        while let Some(input) = next.take() {
+            // Event time never goes backwards, even if the wall clock does.
+            let now = EventTime::now().max(last);
+            last = now;
+            if let Input::Shutdown = input {
+                stopping = true;
+                break;
             }
-            Input::Shutdown => break,
-            Input::Command(command, reply) => {
-                let _ = reply.send(engine.command(command, now));
-            }
-            Input::Reconfigure(config, reply) => {
-                engine.advance(now, &mut out);
-                engine.reconfigure(*config);
-                let _ = reply.send(());
-            }
-            Input::History(reply) => {
-                let _ = reply.send(engine.history().clone());
-            }
-            Input::ListIncidents(reply) => {
-                engine.advance(now, &mut out);
-                let _ = reply.send(engine.incidents());
-            }
-            Input::ListSilences(reply) => {
-                engine.advance(now, &mut out);
-                let _ = reply.send(engine.silences());
-            }
-            Input::Tick => {
-                engine.advance(now, &mut out);
-                metrics.queue_depth(Queue::Engine, inputs.len());
-                if let Some(writer) = &mut capture {
-                    if let Err(error) = writer.flush() {
-                        tracing::error!(%error, "cannot flush the capture file");
-                    }
-                }
-                if let Some(log) = &mut outputs.decisions {
-                    if let Err(error) = log.flush() {
-                        tracing::error!(%error, "cannot flush the decisions log");
-                    }
-                }
-                save_history(&engine, &outputs, &mut saved_history);
+            apply(&mut engine, input, now, &mut step, &mut capture, &mut outputs, &inputs, metrics);
+            count += 1;
+            if count < MAX_STEP {
+                next = inputs.try_recv().ok();
             }
         }
+        let stats = engine.stats();
+        metrics.engine(&published, &stats);
+        published = stats;
+        if stopping {
+            engine.flush_pending(EventTime::now().max(last), &mut step.out);
+            let stats = engine.stats();
+            metrics.engine(&published, &stats);
+            published = stats;
+        }
         // Before the pages go out: whoever sees a page sees the state that produced it.
-        outputs
-            .pressure
-            .active_alerts
-            .store(engine.stats().active_alerts, std::sync::atomic::Ordering::Relaxed);
-        route(&mut outputs, &mut out);
+        outputs.pressure.active_alerts.store(engine.stats().active_alerts, Ordering::Relaxed);
+        commit(&mut step, &mut durability, &mut outputs);
+        if durability.storage.since_snapshot() >= durability.snapshot_every
+            || (durability.storage.since_snapshot() > 0 && snapshot_at.elapsed() >= SNAPSHOT_AGE)
+        {
+            snapshot(&engine, &mut durability.storage);
+            snapshot_at = Instant::now();
+        }
+        if history_at.elapsed() >= Duration::from_secs(1) {
+            save_history(&engine, &outputs, &mut saved_history);
+            history_at = Instant::now();
+        }
     }
-    engine.flush_pending(EventTime::now().max(last), &mut out);
-    let stats = engine.stats();
-    metrics.engine(&published, &stats);
-    route(&mut outputs, &mut out);
     if let Some(log) = &mut outputs.decisions {
         if let Err(error) = log.flush() {
             tracing::error!(%error, "cannot flush the decisions log");
@@ -113,6 +152,197 @@ pub fn run(
     if let Some(writer) = capture {
         if let Err(error) = writer.finish() {
             tracing::error!(%error, "cannot finish the capture file");
+        }
+    }
+    // The sink finishes what it can (within the grace period); what it delivered leaves the
+    // outbox, the rest stays there for the next start.
+    let Outputs { pages, digests, .. } = outputs;
+    drop((pages, digests));
+    let mut delivered = Vec::new();
+    while let Some(sequence) = durability.delivered.blocking_recv() {
+        delivered.push(sequence);
+        while let Ok(sequence) = durability.delivered.try_recv() {
+            delivered.push(sequence);
+        }
+        if let Err(error) = durability.storage.commit(&[], &[], &delivered) {
+            tracing::error!(%error, "cannot record delivered events; they will be sent again at the next start");
+        }
+        delivered.clear();
+    }
+    snapshot(&engine, &mut durability.storage);
+}
+
+/// Applies one input, collecting what must be committed before anyone hears of it.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    engine: &mut Engine,
+    input: Input,
+    now: EventTime,
+    step: &mut Step,
+    capture: &mut Option<CaptureWriter>,
+    outputs: &mut Outputs,
+    inputs: &mpsc::Receiver<Input>,
+    metrics: &Metrics,
+) {
+    let before = step.out.len();
+    let mut logged = false;
+    match input {
+        Input::Batch(batch) => {
+            if let (Some(writer), Some(body)) = (capture.as_mut(), &batch.capture) {
+                if let Err(error) = writer.write(now, body.source, &body.json) {
+                    tracing::error!(%error, "cannot write to the capture file");
+                }
+            }
+            match storage::encode_batch(now, &batch.events) {
+                Ok(Some(record)) => {
+                    step.records.push(record);
+                    logged = true;
+                }
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, "cannot encode a batch for the log"),
+            }
+            engine.apply_batch(batch.events, now, &mut step.out);
+            step.applied.push(batch.applied);
+        }
+        Input::Command(command, reply) => {
+            match storage::encode_command(now, &command) {
+                Ok(record) => step.records.push(record),
+                Err(error) => tracing::error!(%error, "cannot encode a command for the log"),
+            }
+            logged = true;
+            let result = engine.command(command, now);
+            step.commands.push((reply, result));
+        }
+        Input::Reconfigure(config, reply) => {
+            engine.advance(now, &mut step.out);
+            engine.reconfigure(*config);
+            step.reconfigured.push(reply);
+        }
+        Input::History(reply) => {
+            let _ = reply.send(engine.history().clone());
+        }
+        Input::ListIncidents(reply) => {
+            engine.advance(now, &mut step.out);
+            let _ = reply.send(engine.incidents());
+        }
+        Input::ListSilences(reply) => {
+            engine.advance(now, &mut step.out);
+            let _ = reply.send(engine.silences());
+        }
+        Input::Tick => {
+            engine.advance(now, &mut step.out);
+            metrics.queue_depth(Queue::Engine, inputs.len());
+            if let Some(writer) = capture.as_mut() {
+                if let Err(error) = writer.flush() {
+                    tracing::error!(%error, "cannot flush the capture file");
+                }
+            }
+            if let Some(log) = &mut outputs.decisions {
+                if let Err(error) = log.flush() {
+                    tracing::error!(%error, "cannot flush the decisions log");
+                }
+            }
+        }
+        Input::Shutdown => {}
+    }
+    // The clock moved the engine to a decision: recovery must move it the same way.
+    if !logged && step.out.len() > before {
+        match storage::encode_advance(now) {
+            Ok(record) => step.records.push(record),
+            Err(error) => tracing::error!(%error, "cannot encode a clock step for the log"),
+        }
+    }
+}
+
+/// Commits the step, then answers its senders and hands its notifications on.
+fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
+    let mut events = Vec::new();
+    let mut digests = Vec::new();
+    for notification in step.out.drain(..) {
+        match notification {
+            Notification::Page(page) if outputs.silent => {
+                tracing::info!(dedup_key = %page.dedup_key, "shadow mode: page decided, not sent");
+            }
+            Notification::Page(page) => match outbox_event(&page, outputs.client_url.as_deref()) {
+                Ok(event) => events.push(event),
+                Err(error) => tracing::error!(%error, dedup_key = %page.dedup_key, "cannot encode a page"),
+            },
+            Notification::Digest(page) => digests.push(page),
+            Notification::Decision(record) => {
+                if let Some(log) = &mut outputs.decisions {
+                    if let Err(error) = log.write(&record) {
+                        tracing::error!(%error, "cannot write to the decisions log");
+                    }
+                }
+            }
+        }
+    }
+    let mut delivered = Vec::new();
+    while let Ok(sequence) = durability.delivered.try_recv() {
+        delivered.push(sequence);
+    }
+    let nothing = step.records.is_empty() && events.is_empty() && delivered.is_empty();
+    let committed: Result<Vec<u64>, StorageError> =
+        if nothing { Ok(Vec::new()) } else { durability.storage.commit(&step.records, &events, &delivered) };
+    step.records.clear();
+    let sequences: Vec<Option<u64>> = match committed {
+        Ok(sequences) => {
+            for applied in step.applied.drain(..) {
+                let _ = applied.send(Ok(()));
+            }
+            sequences.into_iter().map(Some).collect()
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot commit to the store: requests are refused, pages sent without the outbox");
+            let message = error.to_string();
+            for applied in step.applied.drain(..) {
+                let _ = applied.send(Err(message.clone()));
+            }
+            vec![None; events.len()]
+        }
+    };
+    for (reply, result) in step.commands.drain(..) {
+        let _ = reply.send(result);
+    }
+    for reply in step.reconfigured.drain(..) {
+        let _ = reply.send(());
+    }
+    for (event, sequence) in events.into_iter().zip(sequences) {
+        if outputs.pages.blocking_send(Outgoing { sequence, event }).is_err() {
+            tracing::error!("the pagerduty sink has stopped; the event stays in the outbox");
+        }
+    }
+    for page in digests {
+        if outputs.digests.blocking_send(page).is_err() {
+            tracing::error!("the digest sink has stopped; a digest item was lost");
+        }
+    }
+}
+
+/// The event as the outbox keeps it: the Events API body with the routing key's name.
+fn outbox_event(page: &Page, client_url: Option<&str>) -> Result<OutboxEvent, serde_json::Error> {
+    let body = serde_json::to_string(&EventBody::new(page, &page.routing_key, client_url))?;
+    Ok(OutboxEvent {
+        at: page.at,
+        action: page.action,
+        dedup_key: page.dedup_key.as_ref().into(),
+        routing_key: page.routing_key.as_ref().into(),
+        body,
+    })
+}
+
+fn snapshot(engine: &Engine, storage: &mut Storage) {
+    let started = Instant::now();
+    let written = engine.snapshot().map_err(|error| error.to_string()).and_then(|bytes| {
+        let size = bytes.len();
+        storage.checkpoint(&bytes).map(|()| size).map_err(|error| error.to_string())
+    });
+    match written {
+        Ok(bytes) => {
+            tracing::debug!(bytes, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot written")
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot write a snapshot; the log keeps growing until one succeeds")
         }
     }
 }
@@ -127,33 +357,6 @@ fn save_history(engine: &Engine, outputs: &Outputs, saved: &mut u64) {
         Ok(()) => *saved = engine.history_version(),
         Err(error) => {
             tracing::error!(error = %format!("{error:#}"), "cannot save the history of alert kinds")
-        }
-    }
-}
-
-fn route(outputs: &mut Outputs, out: &mut Vec<Notification>) {
-    for notification in out.drain(..) {
-        match notification {
-            Notification::Page(page) if outputs.silent => {
-                tracing::info!(dedup_key = %page.dedup_key, "shadow mode: page decided, not sent");
-            }
-            Notification::Page(page) => {
-                if outputs.pages.blocking_send(page).is_err() {
-                    tracing::error!("the pagerduty sink has stopped; a page was lost");
-                }
-            }
-            Notification::Digest(page) => {
-                if outputs.digests.blocking_send(page).is_err() {
-                    tracing::error!("the digest sink has stopped; a digest item was lost");
-                }
-            }
-            Notification::Decision(record) => {
-                if let Some(log) = &mut outputs.decisions {
-                    if let Err(error) = log.write(&record) {
-                        tracing::error!(%error, "cannot write to the decisions log");
-                    }
-                }
-            }
         }
     }
 }

@@ -25,11 +25,12 @@ use crate::engine::{Command, CommandError, History, IncidentSummary, SilenceView
 use crate::engine::{EngineConfig, Shadow};
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::digest::DigestSink;
-use crate::sinks::pagerduty::PagerDutySink;
+use crate::sinks::pagerduty::{DeadLetters, Outgoing, PagerDutySink};
 use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
 use crate::sources::otlp::grpc::LogsService;
 use crate::sources::{Batch, Ingest, Pressure};
+use crate::storage::{OutboxEvent, Recovery, Storage};
 use reload::Reloader;
 
 /// What the engine thread receives, in order.
@@ -149,6 +150,34 @@ async fn reload_on_hangup(reloader: Arc<Reloader>, shutdown: CancellationToken) 
     }
 }
 
+/// The engine as the store left it: the snapshot and the log after it, or a fresh engine
+/// (seeded with the history files) when the store is empty; and the undelivered events.
+fn restore(config: &Config, recovery: Recovery) -> anyhow::Result<(Engine, Vec<(u64, OutboxEvent)>)> {
+    let Recovery { snapshot, records, outbox } = recovery;
+    let mut engine = match &snapshot {
+        Some(bytes) => Engine::restore(config.engine.clone(), bytes)?,
+        None => {
+            let mut engine = Engine::new(config.engine.clone());
+            for path in [&config.feedback.seed_file, &config.feedback.state_file].into_iter().flatten() {
+                engine.seed_history(&history::load(path)?);
+            }
+            engine
+        }
+    };
+    let replayed = engine_loop::recover(&mut engine, records);
+    if snapshot.is_some() || replayed > 0 {
+        let stats = engine.stats();
+        tracing::info!(
+            log_records = replayed,
+            active_alerts = stats.active_alerts,
+            active_groups = stats.active_groups,
+            undelivered = outbox.len(),
+            "state restored"
+        );
+    }
+    Ok((engine, outbox))
+}
+
 /// Runs until `shutdown` is cancelled, then stops accepting, drains the engine, flushes pages
 /// (within `server.shutdown_grace`) and returns.
 pub async fn run(
@@ -174,6 +203,7 @@ pub async fn run(
         digests: digest_sender,
         decisions,
         silent: config.engine.scoring.shadow == Shadow::Silent,
+        client_url: config.pagerduty.client_url.clone(),
         history_file: config.feedback.state_file.clone(),
         pressure: pressure.clone(),
     };
@@ -185,22 +215,52 @@ pub async fn run(
         None => None,
     };
 
-    let sink = PagerDutySink::new(config.pagerduty.clone(), metrics.clone())?;
+    let storage_dir = config.storage.dir.clone();
+    let storage = tokio::task::spawn_blocking(move || Storage::open(&storage_dir)).await??;
+    let storage_path = storage.path().to_owned();
+    let restore_config = config.clone();
+    let (storage, engine, outbox) = tokio::task::spawn_blocking(move || {
+        let recovery = storage.recover()?;
+        let (engine, outbox) = restore(&restore_config, recovery)?;
+        anyhow::Ok((storage, engine, outbox))
+    })
+    .await?
+    .with_context(|| format!("cannot restore the state stored in {}", storage_path.display()))?;
+
+    let dead_letter_file = config
+        .pagerduty
+        .dead_letter_file
+        .clone()
+        .unwrap_or_else(|| config.storage.dir.join("dead-letter.jsonl"));
+    let sink = PagerDutySink::new(
+        config.pagerduty.clone(),
+        metrics.clone(),
+        DeadLetters::new(dead_letter_file, metrics.clone()),
+    )?;
     let sink_cancel = CancellationToken::new();
     let digest = DigestSink::new(config.digest.clone(), sink.client());
     let digest_task = tokio::spawn(digest.run(digest_receiver, sink_cancel.clone()));
-    let sink_task = tokio::spawn(sink.run(page_receiver, sink_cancel.clone()));
-
-    let mut engine = Engine::new(config.engine.clone());
-    for path in [&config.feedback.seed_file, &config.feedback.state_file].into_iter().flatten() {
-        engine.seed_history(&history::load(path)?);
+    let (delivered_sender, delivered_receiver) = mpsc::unbounded_channel();
+    let sink_task = tokio::spawn(sink.run(page_receiver, delivered_sender, sink_cancel.clone()));
+    // Events decided before the last stop and not yet delivered go first, in order.
+    if !outbox.is_empty() {
+        tracing::info!(events = outbox.len(), "delivering events left in the outbox");
     }
+    for (sequence, event) in outbox {
+        let _ = outputs.pages.send(Outgoing { sequence: Some(sequence), event }).await;
+    }
+
+    let durability = engine_loop::Durability {
+        storage,
+        snapshot_every: config.storage.snapshot_every,
+        delivered: delivered_receiver,
+    };
     let (engine_done, engine_stopped) = oneshot::channel();
     let engine_metrics = metrics.clone();
     std::thread::Builder::new()
         .name("noisegate-engine".to_owned())
         .spawn(move || {
-            engine_loop::run(engine, input_receiver, outputs, capture, &engine_metrics);
+            engine_loop::run(engine, input_receiver, outputs, capture, durability, &engine_metrics);
             let _ = engine_done.send(());
         })
         .context("cannot start the engine thread")?;
@@ -328,7 +388,7 @@ pub async fn run(
         sink_cancel.cancel();
         tracing::error!(
             grace_ms = grace.as_millis() as u64,
-            "shutdown grace period over; pages still queued are lost"
+            "shutdown grace period over; undelivered pages stay in the outbox for the next start"
         );
     } else {
         tracing::info!("shutdown complete");

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::pagerduty::dto::EventBody;
 use crate::engine::Page;
+use crate::model::EventTime;
 
 #[derive(Serialize)]
 struct Line<'a> {
@@ -38,6 +39,11 @@ impl PagesWriter {
             Line { at: page.at.to_string(), event: EventBody::new(page, &page.routing_key, client_url) };
         serde_json::to_writer(&mut self.out, &line)?;
         self.out.write_all(b"\n")
+    }
+
+    /// Writes one event as the outbox keeps it (already JSON, the routing key's name in it).
+    pub fn write_raw(&mut self, at: EventTime, event: &str) -> io::Result<()> {
+        writeln!(self.out, r#"{{"at":"{at}","event":{event}}}"#)
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

@@ -253,8 +253,9 @@ pub struct Batch {
     pub source: SourceKind,
     pub events: Vec<Event>,
     pub capture: Option<CapturedBody>,
-    /// Answered once the engine has applied the batch.
-    pub applied: oneshot::Sender<()>,
+    /// Answered once the engine has applied the batch and the store has it (or with why the
+    /// store could not take it).
+    pub applied: oneshot::Sender<Result<(), String>>,
 }
 
 /// The sources' handle to the engine.
@@ -353,7 +354,9 @@ impl Ingest {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(unavailable()),
         }
-        done.await.map_err(|_| unavailable())?;
+        done.await.map_err(|_| unavailable())?.map_err(|error| {
+            IngestError::new(Reason::Unavailable, format!("cannot store the request durably: {error}"))
+        })?;
         self.metrics.accepted_records(source, accepted as u64);
         Ok(())
     }

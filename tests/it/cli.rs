@@ -46,6 +46,8 @@ async fn serve_drains_and_flushes_pages_on_sigterm() {
     let mut child = noisegate()
         .args(["--log-format", "json", "serve", "--config"])
         .arg(&path)
+        // The default data directory is relative to the working directory.
+        .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -55,6 +55,8 @@ pub struct TestServer {
     pub admin: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
+    /// The data directory, unless the config named one.
+    _data: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -76,7 +78,13 @@ impl TestServer {
         TestServer::start_config(config, options).await
     }
 
-    async fn start_config(config: noisegate::config::Config, options: ServeOptions) -> TestServer {
+    async fn start_config(mut config: noisegate::config::Config, options: ServeOptions) -> TestServer {
+        // Each server its own store, unless the test chose one (to restart on it).
+        let data = (config.storage.dir == std::path::Path::new("noisegate-data"))
+            .then(|| tempfile::tempdir().expect("data directory"));
+        if let Some(data) = &data {
+            config.storage.dir = data.path().to_owned();
+        }
         let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
         let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
         let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
@@ -85,7 +93,7 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         let task =
             tokio::spawn(service::run(config, Listeners { grpc, http, admin }, options, shutdown.clone()));
-        TestServer { http: http_addr, grpc: grpc_addr, admin: admin_addr, shutdown, task }
+        TestServer { http: http_addr, grpc: grpc_addr, admin: admin_addr, shutdown, task, _data: data }
     }
 
     pub fn url(&self, path: &str) -> String {
