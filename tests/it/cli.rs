@@ -1,12 +1,10 @@
 //! The binary itself: `check`, and `serve` shutting down on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{PATIENCE, post_json, temp_path};
+use crate::support::{Process, post_json, temp_path};
 
 fn noisegate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_noisegate"))
@@ -43,43 +41,14 @@ async fn serve_drains_and_flushes_pages_on_sigterm() {
                 "server:\n  grpc_listen: 127.0.0.1:0\n  http_listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\nroute:\n  group_wait: 1h\npagerduty:\n  routing_keys: {}\n",
     )
     .unwrap();
-    let mut child = noisegate()
-        .args(["--log-format", "json", "serve", "--config"])
-        .arg(&path)
-        // The default data directory is relative to the working directory.
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (lines_sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let http_addr = loop {
-        let line = lines.recv_timeout(PATIENCE).expect("serve logs that it is serving");
-        let Ok(log) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if log["fields"]["message"] == "noisegate serving" {
-            break log["fields"]["http_addr"].as_str().unwrap().to_owned();
-        }
-    };
+    let cwd = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || Process::serve(&path, &cwd)).await.unwrap();
     let alert = r#"[{"labels": {"alertname": "NodeDown", "node": "n1", "severity": "critical"}}]"#;
-    let (status, _) = post_json(&format!("http://{http_addr}/api/v2/alerts"), alert).await;
+    let (status, _) = post_json(&server.url("/api/v2/alerts"), alert).await;
     assert_eq!(status, 200);
 
-    // The shell's builtin kill: no procps needed on the machine.
-    let killed = Command::new("sh").args(["-c", &format!("kill -TERM {}", child.id())]).status().unwrap();
-    assert!(killed.success());
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (code, stdout) = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+    assert_eq!(code, Some(0));
     let pages: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(pages.len(), 1, "{stdout}");
     assert_eq!(pages[0]["event"]["event_action"], "trigger");

@@ -5,6 +5,7 @@ mod alertmanager;
 mod auth;
 mod bad_input;
 mod cli;
+mod durability;
 mod otlp;
 mod overload;
 mod pagerduty;

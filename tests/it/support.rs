@@ -25,6 +25,11 @@ pub const ROUTING_KEY: &str = "R0UT1NGKEY0000000000000000000000";
 /// A config for tests: fast ticks and retries, PagerDuty at `pagerduty_url`, and `extra` YAML
 /// (a `route:` section and anything else) appended.
 pub fn config_yaml(pagerduty_url: &str, extra: &str) -> String {
+    config_with(pagerduty_url, "", extra)
+}
+
+/// `config_yaml` with more `pagerduty:` settings (indented lines).
+pub fn config_with(pagerduty_url: &str, pagerduty_extra: &str, extra: &str) -> String {
     format!(
         r#"
 server:
@@ -43,7 +48,7 @@ pagerduty:
   retry:
     initial_backoff: 10ms
     max_backoff: 50ms
-    max_attempts: 5
+{pagerduty_extra}
 {extra}
 "#
     )
@@ -134,6 +139,8 @@ fn parse_metric(text: &str, sample: &str) -> Option<f64> {
 pub struct Received {
     pub body: Value,
     pub status: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -197,6 +204,23 @@ impl FakePagerDuty {
             .unwrap_or_else(|_| panic!("expected {count} PagerDuty requests, got {:#?}", self.received()))
     }
 
+    /// Waits until the accepted events satisfy `done` and returns them.
+    pub async fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let waiting = async {
+            loop {
+                let notified = self.state.notify.notified();
+                let events = self.events();
+                if done(&events) {
+                    return events;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, waiting)
+            .await
+            .unwrap_or_else(|_| panic!("expected {what}, got {:#?}", self.events()))
+    }
+
     /// Waits until `count` events were accepted and returns them.
     pub async fn wait_events(&self, count: usize) -> Vec<Value> {
         let waiting = async {
@@ -218,7 +242,8 @@ impl FakePagerDuty {
 async fn enqueue(State(state): State<Arc<FakeState>>, _headers: HeaderMap, body: String) -> Response {
     let status = state.script.lock().unwrap().pop_front().unwrap_or(202);
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    state.received.lock().unwrap().push(Received { body: body.clone(), status });
+    let at = std::time::Instant::now();
+    state.received.lock().unwrap().push(Received { body: body.clone(), status, at });
     state.notify.notify_waiters();
     let code = StatusCode::from_u16(status).unwrap();
     if status == 429 {
@@ -269,4 +294,75 @@ pub async fn post_json(url: &str, body: &str) -> (u16, String) {
         .unwrap();
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
+}
+
+/// The `noisegate` binary running `serve`, its stderr read line by line (JSON logs).
+pub struct Process {
+    pub child: std::process::Child,
+    pub http_addr: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Process {
+    /// Starts `noisegate serve --config <config>` in `cwd` and waits until it serves.
+    pub fn serve(config: &std::path::Path, cwd: &std::path::Path) -> Process {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_noisegate"))
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(config)
+            .current_dir(cwd)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("noisegate starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut process = Process { child, http_addr: String::new(), lines };
+        let serving = process.wait_log("noisegate serving");
+        process.http_addr = serving["fields"]["http_addr"].as_str().expect("http_addr is logged").to_owned();
+        process
+    }
+
+    /// Waits for the log line with this message and returns it.
+    pub fn wait_log(&mut self, message: &str) -> Value {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("noisegate did not log {message:?} in time"));
+            let Ok(log) = serde_json::from_str::<Value>(&line) else { continue };
+            if log["fields"]["message"] == message {
+                return log;
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr)
+    }
+
+    /// SIGKILL: no shutdown, no flush, nothing.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("the killed process is reaped");
+    }
+
+    /// SIGTERM, then waits for the exit; returns its status code and stdout.
+    pub fn terminate(self) -> (Option<i32>, String) {
+        // The shell's builtin kill: no procps needed on the machine.
+        let killed = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.child.id())])
+            .status()
+            .expect("sh runs");
+        assert!(killed.success());
+        let output = self.child.wait_with_output().expect("noisegate exits");
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+    }
 }

@@ -1,0 +1,261 @@
+//! Crashes and PagerDuty outages: the real binary killed with SIGKILL mid-storm and restarted on
+//! its data directory, and a PagerDuty that fails for a while.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{
+    FakePagerDuty, PATIENCE, Process, ROUTING_KEY, TestServer, config_with, http, post_json, temp_path,
+};
+
+const KINDS: usize = 12;
+const ROUTE: &str = "route:\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n";
+
+fn crash_config(dir: &Path, pagerduty_url: &str) -> PathBuf {
+    let path = dir.join("noisegate.yaml");
+    let yaml = format!(
+        r#"
+server:
+  grpc_listen: "127.0.0.1:0"
+  http_listen: "127.0.0.1:0"
+  admin_listen: "127.0.0.1:0"
+  tick: 20ms
+storage:
+  dir: data
+  snapshot_every: 7
+scoring:
+  shadow: unfiltered
+route:
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 24h
+pagerduty:
+  url: "{pagerduty_url}"
+  routing_keys:
+    default: {{ value: "{ROUTING_KEY}" }}
+  retry: {{initial_backoff: 10ms, max_backoff: 50ms}}
+  rate_limit: {{events_per_minute: 60000, burst: 100}}
+"#
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// One alert in the Alertmanager v2 API: firing from `starts`, or resolved.
+fn alert(kind: usize, round: usize, resolved: bool) -> String {
+    let starts = format!("2026-11-01T00:{:02}:00Z", round * 10 + kind % 10);
+    let ends = if resolved { r#", "endsAt": "2026-11-01T01:00:00Z""# } else { "" };
+    format!(
+        r#"{{"labels": {{"alertname": "Kind{kind}", "service": "s{kind}", "severity": "critical"}}, "startsAt": "{starts}"{ends}}}"#
+    )
+}
+
+/// The storm as requests, in order: each kind fires (with re-sends of kinds already firing),
+/// then resolves; then a third of the kinds go through a second episode.
+fn storm() -> Vec<(String, usize, bool)> {
+    let mut requests = Vec::new();
+    for round in 0..2 {
+        let kinds: Vec<usize> = (0..KINDS).filter(|kind| round == 0 || kind % 3 == 0).collect();
+        for (index, kind) in kinds.iter().enumerate() {
+            let mut batch = vec![alert(*kind, round, false)];
+            // Re-sends of what already fires, as Prometheus does every evaluation.
+            batch.extend(kinds[..index].iter().rev().take(3).map(|earlier| alert(*earlier, round, false)));
+            requests.push((format!("[{}]", batch.join(",")), round, false));
+        }
+        for kind in &kinds {
+            requests.push((format!("[{}]", alert(*kind, round, true)), round, true));
+        }
+    }
+    requests
+}
+
+/// PagerDuty's view of the events: per dedup key, the incidents it opened (a trigger on a key
+/// with no open incident opens one) and whether the last one is resolved.
+fn incidents(events: &[Value]) -> BTreeMap<String, (usize, bool)> {
+    let mut keys: BTreeMap<String, (usize, bool)> = BTreeMap::new();
+    for event in events {
+        let key = event["dedup_key"].as_str().unwrap_or_default().to_owned();
+        let (opened, open) = keys.entry(key).or_insert((0, false));
+        match event["event_action"].as_str() {
+            Some("trigger") if !*open => {
+                *opened += 1;
+                *open = true;
+            }
+            Some("resolve") => *open = false,
+            _ => {}
+        }
+    }
+    keys.into_iter().map(|(key, (opened, open))| (key, (opened, !open))).collect()
+}
+
+/// Posts until the service says 2xx, restarting it when it is gone (as a sender retries).
+async fn deliver(process: &mut Option<Process>, config: &Path, dir: &Path, body: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let url = process.as_ref().map(|process| process.url("/api/v2/alerts")).unwrap_or_default();
+        let response =
+            http().post(url).header("content-type", "application/json").body(body.to_owned()).send().await;
+        if response.is_ok_and(|response| response.status().is_success()) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the service never took {body}");
+        if process.is_none() {
+            *process = Some(start(config, dir).await);
+        }
+    }
+}
+
+async fn start(config: &Path, dir: &Path) -> Process {
+    let (config, dir) = (config.to_owned(), dir.to_owned());
+    tokio::task::spawn_blocking(move || Process::serve(&config, &dir)).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_storm_and_restarted_it_pages_every_incident_once_and_every_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let pagerduty = FakePagerDuty::start().await;
+    let config = crash_config(dir.path(), &pagerduty.url);
+    let requests = storm();
+    // Kill points spread over the storm, at pseudo-random requests (fixed seed: reproducible).
+    let mut random = fastrand::Rng::with_seed(7);
+    let mut kill_after: Vec<usize> = (0..5).map(|_| random.usize(1..requests.len())).collect();
+    kill_after.sort_unstable();
+
+    let mut process = Some(start(&config, dir.path()).await);
+    let mut kills = 0;
+    for (index, (body, round, resolved)) in requests.iter().enumerate() {
+        // A resolve goes out only once its round's triggers were paged, so every episode is an
+        // incident (one resolved within group_wait would rightly never page).
+        if *resolved && !requests[index - 1].2 {
+            let expected: usize = if *round == 0 { KINDS } else { KINDS + KINDS.div_ceil(3) };
+            pagerduty
+                .wait_for("every trigger of the round", |events| {
+                    incidents(events).values().map(|(opened, _)| opened).sum::<usize>() >= expected
+                })
+                .await;
+        }
+        deliver(&mut process, &config, dir.path(), body).await;
+        if kill_after.contains(&index) {
+            if let Some(running) = process.take() {
+                tokio::task::spawn_blocking(move || running.kill()).await.unwrap();
+                kills += 1;
+            }
+            // Restarted by the next request's retry, or below.
+        }
+    }
+    if process.is_none() {
+        process = Some(start(&config, dir.path()).await);
+    }
+    let events = pagerduty
+        .wait_for("every incident resolved", |events| {
+            let incidents = incidents(events);
+            incidents.len() == KINDS && incidents.values().all(|(_, resolved)| *resolved)
+        })
+        .await;
+    let (code, _) = tokio::task::spawn_blocking(move || process.unwrap().terminate()).await.unwrap();
+    assert_eq!(code, Some(0));
+    assert!(kills >= 3, "the storm was cut by {kills} kills");
+
+    // One incident per episode: kinds 0, 3, 6, 9 had two, the rest one; every one resolved.
+    let incidents = incidents(&events);
+    for (key, (opened, resolved)) in &incidents {
+        let event = events.iter().find(|event| event["dedup_key"] == key.as_str()).unwrap();
+        let kind: usize =
+            event["payload"]["summary"].as_str().unwrap().trim_start_matches("Kind").parse().unwrap();
+        let episodes = if kind % 3 == 0 { 2 } else { 1 };
+        assert_eq!((*opened, *resolved), (episodes, true), "Kind{kind} ({key}): {events:#?}");
+    }
+    // In order per key: never a resolve before the key's first trigger.
+    for key in incidents.keys() {
+        let actions: Vec<&str> = events
+            .iter()
+            .filter(|event| event["dedup_key"] == key.as_str())
+            .filter_map(|event| event["event_action"].as_str())
+            .collect();
+        assert_eq!(actions.first(), Some(&"trigger"), "{key}: {actions:?}");
+        assert_eq!(actions.last(), Some(&"resolve"), "{key}: {actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pagerduty_outage_delays_pages_without_losing_reordering_or_duplicating_them() {
+    let pagerduty = FakePagerDuty::start().await;
+    // Down for a while: errors and throttling, then back.
+    let mut outage = vec![500; 12];
+    outage.extend([429; 6]);
+    outage.extend([503; 6]);
+    pagerduty.script(&outage);
+    let rate = "  rate_limit: {events_per_minute: 600, burst: 3}";
+    let server = TestServer::start(&config_with(&pagerduty.url, rate, ROUTE)).await;
+    let url = server.url("/api/v2/alerts");
+    for kind in 0..6 {
+        let body = format!(r#"[{{"labels": {{"alertname": "Outage{kind}", "severity": "critical"}}}}]"#);
+        assert_eq!(post_json(&url, &body).await.0, 200);
+    }
+    let triggered = |events: &[Value]| incidents(events).len() == 6;
+    pagerduty.wait_for("a trigger per alert", triggered).await;
+    for kind in 0..6 {
+        let body = format!(
+            r#"[{{"labels": {{"alertname": "Outage{kind}", "severity": "critical"}}, "endsAt": "2020-01-01T00:00:00Z"}}]"#
+        );
+        assert_eq!(post_json(&url, &body).await.0, 200);
+    }
+    let events = pagerduty
+        .wait_for("every incident resolved", |events| {
+            let incidents = incidents(events);
+            incidents.len() == 6 && incidents.values().all(|(_, resolved)| *resolved)
+        })
+        .await;
+    server.stop().await;
+
+    // Each alert one incident, triggered then resolved, nothing twice.
+    for (key, incident) in incidents(&events) {
+        let actions: Vec<&str> = events
+            .iter()
+            .filter(|event| event["dedup_key"] == key.as_str())
+            .filter_map(|event| event["event_action"].as_str())
+            .collect();
+        assert_eq!((incident, actions.as_slice()), ((1, true), ["trigger", "resolve"].as_slice()), "{key}");
+    }
+    // The outage was retried through, never faster than the rate limit: at most the burst
+    // plus the rate's share in any one-second window.
+    let received = pagerduty.received();
+    assert!(received.len() >= outage.len() + 12, "{} requests", received.len());
+    for (index, first) in received.iter().enumerate() {
+        let within = received[index..]
+            .iter()
+            .take_while(|later| later.at.duration_since(first.at) < Duration::from_secs(1))
+            .count();
+        assert!(within <= 3 + 10 + 1, "{within} requests within a second of request {index}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_pagerduty_refuses_goes_to_the_dead_letter_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pagerduty = FakePagerDuty::start().await;
+    pagerduty.script(&[400]);
+    let dead_letters = temp_path(&dir, "dead.jsonl");
+    let file = format!("  dead_letter_file: \"{}\"", dead_letters.display());
+    let server = TestServer::start(&config_with(&pagerduty.url, &file, ROUTE)).await;
+    let body = r#"[{"labels": {"alertname": "Refused", "severity": "critical"}}]"#;
+    assert_eq!(post_json(&server.url("/api/v2/alerts"), body).await.0, 200);
+    pagerduty.wait_requests(1).await;
+    let failed = "noisegate_pages_failed_total{reason=\"rejected\"}";
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while server.metric(failed).await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the refusal was not counted");
+        tokio::task::yield_now().await;
+    }
+    server.stop().await;
+    let text = std::fs::read_to_string(&dead_letters).unwrap();
+    let lines: Vec<Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert_eq!(lines[0]["reason"], "rejected");
+    assert_eq!(lines[0]["event"]["payload"]["summary"], "Refused");
+    assert_eq!(lines[0]["event"]["routing_key"], "default", "the secret never lands on disk");
+}
