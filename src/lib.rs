@@ -15,3 +15,4 @@ pub mod service;
 pub mod sinks;
 pub mod sources;
 pub mod storage;
+pub mod tls;

@@ -101,6 +101,7 @@ pub struct Metrics {
     pagerduty_retries: Counter,
     queue_depth: Family<QueueLabel, Gauge>,
     unauthenticated: Family<ListenerLabel, Counter>,
+    tls_handshake_failures: Counter,
     reloads: Family<OutcomeLabel, Counter>,
     memory: Gauge,
 }
@@ -140,6 +141,7 @@ impl Metrics {
             pagerduty_retries: Counter::default(),
             queue_depth: Family::default(),
             unauthenticated: Family::default(),
+            tls_handshake_failures: Counter::default(),
             reloads: Family::default(),
             memory: Gauge::default(),
             registry: Registry::default(),
@@ -259,6 +261,11 @@ impl Metrics {
             "Requests refused for a missing, invalid or expired bearer token, by listener",
             metrics.unauthenticated.clone(),
         );
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed or timed out (bad or missing client certificate, plain HTTP to a TLS port)",
+            metrics.tls_handshake_failures.clone(),
+        );
         registry.register("memory_bytes", "Resident memory of the process", metrics.memory.clone());
         for source in SourceKind::ALL {
             let _ = metrics.received_requests.get_or_create(&SourceLabel { source: source.as_str() });
@@ -338,6 +345,10 @@ impl Metrics {
 
     pub fn unauthenticated(&self, listener: &'static str) {
         self.unauthenticated.get_or_create(&ListenerLabel { listener }).inc();
+    }
+
+    pub fn tls_handshake_failed(&self) {
+        self.tls_handshake_failures.inc();
     }
 
     pub fn pagerduty_retry(&self) {

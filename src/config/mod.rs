@@ -22,6 +22,7 @@ use crate::model::Severity;
 use crate::sinks::digest::DigestConfig;
 use crate::sinks::pagerduty::{PagerDutyConfig, PagesOutput, RateLimit, RetryPolicy};
 use crate::sources::Limits;
+use crate::tls::Tls;
 
 /// The configuration `noisegate serve` runs with when given no `--config`.
 pub const DEFAULT_CONFIG: &str = include_str!("../../configs/default.yaml");
@@ -59,6 +60,9 @@ pub struct ServerConfig {
     pub tick: Duration,
     /// Capacity of the queue between the ingest endpoints and the engine, in requests.
     pub engine_queue: usize,
+    /// TLS on the gRPC and HTTP listeners, and on the admin listener.
+    pub tls: Option<Tls>,
+    pub admin_tls: Option<Tls>,
 }
 
 /// The durable store: write-ahead log, snapshots, outbox.
@@ -236,6 +240,8 @@ impl Validator<'_> {
             shutdown_grace: self.duration("server.shutdown_grace", raw.server.shutdown_grace, "10s"),
             tick: self.positive_duration("server.tick", raw.server.tick, "100ms"),
             engine_queue: self.positive("server.engine_queue", raw.server.engine_queue, 1024),
+            tls: raw.server.tls.and_then(|tls| self.tls("server.tls", tls)),
+            admin_tls: raw.server.admin_tls.and_then(|tls| self.tls("server.admin_tls", tls)),
         };
         let limits = Limits {
             max_body_bytes: self.positive("limits.max_body_bytes", raw.limits.max_body_bytes, 8 << 20),
@@ -534,6 +540,12 @@ impl Validator<'_> {
             rate_limit,
             dead_letter_file: raw.dead_letter_file.map(|file| self.relative(&file)),
         }
+    }
+
+    fn tls(&mut self, path: &str, raw: raw::RawTls) -> Option<Tls> {
+        let ca = raw.client_ca_file.map(|file| self.relative(&file));
+        let loaded = Tls::load(&self.relative(&raw.cert_file), &self.relative(&raw.key_file), ca.as_deref());
+        loaded.map_err(|error| self.error(path, error)).ok()
     }
 
     fn tokens(&mut self, path: &str, raw: Vec<raw::RawToken>) -> Tokens {

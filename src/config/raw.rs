@@ -277,6 +277,18 @@ pub struct RawServer {
     pub shutdown_grace: Option<String>,
     pub tick: Option<String>,
     pub engine_queue: Option<usize>,
+    /// TLS on the ingest listeners (gRPC and HTTP), and on the admin listener.
+    pub tls: Option<RawTls>,
+    pub admin_tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: String,
+    pub key_file: String,
+    /// Require client certificates signed by this CA (mTLS).
+    pub client_ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

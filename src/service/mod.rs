@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin;
@@ -31,6 +30,7 @@ use crate::sources::http::{HttpState, router};
 use crate::sources::otlp::grpc::LogsService;
 use crate::sources::{Batch, Ingest, Pressure};
 use crate::storage::{OutboxEvent, Recovery, Storage};
+use crate::tls::{Tls, TlsListener};
 use reload::Reloader;
 
 /// What the engine thread receives, in order.
@@ -146,6 +146,30 @@ async fn reload_on_hangup(reloader: Arc<Reloader>, shutdown: CancellationToken) 
                 let _ = reloader.reload().await;
             }
             () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Serves `router` on `listener`, over TLS when `tls` is set, until `shutdown`.
+fn serve(
+    listener: TcpListener,
+    tls: Option<Tls>,
+    router: axum::Router,
+    metrics: &Arc<Metrics>,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    use std::future::IntoFuture;
+    let stopping = shutdown.clone().cancelled_owned();
+    match tls {
+        None => {
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopping).into_future())
+        }
+        Some(tls) => {
+            let listener = TlsListener::new(listener, tls, metrics.clone(), shutdown.clone());
+            tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopping).into_future())
         }
     }
 }
@@ -285,8 +309,11 @@ pub async fn run(
     let grpc_addr = listeners.grpc.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
     let reloader = options.config_source.clone().map(|(source, overrides)| {
-        let tokens = [config.ingest_tokens.clone(), config.admin_tokens.clone()];
-        Arc::new(Reloader::new(source, overrides, input_sender.clone(), metrics.clone(), tokens))
+        let live = reload::Live {
+            tokens: [config.ingest_tokens.clone(), config.admin_tokens.clone()],
+            tls: [config.server.tls.clone(), config.server.admin_tls.clone()],
+        };
+        Arc::new(Reloader::new(source, overrides, input_sender.clone(), metrics.clone(), live))
     });
     #[cfg(unix)]
     if let Some(reloader) = reloader.clone() {
@@ -299,35 +326,25 @@ pub async fn run(
         counter: Arc::default(),
         reloader,
     };
-    let admin = axum::serve(
-        listeners.admin,
-        admin::api::router(
-            admin_state,
-            Guard { tokens: config.admin_tokens.clone(), metrics: metrics.clone(), listener: "admin" },
-        ),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let admin_task = tokio::spawn(async move { admin.await });
-    let http = axum::serve(
-        listeners.http,
-        router(
-            HttpState {
-                ingest: ingest.clone(),
-                ready: ready.clone(),
-                feedback_secrets: Arc::new(config.feedback.webhook_secrets.clone()),
-            },
-            Guard { tokens: config.ingest_tokens.clone(), metrics: metrics.clone(), listener: "http" },
-        ),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let http_task = tokio::spawn(async move { http.await });
-    let grpc = tonic::transport::Server::builder()
-        .add_service(LogsService::new(ingest, config.ingest_tokens.clone()))
-        .serve_with_incoming_shutdown(
-            TcpListenerStream::new(listeners.grpc),
-            shutdown.clone().cancelled_owned(),
-        );
-    let grpc_task = tokio::spawn(grpc);
+    let admin_router = admin::api::router(
+        admin_state,
+        Guard { tokens: config.admin_tokens.clone(), metrics: metrics.clone(), listener: "admin" },
+    );
+    let admin_tls = config.server.admin_tls.clone();
+    let admin_task = serve(listeners.admin, admin_tls, admin_router, &metrics, &shutdown);
+    let http_router = router(
+        HttpState {
+            ingest: ingest.clone(),
+            ready: ready.clone(),
+            feedback_secrets: Arc::new(config.feedback.webhook_secrets.clone()),
+        },
+        Guard { tokens: config.ingest_tokens.clone(), metrics: metrics.clone(), listener: "http" },
+    );
+    let http_task = serve(listeners.http, config.server.tls.clone(), http_router, &metrics, &shutdown);
+    // gRPC is HTTP/2: the same server, every path going to the OTLP logs service.
+    let grpc_router =
+        axum::Router::new().fallback_service(LogsService::new(ingest, config.ingest_tokens.clone()));
+    let grpc_task = serve(listeners.grpc, config.server.tls.clone(), grpc_router, &metrics, &shutdown);
 
     let engine_input = input_sender.clone();
     let tick = config.server.tick;

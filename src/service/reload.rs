@@ -1,7 +1,8 @@
 //! Reloading the configuration (SIGHUP, `POST /-/reload`): the files are read and validated
 //! again; a valid config replaces the engine's, keeping its state; an invalid one is refused
-//! with its errors and the old one stays in force. Bearer tokens (and the files they are read
-//! from) are taken up too. Listeners, limits and PagerDuty settings need a restart.
+//! with its errors and the old one stays in force. Bearer tokens and TLS certificates (and the
+//! files they are read from) are taken up too. Listeners, limits and PagerDuty settings need a
+//! restart.
 
 use std::sync::Arc;
 
@@ -11,14 +12,21 @@ use super::Input;
 use crate::admin::metrics::Metrics;
 use crate::auth::Tokens;
 use crate::config::{self, ConfigErrors, ConfigSource, Overrides};
+use crate::tls::Tls;
 
 pub struct Reloader {
     source: ConfigSource,
     overrides: Overrides,
     engine: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
-    /// The live token sets of the ingest and admin listeners.
-    tokens: [Tokens; 2],
+    live: Live,
+}
+
+/// What the listeners read at each request or handshake, swapped in place by a reload: the
+/// bearer tokens and TLS settings of the ingest listeners and of the admin listener.
+pub struct Live {
+    pub tokens: [Tokens; 2],
+    pub tls: [Option<Tls>; 2],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,9 +43,9 @@ impl Reloader {
         overrides: Overrides,
         engine: mpsc::Sender<Input>,
         metrics: Arc<Metrics>,
-        tokens: [Tokens; 2],
+        live: Live,
     ) -> Reloader {
-        Reloader { source, overrides, engine, metrics, tokens }
+        Reloader { source, overrides, engine, metrics, live }
     }
 
     /// Reads, validates and applies the config; returns its warnings.
@@ -59,10 +67,22 @@ impl Reloader {
             return Err(ReloadError::Unavailable);
         }
         applied.await.map_err(|_| ReloadError::Unavailable)?;
-        self.tokens[0].replace_with(&config.ingest_tokens);
-        self.tokens[1].replace_with(&config.admin_tokens);
+        self.live.tokens[0].replace_with(&config.ingest_tokens);
+        self.live.tokens[1].replace_with(&config.admin_tokens);
+        let mut warnings = config.warnings;
+        let new_tls = [&config.server.tls, &config.server.admin_tls];
+        for (index, (live, new)) in self.live.tls.iter().zip(new_tls).enumerate() {
+            match (live, new) {
+                (Some(live), Some(new)) => live.replace_with(new),
+                (None, None) => {}
+                _ => warnings.push(format!(
+                    "turning TLS on or off ({}) takes a restart",
+                    ["server.tls", "server.admin_tls"][index]
+                )),
+            }
+        }
         self.metrics.reload(true);
         tracing::info!("config reloaded");
-        Ok(config.warnings)
+        Ok(warnings)
     }
 }

@@ -14,3 +14,4 @@ mod replay;
 mod shutdown;
 mod silences;
 mod support;
+mod tls;
