@@ -40,6 +40,7 @@ fn config() -> LogConfig {
         similarity: 0.4,
         max_children: 100,
         max_templates: 100_000,
+        max_services: 10,
         burst_errors: 10,
         new_within: Duration::from_secs(900),
         context_templates: 5,

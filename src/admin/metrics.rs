@@ -33,6 +33,11 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ListenerLabel {
     listener: &'static str,
 }
@@ -102,6 +107,7 @@ pub struct Metrics {
     queue_depth: Family<QueueLabel, Gauge>,
     unauthenticated: Family<ListenerLabel, Counter>,
     tls_handshake_failures: Counter,
+    limit_hits: Family<LimitLabel, Counter>,
     reloads: Family<OutcomeLabel, Counter>,
     memory: Gauge,
 }
@@ -142,6 +148,7 @@ impl Metrics {
             queue_depth: Family::default(),
             unauthenticated: Family::default(),
             tls_handshake_failures: Counter::default(),
+            limit_hits: Family::default(),
             reloads: Family::default(),
             memory: Gauge::default(),
             registry: Registry::default(),
@@ -266,6 +273,12 @@ impl Metrics {
             "TLS handshakes that failed or timed out (bad or missing client certificate, plain HTTP to a TLS port)",
             metrics.tls_handshake_failures.clone(),
         );
+        registry.register(
+            "limit_hits",
+            "Work refused or not done because a limit was reached, by limit: memory, active_alerts, \
+             active_groups, engine_queue (requests refused), log_templates, log_services (lines not mined)",
+            metrics.limit_hits.clone(),
+        );
         registry.register("memory_bytes", "Resident memory of the process", metrics.memory.clone());
         for source in SourceKind::ALL {
             let _ = metrics.received_requests.get_or_create(&SourceLabel { source: source.as_str() });
@@ -318,6 +331,12 @@ impl Metrics {
         delta(&self.digested, before.digested, now.digested);
         delta(&self.feedback, before.feedback, now.feedback);
         delta(&self.feedback_unmatched, before.feedback_unmatched, now.feedback_unmatched);
+        for (limit, old, new) in [
+            ("log_templates", before.logs_unmined_templates, now.logs_unmined_templates),
+            ("log_services", before.logs_unmined_services, now.logs_unmined_services),
+        ] {
+            delta(&self.limit_hits.get_or_create(&LimitLabel { limit }), old, new);
+        }
         self.active_alerts.set(i64::try_from(now.active_alerts).unwrap_or(i64::MAX));
         self.active_groups.set(i64::try_from(now.active_groups).unwrap_or(i64::MAX));
     }
@@ -345,6 +364,11 @@ impl Metrics {
 
     pub fn unauthenticated(&self, listener: &'static str) {
         self.unauthenticated.get_or_create(&ListenerLabel { listener }).inc();
+    }
+
+    /// A request refused, or a log line not mined, because `limit` was reached.
+    pub fn limit_hit(&self, limit: &'static str) {
+        self.limit_hits.get_or_create(&LimitLabel { limit }).inc();
     }
 
     pub fn tls_handshake_failed(&self) {

@@ -272,6 +272,7 @@ impl Validator<'_> {
                 "30s",
             ),
             max_active_alerts: raw.limits.max_active_alerts.unwrap_or(2_000_000),
+            max_active_groups: raw.limits.max_active_groups.unwrap_or(200_000),
             max_memory_bytes: raw.limits.max_memory_bytes.unwrap_or(2 << 30),
         };
         let mut exclude_labels: Vec<Box<str>> =

@@ -136,6 +136,7 @@ pub struct RawLogs {
     pub similarity: Option<f32>,
     pub max_children: Option<usize>,
     pub max_templates_per_service: Option<usize>,
+    pub max_services: Option<usize>,
     pub burst_errors: Option<u32>,
     pub new_within: Option<String>,
     pub context_templates: Option<usize>,
@@ -302,6 +303,7 @@ pub struct RawLimits {
     pub max_annotation_value_bytes: Option<usize>,
     pub body_read_timeout: Option<String>,
     pub max_active_alerts: Option<u64>,
+    pub max_active_groups: Option<u64>,
     pub max_memory_bytes: Option<u64>,
 }
 

@@ -210,6 +210,7 @@ impl Validator<'_> {
                 raw.max_templates_per_service,
                 1000,
             ),
+            max_services: self.positive("logs.max_services", raw.max_services, 10_000),
             burst_errors: raw.burst_errors.unwrap_or(10).max(1),
             new_within: self.positive_duration("logs.new_within", raw.new_within, "15m"),
             context_templates: raw.context_templates.unwrap_or(5),

@@ -27,6 +27,8 @@ pub struct LogConfig {
     pub max_children: usize,
     /// Templates kept per service; lines beyond that count as "other".
     pub max_templates: usize,
+    /// Services mined; lines of services beyond that are not mined (counted).
+    pub max_services: usize,
     /// Error-level lines of one template within two minutes that make a burst.
     pub burst_errors: u32,
     /// A template first seen this recently (on a service that logged before) is new.
@@ -236,8 +238,13 @@ impl ServiceLogs {
         body: &str,
         severity: Option<Severity>,
         now: EventTime,
+        limits: &mut LogLimitHits,
     ) -> Option<Burst> {
-        let id = self.drain.add(body)? as usize;
+        let Some(id) = self.drain.add(body) else {
+            limits.templates += 1;
+            return None;
+        };
+        let id = id as usize;
         if id == self.stats.len() {
             self.stats.push(TemplateStats::new(now));
         }
@@ -279,10 +286,20 @@ pub struct LogContext {
     pub first_seen: EventTime,
 }
 
+/// Lines not mined because a cap was reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogLimitHits {
+    /// The service had `max_templates` templates and the line matched none.
+    pub templates: u64,
+    /// The service was new and `max_services` services were mined already.
+    pub services: u64,
+}
+
 /// Templates and counts for every service that logs.
 pub struct LogMiner {
     config: LogConfig,
     services: FastMap<Box<str>, ServiceLogs>,
+    limits: LogLimitHits,
     /// Recent evidence (bursts, must-page lines) with when and on which service, oldest first.
     evidence: VecDeque<(EventTime, Box<str>, String)>,
 }
@@ -292,7 +309,12 @@ const MAX_EVIDENCE: usize = 256;
 
 impl LogMiner {
     pub fn new(config: LogConfig) -> LogMiner {
-        LogMiner { config, services: FastMap::default(), evidence: VecDeque::new() }
+        LogMiner {
+            config,
+            services: FastMap::default(),
+            limits: LogLimitHits::default(),
+            evidence: VecDeque::new(),
+        }
     }
 
     /// Mines one line logged by `service` at `now`; reports a burst of a new error template.
@@ -305,12 +327,21 @@ impl LogMiner {
     ) -> Option<Burst> {
         let config = self.config;
         if let Some(logs) = self.services.get_mut(service) {
-            return logs.observe(&config, service, body, severity, now);
+            return logs.observe(&config, service, body, severity, now, &mut self.limits);
+        }
+        if self.services.len() >= config.max_services {
+            self.limits.services += 1;
+            return None;
         }
         let mut logs = ServiceLogs { drain: Drain::new(config), stats: Vec::new(), first_seen: now };
-        let burst = logs.observe(&config, service, body, severity, now);
+        let burst = logs.observe(&config, service, body, severity, now, &mut self.limits);
         self.services.insert(service.into(), logs);
         burst
+    }
+
+    /// Lines not mined so far because a cap was reached.
+    pub fn limit_hits(&self) -> LogLimitHits {
+        self.limits
     }
 
     /// The templates `services` logged most between `since` and `now`, errors first.
@@ -391,6 +422,7 @@ mod tests {
             similarity: 0.4,
             max_children: 100,
             max_templates: 1000,
+            max_services: 100,
             burst_errors: 5,
             new_within: Duration::from_secs(600),
             context_templates: 5,
@@ -407,6 +439,19 @@ mod tests {
         assert_eq!(first, second);
         assert_ne!(first, other);
         assert_eq!(drain.template(first), "PacketResponder <*> for block <*> terminating");
+    }
+
+    #[test]
+    fn lines_beyond_the_template_and_service_caps_are_counted_not_mined() {
+        let mut miner = LogMiner::new(LogConfig { max_templates: 2, max_services: 2, ..config() });
+        let now = EventTime::from_millis(1_800_000_000_000);
+        for line in ["alpha one", "beta two three", "gamma four five six", "alpha one"] {
+            miner.observe("cart", line, None, now);
+        }
+        for service in ["frontend", "checkout", "ads"] {
+            miner.observe(service, "started", None, now);
+        }
+        assert_eq!(miner.limit_hits(), LogLimitHits { templates: 1, services: 2 });
     }
 
     #[test]

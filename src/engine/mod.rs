@@ -282,6 +282,10 @@ pub struct EngineStats {
     /// Responder feedback received, and how much named no open incident.
     pub feedback: u64,
     pub feedback_unmatched: u64,
+    /// Log lines not mined: their service was at `logs.max_templates_per_service`, or new
+    /// beyond `logs.max_services`.
+    pub logs_unmined_templates: u64,
+    pub logs_unmined_services: u64,
     pub pages_trigger: u64,
     pub pages_acknowledge: u64,
     pub pages_resolve: u64,
@@ -375,9 +379,12 @@ impl Engine {
     }
 
     pub fn stats(&self) -> EngineStats {
+        let unmined = self.logs.limit_hits();
         EngineStats {
             active_alerts: self.alerts.len() as u64,
             active_groups: self.groups.len() as u64,
+            logs_unmined_templates: unmined.templates,
+            logs_unmined_services: unmined.services,
             ..self.stats
         }
     }

@@ -130,7 +130,9 @@ pub fn run(
             published = stats;
         }
         // Before the pages go out: whoever sees a page sees the state that produced it.
-        outputs.pressure.active_alerts.store(engine.stats().active_alerts, Ordering::Relaxed);
+        let stats = engine.stats();
+        outputs.pressure.active_alerts.store(stats.active_alerts, Ordering::Relaxed);
+        outputs.pressure.active_groups.store(stats.active_groups, Ordering::Relaxed);
         commit(&mut step, &mut durability, &mut outputs);
         if durability.storage.since_snapshot() >= durability.snapshot_every
             || (durability.storage.since_snapshot() > 0 && snapshot_at.elapsed() >= SNAPSHOT_AGE)

@@ -32,6 +32,9 @@ pub struct Limits {
     pub body_read_timeout: std::time::Duration,
     /// Active alerts beyond which requests are refused until some resolve.
     pub max_active_alerts: u64,
+    /// Active groups (incidents and groups waiting to page) beyond which new firing alerts are
+    /// refused until some end.
+    pub max_active_groups: u64,
     /// Resident memory beyond which requests are refused until it drops (0: no ceiling).
     pub max_memory_bytes: u64,
 }
@@ -40,6 +43,7 @@ pub struct Limits {
 #[derive(Debug, Default)]
 pub struct Pressure {
     pub active_alerts: std::sync::atomic::AtomicU64,
+    pub active_groups: std::sync::atomic::AtomicU64,
     pub memory_exceeded: std::sync::atomic::AtomicBool,
 }
 
@@ -55,6 +59,7 @@ pub(crate) fn test_limits() -> Limits {
         max_annotation_value_bytes: 256,
         body_read_timeout: std::time::Duration::from_secs(30),
         max_active_alerts: 1000,
+        max_active_groups: 1000,
         max_memory_bytes: 0,
     }
 }
@@ -301,6 +306,7 @@ impl Ingest {
     fn admit(&self, events: &[Event]) -> Result<(), IngestError> {
         use std::sync::atomic::Ordering;
         if self.pressure.memory_exceeded.load(Ordering::Relaxed) {
+            self.metrics.limit_hit("memory");
             return Err(IngestError::new(
                 Reason::Overloaded,
                 format!(
@@ -313,9 +319,18 @@ impl Ingest {
         let now = crate::model::EventTime::now();
         let firing = |event: &Event| matches!(event, Event::Alert(alert) if !alert.resolved && alert.ends_at.is_none_or(|end| end > now));
         if active >= self.limits.max_active_alerts && events.iter().any(firing) {
+            self.metrics.limit_hit("active_alerts");
             return Err(IngestError::new(
                 Reason::Overloaded,
                 format!("{active} active alerts reach limits.max_active_alerts; retry later"),
+            ));
+        }
+        let groups = self.pressure.active_groups.load(Ordering::Relaxed);
+        if groups >= self.limits.max_active_groups && events.iter().any(firing) {
+            self.metrics.limit_hit("active_groups");
+            return Err(IngestError::new(
+                Reason::Overloaded,
+                format!("{groups} active groups reach limits.max_active_groups; retry later"),
             ));
         }
         Ok(())
@@ -350,6 +365,7 @@ impl Ingest {
             Ok(()) => {}
             // Refusing beats queueing without bound: the sender retries later.
             Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.limit_hit("engine_queue");
                 return Err(IngestError::new(Reason::Overloaded, "the engine's queue is full; retry later"));
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(unavailable()),

@@ -49,5 +49,21 @@ async fn at_capacity_new_alerts_are_refused_until_resolves_make_room() {
             .await,
         1.0
     );
+    assert_eq!(server.metric("noisegate_limit_hits_total{limit=\"active_alerts\"}").await, 1.0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn at_the_group_cap_alerts_that_would_open_another_group_are_refused() {
+    let pagerduty = FakePagerDuty::start().await;
+    let config = CONFIG.replace("max_active_alerts: 2", "max_active_groups: 1");
+    let server = TestServer::start(&config_yaml(&pagerduty.url, &config)).await;
+    let far = "2099-01-01T00:00:00Z";
+    assert_eq!(post(&server, alert("First", far)).await.status(), 200);
+    let refused = post(&server, alert("Second", far)).await;
+    assert_eq!(refused.status(), 429);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("reach limits.max_active_groups"), "{body}");
+    assert_eq!(server.metric("noisegate_limit_hits_total{limit=\"active_groups\"}").await, 1.0);
     server.stop().await;
 }

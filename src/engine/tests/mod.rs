@@ -59,6 +59,7 @@ fn config() -> EngineConfig {
             similarity: 0.4,
             max_children: 100,
             max_templates: 1000,
+            max_services: 10_000,
             burst_errors: 10,
             new_within: Duration::from_secs(900),
             context_templates: 5,
