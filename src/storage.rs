@@ -30,6 +30,9 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// The snapshot's bytes, and the last log position it includes (8 bytes, little endian).
 const SNAPSHOT: &str = "snapshot";
 const SNAPSHOT_POSITION: &str = "snapshot_position";
+/// The store's page cache: the log is written and read back only on restart, so a small cache
+/// does; it counts against the memory ceiling.
+const CACHE_BYTES: usize = 32 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -39,6 +42,10 @@ pub enum StorageError {
     Open { path: PathBuf, source: Box<redb::DatabaseError> },
     #[error("store: {0}")]
     Store(Box<redb::Error>),
+    #[error("a snapshot of {0} bytes is over the store's 4 GiB value limit")]
+    SnapshotTooLarge(usize),
+    #[error("cannot write the snapshot: {0}")]
+    Snapshot(String),
     #[error("corrupt record in the store: {0}")]
     Corrupt(#[from] postcard::Error),
 }
@@ -152,7 +159,9 @@ impl Storage {
         std::fs::create_dir_all(dir)
             .map_err(|source| StorageError::Directory { path: dir.to_owned(), source })?;
         let path = dir.join("noisegate.redb");
-        let db = Database::create(&path)
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
             .map_err(|source| StorageError::Open { path: path.clone(), source: Box::new(source) })?;
         let mut storage = Storage { db, path, next_position: 1, next_outbox: 1, since_snapshot: 0 };
         let write = storage.db.begin_write()?;
@@ -237,13 +246,25 @@ impl Storage {
     }
 
     /// Stores a snapshot of the engine as of the last committed log record, and deletes the
-    /// records it includes.
-    pub fn checkpoint(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
+    /// records it includes. `write` fills the `length` bytes of the snapshot in place.
+    pub fn checkpoint<E: std::fmt::Display>(
+        &mut self,
+        length: usize,
+        write_snapshot: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    ) -> Result<(), StorageError> {
         let position = self.next_position - 1;
+        let length = u32::try_from(length).map_err(|_| StorageError::SnapshotTooLarge(length))?;
         let write = self.db.begin_write()?;
         {
             let mut meta = write.open_table(META)?;
-            meta.insert(SNAPSHOT, snapshot)?;
+            let mut value = meta.insert_reserve(SNAPSHOT, length)?;
+            if let Err(error) = write_snapshot(value.as_mut()) {
+                drop(value);
+                drop(meta);
+                write.abort()?;
+                return Err(StorageError::Snapshot(error.to_string()));
+            }
+            drop(value);
             meta.insert(SNAPSHOT_POSITION, position.to_le_bytes().as_slice())?;
             let mut wal = write.open_table(WAL)?;
             wal.retain_in(..=position, |_, _| false)?;
@@ -318,7 +339,11 @@ mod tests {
         }
         assert_eq!(recovery.outbox, vec![(2, event("k2"))]);
 
-        storage.checkpoint(b"state").unwrap();
+        let state = |buffer: &mut [u8]| {
+            buffer.copy_from_slice(b"state");
+            Ok::<(), String>(())
+        };
+        storage.checkpoint(5, state).unwrap();
         storage.commit(&[encode_advance(at).unwrap()], &[event("k3")], &[]).unwrap();
         drop(storage);
         let storage = Storage::open(dir.path()).unwrap();

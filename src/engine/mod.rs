@@ -389,6 +389,19 @@ impl Engine {
         }
     }
 
+    /// Bytes the alert and group tables would allocate if they grew now: a hash table that fills
+    /// up doubles, briefly holding both. The memory ceiling keeps room for it.
+    pub fn growth_bytes(&self) -> u64 {
+        fn next<V>(map: &KeyMap<V>) -> u64 {
+            // Near full: the requests in flight could make it grow.
+            if map.len() + map.len() / 8 + 64 < map.capacity() {
+                return 0;
+            }
+            (map.capacity() as u64 * 2 + 64) * (std::mem::size_of::<(u64, V)>() as u64 + 1)
+        }
+        next(&self.alerts) + next(&self.groups)
+    }
+
     /// The latest time the engine has seen.
     pub fn now(&self) -> EventTime {
         self.now

@@ -73,9 +73,30 @@ struct Snapshot {
     history: History,
 }
 
+/// The engine's state, ready to be written (postcard), straight into the store's buffer so
+/// that a snapshot of a large state does not need a second copy of it in memory.
+pub struct EngineSnapshot<'a>(SnapshotRef<'a>);
+
+impl EngineSnapshot<'_> {
+    /// The snapshot's size in bytes.
+    pub fn size(&self) -> Result<usize, SnapshotError> {
+        Ok(postcard::serialize_with_flavor(&self.0, postcard::ser_flavors::Size::default())?)
+    }
+
+    /// Writes the snapshot into `buffer`, which must be `size()` bytes.
+    pub fn write_to(&self, buffer: &mut [u8]) -> Result<(), SnapshotError> {
+        postcard::to_slice(&self.0, buffer)?;
+        Ok(())
+    }
+
+    pub fn to_vec(&self) -> Result<Vec<u8>, SnapshotError> {
+        Ok(postcard::to_allocvec(&self.0)?)
+    }
+}
+
 impl Engine {
-    /// The engine's state as bytes (postcard).
-    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+    /// The engine's state, to be written.
+    pub fn snapshot(&self) -> EngineSnapshot<'_> {
         let topology = &self.config.topology;
         let links = self
             .groups
@@ -105,7 +126,7 @@ impl Engine {
             silences: &self.silences,
             history: &self.history,
         };
-        Ok(postcard::to_allocvec(&snapshot)?)
+        EngineSnapshot(snapshot)
     }
 
     /// An engine with `config` and the state of a snapshot.

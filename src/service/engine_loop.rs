@@ -133,9 +133,14 @@ pub fn run(
         let stats = engine.stats();
         outputs.pressure.active_alerts.store(stats.active_alerts, Ordering::Relaxed);
         outputs.pressure.active_groups.store(stats.active_groups, Ordering::Relaxed);
+        outputs.pressure.growth_bytes.store(engine.growth_bytes(), Ordering::Relaxed);
         commit(&mut step, &mut durability, &mut outputs);
-        if durability.storage.since_snapshot() >= durability.snapshot_every
-            || (durability.storage.since_snapshot() > 0 && snapshot_at.elapsed() >= SNAPSHOT_AGE)
+        // A snapshot briefly needs memory the size of the state: none while memory is short
+        // (the log, on disk, grows meanwhile).
+        let memory_short = outputs.pressure.memory_exceeded.load(Ordering::Relaxed);
+        let since = durability.storage.since_snapshot();
+        if !memory_short
+            && (since >= durability.snapshot_every || (since > 0 && snapshot_at.elapsed() >= SNAPSHOT_AGE))
         {
             snapshot(&engine, &mut durability.storage);
             snapshot_at = Instant::now();
@@ -158,7 +163,7 @@ pub fn run(
     }
     // The sink finishes what it can (within the grace period); what it delivered leaves the
     // outbox, the rest stays there for the next start.
-    let Outputs { pages, digests, .. } = outputs;
+    let Outputs { pages, digests, pressure: outputs_pressure, .. } = outputs;
     drop((pages, digests));
     let mut delivered = Vec::new();
     while let Some(sequence) = durability.delivered.blocking_recv() {
@@ -171,7 +176,10 @@ pub fn run(
         }
         delivered.clear();
     }
-    snapshot(&engine, &mut durability.storage);
+    // A quicker next start; the log has everything anyway, so not when memory is short.
+    if !outputs_pressure.memory_exceeded.load(Ordering::Relaxed) {
+        snapshot(&engine, &mut durability.storage);
+    }
 }
 
 /// Applies one input, collecting what must be committed before anyone hears of it.
@@ -335,9 +343,12 @@ fn outbox_event(page: &Page, client_url: Option<&str>) -> Result<OutboxEvent, se
 
 fn snapshot(engine: &Engine, storage: &mut Storage) {
     let started = Instant::now();
-    let written = engine.snapshot().map_err(|error| error.to_string()).and_then(|bytes| {
-        let size = bytes.len();
-        storage.checkpoint(&bytes).map(|()| size).map_err(|error| error.to_string())
+    let snapshot = engine.snapshot();
+    let written = snapshot.size().map_err(|error| error.to_string()).and_then(|size| {
+        storage
+            .checkpoint(size, |buffer| snapshot.write_to(buffer))
+            .map(|()| size)
+            .map_err(|error| error.to_string())
     });
     match written {
         Ok(bytes) => {

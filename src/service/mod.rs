@@ -84,15 +84,21 @@ pub struct ServeOptions {
     pub config_source: Option<(ConfigSource, Overrides)>,
 }
 
-/// Samples the process's resident memory; above `ceiling`, ingest refuses work (429 with
-/// `Retry-After`) until it drops back under 90% of it.
+/// Percentages of `limits.max_memory_bytes` at which ingest starts and stops refusing work.
+const MEMORY_TRIP: u64 = 80;
+const MEMORY_RESUME: u64 = 70;
+
+/// Samples the process's resident memory; from 80% of `ceiling` on, ingest refuses work (429
+/// with `Retry-After`) until it drops back under 70%. The margin is for the requests already
+/// in flight and the allocator's slack, and what the engine's tables would allocate if they
+/// grew now counts as used: so that the process stays under the ceiling itself.
 async fn watch_memory(
     ceiling: u64,
     pressure: Arc<Pressure>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
-    let mut interval = tokio::time::interval(std::time::Duration::from_millis(250));
+    let mut interval = tokio::time::interval(std::time::Duration::from_millis(100));
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -101,14 +107,20 @@ async fn watch_memory(
         let Some(resident) = resident_bytes() else { return };
         metrics.memory(resident);
         let exceeded = pressure.memory_exceeded.load(Ordering::Relaxed);
-        let now_exceeded = if exceeded { resident > ceiling / 10 * 9 } else { resident > ceiling };
+        let threshold = if exceeded { MEMORY_RESUME } else { MEMORY_TRIP };
+        // Room for the engine's tables to grow counts as used.
+        let growth = pressure.growth_bytes.load(Ordering::Relaxed);
+        let needed = resident.saturating_add(growth);
+        tracing::trace!(resident, growth, "memory sample");
+        let now_exceeded = needed > ceiling / 100 * threshold;
         if now_exceeded != exceeded {
             pressure.memory_exceeded.store(now_exceeded, Ordering::Relaxed);
             if now_exceeded {
                 tracing::warn!(
                     resident,
+                    growth,
                     ceiling,
-                    "memory above limits.max_memory_bytes: refusing work until it drops"
+                    "memory near limits.max_memory_bytes: refusing work until it drops"
                 );
             } else {
                 tracing::info!(resident, ceiling, "memory back under the ceiling: accepting work");

@@ -44,6 +44,8 @@ pub struct Limits {
 pub struct Pressure {
     pub active_alerts: std::sync::atomic::AtomicU64,
     pub active_groups: std::sync::atomic::AtomicU64,
+    /// What the engine's tables would allocate if they grew now (`Engine::growth_bytes`).
+    pub growth_bytes: std::sync::atomic::AtomicU64,
     pub memory_exceeded: std::sync::atomic::AtomicBool,
 }
 
@@ -310,7 +312,7 @@ impl Ingest {
             return Err(IngestError::new(
                 Reason::Overloaded,
                 format!(
-                    "memory above limits.max_memory_bytes ({}); retry later",
+                    "memory near limits.max_memory_bytes ({}); retry later",
                     self.limits.max_memory_bytes
                 ),
             ));

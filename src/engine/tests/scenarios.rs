@@ -754,7 +754,10 @@ fn an_engine_restored_from_a_snapshot_carries_on_as_the_original_would() {
     let before = seen(std::mem::take(&mut out));
     assert_eq!(triggers(&before).len(), 1, "paged once before the snapshot");
 
-    let bytes = original.snapshot().unwrap();
+    let snapshot = original.snapshot();
+    let mut bytes = vec![0; snapshot.size().unwrap()];
+    snapshot.write_to(&mut bytes).unwrap();
+    assert_eq!(bytes, snapshot.to_vec().unwrap());
     let mut restored = Engine::restore(engine("").config.clone(), &bytes).unwrap();
     assert_eq!(restored.stats(), original.stats());
     assert_eq!(restored.silences().len(), original.silences().len());
