@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod durability;
+mod fuzz_seeds;
 mod otlp;
 mod overload;
 mod pagerduty;
