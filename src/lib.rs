@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod kafka;
 pub mod model;
 pub mod replay;
 pub mod service;

@@ -30,6 +30,11 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// The snapshot's bytes, and the last log position it includes (8 bytes, little endian).
 const SNAPSHOT: &str = "snapshot";
 const SNAPSHOT_POSITION: &str = "snapshot_position";
+/// This replica's identity (8 bytes), made up when the store is created.
+const REPLICA: &str = "replica";
+/// The layout of the records (4 bytes, little endian): a store written in another is refused.
+const FORMAT_KEY: &str = "format";
+const FORMAT: u32 = 2;
 /// The store's page cache: the log is written and read back only on restart, so a small cache
 /// does; it counts against the memory ceiling.
 const CACHE_BYTES: usize = 32 << 20;
@@ -46,6 +51,10 @@ pub enum StorageError {
     SnapshotTooLarge(usize),
     #[error("cannot write the snapshot: {0}")]
     Snapshot(String),
+    #[error(
+        "the store {path} was written by another version of noisegate (format {found}, this one reads {FORMAT}); move it away to start afresh"
+    )]
+    Format { path: PathBuf, found: u32 },
     #[error("corrupt record in the store: {0}")]
     Corrupt(#[from] postcard::Error),
 }
@@ -132,6 +141,9 @@ pub struct OutboxEvent {
     pub dedup_key: Box<str>,
     pub routing_key: Box<str>,
     pub body: String,
+    /// The Kafka partition whose engine decided it (`topic/partition`), if any: its changelog
+    /// records carry the event until it is delivered.
+    pub shard: Option<Box<str>>,
 }
 
 /// What a restart starts from.
@@ -151,6 +163,7 @@ pub struct Storage {
     next_outbox: u64,
     /// Log records written since the last snapshot.
     since_snapshot: u64,
+    replica: u64,
 }
 
 impl Storage {
@@ -163,13 +176,35 @@ impl Storage {
             .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|source| StorageError::Open { path: path.clone(), source: Box::new(source) })?;
-        let mut storage = Storage { db, path, next_position: 1, next_outbox: 1, since_snapshot: 0 };
+        let mut storage =
+            Storage { db, path, next_position: 1, next_outbox: 1, since_snapshot: 0, replica: 0 };
         let write = storage.db.begin_write()?;
         {
             // Create the tables so that readers find them.
             let wal = write.open_table(WAL)?;
             let outbox = write.open_table(OUTBOX)?;
-            let meta = write.open_table(META)?;
+            let mut meta = write.open_table(META)?;
+            let fresh = wal.is_empty()? && outbox.is_empty()? && meta.get(SNAPSHOT)?.is_none();
+            let found = meta
+                .get(FORMAT_KEY)?
+                .map(|value| value.value().try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX));
+            match found {
+                Some(FORMAT) => {}
+                Some(found) if !fresh => return Err(StorageError::Format { path: storage.path, found }),
+                None if !fresh => return Err(StorageError::Format { path: storage.path, found: 1 }),
+                _ => {
+                    meta.insert(FORMAT_KEY, FORMAT.to_le_bytes().as_slice())?;
+                }
+            }
+            let replica = meta.get(REPLICA)?.and_then(|value| value.value().try_into().ok());
+            storage.replica = match replica {
+                Some(bytes) => u64::from_le_bytes(bytes),
+                None => {
+                    let replica = fastrand::u64(1..);
+                    meta.insert(REPLICA, replica.to_le_bytes().as_slice())?;
+                    replica
+                }
+            };
             let snapshot_position = match meta.get(SNAPSHOT_POSITION)? {
                 Some(value) => position_from(value.value()),
                 None => 0,
@@ -185,6 +220,11 @@ impl Storage {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// This replica's identity: random, made when the store was created, kept for its life.
+    pub fn replica(&self) -> u64 {
+        self.replica
     }
 
     /// The snapshot, the log after it and the undelivered events.
@@ -305,6 +345,7 @@ mod tests {
             dedup_key: dedup_key.into(),
             routing_key: "default".into(),
             body: "{}".into(),
+            shard: None,
         }
     }
 

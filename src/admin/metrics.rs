@@ -110,6 +110,15 @@ pub struct Metrics {
     limit_hits: Family<LimitLabel, Counter>,
     reloads: Family<OutcomeLabel, Counter>,
     memory: Gauge,
+    kafka_errors: Family<OperationLabel, Counter>,
+    kafka_dead_lettered: Counter,
+    kafka_partitions: Gauge,
+    kafka_checkpoints: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    operation: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -151,6 +160,10 @@ impl Metrics {
             limit_hits: Family::default(),
             reloads: Family::default(),
             memory: Gauge::default(),
+            kafka_errors: Family::default(),
+            kafka_dead_lettered: Counter::default(),
+            kafka_partitions: Gauge::default(),
+            kafka_checkpoints: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -280,6 +293,26 @@ impl Metrics {
             metrics.limit_hits.clone(),
         );
         registry.register("memory_bytes", "Resident memory of the process", metrics.memory.clone());
+        registry.register(
+            "kafka_errors",
+            "Kafka operations that failed, by operation: consume, commit, changelog, decisions, dead_letter",
+            metrics.kafka_errors.clone(),
+        );
+        registry.register(
+            "kafka_dead_lettered",
+            "Kafka messages that could not be decoded, sent to the dead letter with why",
+            metrics.kafka_dead_lettered.clone(),
+        );
+        registry.register(
+            "kafka_partitions",
+            "Kafka partitions this replica owns",
+            metrics.kafka_partitions.clone(),
+        );
+        registry.register(
+            "kafka_checkpoints",
+            "Kafka partition states published to the changelog (each with its offset committed)",
+            metrics.kafka_checkpoints.clone(),
+        );
         for source in SourceKind::ALL {
             let _ = metrics.received_requests.get_or_create(&SourceLabel { source: source.as_str() });
             let _ = metrics.accepted_records.get_or_create(&SourceLabel { source: source.as_str() });
@@ -367,6 +400,22 @@ impl Metrics {
     }
 
     /// A request refused, or a log line not mined, because `limit` was reached.
+    pub fn kafka_error(&self, operation: &'static str) {
+        self.kafka_errors.get_or_create(&OperationLabel { operation }).inc();
+    }
+
+    pub fn kafka_dead_lettered(&self) {
+        self.kafka_dead_lettered.inc();
+    }
+
+    pub fn kafka_partitions(&self, owned: usize) {
+        self.kafka_partitions.set(owned as i64);
+    }
+
+    pub fn kafka_checkpoints(&self, count: usize) {
+        self.kafka_checkpoints.inc_by(count as u64);
+    }
+
     pub fn limit_hit(&self, limit: &'static str) {
         self.limit_hits.get_or_create(&LimitLabel { limit }).inc();
     }

@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use raw::{RawConfig, RawRoute, RawSecret};
+use raw::{RawConfig, RawKafka, RawRoute, RawSecret};
 
 use crate::auth::{Token, Tokens};
 use crate::engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
+use crate::kafka::{DeadLetter, Encoding, KafkaConfig, KafkaSource};
 use crate::model::EventTime;
 use crate::model::Severity;
 use crate::sinks::digest::DigestConfig;
@@ -44,6 +45,7 @@ pub struct Config {
     pub ingest_tokens: Tokens,
     pub admin_tokens: Tokens,
     pub storage: StorageConfig,
+    pub kafka: Option<crate::kafka::KafkaConfig>,
     /// Things that are valid but probably not what the operator wants.
     pub warnings: Vec<String>,
 }
@@ -349,7 +351,9 @@ impl Validator<'_> {
                 None => 10_000,
             },
         };
+        let kafka = raw.kafka.map(|raw| self.kafka(raw, &storage));
         Config {
+            kafka,
             server,
             limits,
             engine,
@@ -603,6 +607,64 @@ impl Validator<'_> {
                 self.error(path, "give exactly one of env, file or value");
                 None
             }
+        }
+    }
+
+    fn kafka(&mut self, raw: RawKafka, storage: &StorageConfig) -> KafkaConfig {
+        let mut sources = Vec::with_capacity(raw.sources.len());
+        for (index, source) in raw.sources.into_iter().enumerate() {
+            let path = format!("kafka.sources[{index}]");
+            if source.topic.is_empty() {
+                self.error(format!("{path}.topic"), "empty topic name");
+            }
+            match Encoding::parse(&source.encoding) {
+                Some(encoding) => sources.push(KafkaSource { topic: source.topic, encoding }),
+                None => self.error(
+                    format!("{path}.encoding"),
+                    format!("unknown encoding {:?}: expected one of {}", source.encoding, Encoding::NAMES),
+                ),
+            }
+        }
+        let mut topics: Vec<&str> = sources.iter().map(|source| source.topic.as_str()).collect();
+        topics.sort_unstable();
+        if topics.windows(2).any(|pair| pair[0] == pair[1]) {
+            self.error("kafka.sources", "a topic is listed twice");
+        }
+        let dead_letter = match (raw.dead_letter_topic, raw.dead_letter_file) {
+            (Some(_), Some(_)) => {
+                self.error("kafka.dead_letter_topic", "give dead_letter_topic or dead_letter_file, not both");
+                DeadLetter::File(PathBuf::new())
+            }
+            (Some(topic), None) => DeadLetter::Topic(topic),
+            (None, Some(file)) => DeadLetter::File(self.relative(&file)),
+            (None, None) => DeadLetter::File(storage.dir.join("kafka-dead-letter.jsonl")),
+        };
+        let brokers = raw.brokers.unwrap_or_default();
+        if brokers.is_empty() {
+            self.error("kafka.brokers", "no brokers: write e.g. brokers: kafka-0:9092,kafka-1:9092");
+        }
+        let group_id = raw.group_id.unwrap_or_else(|| "noisegate".to_owned());
+        let mut properties: Vec<(String, Secret)> =
+            raw.properties.into_iter().map(|(key, value)| (key, Secret(value))).collect();
+        for (key, secret) in raw.secret_properties {
+            if let Some(secret) = self.secret(&format!("kafka.secret_properties.{key}"), secret) {
+                properties.push((key, secret));
+            }
+        }
+        KafkaConfig {
+            brokers,
+            client_id: raw.client_id.unwrap_or_else(|| "noisegate".to_owned()),
+            changelog_topic: raw.changelog_topic.unwrap_or_else(|| format!("{group_id}-changelog")),
+            group_id,
+            sources,
+            dead_letter,
+            decisions_topic: raw.decisions_topic,
+            checkpoint_interval: self.positive_duration(
+                "kafka.checkpoint_interval",
+                raw.checkpoint_interval,
+                "1s",
+            ),
+            properties,
         }
     }
 

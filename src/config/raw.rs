@@ -44,6 +44,36 @@ pub struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub storage: RawStorage,
+    pub kafka: Option<RawKafka>,
+}
+
+/// Kafka: topics to consume, where decisions go, the changelog of partitions' state.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafka {
+    pub brokers: Option<String>,
+    pub group_id: Option<String>,
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub sources: Vec<RawKafkaSource>,
+    pub dead_letter_topic: Option<String>,
+    pub dead_letter_file: Option<String>,
+    pub decisions_topic: Option<String>,
+    pub changelog_topic: Option<String>,
+    pub checkpoint_interval: Option<String>,
+    /// librdkafka properties, for both the consumers and the producer.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// librdkafka properties whose values are secrets (e.g. `sasl.password`).
+    #[serde(default)]
+    pub secret_properties: BTreeMap<String, RawSecret>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafkaSource {
+    pub topic: String,
+    pub encoding: String,
 }
 
 /// The durable store.

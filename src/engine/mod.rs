@@ -378,6 +378,10 @@ impl Engine {
         }
     }
 
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     pub fn stats(&self) -> EngineStats {
         let unmined = self.logs.limit_hits();
         EngineStats {

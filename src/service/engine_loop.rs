@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Input;
+use super::shards::{CheckpointReply, ShardKey, Shards};
 use crate::admin::metrics::{Metrics, Queue};
 use crate::engine::{Engine, Notification, Page};
+use crate::kafka::decisions::DecisionsTopic;
 use crate::model::EventTime;
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pagerduty::Outgoing;
@@ -36,6 +38,8 @@ pub struct Outputs {
     pub pages: mpsc::Sender<Outgoing>,
     pub digests: mpsc::Sender<Page>,
     pub decisions: Option<DecisionsLog>,
+    /// Kafka: where every decision is published too.
+    pub decisions_topic: Option<DecisionsTopic>,
     /// Shadow mode `silent`: pages are decided and logged, not sent.
     pub silent: bool,
     /// Sent as the events' `client_url`.
@@ -53,6 +57,8 @@ pub struct Durability {
     pub snapshot_every: u64,
     /// Outbox sequence numbers the sink delivered (or dead-lettered): removed at the next commit.
     pub delivered: mpsc::UnboundedReceiver<u64>,
+    /// The Kafka partitions' engines, whose durable state is their changelog, not the log.
+    pub shards: Shards,
 }
 
 /// Rebuilds the engine's state from the store: the snapshot, then the log after it, applied
@@ -82,7 +88,30 @@ struct Step {
     applied: Vec<oneshot::Sender<Result<(), String>>>,
     commands: Vec<(oneshot::Sender<CommandResult>, CommandResult)>,
     reconfigured: Vec<oneshot::Sender<()>>,
+    /// What the main engine decided.
     out: Vec<Notification>,
+    /// What partitions' engines decided.
+    shard_out: Vec<(ShardKey, Notification)>,
+    /// Events another replica decided for a partition taken over here.
+    resend: Vec<OutboxEvent>,
+    checkpoints: Vec<(ShardKey, bool, CheckpointReply)>,
+    /// Parked events released by a published checkpoint (or a revoke), to send.
+    released: Vec<(u64, OutboxEvent)>,
+    scratch: Vec<Notification>,
+}
+
+/// When a committed event goes to the sink.
+enum Release {
+    Now,
+    /// Once the changelog has the partition's checkpoint.
+    Parked(ShardKey),
+}
+
+impl Step {
+    /// Files what a partition's engine just decided (in `scratch`) under the partition.
+    fn tag(&mut self, key: &ShardKey) {
+        self.shard_out.extend(self.scratch.drain(..).map(|notification| (key.clone(), notification)));
+    }
 }
 
 type CommandResult = Result<Arc<str>, crate::engine::CommandError>;
@@ -114,26 +143,30 @@ pub fn run(
                 stopping = true;
                 break;
             }
-            apply(&mut engine, input, now, &mut step, &mut capture, &mut outputs, &inputs, metrics);
+            let context = Context { capture: &mut capture, outputs: &mut outputs, inputs: &inputs, metrics };
+            apply(&mut engine, &mut durability.shards, input, now, &mut step, context);
             count += 1;
             if count < MAX_STEP {
                 next = inputs.try_recv().ok();
             }
         }
-        let stats = engine.stats();
-        metrics.engine(&published, &stats);
-        published = stats;
         if stopping {
+            // Partitions' engines are not flushed: their state goes on with their next owner.
             engine.flush_pending(EventTime::now().max(last), &mut step.out);
-            let stats = engine.stats();
-            metrics.engine(&published, &stats);
-            published = stats;
         }
         // Before the pages go out: whoever sees a page sees the state that produced it.
-        let stats = engine.stats();
+        let (shard_alerts, shard_groups) = durability.shards.publish(metrics);
+        let mut stats = engine.stats();
+        stats.active_alerts += shard_alerts;
+        stats.active_groups += shard_groups;
+        metrics.engine(&published, &stats);
+        published = stats;
         outputs.pressure.active_alerts.store(stats.active_alerts, Ordering::Relaxed);
         outputs.pressure.active_groups.store(stats.active_groups, Ordering::Relaxed);
-        outputs.pressure.growth_bytes.store(engine.growth_bytes(), Ordering::Relaxed);
+        outputs
+            .pressure
+            .growth_bytes
+            .store(engine.growth_bytes() + durability.shards.growth_bytes(), Ordering::Relaxed);
         commit(&mut step, &mut durability, &mut outputs);
         // A snapshot briefly needs memory the size of the state: none while memory is short
         // (the log, on disk, grows meanwhile).
@@ -154,6 +187,9 @@ pub fn run(
         if let Err(error) = log.flush() {
             tracing::error!(%error, "cannot flush the decisions log");
         }
+    }
+    if let Some(topic) = &outputs.decisions_topic {
+        topic.flush();
     }
     save_history(&engine, &outputs, &mut saved_history);
     if let Some(writer) = capture {
@@ -182,36 +218,57 @@ pub fn run(
     }
 }
 
+/// What `apply` needs besides the engines and the step.
+struct Context<'a> {
+    capture: &'a mut Option<CaptureWriter>,
+    outputs: &'a mut Outputs,
+    inputs: &'a mpsc::Receiver<Input>,
+    metrics: &'a Metrics,
+}
+
 /// Applies one input, collecting what must be committed before anyone hears of it.
-#[allow(clippy::too_many_arguments)]
 fn apply(
     engine: &mut Engine,
+    shards: &mut Shards,
     input: Input,
     now: EventTime,
     step: &mut Step,
-    capture: &mut Option<CaptureWriter>,
-    outputs: &mut Outputs,
-    inputs: &mpsc::Receiver<Input>,
-    metrics: &Metrics,
+    context: Context<'_>,
 ) {
     let before = step.out.len();
     let mut logged = false;
     match input {
         Input::Batch(batch) => {
-            if let (Some(writer), Some(body)) = (capture.as_mut(), &batch.capture) {
+            if let (Some(writer), Some(body)) = (context.capture.as_mut(), &batch.capture) {
                 if let Err(error) = writer.write(now, body.source, &body.json) {
                     tracing::error!(%error, "cannot write to the capture file");
                 }
             }
-            match storage::encode_batch(now, &batch.events) {
-                Ok(Some(record)) => {
-                    step.records.push(record);
-                    logged = true;
+            match batch.shard {
+                // A partition's state is kept by its changelog, not the log.
+                Some(key) => {
+                    if shards.get_mut(&key).is_none() {
+                        tracing::warn!(partition = %key, "a batch for a partition not taken over: started afresh");
+                        let _ = shards.assign(key.clone(), None, engine.config());
+                    }
+                    if let Some(shard) = shards.get_mut(&key) {
+                        shard.apply_batch(batch.events, now, &mut step.scratch);
+                        step.tag(&key);
+                    }
+                    shards.changed(&key);
                 }
-                Ok(None) => {}
-                Err(error) => tracing::error!(%error, "cannot encode a batch for the log"),
+                None => {
+                    match storage::encode_batch(now, &batch.events) {
+                        Ok(Some(record)) => {
+                            step.records.push(record);
+                            logged = true;
+                        }
+                        Ok(None) => {}
+                        Err(error) => tracing::error!(%error, "cannot encode a batch for the log"),
+                    }
+                    engine.apply_batch(batch.events, now, &mut step.out);
+                }
             }
-            engine.apply_batch(batch.events, now, &mut step.out);
             step.applied.push(batch.applied);
         }
         Input::Command(command, reply) => {
@@ -220,11 +277,20 @@ fn apply(
                 Err(error) => tracing::error!(%error, "cannot encode a command for the log"),
             }
             logged = true;
+            // Silences hold on every partition owned here too (each one's changelog keeps them).
+            for (_, shard) in shards.engines_mut() {
+                let _ = shard.command(command.clone(), now);
+            }
             let result = engine.command(command, now);
             step.commands.push((reply, result));
         }
         Input::Reconfigure(config, reply) => {
             engine.advance(now, &mut step.out);
+            for (key, shard) in shards.engines_mut() {
+                shard.advance(now, &mut step.scratch);
+                shard.reconfigure((*config).clone());
+                step.shard_out.extend(step.scratch.drain(..).map(|notification| (key.clone(), notification)));
+            }
             engine.reconfigure(*config);
             step.reconfigured.push(reply);
         }
@@ -232,27 +298,44 @@ fn apply(
             let _ = reply.send(engine.history().clone());
         }
         Input::ListIncidents(reply) => {
-            engine.advance(now, &mut step.out);
-            let _ = reply.send(engine.incidents());
+            advance(engine, shards, now, step);
+            let mut incidents = engine.incidents();
+            incidents.extend(shards.incidents());
+            incidents.sort_by(|left, right| {
+                right.opened_at.cmp(&left.opened_at).then(left.dedup_key.cmp(&right.dedup_key))
+            });
+            let _ = reply.send(incidents);
         }
         Input::ListSilences(reply) => {
             engine.advance(now, &mut step.out);
             let _ = reply.send(engine.silences());
         }
         Input::Tick => {
-            engine.advance(now, &mut step.out);
-            metrics.queue_depth(Queue::Engine, inputs.len());
-            if let Some(writer) = capture.as_mut() {
+            advance(engine, shards, now, step);
+            context.metrics.queue_depth(Queue::Engine, context.inputs.len());
+            if let Some(writer) = context.capture.as_mut() {
                 if let Err(error) = writer.flush() {
                     tracing::error!(%error, "cannot flush the capture file");
                 }
             }
-            if let Some(log) = &mut outputs.decisions {
+            if let Some(log) = &mut context.outputs.decisions {
                 if let Err(error) = log.flush() {
                     tracing::error!(%error, "cannot flush the decisions log");
                 }
             }
         }
+        Input::ShardAssign(key, state, reply) => {
+            let result = shards.assign(key.clone(), state, engine.config()).map(|resend| {
+                if !resend.is_empty() {
+                    tracing::info!(partition = %key, events = resend.len(), "sending the events the partition's last owner may not have delivered");
+                }
+                step.resend.extend(resend);
+            });
+            let _ = reply.send(result);
+        }
+        Input::ShardCheckpoint(key, force, reply) => step.checkpoints.push((key, force, reply)),
+        Input::ShardPublished(key) => step.released.extend(shards.release(&key)),
+        Input::ShardRevoke(key) => step.released.extend(shards.revoke(&key)),
         Input::Shutdown => {}
     }
     // The clock moved the engine to a decision: recovery must move it the same way.
@@ -264,18 +347,42 @@ fn apply(
     }
 }
 
+/// Moves every engine's clock to `now`.
+fn advance(engine: &mut Engine, shards: &mut Shards, now: EventTime, step: &mut Step) {
+    engine.advance(now, &mut step.out);
+    for (key, shard) in shards.engines_mut() {
+        shard.advance(now, &mut step.scratch);
+        step.shard_out.extend(step.scratch.drain(..).map(|notification| (key.clone(), notification)));
+    }
+}
+
 /// Commits the step, then answers its senders and hands its notifications on.
 fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
-    let mut events = Vec::new();
+    let mut events: Vec<OutboxEvent> = std::mem::take(&mut step.resend);
+    let mut releases: Vec<Release> = events.iter().map(|_| Release::Now).collect();
     let mut digests = Vec::new();
-    for notification in step.out.drain(..) {
+    let notifications = step
+        .out
+        .drain(..)
+        .map(|notification| (None, notification))
+        .chain(step.shard_out.drain(..).map(|(key, notification)| (Some(key), notification)));
+    for (shard, notification) in notifications {
         match notification {
             Notification::Page(page) if outputs.silent => {
                 tracing::info!(dedup_key = %page.dedup_key, "shadow mode: page decided, not sent");
             }
-            Notification::Page(page) => match outbox_event(&page, outputs.client_url.as_deref()) {
-                Ok(event) => events.push(event),
-                Err(error) => tracing::error!(%error, dedup_key = %page.dedup_key, "cannot encode a page"),
+            Notification::Page(page) => match (outbox_event(&page, outputs.client_url.as_deref()), shard) {
+                (Ok(event), None) => {
+                    events.push(event);
+                    releases.push(Release::Now);
+                }
+                // Held until the partition's next checkpoint.
+                (Ok(event), Some(key)) => durability
+                    .shards
+                    .hold(key.clone(), OutboxEvent { shard: Some(key.as_ref().into()), ..event }),
+                (Err(error), _) => {
+                    tracing::error!(%error, dedup_key = %page.dedup_key, "cannot encode a page")
+                }
             },
             Notification::Digest(page) => digests.push(page),
             Notification::Decision(record) => {
@@ -284,11 +391,22 @@ fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
                         tracing::error!(%error, "cannot write to the decisions log");
                     }
                 }
+                if let Some(topic) = &mut outputs.decisions_topic {
+                    topic.publish(&record);
+                }
             }
+        }
+    }
+    // A checkpoint's held events enter the outbox with it, parked until it is published.
+    for (key, _, _) in &step.checkpoints {
+        for event in durability.shards.take_held(key) {
+            events.push(event);
+            releases.push(Release::Parked(key.clone()));
         }
     }
     let mut delivered = Vec::new();
     while let Ok(sequence) = durability.delivered.try_recv() {
+        durability.shards.delivered(sequence);
         delivered.push(sequence);
     }
     let nothing = step.records.is_empty() && events.is_empty() && delivered.is_empty();
@@ -299,6 +417,9 @@ fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
         Ok(sequences) => {
             for applied in step.applied.drain(..) {
                 let _ = applied.send(Ok(()));
+            }
+            for (sequence, event) in sequences.iter().zip(&events) {
+                durability.shards.track(*sequence, event);
             }
             sequences.into_iter().map(Some).collect()
         }
@@ -317,8 +438,23 @@ fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
     for reply in step.reconfigured.drain(..) {
         let _ = reply.send(());
     }
-    for (event, sequence) in events.into_iter().zip(sequences) {
-        if outputs.pages.blocking_send(Outgoing { sequence, event }).is_err() {
+    // After the commit: a partition's state includes the events its engine just decided.
+    for (key, force, reply) in step.checkpoints.drain(..) {
+        let _ = reply.send(durability.shards.checkpoint(&key, force));
+    }
+    let mut outgoing = Vec::with_capacity(events.len() + step.released.len());
+    for ((event, sequence), release) in events.into_iter().zip(sequences).zip(releases) {
+        match (release, sequence) {
+            (Release::Parked(key), Some(sequence)) => durability.shards.park(key, sequence, event),
+            // Without the outbox there is no parking: out now.
+            (_, sequence) => outgoing.push(Outgoing { sequence, event }),
+        }
+    }
+    outgoing.extend(
+        step.released.drain(..).map(|(sequence, event)| Outgoing { sequence: Some(sequence), event }),
+    );
+    for outgoing in outgoing {
+        if outputs.pages.blocking_send(outgoing).is_err() {
             tracing::error!("the pagerduty sink has stopped; the event stays in the outbox");
         }
     }
@@ -338,6 +474,7 @@ fn outbox_event(page: &Page, client_url: Option<&str>) -> Result<OutboxEvent, se
         dedup_key: page.dedup_key.as_ref().into(),
         routing_key: page.routing_key.as_ref().into(),
         body,
+        shard: None,
     })
 }
 

@@ -4,6 +4,7 @@
 mod engine_loop;
 pub mod history;
 pub mod reload;
+pub mod shards;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
 use crate::engine::Engine;
 use crate::engine::{Command, CommandError, History, IncidentSummary, SilenceView};
 use crate::engine::{EngineConfig, Shadow};
+use crate::kafka::{self, decisions::DecisionsTopic, source::KafkaSource};
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::digest::DigestSink;
 use crate::sinks::pagerduty::{DeadLetters, Outgoing, PagerDutySink};
@@ -32,6 +34,7 @@ use crate::sources::{Batch, Ingest, Pressure};
 use crate::storage::{OutboxEvent, Recovery, Storage};
 use crate::tls::{Tls, TlsListener};
 use reload::Reloader;
+use shards::{CheckpointReply, ShardKey, ShardState, Shards};
 
 /// What the engine thread receives, in order.
 #[derive(Debug)]
@@ -49,6 +52,16 @@ pub enum Input {
     History(oneshot::Sender<History>),
     /// A reloaded configuration, answered once in force.
     Reconfigure(Box<EngineConfig>, oneshot::Sender<()>),
+    /// Kafka: take over a partition, from its changelog state or afresh; answered once done.
+    ShardAssign(ShardKey, Option<ShardState>, oneshot::Sender<Result<(), String>>),
+    /// Kafka: a partition's state and undelivered events, as of every input sent before
+    /// (`None` if it is not owned here, or if nothing changed since its last checkpoint and
+    /// the flag does not force one).
+    ShardCheckpoint(ShardKey, bool, CheckpointReply),
+    /// Kafka: the changelog has the partition's last checkpoint; what it decided may go out.
+    ShardPublished(ShardKey),
+    /// Kafka: a partition went to another replica.
+    ShardRevoke(ShardKey),
     /// Stop: page what is pending and close the queue to the sinks. Requests still queued are
     /// refused (`Reason::Unavailable`), never silently dropped.
     Shutdown,
@@ -234,7 +247,15 @@ pub async fn run(
         None => None,
     };
     let pressure = Arc::new(Pressure::default());
+    let decisions_topic =
+        match config.kafka.as_ref().and_then(|kafka| Some((kafka, kafka.decisions_topic.as_ref()?))) {
+            Some((kafka, topic)) => {
+                Some(DecisionsTopic::open(kafka, topic, metrics.clone()).map_err(anyhow::Error::msg)?)
+            }
+            None => None,
+        };
     let outputs = engine_loop::Outputs {
+        decisions_topic,
         pages: page_sender,
         digests: digest_sender,
         decisions,
@@ -282,11 +303,13 @@ pub async fn run(
     if !outbox.is_empty() {
         tracing::info!(events = outbox.len(), "delivering events left in the outbox");
     }
+    let shards = Shards::new(storage.replica(), &outbox);
     for (sequence, event) in outbox {
         let _ = outputs.pages.send(Outgoing { sequence: Some(sequence), event }).await;
     }
 
     let durability = engine_loop::Durability {
+        shards,
         storage,
         snapshot_every: config.storage.snapshot_every,
         delivered: delivered_receiver,
@@ -301,9 +324,27 @@ pub async fn run(
         })
         .context("cannot start the engine thread")?;
 
+    let limits = Arc::new(config.limits);
+    let kafka = match config.kafka.clone().filter(|kafka| !kafka.sources.is_empty()) {
+        Some(kafka) => {
+            let wiring = kafka::source::Wiring {
+                engine: input_sender.clone(),
+                limits: limits.clone(),
+                metrics: metrics.clone(),
+                pressure: pressure.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            };
+            let drain_for = config.server.shutdown_grace / 2;
+            let source = tokio::task::spawn_blocking(move || KafkaSource::start(&kafka, wiring, drain_for))
+                .await?
+                .map_err(anyhow::Error::msg)?;
+            Some(source)
+        }
+        None => None,
+    };
     let ingest = Ingest::new(
         input_sender.clone(),
-        Arc::new(config.limits),
+        limits,
         metrics.clone(),
         options.record.is_some(),
         pressure.clone(),
@@ -403,6 +444,12 @@ pub async fn run(
             Ok(Ok(())) => {}
         }
     };
+    let kafka_stopped = async {
+        if let Some(source) = kafka {
+            let _ = tokio::task::spawn_blocking(move || source.stop()).await;
+        }
+    };
+    let servers = async { tokio::join!(servers, kafka_stopped) };
     if tokio::time::timeout(grace / 2, servers).await.is_err() {
         tracing::warn!("requests still in flight at half the grace period; they will be refused");
     }

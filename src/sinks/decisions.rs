@@ -48,6 +48,20 @@ pub fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
+/// A decision as one JSON object: the decisions log's line, the decisions topic's message.
+pub fn write_json(out: impl Write, record: &DecisionRecord) -> serde_json::Result<()> {
+    let line = Line {
+        at: record.at.to_string(),
+        dedup_key: &record.dedup_key,
+        decision: record.kind.as_str(),
+        tier: record.tier.as_str(),
+        score: round(record.score),
+        why: why_items(&record.why),
+        group_labels: LabelMap::new(&record.group_labels),
+    };
+    serde_json::to_writer(out, &line)
+}
+
 pub struct DecisionsLog {
     out: BufWriter<File>,
 }
@@ -65,16 +79,7 @@ impl DecisionsLog {
     }
 
     pub fn write(&mut self, record: &DecisionRecord) -> io::Result<()> {
-        let line = Line {
-            at: record.at.to_string(),
-            dedup_key: &record.dedup_key,
-            decision: record.kind.as_str(),
-            tier: record.tier.as_str(),
-            score: round(record.score),
-            why: why_items(&record.why),
-            group_labels: LabelMap::new(&record.group_labels),
-        };
-        serde_json::to_writer(&mut self.out, &line)?;
+        write_json(&mut self.out, record)?;
         self.out.write_all(b"\n")
     }
 

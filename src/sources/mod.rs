@@ -260,6 +260,8 @@ pub struct Batch {
     pub source: SourceKind,
     pub events: Vec<Event>,
     pub capture: Option<CapturedBody>,
+    /// The Kafka partition it came from, when its engine is the partition's own.
+    pub shard: Option<crate::service::shards::ShardKey>,
     /// Answered once the engine has applied the batch and the store has it (or with why the
     /// store could not take it).
     pub applied: oneshot::Sender<Result<(), String>>,
@@ -361,7 +363,8 @@ impl Ingest {
         }
         self.admit(&decoded.events)?;
         let (applied, done) = oneshot::channel();
-        let batch = Batch { source, events: std::mem::take(&mut decoded.events), capture, applied };
+        let batch =
+            Batch { source, events: std::mem::take(&mut decoded.events), capture, shard: None, applied };
         let unavailable = || IngestError::new(Reason::Unavailable, "noisegate is shutting down");
         match self.sender.try_send(Input::Batch(batch)) {
             Ok(()) => {}

@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod durability;
 mod fuzz_seeds;
+mod kafka;
 mod otlp;
 mod overload;
 mod pagerduty;

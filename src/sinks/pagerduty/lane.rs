@@ -302,6 +302,7 @@ mod tests {
                 dedup_key: key.into(),
                 routing_key: "default".into(),
                 body: format!(r#"{{"summary": "{summary}"}}"#),
+                shard: None,
             },
         }
     }

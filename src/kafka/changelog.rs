@@ -1,0 +1,217 @@
+//! The changelog topic: a record per partition checkpoint, keyed by the partition
+//! (`topic/partition`), holding the input offset to resume from, the partition engine's state
+//! and its undelivered events. Like a Kafka Streams changelog it should be compacted (noisegate
+//! creates it so when it is missing): the latest record per key is all a new owner needs.
+//!
+//! Reading a key's latest record must see everything written before. Rather than trust the
+//! broker's end offset, the reader writes a marker record to the partition first and reads up
+//! to it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::{KafkaConfig, Logging};
+use crate::service::shards::{ShardKey, ShardState};
+
+/// The layout of a changelog value; records of another are skipped (and logged).
+const VERSION: u32 = 1;
+/// How long reading or writing the changelog may take before it counts as failed.
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// Keys of reader markers start with this byte, which no partition key does.
+const MARKER: &str = "\u{0}marker/";
+
+/// A changelog value.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    version: u32,
+    /// The next input offset: every message before it is in `state`.
+    offset: i64,
+    state: ShardState,
+}
+
+/// What a new owner restores: where to resume reading, and the state as of there.
+pub struct Restored {
+    pub offset: i64,
+    pub state: ShardState,
+}
+
+pub struct Changelog {
+    topic: String,
+    group_id: String,
+    config: KafkaConfig,
+    producer: FutureProducer<Logging>,
+    partitions: i32,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Changelog {
+    /// Connects and finds the topic's partitions, creating the topic (compacted) if it is
+    /// missing, with as many partitions as the largest source topic.
+    pub fn open(config: &KafkaConfig, runtime: tokio::runtime::Handle) -> Result<Changelog, String> {
+        let producer: FutureProducer<Logging> = config
+            .client()
+            .set("message.max.bytes", "67108864")
+            .create_with_context(Logging)
+            .map_err(|error| format!("cannot create the changelog producer: {error}"))?;
+        let topic = config.changelog_topic.clone();
+        let mut partitions = partition_count(&producer, &topic)?;
+        if partitions == 0 {
+            let mut wanted = 1;
+            for source in &config.sources {
+                wanted = wanted.max(partition_count(&producer, &source.topic)?);
+            }
+            let admin: AdminClient<Logging> = config
+                .client()
+                .create_with_context(Logging)
+                .map_err(|error| format!("cannot create a Kafka admin client: {error}"))?;
+            let new =
+                NewTopic::new(&topic, wanted, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
+            let created = runtime.block_on(admin.create_topics([&new], &AdminOptions::new()));
+            if let Err(error) = created {
+                tracing::warn!(%error, %topic, "cannot create the changelog topic");
+            }
+            partitions = partition_count(&producer, &topic)?;
+            if partitions == 0 {
+                return Err(format!("the changelog topic {topic:?} does not exist and cannot be created"));
+            }
+            tracing::info!(%topic, partitions, "changelog topic created");
+        }
+        Ok(Changelog {
+            topic,
+            group_id: config.group_id.clone(),
+            config: config.clone(),
+            producer,
+            partitions,
+            runtime,
+        })
+    }
+
+    fn partition_of(&self, key: &str) -> i32 {
+        (xxh3_64(key.as_bytes()) % self.partitions as u64) as i32
+    }
+
+    /// Publishes checkpoints and waits until the broker has them all.
+    pub fn publish(&self, entries: Vec<(ShardKey, i64, ShardState)>) -> Result<(), String> {
+        let mut deliveries = Vec::with_capacity(entries.len());
+        for (key, offset, state) in entries {
+            let value = postcard::to_allocvec(&Entry { version: VERSION, offset, state })
+                .map_err(|error| format!("cannot encode the state of {key}: {error}"))?;
+            let record = FutureRecord::to(&self.topic)
+                .key(key.as_bytes())
+                .payload(&value)
+                .partition(self.partition_of(&key));
+            let delivery = self
+                .producer
+                .send_result(record)
+                .map_err(|(error, _)| format!("cannot queue the state of {key}: {error}"))?;
+            deliveries.push((key, delivery));
+        }
+        for (key, delivery) in deliveries {
+            match self.runtime.block_on(delivery) {
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => return Err(format!("the broker refused the state of {key}: {error}")),
+                Err(_) => return Err(format!("the state of {key} was dropped before delivery")),
+            }
+        }
+        Ok(())
+    }
+
+    /// The latest state of each key that has one.
+    pub fn read(&self, keys: &[ShardKey]) -> Result<HashMap<ShardKey, Restored>, String> {
+        let deadline = Instant::now() + TIMEOUT;
+        // Mark the end of each partition to read, then read up to the marks.
+        let marker = format!("{MARKER}{}", fastrand::u64(..));
+        let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+        for key in keys {
+            let partition = self.partition_of(key);
+            if ends.contains_key(&partition) {
+                continue;
+            }
+            let record: FutureRecord<'_, str, [u8]> =
+                FutureRecord::to(&self.topic).key(marker.as_str()).payload(&[][..]).partition(partition);
+            let delivered = self.runtime.block_on(self.producer.send(record, TIMEOUT));
+            let (partition, offset) = delivered
+                .map(|delivery| (delivery.partition, delivery.offset))
+                .map_err(|(error, _)| format!("cannot write to the changelog {:?}: {error}", self.topic))?;
+            ends.insert(partition, offset);
+        }
+        // A tombstone, so that compaction removes the marker.
+        for partition in ends.keys() {
+            let tombstone: FutureRecord<'_, str, [u8]> =
+                FutureRecord::to(&self.topic).key(marker.as_str()).partition(*partition);
+            let _ = self.producer.send_result(tombstone);
+        }
+
+        let reader: BaseConsumer<Logging> = self
+            .config
+            .client()
+            .set("group.id", format!("{}-changelog-reader", self.group_id))
+            .set("enable.auto.commit", "false")
+            .set("fetch.message.max.bytes", "67108864")
+            .create_with_context(Logging)
+            .map_err(|error| format!("cannot create the changelog reader: {error}"))?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in ends.keys() {
+            assignment
+                .add_partition_offset(&self.topic, *partition, Offset::Beginning)
+                .map_err(|error| error.to_string())?;
+        }
+        reader.assign(&assignment).map_err(|error| format!("cannot read the changelog: {error}"))?;
+        let mut found: HashMap<ShardKey, Restored> = HashMap::new();
+        while !ends.is_empty() {
+            if Instant::now() >= deadline {
+                return Err(format!("reading the changelog {:?} took over {TIMEOUT:?}", self.topic));
+            }
+            let message = match reader.poll(Duration::from_millis(100)) {
+                None => continue,
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "while reading the changelog");
+                    continue;
+                }
+                Some(Ok(message)) => message,
+            };
+            if ends.get(&message.partition()).is_some_and(|end| message.offset() >= *end) {
+                ends.remove(&message.partition());
+            }
+            let Some(key) = message.key().and_then(|key| std::str::from_utf8(key).ok()) else { continue };
+            let Some(wanted) = keys.iter().find(|wanted| wanted.as_ref() == key) else { continue };
+            match message.payload() {
+                // A tombstone: the partition's state was dropped.
+                None => {
+                    found.remove(key);
+                }
+                Some(value) => match postcard::from_bytes::<Entry>(value) {
+                    Ok(entry) if entry.version == VERSION => {
+                        found.insert(wanted.clone(), Restored { offset: entry.offset, state: entry.state });
+                    }
+                    Ok(entry) => {
+                        tracing::warn!(partition = %key, version = entry.version, "changelog record of another version skipped")
+                    }
+                    Err(error) => {
+                        tracing::warn!(partition = %key, %error, "corrupt changelog record skipped")
+                    }
+                },
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn partition_count(producer: &FutureProducer<Logging>, topic: &str) -> Result<i32, String> {
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .map_err(|error| format!("cannot read the metadata of topic {topic:?}: {error}"))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|found| found.name() == topic && found.error().is_none())
+        .map_or(0, |found| found.partitions().len() as i32))
+}

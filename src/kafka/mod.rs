@@ -1,0 +1,129 @@
+//! Kafka: topics of alerts and logs consumed by a consumer group (`source`), the decisions
+//! stream published (`decisions`), and each partition's state kept in a changelog topic
+//! (`changelog`) so that partitions move between replicas without losing or re-paging an
+//! incident.
+//!
+//! The partitioning contract: alerts that must be correlated (one service and what it depends
+//! on; in practice one cluster, or one namespace) must be produced to the same partition, e.g.
+//! keyed by cluster. Each partition has its own engine (`service::shards`), on whichever
+//! replica the group gave it to.
+
+pub mod changelog;
+pub mod decisions;
+pub mod source;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+
+use crate::config::Secret;
+
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    pub group_id: String,
+    pub client_id: String,
+    pub sources: Vec<KafkaSource>,
+    pub dead_letter: DeadLetter,
+    /// Where every decision about an incident is published, keyed by its `dedup_key`.
+    pub decisions_topic: Option<String>,
+    /// Where each partition's state goes (by default `<group_id>-changelog`).
+    pub changelog_topic: String,
+    /// How often a partition's state is published and its offset committed.
+    pub checkpoint_interval: Duration,
+    /// librdkafka properties for every client, some of them secrets.
+    pub properties: Vec<(String, Secret)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSource {
+    pub topic: String,
+    pub encoding: Encoding,
+}
+
+/// How a topic's messages are written: each message one request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// An OTLP `ExportLogsServiceRequest`, protobuf (the OpenTelemetry Collector's Kafka
+    /// exporter's default).
+    OtlpProto,
+    OtlpJson,
+    AlertmanagerV2,
+    AlertmanagerWebhook,
+    PagerDutyV2,
+}
+
+impl Encoding {
+    pub const NAMES: &str = "otlp_proto, otlp_json, alertmanager_v2, alertmanager_webhook, pagerduty_v2";
+
+    pub fn parse(name: &str) -> Option<Encoding> {
+        Some(match name {
+            "otlp_proto" => Encoding::OtlpProto,
+            "otlp_json" => Encoding::OtlpJson,
+            "alertmanager_v2" => Encoding::AlertmanagerV2,
+            "alertmanager_webhook" => Encoding::AlertmanagerWebhook,
+            "pagerduty_v2" => Encoding::PagerDutyV2,
+            _ => return None,
+        })
+    }
+}
+
+/// Where messages that cannot be decoded go, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadLetter {
+    /// The message as it was, with `noisegate.error` and `noisegate.source` headers.
+    Topic(String),
+    /// One JSON line per message.
+    File(PathBuf),
+}
+
+impl KafkaConfig {
+    /// A client config with the brokers, the client id and the configured properties.
+    pub fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers).set("client.id", &self.client_id);
+        for (key, value) in &self.properties {
+            config.set(key, value.expose());
+        }
+        config
+    }
+
+    pub fn topics(&self) -> Vec<&str> {
+        self.sources.iter().map(|source| source.topic.as_str()).collect()
+    }
+}
+
+/// librdkafka's logs and errors, into ours.
+#[derive(Clone, Default)]
+pub struct Logging;
+
+impl ClientContext for Logging {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "kafka client error");
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for Logging {}
+
+fn log(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => {
+            tracing::error!(facility, message, "librdkafka")
+        }
+        RDKafkaLogLevel::Warning => tracing::warn!(facility, message, "librdkafka"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => tracing::info!(facility, message, "librdkafka"),
+        RDKafkaLogLevel::Debug => tracing::debug!(facility, message, "librdkafka"),
+    }
+}

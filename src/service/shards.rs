@@ -1,0 +1,207 @@
+//! One engine per Kafka partition this replica owns ("shards"), beside the main engine the
+//! HTTP and gRPC listeners feed. Alerts that must be correlated arrive on one partition (the
+//! partitioning contract), so a partition's engine sees them all, and its whole state can move
+//! to another replica: the Kafka source publishes it to the changelog topic and the next owner
+//! restores it before reading on.
+//!
+//! Events a shard's engine decides wait until the shard's next checkpoint: they are committed
+//! to this replica's outbox (marked with their shard), listed in the state published to the
+//! changelog, and only sent once the changelog has it ("held", then "parked", then sent). So
+//! after a crash, the messages read again after the last checkpoint decide again exactly the
+//! events that were never sent; and an owner that takes over from a replica that died sends
+//! what that replica had not delivered (with the same `dedup_key`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::admin::metrics::Metrics;
+use crate::engine::{Engine, EngineConfig, EngineStats, IncidentSummary};
+use crate::storage::OutboxEvent;
+
+/// A partition, as `topic/partition`.
+pub type ShardKey = Arc<str>;
+
+/// The answer to a checkpoint request (see `Shards::checkpoint`).
+pub type CheckpointReply = tokio::sync::oneshot::Sender<Option<Result<ShardState, String>>>;
+
+/// A partition's state as the changelog carries it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ShardState {
+    /// The replica that decided `pending` (`Storage::replica`).
+    pub replica: u64,
+    /// `Engine::snapshot`, postcard.
+    pub snapshot: Vec<u8>,
+    /// Events decided and not yet delivered when the state was taken, in order.
+    pub pending: Vec<OutboxEvent>,
+}
+
+struct Shard {
+    engine: Engine,
+    /// Inputs applied, events decided or delivered since the last checkpoint.
+    changed: bool,
+    /// Its statistics as last published to the metrics.
+    published: EngineStats,
+}
+
+pub struct Shards {
+    replica: u64,
+    shards: HashMap<ShardKey, Shard>,
+    /// Undelivered events decided by shards (owned here or not any more), by outbox sequence.
+    pending: HashMap<ShardKey, BTreeMap<u64, OutboxEvent>>,
+    owners: HashMap<u64, ShardKey>,
+    /// Decided since the shard's last checkpoint: not in the outbox yet.
+    held: HashMap<ShardKey, Vec<OutboxEvent>>,
+    /// In the outbox and in a checkpoint the changelog does not have yet: not sent yet.
+    parked: HashMap<ShardKey, Vec<(u64, OutboxEvent)>>,
+}
+
+impl Shards {
+    /// `outbox`: the undelivered events the store holds; those of shards are tracked again.
+    pub fn new(replica: u64, outbox: &[(u64, OutboxEvent)]) -> Shards {
+        let mut shards = Shards {
+            replica,
+            shards: HashMap::new(),
+            pending: HashMap::new(),
+            owners: HashMap::new(),
+            held: HashMap::new(),
+            parked: HashMap::new(),
+        };
+        for (sequence, event) in outbox {
+            shards.track(*sequence, event);
+        }
+        shards
+    }
+
+    pub fn replica(&self) -> u64 {
+        self.replica
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Engine> {
+        self.shards.get_mut(key).map(|shard| &mut shard.engine)
+    }
+
+    pub fn engines_mut(&mut self) -> impl Iterator<Item = (&ShardKey, &mut Engine)> {
+        self.shards.iter_mut().map(|(key, shard)| (key, &mut shard.engine))
+    }
+
+    /// Takes a partition on, from its changelog state or afresh. Returns the events another
+    /// replica decided and may not have delivered: they are this replica's to send now.
+    pub fn assign(
+        &mut self,
+        key: ShardKey,
+        state: Option<ShardState>,
+        config: &EngineConfig,
+    ) -> Result<Vec<OutboxEvent>, String> {
+        let (engine, resend) = match state {
+            None => (Engine::new(config.clone()), Vec::new()),
+            Some(state) => {
+                let engine = Engine::restore(config.clone(), &state.snapshot)
+                    .map_err(|error| format!("cannot restore partition {key}: {error}"))?;
+                // Ours are in our own outbox, delivered or on their way.
+                let resend = if state.replica == self.replica { Vec::new() } else { state.pending };
+                (engine, resend)
+            }
+        };
+        let published = engine.stats();
+        self.shards.insert(key, Shard { engine, published, changed: false });
+        Ok(resend)
+    }
+
+    /// The partition went to another replica. Its undelivered events stay tracked: this
+    /// replica's outbox still delivers them. Returns the parked ones, to send now; the held
+    /// ones are dropped: its next owner decides them again from the last checkpoint.
+    pub fn revoke(&mut self, key: &str) -> Vec<(u64, OutboxEvent)> {
+        self.shards.remove(key);
+        self.held.remove(key);
+        self.parked.remove(key).unwrap_or_default()
+    }
+
+    /// Keeps an event a shard decided until the shard's next checkpoint.
+    pub fn hold(&mut self, key: ShardKey, event: OutboxEvent) {
+        self.changed(&key);
+        self.held.entry(key).or_default().push(event);
+    }
+
+    /// Notes that the shard's state moved since its last checkpoint.
+    pub fn changed(&mut self, key: &str) {
+        if let Some(shard) = self.shards.get_mut(key) {
+            shard.changed = true;
+        }
+    }
+
+    /// The events held for the checkpoint being taken, to commit to the outbox and park.
+    pub fn take_held(&mut self, key: &str) -> Vec<OutboxEvent> {
+        self.held.remove(key).unwrap_or_default()
+    }
+
+    pub fn park(&mut self, key: ShardKey, sequence: u64, event: OutboxEvent) {
+        self.parked.entry(key).or_default().push((sequence, event));
+    }
+
+    /// The changelog has the shard's checkpoint: its parked events can go.
+    pub fn release(&mut self, key: &str) -> Vec<(u64, OutboxEvent)> {
+        self.parked.remove(key).unwrap_or_default()
+    }
+
+    /// Notes an event committed to the outbox, if a shard decided it.
+    pub fn track(&mut self, sequence: u64, event: &OutboxEvent) {
+        if let Some(shard) = &event.shard {
+            let key: ShardKey = Arc::from(shard.as_ref());
+            self.pending.entry(key.clone()).or_default().insert(sequence, event.clone());
+            self.owners.insert(sequence, key);
+        }
+    }
+
+    pub fn delivered(&mut self, sequence: u64) {
+        if let Some(key) = self.owners.remove(&sequence) {
+            self.changed(&key);
+            if let Some(events) = self.pending.get_mut(&key) {
+                events.remove(&sequence);
+                if events.is_empty() {
+                    self.pending.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The partition's state for the changelog; `None` if it is not owned here, or unchanged
+    /// since its last checkpoint (unless `force`).
+    pub fn checkpoint(&mut self, key: &str, force: bool) -> Option<Result<ShardState, String>> {
+        let shard = self.shards.get_mut(key)?;
+        if !(force || std::mem::take(&mut shard.changed)) {
+            return None;
+        }
+        shard.changed = false;
+        let snapshot = shard.engine.snapshot().to_vec().map_err(|error| error.to_string());
+        Some(snapshot.map(|snapshot| ShardState {
+            replica: self.replica,
+            snapshot,
+            pending:
+                self.pending.get(key).map(|events| events.values().cloned().collect()).unwrap_or_default(),
+        }))
+    }
+
+    pub fn incidents(&self) -> impl Iterator<Item = IncidentSummary> + '_ {
+        self.shards.values().flat_map(|shard| shard.engine.incidents())
+    }
+
+    /// Publishes the shards' counters; returns their active alerts and groups.
+    pub fn publish(&mut self, metrics: &Metrics) -> (u64, u64) {
+        let (mut alerts, mut groups) = (0, 0);
+        for shard in self.shards.values_mut() {
+            let stats = shard.engine.stats();
+            metrics.engine(&shard.published, &stats);
+            shard.published = stats;
+            alerts += stats.active_alerts;
+            groups += stats.active_groups;
+        }
+        (alerts, groups)
+    }
+
+    /// The next hash-table growth of every shard (see `Engine::growth_bytes`).
+    pub fn growth_bytes(&self) -> u64 {
+        self.shards.values().map(|shard| shard.engine.growth_bytes()).sum()
+    }
+}
