@@ -137,6 +137,7 @@ async fn accepted(client: &reqwest::Client, url: &str) -> f64 {
 }
 
 async fn watch(url: &str, total: f64) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     // From the first record accepted (the group join is not part of the rate).

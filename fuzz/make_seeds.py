@@ -570,6 +570,21 @@ def config():
         write(t, name, text)
 
 
+def kafka_message():
+    """The first byte picks the encoding (index into otlp_proto, otlp_json, alertmanager_v2,
+    alertmanager_webhook, pagerduty_v2); the valid seeds of those targets, behind it."""
+    t = "kafka_message"
+    for index, source in enumerate(["otlp_protobuf", "otlp_json", "alertmanager_v2", "alertmanager_webhook", "pagerduty_event"]):
+        directory = os.path.join(SEEDS, source)
+        for name in sorted(os.listdir(directory)):
+            if name.startswith("valid") or name in ("truncated_half", "wrong_types", "nasty_labels"):
+                with open(os.path.join(directory, name), "rb") as seed:
+                    write(t, "%s_%s" % (source, name), bytes([index]) + seed.read())
+    write(t, "empty", b"")
+    write(t, "encoding_only", b"\x02")
+    write(t, "invalid_utf8_json", b"\x01\xff{}")
+
+
 def main():
     alertmanager_v2()
     alertmanager_webhook()
@@ -580,6 +595,7 @@ def main():
     otlp_json()
     capture_line()
     config()
+    kafka_message()
     for target in sorted(os.listdir(SEEDS)):
         print("%-22s %3d seeds" % (target, len(os.listdir(os.path.join(SEEDS, target)))))
 

@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use noisegate::config::{self, Secret};
+use noisegate::engine::{Engine, EngineConfig};
+use noisegate::kafka::{Encoding, changelog as kafka_changelog, source as kafka_source};
 use noisegate::sources::{Limits, alertmanager, capture, otlp, pagerduty, pagerduty_webhook};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
@@ -23,7 +25,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("alertmanager_v2", alertmanager_v2),
     ("alertmanager_webhook", alertmanager_webhook),
     ("capture_line", capture_line),
+    ("changelog", changelog),
     ("config", config),
+    ("kafka_message", kafka_message),
     ("otlp_json", otlp_json),
     ("otlp_protobuf", otlp_protobuf),
     ("pagerduty_change", pagerduty_change),
@@ -149,6 +153,33 @@ pub fn capture_line(data: &[u8]) {
         }
     }
     let _ = std::fs::remove_file(&path);
+}
+
+/// Kafka messages: the first byte picks the topic's encoding, the rest is the message.
+pub fn kafka_message(data: &[u8]) {
+    const ENCODINGS: [Encoding; 5] = [
+        Encoding::OtlpProto,
+        Encoding::OtlpJson,
+        Encoding::AlertmanagerV2,
+        Encoding::AlertmanagerWebhook,
+        Encoding::PagerDutyV2,
+    ];
+    let Some((&first, payload)) = data.split_first() else { return };
+    let encoding = ENCODINGS[usize::from(first) % ENCODINGS.len()];
+    for limits in limit_sets() {
+        let _ = kafka_source::decode(encoding, payload, limits, true);
+    }
+}
+
+/// Kafka changelog records (a partition's state, written by another replica): decoded, then
+/// restored into an engine, as a replica taking the partition over does.
+pub fn changelog(data: &[u8]) {
+    static CONFIG: OnceLock<EngineConfig> = OnceLock::new();
+    let config =
+        CONFIG.get_or_init(|| config::parse("", &|_| None).expect("an empty config is valid").engine);
+    if let Ok(restored) = kafka_changelog::decode(data) {
+        let _ = Engine::restore(config.clone(), &restored.state.snapshot);
+    }
 }
 
 /// The most `[` and `{` a config input may hold. The YAML scanner (unsafe-libyaml, under

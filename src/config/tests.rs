@@ -153,3 +153,36 @@ fn the_command_line_topology_overrides_the_config_file_one() {
     let config = parse_in("topology:\n  file: does-not-exist.json\n", &context).unwrap();
     assert!(config.engine.topology.service_id("cart").is_some());
 }
+
+#[test]
+fn kafka_defaults_and_errors() {
+    let text = "kafka:\n  brokers: k0:9092,k1:9092\n  sources: [{topic: logs, encoding: otlp_proto}]\n  \
+                secret_properties:\n    sasl.password: {env: KAFKA_PASSWORD}\n";
+    let env = |name: &str| (name == "KAFKA_PASSWORD").then(|| "hunter2".to_owned());
+    let kafka = parse(text, &env).unwrap().kafka.unwrap();
+    assert_eq!(kafka.group_id, "noisegate");
+    assert_eq!(kafka.changelog_topic, "noisegate-changelog");
+    assert_eq!(kafka.checkpoint_interval, Duration::from_secs(1));
+    assert_eq!(kafka.dead_letter, DeadLetter::File(PathBuf::from("noisegate-data/kafka-dead-letter.jsonl")));
+    assert_eq!(kafka.sources, [KafkaSource { topic: "logs".into(), encoding: Encoding::OtlpProto }]);
+    assert!(kafka.client().get("sasl.password") == Some("hunter2"));
+    // The secret stays out of debug output.
+    assert!(!format!("{kafka:?}").contains("hunter2"));
+
+    let text = "kafka:\n  sources:\n    - {topic: a, encoding: avro}\n    - {topic: b, encoding: otlp_json}\n    \
+                - {topic: b, encoding: otlp_json}\n  dead_letter_topic: d\n  dead_letter_file: d.jsonl\n  \
+                checkpoint_interval: 0s\n";
+    let errors = parse(text, &no_env).unwrap_err();
+    let paths: Vec<&str> = errors.0.iter().map(|error| error.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "kafka.sources[0].encoding",
+            "kafka.sources",
+            "kafka.dead_letter_topic",
+            "kafka.brokers",
+            "kafka.checkpoint_interval"
+        ]
+    );
+    assert!(errors.0[0].message.contains("otlp_proto"), "{}", errors.0[0].message);
+}

@@ -37,6 +37,7 @@ struct Entry {
 }
 
 /// What a new owner restores: where to resume reading, and the state as of there.
+#[derive(Debug)]
 pub struct Restored {
     pub offset: i64,
     pub state: ShardState,
@@ -101,7 +102,7 @@ impl Changelog {
     pub fn publish(&self, entries: Vec<(ShardKey, i64, ShardState)>) -> Result<(), String> {
         let mut deliveries = Vec::with_capacity(entries.len());
         for (key, offset, state) in entries {
-            let value = postcard::to_allocvec(&Entry { version: VERSION, offset, state })
+            let value = encode(offset, state)
                 .map_err(|error| format!("cannot encode the state of {key}: {error}"))?;
             let record = FutureRecord::to(&self.topic)
                 .key(key.as_bytes())
@@ -187,21 +188,30 @@ impl Changelog {
                 None => {
                     found.remove(key);
                 }
-                Some(value) => match postcard::from_bytes::<Entry>(value) {
-                    Ok(entry) if entry.version == VERSION => {
-                        found.insert(wanted.clone(), Restored { offset: entry.offset, state: entry.state });
+                Some(value) => match decode(value) {
+                    Ok(restored) => {
+                        found.insert(wanted.clone(), restored);
                     }
-                    Ok(entry) => {
-                        tracing::warn!(partition = %key, version = entry.version, "changelog record of another version skipped")
-                    }
-                    Err(error) => {
-                        tracing::warn!(partition = %key, %error, "corrupt changelog record skipped")
-                    }
+                    Err(error) => tracing::warn!(partition = %key, %error, "changelog record skipped"),
                 },
             }
         }
         Ok(found)
     }
+}
+
+/// A changelog value, checked for its version.
+pub fn decode(value: &[u8]) -> Result<Restored, String> {
+    let entry: Entry = postcard::from_bytes(value).map_err(|error| format!("corrupt record: {error}"))?;
+    if entry.version != VERSION {
+        return Err(format!("a record of version {} (this noisegate reads {VERSION})", entry.version));
+    }
+    Ok(Restored { offset: entry.offset, state: entry.state })
+}
+
+/// Encodes a changelog value.
+pub fn encode(offset: i64, state: ShardState) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_allocvec(&Entry { version: VERSION, offset, state })
 }
 
 fn partition_count(producer: &FutureProducer<Logging>, topic: &str) -> Result<i32, String> {
@@ -214,4 +224,45 @@ fn partition_count(producer: &FutureProducer<Logging>, topic: &str) -> Result<i3
         .iter()
         .find(|found| found.name() == topic && found.error().is_none())
         .map_or(0, |found| found.partitions().len() as i32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Engine;
+    use crate::model::EventTime;
+    use crate::sources::alertmanager;
+
+    /// An engine with an open, paged incident, as a changelog value.
+    pub fn sample() -> Vec<u8> {
+        let config = crate::config::parse("route: {group_wait: 1s}", &|_| None).unwrap();
+        let mut engine = Engine::new(config.engine.clone());
+        let body = r#"[{"labels":{"alertname":"DiskFull","severity":"critical","service":"db"}}]"#;
+        let decoded = alertmanager::decode_v2(body, &config.limits).unwrap();
+        let mut out = Vec::new();
+        engine.apply_batch(decoded.events, EventTime::from_millis(1_000), &mut out);
+        engine.advance(EventTime::from_millis(5_000), &mut out);
+        let state =
+            ShardState { replica: 7, snapshot: engine.snapshot().to_vec().unwrap(), pending: Vec::new() };
+        encode(42, state).unwrap()
+    }
+
+    #[test]
+    fn a_record_restores_the_engine_it_was_taken_from() {
+        let restored = decode(&sample()).unwrap();
+        assert_eq!(restored.offset, 42);
+        assert_eq!(restored.state.replica, 7);
+        let config = crate::config::parse("", &|_| None).unwrap();
+        let engine = Engine::restore(config.engine, &restored.state.snapshot).unwrap();
+        assert_eq!(engine.incidents().len(), 1);
+    }
+
+    #[test]
+    fn corrupt_and_foreign_records_are_refused() {
+        let value = sample();
+        assert!(decode(&value[..value.len() / 2]).unwrap_err().contains("corrupt"));
+        let mut other = value.clone();
+        other[0] = 9;
+        assert!(decode(&other).unwrap_err().contains("version 9"));
+    }
 }

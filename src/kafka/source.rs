@@ -40,7 +40,10 @@ use crate::admin::metrics::Metrics;
 use crate::model::EventTime;
 use crate::service::Input;
 use crate::service::shards::ShardKey;
-use crate::sources::{Batch, Decoded, IngestError, Limits, Pressure, Reason, SourceKind, capture, otlp};
+use crate::sources::{
+    Batch, CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind, capture, otlp,
+    single_line_json,
+};
 
 /// What the source needs from the service.
 pub struct Wiring {
@@ -49,6 +52,8 @@ pub struct Wiring {
     pub metrics: Arc<Metrics>,
     pub pressure: Arc<Pressure>,
     pub runtime: tokio::runtime::Handle,
+    /// `serve --record`: messages go to the capture file too.
+    pub record: bool,
 }
 
 /// The running consumer.
@@ -105,6 +110,7 @@ impl KafkaSource {
             metrics: wiring.metrics,
             pressure: wiring.pressure,
             runtime: wiring.runtime,
+            record: wiring.record,
             interval: config.checkpoint_interval,
             stop: stop.clone(),
             drain_for,
@@ -367,6 +373,7 @@ struct Worker {
     metrics: Arc<Metrics>,
     pressure: Arc<Pressure>,
     runtime: tokio::runtime::Handle,
+    record: bool,
     interval: Duration,
     stop: Arc<AtomicBool>,
     drain_for: Duration,
@@ -462,14 +469,14 @@ impl Worker {
         let decoded = match (message.payload(), self.encodings.get(message.topic())) {
             (None, _) => Err(IngestError::new(Reason::MissingField, "empty message")),
             (Some(_), None) => Err(IngestError::new(Reason::InvalidValue, "no encoding for the topic")),
-            (Some(payload), Some(encoding)) => decode(*encoding, payload, &self.limits),
+            (Some(payload), Some(encoding)) => decode(*encoding, payload, &self.limits, self.record),
         };
         match decoded {
             Err(error) => {
                 self.metrics.rejected_requests(SourceKind::Kafka, error.reason);
                 self.dead_letter(message, &error);
             }
-            Ok(decoded) => {
+            Ok((decoded, captured)) => {
                 for rejection in &decoded.rejected {
                     self.metrics.rejected_record(SourceKind::Kafka, rejection.reason);
                 }
@@ -477,12 +484,12 @@ impl Worker {
                     tracing::debug!(partition = %key, offset = message.offset(), rejected = %decoded.rejection_summary(), "records rejected");
                 }
                 let accepted = decoded.events.len();
-                if accepted > 0 {
+                if accepted > 0 || captured.is_some() {
                     let (applied, _) = oneshot::channel();
                     let batch = Batch {
                         source: SourceKind::Kafka,
                         events: decoded.events,
-                        capture: None,
+                        capture: captured,
                         shard: Some(key.clone()),
                         applied,
                     };
@@ -559,25 +566,103 @@ impl Worker {
     }
 }
 
-/// Decodes one message as its topic's encoding, with the decoders of the HTTP endpoints.
-pub fn decode(encoding: Encoding, payload: &[u8], limits: &Limits) -> Result<Decoded, IngestError> {
-    let text = || {
-        std::str::from_utf8(payload).map_err(|error| IngestError::new(Reason::InvalidUtf8, error.to_string()))
-    };
-    match encoding {
+/// Decodes one message as its topic's encoding, with the decoders of the HTTP endpoints;
+/// with `record`, also the body for the capture file (`serve --record`).
+pub fn decode(
+    encoding: Encoding,
+    payload: &[u8],
+    limits: &Limits,
+    record: bool,
+) -> Result<(Decoded, Option<CapturedBody>), IngestError> {
+    let source = match encoding {
         Encoding::OtlpProto => {
             let request = ExportLogsServiceRequest::decode(payload).map_err(|error| {
                 IngestError::new(Reason::Malformed, format!("not an OTLP ExportLogsServiceRequest: {error}"))
             })?;
-            otlp::decode_request(&request, limits)
+            let decoded = otlp::decode_request(&request, limits)?;
+            // Recorded as OTLP/JSON, as the OTLP endpoints record protobuf.
+            let captured = match record {
+                true => {
+                    Some(CapturedBody { source: capture::OTLP_LOGS_JSON, json: otlp::to_json(&request)? })
+                }
+                false => None,
+            };
+            return Ok((decoded, captured));
         }
-        Encoding::OtlpJson => capture::decode_body(capture::OTLP_LOGS_JSON, text()?, limits),
-        Encoding::AlertmanagerV2 => capture::decode_body(capture::ALERTMANAGER_V2, text()?, limits),
-        Encoding::AlertmanagerWebhook => capture::decode_body(capture::ALERTMANAGER_WEBHOOK, text()?, limits),
-        Encoding::PagerDutyV2 => capture::decode_body(capture::PAGERDUTY_V2, text()?, limits),
-    }
+        Encoding::OtlpJson => capture::OTLP_LOGS_JSON,
+        Encoding::AlertmanagerV2 => capture::ALERTMANAGER_V2,
+        Encoding::AlertmanagerWebhook => capture::ALERTMANAGER_WEBHOOK,
+        Encoding::PagerDutyV2 => capture::PAGERDUTY_V2,
+    };
+    let text = std::str::from_utf8(payload)
+        .map_err(|error| IngestError::new(Reason::InvalidUtf8, format!("not UTF-8: {error}")))?;
+    let decoded = capture::decode_body(source, text, limits)?;
+    let captured = record.then(|| CapturedBody { source, json: single_line_json(text) });
+    Ok((decoded, captured))
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Event;
+
+    fn limits() -> Limits {
+        crate::config::parse("", &|_| None).unwrap().limits
+    }
+
+    fn alert_names(decoded: &Decoded) -> Vec<String> {
+        decoded
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Alert(alert) => alert.labels.get("alertname").map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_encoding_decodes_and_records_as_its_capture_source() {
+        let alertmanager = r#"[{"labels":{"alertname":"A"}}]"#;
+        let webhook =
+            r#"{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"W"}}]}"#;
+        let pagerduty = r#"{"routing_key":"k","event_action":"trigger","payload":{"summary":"P","source":"s","severity":"error"}}"#;
+        let json = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[{"key":"alertname","value":{"stringValue":"J"}}]}]}]}]}"#;
+        let proto = otlp::parse_json(json).unwrap().encode_to_vec();
+        let cases: [(Encoding, &[u8], &str); 5] = [
+            (Encoding::AlertmanagerV2, alertmanager.as_bytes(), capture::ALERTMANAGER_V2),
+            (Encoding::AlertmanagerWebhook, webhook.as_bytes(), capture::ALERTMANAGER_WEBHOOK),
+            (Encoding::PagerDutyV2, pagerduty.as_bytes(), capture::PAGERDUTY_V2),
+            (Encoding::OtlpJson, json.as_bytes(), capture::OTLP_LOGS_JSON),
+            (Encoding::OtlpProto, &proto, capture::OTLP_LOGS_JSON),
+        ];
+        for (encoding, payload, source) in cases {
+            let (decoded, captured) = decode(encoding, payload, &limits(), true).unwrap();
+            assert_eq!(decoded.events.len(), 1, "{encoding:?}");
+            let captured = captured.unwrap();
+            assert_eq!(captured.source, source);
+            // What is recorded decodes to the same alerts in replay.
+            let again = capture::decode_body(source, &captured.json, &limits()).unwrap();
+            assert_eq!(alert_names(&again), alert_names(&decoded), "{encoding:?}");
+        }
+        assert!(decode(Encoding::OtlpJson, json.as_bytes(), &limits(), false).unwrap().1.is_none());
+    }
+
+    #[test]
+    fn undecodable_messages_say_why() {
+        let error = decode(Encoding::OtlpProto, b"\xff\xff", &limits(), false).unwrap_err();
+        assert_eq!(error.reason, Reason::Malformed);
+        let error = decode(Encoding::AlertmanagerV2, b"\xff[]", &limits(), false).unwrap_err();
+        assert_eq!(error.reason, Reason::InvalidUtf8);
+        let error = decode(Encoding::PagerDutyV2, b"{}", &limits(), false).unwrap_err();
+        assert!(
+            error.message.contains("routing_key") || error.message.contains("event_action"),
+            "{}",
+            error.message
+        );
+    }
 }

@@ -333,6 +333,7 @@ pub async fn run(
                 metrics: metrics.clone(),
                 pressure: pressure.clone(),
                 runtime: tokio::runtime::Handle::current(),
+                record: options.record.is_some(),
             };
             let drain_for = config.server.shutdown_grace / 2;
             let source = tokio::task::spawn_blocking(move || KafkaSource::start(&kafka, wiring, drain_for))
