@@ -59,6 +59,8 @@ impl Changelog {
         let producer: FutureProducer<Logging> = config
             .client()
             .set("message.max.bytes", "67108864")
+            // Looking a topic up must not create it (uncompacted, with the broker's defaults).
+            .set("allow.auto.create.topics", "false")
             .create_with_context(Logging)
             .map_err(|error| format!("cannot create the changelog producer: {error}"))?;
         let topic = config.changelog_topic.clone();

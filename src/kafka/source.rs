@@ -388,7 +388,16 @@ impl Worker {
             let over = self.over_limits();
             if over != paused {
                 paused = over;
+                if over {
+                    self.metrics.limit_hit("kafka_paused");
+                    tracing::warn!("a limit is reached: Kafka consumption paused until it clears");
+                } else {
+                    tracing::info!("Kafka consumption resumed");
+                }
                 self.pause(over);
+            } else if paused {
+                // Partitions assigned since are paused too.
+                self.pause(true);
             }
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}
@@ -423,7 +432,7 @@ impl Worker {
         }
         // Leaving the group revokes (and hands over) every partition.
         self.consumer.unsubscribe();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + self.drain_for.max(Duration::from_secs(1));
         while Instant::now() < deadline
             && self.consumer.assignment().is_ok_and(|assignment| assignment.count() > 0)
         {
@@ -451,12 +460,6 @@ impl Worker {
     fn pause(&self, pause: bool) {
         let Ok(assignment) = self.consumer.assignment() else { return };
         let result = if pause { self.consumer.pause(&assignment) } else { self.consumer.resume(&assignment) };
-        if pause {
-            self.metrics.limit_hit("kafka_paused");
-            tracing::warn!("a limit is reached: Kafka consumption paused until it clears");
-        } else {
-            tracing::info!("Kafka consumption resumed");
-        }
         if let Err(error) = result {
             tracing::error!(%error, "cannot pause or resume consumption");
         }

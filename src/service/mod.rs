@@ -335,7 +335,8 @@ pub async fn run(
                 runtime: tokio::runtime::Handle::current(),
                 record: options.record.is_some(),
             };
-            let drain_for = config.server.shutdown_grace / 2;
+            // Within the first half of the grace period, which the listeners share.
+            let drain_for = config.server.shutdown_grace / 4;
             let source = tokio::task::spawn_blocking(move || KafkaSource::start(&kafka, wiring, drain_for))
                 .await?
                 .map_err(anyhow::Error::msg)?;

@@ -391,3 +391,38 @@ async fn two_replicas_share_the_partitions_and_one_takes_over_the_others_inciden
         .collect();
     assert!(resolvers.iter().all(|sender| *sender == "http://second"), "{resolvers:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_alert_cap_consumption_pauses_until_the_state_shrinks() {
+    let broker = Broker::start();
+    broker.create_topic("capped", 1).await;
+    let pagerduty = FakePagerDuty::start().await;
+    let sources = "    - {topic: capped, encoding: alertmanager_v2}";
+    let yaml = format!("{}\nlimits:\n  max_active_alerts: 1\n", kafka_yaml(&broker, "capped", sources, ""));
+    let server = TestServer::start(&config_with(&pagerduty.url, "", &yaml)).await;
+    let producer = broker.producer();
+
+    // The first alert fills the cap until it ends by itself, a few seconds on.
+    let ends = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(8);
+    let first = format!(r#"[{{"labels":{{"alertname":"First","severity":"critical"}},"endsAt":"{ends}"}}]"#);
+    produce(&producer, "capped", 0, first.as_bytes()).await;
+    pagerduty
+        .wait_for("the first alert paged", |events| {
+            events.iter().any(|event| alert_names(event) == ["First"])
+        })
+        .await;
+    produce(&producer, "capped", 0, &alertmanager("Second", false)).await;
+    server.wait_metric("noisegate_limit_hits_total{limit=\"kafka_paused\"}", |hits| hits >= 1.0).await;
+
+    // Once the first has ended and its incident resolved, the second is read and paged.
+    let events = pagerduty
+        .wait_for("the second alert paged", |events| {
+            events.iter().any(|event| alert_names(event) == ["Second"])
+        })
+        .await;
+    let resolved =
+        events.iter().position(|event| event["event_action"] == "resolve").expect("the first resolved");
+    let second = events.iter().position(|event| alert_names(event) == ["Second"]).unwrap();
+    assert!(resolved < second, "{events:#?}");
+    server.stop().await;
+}

@@ -119,6 +119,19 @@ impl TestServer {
             .expect("service ran without error");
     }
 
+    /// Waits (for at most `PATIENCE`) until a metric sample satisfies `done`; returns its value.
+    pub async fn wait_metric(&self, sample: &str, done: impl Fn(f64) -> bool) -> f64 {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let value = self.metric(sample).await;
+            if done(value) {
+                return value;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{sample} stayed at {value}");
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// The value of one metric sample, e.g. `noisegate_duplicate_alerts_total` or
     /// `noisegate_rejected_requests_total{source="otlp_http",reason="malformed"}`.
     pub async fn metric(&self, sample: &str) -> f64 {
