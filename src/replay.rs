@@ -7,6 +7,8 @@ use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineStats, History, Notification};
+use crate::model::{Event, EventTime};
+use crate::report::Collector;
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pages_file::PagesWriter;
 use crate::sources::Limits;
@@ -15,7 +17,6 @@ use crate::sources::capture::{CaptureReader, decode_body};
 pub struct Replay {
     engine: Engine,
     limits: Limits,
-    client_url: Option<String>,
 }
 
 /// What a replay read and decided.
@@ -31,11 +32,7 @@ pub struct Summary {
 
 impl Replay {
     pub fn new(config: &Config) -> Replay {
-        Replay {
-            engine: Engine::new(config.engine.clone()),
-            limits: config.limits,
-            client_url: config.pagerduty.client_url.clone(),
-        }
+        Replay { engine: Engine::new(config.engine.clone()), limits: config.limits }
     }
 
     /// Starts from a history of alert kinds (what past episodes and pages came to).
@@ -43,25 +40,11 @@ impl Replay {
         self.engine.seed_history(history);
     }
 
-    /// Replays `input`, writing pages to `pages_out` and decisions to `decisions_out`; returns
-    /// what it did and the history of alert kinds it built.
-    pub fn run(
-        mut self,
-        input: &Path,
-        pages_out: &Path,
-        decisions_out: Option<&Path>,
-    ) -> anyhow::Result<(Summary, History)> {
+    /// Replays `input`, showing `watch` every request and everything decided; returns what it
+    /// did and the history of alert kinds it built.
+    pub fn run(mut self, input: &Path, watch: &mut dyn Watch) -> anyhow::Result<(Summary, History)> {
         let mut reader =
             CaptureReader::open(input).with_context(|| format!("cannot open capture {}", input.display()))?;
-        let mut pages = PagesWriter::create(pages_out)
-            .with_context(|| format!("cannot create pages file {}", pages_out.display()))?;
-        let mut decisions = match decisions_out {
-            Some(path) => Some(
-                DecisionsLog::create(path)
-                    .with_context(|| format!("cannot create decisions file {}", path.display()))?,
-            ),
-            None => None,
-        };
         let mut summary = Summary::default();
         let mut out = Vec::new();
         let mut last = None;
@@ -81,6 +64,7 @@ impl Replay {
             match decode_body(record.source, record.body, &self.limits) {
                 Ok(decoded) => {
                     summary.rejected_records += decoded.rejected.len() as u64;
+                    watch.batch(record.received_at, &decoded.events);
                     self.engine.apply_batch(decoded.events, record.received_at, &mut out);
                 }
                 Err(error) => {
@@ -90,42 +74,79 @@ impl Replay {
                     self.engine.advance(record.received_at, &mut out);
                 }
             }
-            summary.pages += write(&mut pages, decisions.as_mut(), &mut out, self.client_url.as_deref())?;
+            summary.pages += show(watch, &mut out)?;
         }
         if let Some(last) = last {
             self.engine.flush_pending(last, &mut out);
-            summary.pages += write(&mut pages, decisions.as_mut(), &mut out, self.client_url.as_deref())?;
+            summary.pages += show(watch, &mut out)?;
         }
-        pages.flush().context("cannot write the pages file")?;
-        if let Some(decisions) = &mut decisions {
-            decisions.flush().context("cannot write the decisions file")?;
-        }
+        watch.finish()?;
         summary.engine = self.engine.stats();
         Ok((summary, self.engine.history().clone()))
     }
 }
 
-fn write(
-    pages: &mut PagesWriter,
-    mut decisions: Option<&mut DecisionsLog>,
-    out: &mut Vec<Notification>,
-    client_url: Option<&str>,
-) -> anyhow::Result<u64> {
-    let mut written = 0;
+/// What watches a replay: each request's events (before the engine applies them) and each
+/// notification.
+pub trait Watch {
+    fn batch(&mut self, _at: EventTime, _events: &[Event]) {}
+    fn notification(&mut self, notification: &Notification) -> anyhow::Result<()>;
+    /// The replay is over: flush what is buffered.
+    fn finish(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Returns how many pages there were.
+fn show(watch: &mut dyn Watch, out: &mut Vec<Notification>) -> anyhow::Result<u64> {
+    let mut pages = 0;
     for notification in out.drain(..) {
+        pages += u64::from(matches!(notification, Notification::Page(_)));
+        watch.notification(&notification)?;
+    }
+    Ok(pages)
+}
+
+/// The files `noisegate replay` writes: the pages file, and optionally the decisions log and
+/// the report's collector.
+pub struct Files {
+    pub pages: PagesWriter,
+    pub decisions: Option<DecisionsLog>,
+    pub collector: Option<Collector>,
+    pub client_url: Option<String>,
+}
+
+impl Watch for Files {
+    fn batch(&mut self, at: EventTime, events: &[Event]) {
+        if let Some(collector) = &mut self.collector {
+            collector.batch(at, events);
+        }
+    }
+
+    fn notification(&mut self, notification: &Notification) -> anyhow::Result<()> {
+        if let Some(collector) = &mut self.collector {
+            collector.notification(notification);
+        }
         match notification {
             Notification::Page(page) => {
-                pages.write(&page, client_url).context("cannot write the pages file")?;
-                written += 1;
+                self.pages.write(page, self.client_url.as_deref()).context("cannot write the pages file")?
             }
             // A digest item is in the decisions log as `digested`; replay sends no digest.
             Notification::Digest(_) => {}
             Notification::Decision(record) => {
-                if let Some(decisions) = decisions.as_deref_mut() {
-                    decisions.write(&record).context("cannot write the decisions file")?;
+                if let Some(decisions) = &mut self.decisions {
+                    decisions.write(record).context("cannot write the decisions file")?;
                 }
             }
         }
+        Ok(())
     }
-    Ok(written)
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        self.pages.flush().context("cannot write the pages file")?;
+        if let Some(decisions) = &mut self.decisions {
+            decisions.flush().context("cannot write the decisions file")?;
+        }
+        Ok(())
+    }
 }

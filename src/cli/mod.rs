@@ -1,9 +1,11 @@
 //! The command line: one file per subcommand.
 
 mod check;
+mod diff;
 mod explain;
 mod replay;
 mod serve;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +67,10 @@ enum Command {
         /// Write the history of alert kinds the replay built, to seed a live instance with.
         #[arg(long, value_name = "HISTORY.jsonl")]
         history_out: Option<PathBuf>,
+        /// Write a report: self-contained HTML (`.html`) or the same figures as JSON (`.json`).
+        /// May be given twice.
+        #[arg(long, value_name = "REPORT.html|REPORT.json")]
+        report: Vec<PathBuf>,
     },
     /// Explain an incident's decisions: from a running instance, or from a decisions log.
     Explain {
@@ -76,6 +82,28 @@ enum Command {
         /// Read a decisions log (`replay --decisions-out`, `decisions.file`) instead.
         #[arg(long, value_name = "DECISIONS.jsonl")]
         decisions: Option<PathBuf>,
+    },
+    /// Replay a capture under two configs and show which pages appear, disappear or change
+    /// urgency, each with its cause. Exits 1 when they differ.
+    Diff {
+        /// Capture file (JSON Lines, gzip if it ends in .gz).
+        #[arg(long, value_name = "CAPTURE.jsonl[.gz]")]
+        input: PathBuf,
+        /// The two configs, A then B.
+        #[arg(long, num_args = 1, value_name = "CONFIG.yaml")]
+        config: Vec<PathBuf>,
+        /// Inventory file for both; overrides `topology.file`.
+        #[arg(long, value_name = "FILE")]
+        topology: Option<PathBuf>,
+        /// Print the differences as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run rule test files: alerts with times and the pages expected. Exits 1 when a test fails.
+    Test {
+        /// Test files (YAML).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
     /// Validate a config without binding ports or calling anything.
     Check {
@@ -98,19 +126,31 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Serve { config, topology, record } => {
             serve::run(config_source(config), Overrides { topology }, record)
         }
-        Command::Replay { config, topology, input, pages_out, decisions_out, history, history_out } => {
+        Command::Replay {
+            config,
+            topology,
+            input,
+            pages_out,
+            decisions_out,
+            history,
+            history_out,
+            report,
+        } => {
             let files = replay::Files {
                 input: &input,
                 pages_out: &pages_out,
                 decisions_out: decisions_out.as_deref(),
                 history: history.as_deref(),
                 history_out: history_out.as_deref(),
+                reports: &report,
             };
             replay::run(config_source(config), Overrides { topology }, &files)
         }
         Command::Check { config, topology } => {
             return check::run(config_source(config), Overrides { topology });
         }
+        Command::Test { files } => return test::run(&files),
+        Command::Diff { input, config, topology, json } => return diff::run(&input, &config, topology, json),
         Command::Explain { id, url, decisions } => explain::run(&id, &url, decisions.as_deref()),
     };
     match result {

@@ -1,9 +1,14 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use anyhow::Context as _;
+
 use crate::config::{self, ConfigSource, Overrides};
-use crate::replay::Replay;
+use crate::replay::{self, Replay};
+use crate::report::{Collector, html};
 use crate::service::history;
+use crate::sinks::decisions::DecisionsLog;
+use crate::sinks::pages_file::PagesWriter;
 
 /// The files a replay reads and writes.
 pub struct Files<'a> {
@@ -12,17 +17,56 @@ pub struct Files<'a> {
     pub decisions_out: Option<&'a Path>,
     pub history: Option<&'a Path>,
     pub history_out: Option<&'a Path>,
+    /// Reports to write, HTML or JSON by extension.
+    pub reports: &'a [PathBuf],
 }
 
 pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> anyhow::Result<()> {
     let config =
         config::load(&source, &overrides).map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
+    for path in files.reports {
+        report_format(path)?;
+    }
     let started = Instant::now();
     let mut replay = Replay::new(&config);
     if let Some(path) = files.history {
         replay.seed_history(&history::load(path)?);
     }
-    let (summary, history) = replay.run(files.input, files.pages_out, files.decisions_out)?;
+    let pages = PagesWriter::create(files.pages_out)
+        .with_context(|| format!("cannot create pages file {}", files.pages_out.display()))?;
+    let decisions = match files.decisions_out {
+        Some(path) => Some(
+            DecisionsLog::create(path)
+                .with_context(|| format!("cannot create decisions file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut watch = replay::Files {
+        pages,
+        decisions,
+        collector: (!files.reports.is_empty()).then(Collector::default),
+        client_url: config.pagerduty.client_url.clone(),
+    };
+    let (summary, history) = replay.run(files.input, &mut watch)?;
+    if let Some(collector) = watch.collector {
+        let config_name = match &source {
+            ConfigSource::File(path) => path.display().to_string(),
+            _ => "the embedded default config".to_owned(),
+        };
+        let report = collector.finish(
+            &files.input.display().to_string(),
+            &config_name,
+            summary.requests,
+            &summary.engine,
+        );
+        for path in files.reports {
+            let text = match report_format(path)? {
+                Format::Html => html::render(&report),
+                Format::Json => serde_json::to_string_pretty(&report)?,
+            };
+            std::fs::write(path, text).with_context(|| format!("cannot write report {}", path.display()))?;
+        }
+    }
     if let Some(path) = files.history_out {
         history::save(path, &history)?;
     }
@@ -44,4 +88,17 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
         summary.rejected_records,
     );
     Ok(())
+}
+
+enum Format {
+    Html,
+    Json,
+}
+
+fn report_format(path: &Path) -> anyhow::Result<Format> {
+    match path.extension().and_then(|extension| extension.to_str()) {
+        Some("html" | "htm") => Ok(Format::Html),
+        Some("json") => Ok(Format::Json),
+        _ => anyhow::bail!("--report {}: name it .html or .json", path.display()),
+    }
 }

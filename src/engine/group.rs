@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::route::Route;
 use super::score::{Assessment, Tier};
-use super::store::{AlertEntry, Fingerprint, KeyMap};
+use super::store::{AlertEntry, Fate, Fingerprint, KeyMap};
 use super::topology::Entity;
 use super::{AlertView, Correlation, DecisionKind, IncidentView, Page, PageAction, PageReason};
 use crate::model::{EventTime, Labels, Severity};
@@ -125,6 +125,20 @@ pub(super) struct Classified {
 }
 
 impl Classified {
+    /// What kept each firing member from paging, as far as the members alone tell (`Scored`
+    /// stands for live members: whether they paged is the incident's call).
+    pub fn fates(&self) -> Vec<(Fingerprint, Fate)> {
+        self.members
+            .iter()
+            .filter(|member| member.firing)
+            .filter_map(|member| match (&member.muted, member.live) {
+                (Some(reason), _) => Some((member.fingerprint, Fate::of_mute(reason))),
+                (None, true) => Some((member.fingerprint, Fate::Scored)),
+                (None, false) => None,
+            })
+            .collect()
+    }
+
     /// The alerts that page (or hold a paged incident open).
     pub fn live(&self) -> impl Iterator<Item = Fingerprint> + '_ {
         self.members.iter().filter(|member| member.live).map(|member| member.fingerprint)

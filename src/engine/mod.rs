@@ -41,7 +41,7 @@ pub use score::{
     Assessment, Contribution, Features, History, KindStats, ScoreConfig, Shadow, Thresholds, Tier, Weights,
 };
 use silence::Silence;
-use store::{AlertEntry, FlapTracker, KeyMap, Refreshed};
+use store::{AlertEntry, Fate, FlapTracker, KeyMap, Refreshed};
 use topology::{Entity, Topology};
 
 use crate::model::{
@@ -291,6 +291,25 @@ pub struct EngineStats {
     pub pages_resolve: u64,
     pub active_alerts: u64,
     pub active_groups: u64,
+    /// Alert episodes that ended without paging, by what kept them from it.
+    pub removed: Removed,
+    /// Episodes that started while their alert was flapping (held open, not paged again).
+    pub flapping_episodes: u64,
+    /// Incidents whose score kept them off PagerDuty and out of the digest.
+    pub incidents_suppressed: u64,
+}
+
+/// Alert episodes that ended without ever paging, by what kept them from it at their last
+/// flush.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Removed {
+    /// Resolved before their settle time or their group's wait was over (blips).
+    pub settled: u64,
+    pub silenced: u64,
+    pub inhibited: u64,
+    pub known_noise: u64,
+    /// In an incident whose score sent it to the digest or suppressed it.
+    pub scored: u64,
 }
 
 /// Changes to the engine's state that do not come from alerts.
@@ -717,8 +736,10 @@ impl Engine {
                 let refreshed = entry.refresh(alert, default_severity);
                 self.rescan(fingerprint, refreshed);
                 let flapping = self.record_episode(fingerprint);
+                self.stats.flapping_episodes += u64::from(flapping);
                 let Some(entry) = self.alerts.get_mut(&fingerprint) else { return };
                 entry.flapping = flapping;
+                entry.fate = Fate::Open;
                 entry.hold = if flapping { self.config.flapping.hold } else { Duration::ZERO };
                 let (severity, starts_at) = (entry.page_severity(), entry.starts_at);
                 self.on_join(group_key, fingerprint, severity, starts_at);
@@ -753,6 +774,7 @@ impl Engine {
             group: 0,
             route: route_id,
             inhibit_targets: 0,
+            fate: Fate::Open,
         };
         entry.inhibit_targets = self.inhibitor.target_rules(&entry.labels);
         let page_severity = entry.page_severity();
@@ -944,9 +966,12 @@ impl Engine {
             mute: &mute,
         };
         let classified = group.classify(&flush);
+        let fates = classified.fates();
         let features = features(&self.history, group, &classified, &self.alerts, time, evidence.len());
         let assessment = self.config.scoring.assess(&features);
         let mut decision = group.conclude(group_key, classified, assessment, &flush);
+        // A live member of an incident that is not on PagerDuty was kept back by its score.
+        let scored = group.incident().is_some_and(|incident| !incident.on_pagerduty);
         let needs_context =
             decision.pages.iter().any(|page| page.action == PageAction::Trigger) || decision.digest.is_some();
         if needs_context {
@@ -1000,6 +1025,9 @@ impl Engine {
                 }
             }
         }
+        let suppressed =
+            decision.records.iter().filter(|(kind, _)| *kind == DecisionKind::Suppressed).count();
+        self.stats.incidents_suppressed += suppressed as u64;
         if let Some(digest) = decision.digest {
             self.stats.digested += 1;
             out.push(Notification::Digest(digest));
@@ -1021,6 +1049,13 @@ impl Engine {
             }
             out.push(Notification::Page(page));
         }
+        for (fingerprint, fate) in fates {
+            if let Some(entry) = self.alerts.get_mut(&fingerprint) {
+                if fate != Fate::Scored || scored {
+                    entry.fate = fate;
+                }
+            }
+        }
         for fingerprint in &decision.mark_paged {
             if let Some(entry) = self.alerts.get_mut(fingerprint) {
                 entry.paged = true;
@@ -1030,6 +1065,16 @@ impl Engine {
             if let Some(entry) = self.alerts.remove(fingerprint) {
                 self.inhibitor.remove(*fingerprint, &entry.labels);
                 // An episode that ended without ever paging resolved on its own.
+                if !*paged {
+                    let removed = &mut self.stats.removed;
+                    match entry.fate {
+                        Fate::Open => removed.settled += 1,
+                        Fate::Silenced => removed.silenced += 1,
+                        Fate::Inhibited => removed.inhibited += 1,
+                        Fate::KnownNoise => removed.known_noise += 1,
+                        Fate::Scored => removed.scored += 1,
+                    }
+                }
                 let kind = self.history.kind(entry.labels.get("alertname").unwrap_or(""));
                 kind.episodes += 1;
                 kind.self_resolved += u64::from(!*paged);

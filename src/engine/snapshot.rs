@@ -18,7 +18,7 @@ use super::{Engine, EngineConfig, EngineStats, Timer};
 use crate::model::{EventTime, Severity};
 
 /// Bumped when the layout changes; a snapshot of another version is refused, not misread.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {

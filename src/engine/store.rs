@@ -115,6 +115,35 @@ pub struct AlertEntry {
     /// Inhibition rules whose target matchers it matches (`Inhibitor::target_rules`).
     #[serde(skip)]
     pub inhibit_targets: u64,
+    /// What kept it from paging at its latest flush, for the statistics of what each
+    /// mechanism removed.
+    pub fate: Fate,
+}
+
+/// What kept a firing alert from paging at a flush.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fate {
+    /// Nothing (yet): it paged, or was still settling or waiting for its group.
+    #[default]
+    Open,
+    Silenced,
+    Inhibited,
+    KnownNoise,
+    /// It was in an incident its score sent to the digest or suppressed.
+    Scored,
+}
+
+impl Fate {
+    /// From the mute reason `Mutes::reason` gave.
+    pub fn of_mute(reason: &str) -> Fate {
+        if reason.starts_with("silenced") {
+            Fate::Silenced
+        } else if reason.starts_with("known noise") {
+            Fate::KnownNoise
+        } else {
+            Fate::Inhibited
+        }
+    }
 }
 
 /// What a re-send changed.

@@ -17,3 +17,4 @@ mod shutdown;
 mod silences;
 mod support;
 mod tls;
+mod workbench;

@@ -286,6 +286,11 @@ fn alert_names(incident: &IncidentView) -> Vec<&str> {
     names
 }
 
+/// The summary line a trigger for `page` carries.
+pub fn page_summary(page: &Page) -> String {
+    summary(&page.incident, &alert_names(&page.incident))
+}
+
 fn summary(incident: &IncidentView, names: &[&str]) -> String {
     let context: Vec<&str> = incident
         .group_labels
