@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use xxhash_rust::xxh3::Xxh3;
 
+use super::console;
 use super::metrics::Metrics;
+use super::timeline::Timeline;
 use crate::auth::{self, Guard};
 use crate::config::parse_duration;
 use crate::engine::silence::Silence;
@@ -38,6 +40,10 @@ pub struct AdminState {
     pub counter: Arc<AtomicU64>,
     /// Present when the service knows where its config came from.
     pub reloader: Option<Arc<Reloader>>,
+    /// The recent decisions about each incident.
+    pub timeline: Arc<Timeline>,
+    /// The text of the config in force.
+    pub config_text: Arc<arc_swap::ArcSwap<String>>,
 }
 
 /// Everything but `/healthz` and `/readyz` answers 401 without a valid bearer token when `guard`
@@ -49,9 +55,12 @@ pub fn router(state: AdminState, guard: Guard) -> Router {
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
         .route("/api/v1/feedback", get(feedback))
+        .route("/api/v1/stats", get(console::stats))
+        .route("/api/v1/config", get(console::config))
         .route("/-/reload", post(reload))
         .route("/metrics", get(metrics))
         .route_layer(axum::middleware::from_fn_with_state(guard, auth::require))
+        .merge(console::files())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state)
@@ -78,7 +87,21 @@ async fn list_incidents(State(state): State<AdminState>) -> Response {
 async fn get_incident(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
     match incidents(&state).await {
         Ok(incidents) => match incidents.iter().find(|incident| *incident.dedup_key == *id) {
-            Some(incident) => axum::Json(incident_json(incident, true)).into_response(),
+            Some(incident) => {
+                let mut body = incident_json(incident, true);
+                body["timeline"] = json!(state.timeline.get(&incident.dedup_key));
+                body["log_context"] = incident
+                    .log_context
+                    .iter()
+                    .map(|context| {
+                        json!({
+                            "service": context.service, "template": context.template, "lines": context.lines,
+                            "errors": context.errors, "first_seen": context.first_seen.to_string(),
+                        })
+                    })
+                    .collect();
+                axum::Json(body).into_response()
+            }
             None => error(StatusCode::NOT_FOUND, format!("no open incident {id:?}")),
         },
         Err(response) => response,

@@ -416,6 +416,23 @@ impl Metrics {
         self.kafka_checkpoints.inc_by(count as u64);
     }
 
+    /// What the console charts: alert events taken in, triggers sent out (or written), the
+    /// alerts and groups held now.
+    pub fn console(&self) -> serde_json::Value {
+        let triggers = ActionLabel { action: "trigger" };
+        let alert_events = self.alerts_new.get()
+            + self.alerts_duplicate.get()
+            + self.alerts_resolved.get()
+            + self.resolves_unknown.get();
+        serde_json::json!({
+            "alert_events": alert_events,
+            "pages": self.pages_sent.get_or_create(&triggers).get() + self.pages_written.get_or_create(&triggers).get(),
+            "incidents_opened": self.incidents_opened.get(),
+            "active_alerts": self.active_alerts.get(),
+            "active_groups": self.active_groups.get(),
+        })
+    }
+
     pub fn limit_hit(&self, limit: &'static str) {
         self.limit_hits.get_or_create(&LimitLabel { limit }).inc();
     }

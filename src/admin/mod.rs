@@ -1,4 +1,6 @@
 //! Operations surface: metrics, health and readiness, and the admin API.
 
 pub mod api;
+pub mod console;
 pub mod metrics;
+pub mod timeline;

@@ -46,6 +46,8 @@ pub struct Config {
     pub admin_tokens: Tokens,
     pub storage: StorageConfig,
     pub kafka: Option<crate::kafka::KafkaConfig>,
+    /// The text it was read from, for the console's "config in force" (secrets redacted there).
+    pub text: Arc<str>,
     /// Things that are valid but probably not what the operator wants.
     pub warnings: Vec<String>,
 }
@@ -213,7 +215,7 @@ pub fn parse_in(text: &str, context: &Context<'_>) -> Result<Config, ConfigError
     };
     let config = validator.config(raw);
     if validator.errors.is_empty() {
-        Ok(Config { warnings: validator.warnings, ..config })
+        Ok(Config { warnings: validator.warnings, text: Arc::from(text), ..config })
     } else {
         Err(ConfigErrors(validator.errors))
     }
@@ -353,6 +355,7 @@ impl Validator<'_> {
         };
         let kafka = raw.kafka.map(|raw| self.kafka(raw, &storage));
         Config {
+            text: Arc::from(""),
             kafka,
             server,
             limits,

@@ -340,6 +340,8 @@ pub struct IncidentSummary {
     pub root: Option<RootCause>,
     /// Its alerts' labels and whether each fires.
     pub alerts: Vec<(Arc<Labels>, bool)>,
+    /// The log templates its services logged most around it.
+    pub log_context: Vec<LogContext>,
 }
 
 /// A silence and whether it mutes alerts now.
@@ -552,31 +554,41 @@ impl Engine {
     /// assessment and alerts.
     pub fn incidents(&self) -> Vec<IncidentSummary> {
         let now = self.now;
-        let mut incidents: Vec<IncidentSummary> =
-            self.groups
-                .values()
-                .filter_map(|group| {
-                    let incident = group.incident()?;
-                    let alerts = group
-                        .members
-                        .iter()
-                        .filter_map(|fingerprint| self.alerts.get(fingerprint))
-                        .map(|entry| (entry.labels.clone(), !entry.is_resolved_at(now)))
-                        .collect();
-                    Some(IncidentSummary {
-                        dedup_key: incident.dedup_key().clone(),
-                        group_labels: group.labels.clone(),
-                        opened_at: incident.opened_at(),
-                        tier: incident.tier,
-                        on_pagerduty: incident.on_pagerduty,
-                        assessment: incident.assessment.clone(),
-                        root: group.topology.as_ref().map(|link| {
-                            root_cause(&self.config.topology, link.root, group, &self.alerts, now)
-                        }),
-                        alerts,
-                    })
+        let mut incidents: Vec<IncidentSummary> = self
+            .groups
+            .values()
+            .filter_map(|group| {
+                let incident = group.incident()?;
+                let alerts = group
+                    .members
+                    .iter()
+                    .filter_map(|fingerprint| self.alerts.get(fingerprint))
+                    .map(|entry| (entry.labels.clone(), !entry.is_resolved_at(now)))
+                    .collect();
+                Some(IncidentSummary {
+                    dedup_key: incident.dedup_key().clone(),
+                    group_labels: group.labels.clone(),
+                    opened_at: incident.opened_at(),
+                    tier: incident.tier,
+                    on_pagerduty: incident.on_pagerduty,
+                    assessment: incident.assessment.clone(),
+                    root: group
+                        .topology
+                        .as_ref()
+                        .map(|link| root_cause(&self.config.topology, link.root, group, &self.alerts, now)),
+                    alerts,
+                    log_context: {
+                        let services = group_services(&self.config.topology, group, &self.alerts);
+                        let names: Vec<&str> = services.iter().map(|service| &**service).collect();
+                        let lookback =
+                            i64::try_from(self.config.logs.context_lookback.as_millis()).unwrap_or(i64::MAX);
+                        let since =
+                            EventTime::from_millis(incident.opened_at().as_millis().saturating_sub(lookback));
+                        self.logs.context(&names, since, now)
+                    },
                 })
-                .collect();
+            })
+            .collect();
         incidents.sort_by(|left, right| {
             right.opened_at.cmp(&left.opened_at).then(left.dedup_key.cmp(&right.dedup_key))
         });

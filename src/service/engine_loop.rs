@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Input;
 use super::shards::{CheckpointReply, ShardKey, Shards};
 use crate::admin::metrics::{Metrics, Queue};
+use crate::admin::timeline::Timeline;
 use crate::engine::{Engine, Notification, Page};
 use crate::kafka::decisions::DecisionsTopic;
 use crate::model::EventTime;
@@ -40,6 +41,8 @@ pub struct Outputs {
     pub decisions: Option<DecisionsLog>,
     /// Kafka: where every decision is published too.
     pub decisions_topic: Option<DecisionsTopic>,
+    /// The recent decisions per incident, for the console.
+    pub timeline: Arc<Timeline>,
     /// Shadow mode `silent`: pages are decided and logged, not sent.
     pub silent: bool,
     /// Sent as the events' `client_url`.
@@ -394,6 +397,7 @@ fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
                 if let Some(topic) = &mut outputs.decisions_topic {
                     topic.publish(&record);
                 }
+                outputs.timeline.record(&record);
             }
         }
     }

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin;
 use crate::admin::api::AdminState;
 use crate::admin::metrics::Metrics;
+use crate::admin::timeline::Timeline;
 use crate::auth::Guard;
 use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
 use crate::engine::Engine;
@@ -254,7 +255,10 @@ pub async fn run(
             }
             None => None,
         };
+    let timeline = Arc::new(Timeline::default());
+    let config_text = Arc::new(arc_swap::ArcSwap::from_pointee(config.text.to_string()));
     let outputs = engine_loop::Outputs {
+        timeline: timeline.clone(),
         decisions_topic,
         pages: page_sender,
         digests: digest_sender,
@@ -367,6 +371,7 @@ pub async fn run(
         let live = reload::Live {
             tokens: [config.ingest_tokens.clone(), config.admin_tokens.clone()],
             tls: [config.server.tls.clone(), config.server.admin_tls.clone()],
+            text: config_text.clone(),
         };
         Arc::new(Reloader::new(source, overrides, input_sender.clone(), metrics.clone(), live))
     });
@@ -380,6 +385,8 @@ pub async fn run(
         ready: ready.clone(),
         counter: Arc::default(),
         reloader,
+        timeline,
+        config_text,
     };
     let admin_router = admin::api::router(
         admin_state,

@@ -27,6 +27,8 @@ pub struct Reloader {
 pub struct Live {
     pub tokens: [Tokens; 2],
     pub tls: [Option<Tls>; 2],
+    /// The text of the config in force, for the console.
+    pub text: Arc<arc_swap::ArcSwap<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,7 @@ impl Reloader {
                 )),
             }
         }
+        self.live.text.store(Arc::new(config.text.to_string()));
         self.metrics.reload(true);
         tracing::info!("config reloaded");
         Ok(warnings)

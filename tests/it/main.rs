@@ -5,6 +5,7 @@ mod alertmanager;
 mod auth;
 mod bad_input;
 mod cli;
+mod console;
 mod durability;
 mod fuzz_seeds;
 mod kafka;

@@ -1,0 +1,254 @@
+// The noisegate console: plain JavaScript over the admin API, no dependency, no build step.
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+const params = new URLSearchParams(location.search);
+// How often the live figures are read (tests ask for faster).
+const INTERVAL = Math.max(100, Number(params.get("interval")) || 2000);
+const SAMPLES = 150;
+
+function text(value) {
+  const span = document.createElement("span");
+  span.textContent = value == null ? "" : String(value);
+  return span;
+}
+
+function cell(row, content) {
+  const td = document.createElement("td");
+  if (content instanceof Node) td.append(content); else td.textContent = content == null ? "" : String(content);
+  row.append(td);
+  return td;
+}
+
+function tier(name) {
+  const badge = text(name.replace("page_", "page "));
+  badge.className = "tier " + name;
+  return badge;
+}
+
+function labelList(labels) {
+  const span = document.createElement("span");
+  span.className = "labels";
+  for (const [name, value] of Object.entries(labels || {})) {
+    const code = document.createElement("code");
+    code.textContent = `${name}="${value}"`;
+    span.append(code);
+  }
+  return span;
+}
+
+function title(incident) {
+  const labels = Object.entries(incident.group_labels || {}).map(([, value]) => value).join(" · ");
+  const cause = incident.probable_cause ? ` — probable cause: ${incident.probable_cause.kind} ${incident.probable_cause.entity}` : "";
+  return (labels || incident.id) + cause;
+}
+
+// --- the API, with the admin token when the instance wants one ---------------------------
+
+function token() { return sessionStorage.getItem("noisegate-token"); }
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers);
+  if (token()) headers.Authorization = "Bearer " + token();
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  if (response.status === 401) {
+    $("#token").hidden = false;
+    throw new Error("a valid admin token is needed");
+  }
+  const body = (response.headers.get("content-type") || "").includes("json") ? await response.json() : await response.text();
+  if (!response.ok) throw new Error(body && body.error ? body.error : `${response.status}`);
+  return body;
+}
+
+$("#token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem("noisegate-token", $("#token-input").value);
+  $("#token").hidden = true;
+  route();
+});
+
+function status(message, isError) {
+  $("#status").textContent = message;
+  $("#status").className = isError ? "error" : "muted";
+}
+
+// --- views ---------------------------------------------------------------------------------
+
+async function showIncidents() {
+  const incidents = await api("/api/v1/incidents");
+  const body = $("#incidents tbody");
+  body.replaceChildren();
+  for (const incident of incidents) {
+    const row = document.createElement("tr");
+    row.className = "link";
+    row.dataset.id = incident.id;
+    cell(row, tier(incident.tier));
+    cell(row, title(incident));
+    cell(row, incident.score.toFixed(2));
+    cell(row, incident.firing);
+    cell(row, new Date(incident.opened_at).toLocaleString());
+    cell(row, incident.on_pagerduty ? "open" : "—");
+    row.addEventListener("click", () => { location.hash = "#/incidents/" + encodeURIComponent(incident.id); });
+    body.append(row);
+  }
+  $("#incidents-empty").hidden = incidents.length > 0;
+}
+
+async function showIncident(id) {
+  const incident = await api("/api/v1/incidents/" + encodeURIComponent(id));
+  $("#incident-title").replaceChildren(tier(incident.tier), text(" " + title(incident)));
+  $("#incident-meta").textContent =
+    `${incident.id} · opened ${new Date(incident.opened_at).toLocaleString()} · score ${incident.score.toFixed(2)} · ` +
+    (incident.on_pagerduty ? "open on PagerDuty" : "not on PagerDuty");
+  $("#incident-why").replaceChildren(...incident.why.map((part) => {
+    const item = document.createElement("li");
+    item.textContent = `${part.feature} ${part.contribution >= 0 ? "+" : ""}${part.contribution.toFixed(2)}: ${part.note}`;
+    return item;
+  }));
+  const alerts = $("#incident-alerts tbody");
+  alerts.replaceChildren();
+  for (const alert of incident.alerts) {
+    const row = document.createElement("tr");
+    cell(row, alert.firing ? "firing" : "resolved");
+    cell(row, labelList(alert.labels));
+    alerts.append(row);
+  }
+  const logs = $("#incident-logs tbody");
+  logs.replaceChildren();
+  for (const line of incident.log_context) {
+    const row = document.createElement("tr");
+    cell(row, line.service);
+    cell(row, line.template);
+    cell(row, line.lines);
+    cell(row, line.errors);
+    logs.append(row);
+  }
+  $("#incident-logs-empty").hidden = incident.log_context.length > 0;
+  $("#incident-timeline").replaceChildren(...incident.timeline.map((entry) => {
+    const item = document.createElement("li");
+    item.textContent = `${new Date(entry.at).toLocaleString()}: ${entry.decision} (${entry.tier}, score ${entry.score})`;
+    return item;
+  }));
+  $("#incident-silence").onclick = () => {
+    const matchers = Object.entries(incident.group_labels).map(([name, value]) => `${name}="${value}"`);
+    location.hash = "#/silences";
+    $("#silence-matchers").value = matchers.join("\n");
+    $("#silence-comment").value = "from incident " + incident.id;
+  };
+}
+
+async function showSilences() {
+  const silences = await api("/api/v1/silences");
+  const body = $("#silences tbody");
+  body.replaceChildren();
+  for (const silence of silences) {
+    const row = document.createElement("tr");
+    row.dataset.id = silence.id;
+    row.dataset.state = silence.state;
+    cell(row, silence.state);
+    cell(row, silence.matchers.join(", "));
+    cell(row, silence.endsAt ? new Date(silence.endsAt).toLocaleString() : (silence.weekly ? "weekly" : ""));
+    cell(row, silence.comment);
+    cell(row, silence.createdBy);
+    const actions = cell(row, "");
+    if (silence.expirable && silence.state !== "expired") {
+      const button = document.createElement("button");
+      button.textContent = "Expire";
+      button.addEventListener("click", async () => {
+        try {
+          await api("/api/v1/silences/" + encodeURIComponent(silence.id), { method: "DELETE" });
+          await showSilences();
+        } catch (error) { status(error.message, true); }
+      });
+      actions.append(button);
+    }
+    body.append(row);
+  }
+}
+
+$("#silence-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const matchers = $("#silence-matchers").value.split("\n").map((line) => line.trim()).filter(Boolean);
+  const request = { matchers, duration: $("#silence-duration").value.trim(), comment: $("#silence-comment").value, createdBy: "console" };
+  try {
+    const created = await api("/api/v1/silences", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request),
+    });
+    $("#silence-result").textContent = "created " + created.id;
+    $("#silence-result").className = "muted";
+    await showSilences();
+  } catch (error) {
+    $("#silence-result").textContent = error.message;
+    $("#silence-result").className = "error";
+  }
+});
+
+async function showConfig() {
+  $("#config").textContent = await api("/api/v1/config");
+}
+
+// --- the live chart: rates between samples of the counters ----------------------------------
+
+const samples = [];
+
+async function sample() {
+  try {
+    const stats = await api("/api/v1/stats");
+    samples.push({ at: performance.now(), alerts: stats.alert_events, pages: stats.pages });
+    if (samples.length > SAMPLES) samples.shift();
+    draw();
+    status(`${stats.active_alerts} active alerts · ${stats.incidents_opened} incidents opened`);
+  } catch (error) {
+    status(error.message, true);
+  }
+}
+
+function path(points, height) {
+  const most = Math.max(1e-9, ...points);
+  const step = 600 / Math.max(1, SAMPLES - 1);
+  const offset = (SAMPLES - points.length) * step;
+  return points.map((value, index) => `${index ? "L" : "M"}${(offset + index * step).toFixed(1)},${(height - 4 - value / most * (height - 12)).toFixed(1)}`).join(" ");
+}
+
+function draw() {
+  if (samples.length < 2) return;
+  const alerts = [], pages = [];
+  for (let index = 1; index < samples.length; index++) {
+    const seconds = Math.max(0.001, (samples[index].at - samples[index - 1].at) / 1000);
+    alerts.push((samples[index].alerts - samples[index - 1].alerts) / seconds);
+    pages.push((samples[index].pages - samples[index - 1].pages) / seconds * 60);
+  }
+  $("#chart path.alerts").setAttribute("d", path(alerts, 140));
+  $("#chart path.pages").setAttribute("d", path(pages, 140));
+  const first = samples[0], last = samples[samples.length - 1];
+  const alertsIn = last.alerts - first.alerts, pagesOut = last.pages - first.pages;
+  const minutes = ((last.at - first.at) / 60000).toFixed(1);
+  $("#noise").textContent = alertsIn > 0
+    ? `noise ratio ${((1 - pagesOut / alertsIn) * 100).toFixed(1)}%: ${alertsIn} alert events, ${pagesOut} pages in ${minutes} min`
+    : `no alert events in ${minutes} min`;
+}
+
+// --- routing -------------------------------------------------------------------------------
+
+async function route() {
+  const [, view, id] = (location.hash || "#/incidents").split("/");
+  for (const section of document.querySelectorAll("main > section[id^=view-]")) section.hidden = true;
+  for (const link of document.querySelectorAll("nav a")) link.classList.toggle("current", link.dataset.view === view);
+  const shown = { incidents: id ? "incident" : "incidents", silences: "silences", config: "config" }[view] || "incidents";
+  $("#view-" + shown).hidden = false;
+  try {
+    if (shown === "incidents") await showIncidents();
+    else if (shown === "incident") await showIncident(decodeURIComponent(id));
+    else if (shown === "silences") await showSilences();
+    else await showConfig();
+  } catch (error) {
+    status(error.message, true);
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();
+sample();
+setInterval(sample, INTERVAL);
+// The incident list follows the live state.
+setInterval(() => { if (!$("#view-incidents").hidden) showIncidents().catch(() => {}); }, Math.max(INTERVAL, 2000));
