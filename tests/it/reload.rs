@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::{FakePagerDuty, TestServer, alert_names, config_yaml, http, temp_path};
+use crate::support::{FakePagerDuty, Process, TestServer, alert_names, config_yaml, http, temp_path};
 
 const ROUTE: &str = "route:\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\ntopology:\n  file: inventory.json\n";
 
@@ -64,4 +64,62 @@ async fn a_reload_changes_correlation_keeps_open_incidents_and_refuses_bad_confi
     assert_eq!(update["dedup_key"], opened["dedup_key"]);
     assert_eq!(alert_names(&update), vec!["DbDown", "ApiErrors", "ApiLatency"]);
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_binary_and_a_bad_config_is_refused_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let pagerduty = FakePagerDuty::start().await;
+    let config_path = temp_path(&dir, "noisegate.yaml");
+    let good = format!("{}\nstorage:\n  dir: data\n", config_yaml(&pagerduty.url, "route: {group_wait: 0s}"));
+    std::fs::write(&config_path, &good).unwrap();
+    let (path, cwd) = (config_path.clone(), dir.path().to_owned());
+    let mut process = tokio::task::spawn_blocking(move || Process::serve(&path, &cwd)).await.unwrap();
+    let hangup = |pid: u32| {
+        let sent =
+            std::process::Command::new("sh").args(["-c", &format!("kill -HUP {pid}")]).status().unwrap();
+        assert!(sent.success());
+    };
+
+    // A silence added to the file holds after SIGHUP.
+    std::fs::write(
+        &config_path,
+        format!("{good}silences:\n  - matchers: ['alertname=\"Muted\"']\n    start: 2020-01-01T00:00:00Z\n    end: 2100-01-01T00:00:00Z\n"),
+    )
+    .unwrap();
+    hangup(process.child.id());
+    let mut process = tokio::task::spawn_blocking(move || {
+        process.wait_log("config reloaded");
+        process
+    })
+    .await
+    .unwrap();
+    let body = r#"[{"labels":{"alertname":"Muted","severity":"critical"}},{"labels":{"alertname":"Control","severity":"critical"}}]"#;
+    let (status, _) = post(&process.url("/api/v2/alerts"), body.to_owned()).await;
+    assert_eq!(status, 200);
+    let events = pagerduty
+        .wait_for("the control alert paged", |events| {
+            events.iter().any(|event| alert_names(event) == ["Control"])
+        })
+        .await;
+    assert!(events.iter().all(|event| alert_names(event) == ["Control"]), "{events:#?}");
+
+    // A broken file is refused, logged, and the old config stays.
+    std::fs::write(&config_path, "route: {group_wait: soon}\n").unwrap();
+    hangup(process.child.id());
+    let process = tokio::task::spawn_blocking(move || {
+        let refused = process.wait_log("config reload refused; the old config stays in force");
+        assert!(
+            refused["fields"]["errors"].as_str().unwrap_or_default().contains("route.group_wait"),
+            "{refused}"
+        );
+        process
+    })
+    .await
+    .unwrap();
+    let metrics = http().get(process.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("noisegate_config_reloads_total{outcome=\"success\"} 1"), "{metrics}");
+    assert!(metrics.contains("noisegate_config_reloads_total{outcome=\"failure\"} 1"), "{metrics}");
+    let (code, _) = tokio::task::spawn_blocking(move || process.terminate()).await.unwrap();
+    assert_eq!(code, Some(0));
 }
