@@ -36,7 +36,8 @@ EOF
   local sampler=$!
   : >"$work/rss"; : >"$work/health"
   echo "== $name: $clients clients, $per_request alerts/request, $distinct distinct alerts, ceiling $ceiling bytes"
-  target/release/examples/loadgen http://127.0.0.1:4318 "$seconds" "$clients" "$per_request" "$distinct"
+  target/release/examples/loadgen --protocol am --url http://127.0.0.1:4318 --seconds "$seconds" \
+    --concurrency "$clients" --batch "$per_request" --distinct "$distinct"
   peak=$(sort -n "$work/rss" | tail -1)
   health_failures=$(wc -l <"$work/health")
   echo "peak RSS $((peak / 1048576)) MiB; failed health checks: $health_failures"

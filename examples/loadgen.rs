@@ -1,110 +1,71 @@
-//! A load generator for the Alertmanager v2 endpoint: `concurrency` clients post batches of
-//! alerts as fast as they are answered, for `seconds`, and it reports what came back.
+//! The load generator: `concurrency` clients send batches to a running noisegate over the
+//! Alertmanager API v2, OTLP/HTTP or OTLP/gRPC, as fast as they are answered (or at `--rate`
+//! requests per second in all), for `--seconds`; it reports what was accepted, the latency of
+//! the acknowledgements, and, given the service's `--pid`, its CPU use and peak memory.
 //!
 //! ```sh
-//! cargo run --release --example loadgen -- http://127.0.0.1:4318 30 64 50 1000000
-//! #                                        url                   s  clients alerts/request distinct alerts
+//! cargo run --release --example loadgen -- --protocol otlp-grpc --batch 512 --concurrency 16
+//! cargo run --release --example loadgen -- --protocol am --batch 256 --distinct 10000 --pid $(pidof noisegate)
 //! ```
 //!
-//! Alerts cycle through `distinct` label sets: fewer than the service holds means re-sends
-//! (deduplicated); more means the state grows, as in an alert storm. A 429 or 503 is answered
-//! by waiting its `Retry-After` (capped at one second) before that client sends again, as
-//! Alertmanager and OTLP exporters do.
+//! Alerts are shaped like kube-prometheus ones (alertname, namespace, pod, container, job,
+//! instance, severity, cluster, prometheus, summary and description annotations), and cycle
+//! through `--distinct` label sets: fewer than the service holds means re-sends (deduplicated),
+//! more means new alerts, as in a storm. OTLP records are OTel SDK logs of about 300 bytes, one
+//! in `1 / --alert-ratio` an alert. A 429 or 503 is answered by waiting its `Retry-After`
+//! (capped at one second), as Alertmanager and OTLP exporters do.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-#[tokio::main]
-async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |index: usize, default: &str| args.get(index).cloned().unwrap_or_else(|| default.to_owned());
-    let url = format!("{}/api/v2/alerts", arg(0, "http://127.0.0.1:4318").trim_end_matches('/'));
-    let seconds: u64 = arg(1, "10").parse().expect("seconds");
-    let concurrency: usize = arg(2, "32").parse().expect("concurrency");
-    let per_request: usize = arg(3, "50").parse().expect("alerts per request");
-    let distinct: u64 = arg(4, "100000").parse().expect("distinct alerts");
+use clap::{Parser, ValueEnum};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client");
-    let next = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut clients = Vec::new();
-    for _ in 0..concurrency {
-        let (client, url, next) = (client.clone(), url.clone(), next.clone());
-        clients.push(tokio::spawn(async move {
-            let mut report = Report::default();
-            while Instant::now() < deadline {
-                let first = next.fetch_add(per_request as u64, Ordering::Relaxed);
-                let body = batch(first, per_request, distinct);
-                let sent = Instant::now();
-                let response =
-                    client.post(&url).header("content-type", "application/json").body(body).send().await;
-                let latency = sent.elapsed();
-                match response {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let retry_after = response
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|value| value.to_str().ok())
-                            .and_then(|value| value.parse::<u64>().ok());
-                        let _ = response.bytes().await;
-                        match status {
-                            200..=299 => {
-                                report.ok += 1;
-                                report.latencies.push(latency);
-                            }
-                            429 => report.throttled += 1,
-                            503 => report.unavailable += 1,
-                            _ => report.other += 1,
-                        }
-                        if let Some(seconds) = retry_after {
-                            tokio::time::sleep(Duration::from_secs(seconds.min(1))).await;
-                        }
-                    }
-                    Err(_) => {
-                        report.errors += 1;
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-            report
-        }));
-    }
-    let mut total = Report::default();
-    for client in clients {
-        let report = client.await.expect("client task");
-        total.ok += report.ok;
-        total.throttled += report.throttled;
-        total.unavailable += report.unavailable;
-        total.other += report.other;
-        total.errors += report.errors;
-        total.latencies.extend(report.latencies);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    total.latencies.sort_unstable();
-    let percentile = |p: f64| {
-        total
-            .latencies
-            .get(((total.latencies.len() as f64 * p) as usize).min(total.latencies.len().saturating_sub(1)))
-            .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
-    };
-    println!(
-        "{:.1}s: {} ok ({:.0} requests/s, {:.0} alerts/s), {} 429, {} 503, {} other, {} errors; \
-         latency of ok p50 {:.2} ms, p99 {:.2} ms",
-        elapsed,
-        total.ok,
-        total.ok as f64 / elapsed,
-        (total.ok * per_request as u64) as f64 / elapsed,
-        total.throttled,
-        total.unavailable,
-        total.other,
-        total.errors,
-        percentile(0.5),
-        percentile(0.99),
-    );
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Protocol {
+    /// Alertmanager API v2, `POST /api/v2/alerts` (JSON).
+    Am,
+    /// OTLP/HTTP, `POST /v1/logs` (protobuf).
+    OtlpHttp,
+    /// OTLP/gRPC, `LogsService/Export`.
+    OtlpGrpc,
+}
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[arg(long, value_enum, default_value_t = Protocol::Am)]
+    protocol: Protocol,
+    /// The HTTP listener (Alertmanager API, OTLP/HTTP).
+    #[arg(long, default_value = "http://127.0.0.1:4318")]
+    url: String,
+    /// The gRPC listener.
+    #[arg(long, default_value = "http://127.0.0.1:4317")]
+    grpc: String,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Alerts or log records per request.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Distinct alerts cycled through.
+    #[arg(long, default_value_t = 100_000)]
+    distinct: u64,
+    /// OTLP: the share of records that are alerts.
+    #[arg(long, default_value_t = 0.02)]
+    alert_ratio: f64,
+    /// Requests per second in all, paced; 0: as fast as they are answered.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// The service's process id, for its CPU time and peak memory.
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 #[derive(Default)]
@@ -117,19 +78,293 @@ struct Report {
     latencies: Vec<Duration>,
 }
 
-fn batch(first: u64, count: usize, distinct: u64) -> String {
-    let mut body = String::with_capacity(count * 160);
+impl Report {
+    fn merge(&mut self, other: Report) {
+        self.ok += other.ok;
+        self.throttled += other.throttled;
+        self.unavailable += other.unavailable;
+        self.other += other.other;
+        self.errors += other.errors;
+        self.latencies.extend(other.latencies);
+    }
+}
+
+/// What one request came to: accepted, or refused with an optional Retry-After.
+enum Outcome {
+    Ok,
+    Throttled(Option<u64>),
+    Unavailable(Option<u64>),
+    Other,
+    Error,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build().expect("client");
+    let grpc = match args.protocol {
+        Protocol::OtlpGrpc => Some(
+            tonic::transport::Endpoint::from_shared(args.grpc.clone())
+                .expect("grpc url")
+                .connect()
+                .await
+                .expect("the gRPC listener answers"),
+        ),
+        _ => None,
+    };
+    let cpu_before = args.pid.and_then(cpu_seconds);
+    let next = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let period = (args.rate > 0.0).then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate));
+    let mut clients = Vec::new();
+    for _ in 0..args.concurrency {
+        let (http, grpc, next) = (http.clone(), grpc.clone(), next.clone());
+        let (protocol, url, batch, distinct, ratio) =
+            (args.protocol, args.url.clone(), args.batch, args.distinct, args.alert_ratio);
+        clients.push(tokio::spawn(async move {
+            let mut report = Report::default();
+            let mut pace = period.map(|period| {
+                let mut interval = tokio::time::interval(period);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                interval
+            });
+            let mut grpc = grpc.map(LogsServiceClient::new);
+            while Instant::now() < deadline {
+                if let Some(pace) = &mut pace {
+                    pace.tick().await;
+                }
+                let first = next.fetch_add(batch as u64, Ordering::Relaxed);
+                let sent = Instant::now();
+                let outcome = match protocol {
+                    Protocol::Am => {
+                        let body = alerts_json(first, batch, distinct);
+                        let response = http
+                            .post(format!("{url}/api/v2/alerts"))
+                            .header("content-type", "application/json")
+                            .body(body)
+                            .send()
+                            .await;
+                        http_outcome(response).await
+                    }
+                    Protocol::OtlpHttp => {
+                        let body = logs_request(first, batch, distinct, ratio).encode_to_vec();
+                        let response = http
+                            .post(format!("{url}/v1/logs"))
+                            .header("content-type", "application/x-protobuf")
+                            .body(body)
+                            .send()
+                            .await;
+                        http_outcome(response).await
+                    }
+                    Protocol::OtlpGrpc => {
+                        let client = grpc.as_mut().expect("connected");
+                        match client.export(logs_request(first, batch, distinct, ratio)).await {
+                            Ok(_) => Outcome::Ok,
+                            Err(status) if status.code() == tonic::Code::Unavailable => {
+                                Outcome::Unavailable(Some(1))
+                            }
+                            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                                Outcome::Throttled(Some(1))
+                            }
+                            Err(_) => Outcome::Other,
+                        }
+                    }
+                };
+                let latency = sent.elapsed();
+                let wait = match outcome {
+                    Outcome::Ok => {
+                        report.ok += 1;
+                        report.latencies.push(latency);
+                        None
+                    }
+                    Outcome::Throttled(wait) => {
+                        report.throttled += 1;
+                        wait
+                    }
+                    Outcome::Unavailable(wait) => {
+                        report.unavailable += 1;
+                        wait
+                    }
+                    Outcome::Other => {
+                        report.other += 1;
+                        None
+                    }
+                    Outcome::Error => {
+                        report.errors += 1;
+                        Some(0)
+                    }
+                };
+                if let Some(seconds) = wait {
+                    tokio::time::sleep(Duration::from_millis((seconds * 1000).clamp(100, 1000))).await;
+                }
+            }
+            report
+        }));
+    }
+    let mut total = Report::default();
+    for client in clients {
+        total.merge(client.await.expect("client task"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    total.latencies.sort_unstable();
+    let percentile = |p: f64| {
+        total
+            .latencies
+            .get(((total.latencies.len() as f64 * p) as usize).min(total.latencies.len().saturating_sub(1)))
+            .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
+    };
+    let what = if args.protocol == Protocol::Am { "alerts" } else { "records" };
+    println!(
+        "{:?}, {} clients, {} {what}/request, {:.1}s: {} ok ({:.0} requests/s, {:.0} {what}/s), {} 429, {} 503, \
+         {} other, {} errors; acknowledged in p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        args.protocol,
+        args.concurrency,
+        args.batch,
+        elapsed,
+        total.ok,
+        total.ok as f64 / elapsed,
+        (total.ok * args.batch as u64) as f64 / elapsed,
+        total.throttled,
+        total.unavailable,
+        total.other,
+        total.errors,
+        percentile(0.5),
+        percentile(0.99),
+        percentile(1.0),
+    );
+    if let Some(pid) = args.pid {
+        let cpu = cpu_seconds(pid).zip(cpu_before).map(|(after, before)| after - before);
+        println!(
+            "service: {:.0}% CPU (of one core), peak RSS {} MiB",
+            cpu.map_or(0.0, |cpu| cpu / elapsed * 100.0),
+            peak_rss_mib(pid).unwrap_or(0)
+        );
+    }
+}
+
+async fn http_outcome(response: reqwest::Result<reqwest::Response>) -> Outcome {
+    let Ok(response) = response else { return Outcome::Error };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let _ = response.bytes().await;
+    match status {
+        200..=299 => Outcome::Ok,
+        429 => Outcome::Throttled(retry_after),
+        503 => Outcome::Unavailable(retry_after),
+        _ => Outcome::Other,
+    }
+}
+
+const NAMESPACES: [&str; 6] = ["shop", "payments", "search", "monitoring", "kube-system", "ingress"];
+const ALERTS: [(&str, &str); 8] = [
+    ("KubePodCrashLooping", "warning"),
+    ("KubePodNotReady", "warning"),
+    ("KubeContainerWaiting", "warning"),
+    ("CPUThrottlingHigh", "info"),
+    ("KubeDeploymentReplicasMismatch", "warning"),
+    ("TargetDown", "warning"),
+    ("KubeJobFailed", "warning"),
+    ("NodeFilesystemSpaceFillingUp", "critical"),
+];
+
+/// A kube-prometheus-shaped alert, as Prometheus posts it.
+fn alerts_json(first: u64, count: usize, distinct: u64) -> String {
+    let mut body = String::with_capacity(count * 520);
     body.push('[');
     for offset in 0..count as u64 {
         let id = (first + offset) % distinct.max(1);
+        let (name, severity) = ALERTS[(id % ALERTS.len() as u64) as usize];
+        let namespace = NAMESPACES[(id / 8 % NAMESPACES.len() as u64) as usize];
         if offset > 0 {
             body.push(',');
         }
         body.push_str(&format!(
-            r#"{{"labels":{{"alertname":"Load{}","instance":"host-{id}:9100","job":"node","severity":"warning"}},"annotations":{{"summary":"load test alert {id}"}}}}"#,
-            id % 50
+            r#"{{"labels":{{"alertname":"{name}","cluster":"prod-eu-1","container":"app","endpoint":"http-metrics","instance":"10.2.{}.{}:8080","job":"kube-state-metrics","namespace":"{namespace}","pod":"app-{id}-7d9f8b6c5-x2x9k","prometheus":"monitoring/k8s","severity":"{severity}"}},"annotations":{{"description":"Pod {namespace}/app-{id} ({name}) has been in a non-ready state for longer than 15 minutes.","runbook_url":"https://runbooks.prometheus-operator.dev/runbooks/kubernetes/{name}","summary":"{name} on app-{id}"}},"startsAt":"2026-11-02T10:00:00Z","generatorURL":"http://prometheus-k8s-0:9090/graph"}}"#,
+            id / 250 % 250,
+            id % 250,
         ));
     }
     body.push(']');
     body
+}
+
+fn text(value: &str) -> Option<AnyValue> {
+    Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) })
+}
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue { key: key.to_owned(), value: text(value), ..Default::default() }
+}
+
+/// OTel SDK logs of one service, about 300 bytes a record; one in `1 / ratio` an alert.
+fn logs_request(first: u64, count: usize, distinct: u64, ratio: f64) -> ExportLogsServiceRequest {
+    let every = if ratio > 0.0 { (1.0 / ratio).round().max(1.0) as u64 } else { u64::MAX };
+    let service = NAMESPACES[(first / count.max(1) as u64 % NAMESPACES.len() as u64) as usize];
+    let mut records = Vec::with_capacity(count);
+    for offset in 0..count as u64 {
+        let n = first + offset;
+        let mut attributes = vec![
+            kv("http.route", "/api/v1/products/{id}"),
+            kv("http.request.method", "GET"),
+            kv("k8s.pod.name", &format!("{service}-7d9f8b6c5-{:05}", n % 7)),
+        ];
+        if n % every == 0 {
+            let id = n % distinct.max(1);
+            let (name, severity) = ALERTS[(id % ALERTS.len() as u64) as usize];
+            attributes.push(kv("alertname", name));
+            attributes.push(kv("severity", severity));
+            attributes.push(kv("instance", &format!("10.2.{}.{}:8080", id / 250 % 250, id % 250)));
+        }
+        records.push(LogRecord {
+            time_unix_nano: 1_793_577_604_000_000_000 + n * 1_000,
+            observed_time_unix_nano: 1_793_577_604_000_000_000 + n * 1_000,
+            severity_number: if n % 9 == 0 { 17 } else { 9 },
+            severity_text: if n % 9 == 0 { "ERROR".to_owned() } else { "INFO".to_owned() },
+            body: text(&format!(
+                "request GET /api/v1/products/{} served in {} ms by {service} (cache {})",
+                n % 9973,
+                n % 97,
+                if n % 3 == 0 { "miss" } else { "hit" }
+            )),
+            attributes,
+            trace_id: (n as u128).to_be_bytes().to_vec(),
+            span_id: n.to_be_bytes().to_vec(),
+            ..Default::default()
+        });
+    }
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", service),
+                    kv("k8s.namespace.name", service),
+                    kv("k8s.cluster.name", "prod-eu-1"),
+                    kv("telemetry.sdk.language", "go"),
+                ],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// User and system CPU seconds of a process.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+fn peak_rss_mib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? / 1024)
 }

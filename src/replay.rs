@@ -28,6 +28,8 @@ pub struct Summary {
     pub rejected_records: u64,
     pub pages: u64,
     pub engine: EngineStats,
+    /// Time spent in the engine (the rest is reading and decoding the capture).
+    pub engine_time: std::time::Duration,
 }
 
 impl Replay {
@@ -65,13 +67,17 @@ impl Replay {
                 Ok(decoded) => {
                     summary.rejected_records += decoded.rejected.len() as u64;
                     watch.batch(record.received_at, &decoded.events);
+                    let started = std::time::Instant::now();
                     self.engine.apply_batch(decoded.events, record.received_at, &mut out);
+                    summary.engine_time += started.elapsed();
                 }
                 Err(error) => {
                     summary.rejected_requests += 1;
                     tracing::debug!(%error, source = record.source, "capture request rejected");
                     // Time still moved: flushes due by now run, as they did live.
+                    let started = std::time::Instant::now();
                     self.engine.advance(record.received_at, &mut out);
+                    summary.engine_time += started.elapsed();
                 }
             }
             summary.pages += show(watch, &mut out)?;

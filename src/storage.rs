@@ -163,6 +163,7 @@ pub struct Storage {
     next_outbox: u64,
     /// Log records written since the last snapshot.
     since_snapshot: u64,
+    since_snapshot_bytes: u64,
     replica: u64,
 }
 
@@ -176,8 +177,15 @@ impl Storage {
             .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|source| StorageError::Open { path: path.clone(), source: Box::new(source) })?;
-        let mut storage =
-            Storage { db, path, next_position: 1, next_outbox: 1, since_snapshot: 0, replica: 0 };
+        let mut storage = Storage {
+            db,
+            path,
+            next_position: 1,
+            next_outbox: 1,
+            since_snapshot: 0,
+            since_snapshot_bytes: 0,
+            replica: 0,
+        };
         let write = storage.db.begin_write()?;
         {
             // Create the tables so that readers find them.
@@ -277,12 +285,18 @@ impl Storage {
         self.next_position += records.len() as u64;
         self.next_outbox += events.len() as u64;
         self.since_snapshot += records.len() as u64;
+        self.since_snapshot_bytes += records.iter().map(|record| record.len() as u64).sum::<u64>();
         Ok(sequences)
     }
 
     /// Log records written since the last snapshot.
     pub fn since_snapshot(&self) -> u64 {
         self.since_snapshot
+    }
+
+    /// Bytes of log records written since the last snapshot (since this start, after one).
+    pub fn since_snapshot_bytes(&self) -> u64 {
+        self.since_snapshot_bytes
     }
 
     /// Stores a snapshot of the engine as of the last committed log record, and deletes the
@@ -311,6 +325,7 @@ impl Storage {
         }
         write.commit()?;
         self.since_snapshot = 0;
+        self.since_snapshot_bytes = 0;
         Ok(())
     }
 }

@@ -73,12 +73,13 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
     let elapsed = started.elapsed();
     let stats = summary.engine;
     eprintln!(
-        "replayed {} requests ({} alert events, {} logs) in {:.3}s: {} duplicates, {} incidents, {} pages, \
-         {} digested; {} unreadable lines, {} rejected requests, {} rejected records",
+        "replayed {} requests ({} alert events, {} logs) in {:.3}s ({:.3}s in the engine): {} duplicates, \
+         {} incidents, {} pages, {} digested; {} unreadable lines, {} rejected requests, {} rejected records",
         summary.requests,
         stats.alerts_received + stats.acknowledgements,
         stats.logs_received,
         elapsed.as_secs_f64(),
+        summary.engine_time.as_secs_f64(),
         stats.alerts_duplicate,
         stats.incidents_opened,
         summary.pages,

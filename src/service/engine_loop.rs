@@ -33,6 +33,10 @@ use crate::storage::{self, OutboxEvent, Record, Storage, StorageError};
 const MAX_STEP: usize = 512;
 /// A snapshot is also taken when the last one is this old and the log has grown since.
 const SNAPSHOT_AGE: Duration = Duration::from_secs(300);
+/// ... or when the log since the last one is this large: big batches make a few thousand
+/// records hundreds of megabytes, which a restart would replay and a late snapshot would delete
+/// in one long stall.
+const SNAPSHOT_BYTES: u64 = 256 << 20;
 
 /// Where the engine's notifications go.
 pub struct Outputs {
@@ -176,7 +180,9 @@ pub fn run(
         let memory_short = outputs.pressure.memory_exceeded.load(Ordering::Relaxed);
         let since = durability.storage.since_snapshot();
         if !memory_short
-            && (since >= durability.snapshot_every || (since > 0 && snapshot_at.elapsed() >= SNAPSHOT_AGE))
+            && (since >= durability.snapshot_every
+                || durability.storage.since_snapshot_bytes() >= SNAPSHOT_BYTES
+                || (since > 0 && snapshot_at.elapsed() >= SNAPSHOT_AGE))
         {
             snapshot(&engine, &mut durability.storage);
             snapshot_at = Instant::now();

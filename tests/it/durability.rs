@@ -131,6 +131,10 @@ async fn killed_mid_storm_and_restarted_it_pages_every_incident_once_and_every_r
         // A resolve goes out only once its round's triggers were paged, so every episode is an
         // incident (one resolved within group_wait would rightly never page).
         if *resolved && !requests[index - 1].2 {
+            // Killed just before: the triggers it had not sent yet go out once it is back.
+            if process.is_none() {
+                process = Some(start(&config, dir.path()).await);
+            }
             let expected: usize = if *round == 0 { KINDS } else { KINDS + KINDS.div_ceil(3) };
             pagerduty
                 .wait_for("every trigger of the round", |events| {
