@@ -12,16 +12,19 @@
 //! instance, severity, cluster, prometheus, summary and description annotations), and cycle
 //! through `--distinct` label sets: fewer than the service holds means re-sends (deduplicated),
 //! more means new alerts, as in a storm. OTLP records are OTel SDK logs of about 300 bytes, one
-//! in `1 / --alert-ratio` an alert. A 429 or 503 is answered by waiting its `Retry-After`
-//! (capped at one second), as Alertmanager and OTLP exporters do.
+//! in `1 / --alert-ratio` an alert; their batches repeat after 256. Each distinct request body
+//! is built once and sent again as it comes round (unless there are too many: a storm of new
+//! alerts builds each as it goes), so the generator spends its share of the CPU sending. A 429
+//! or 503 is answered by waiting its `Retry-After` (capped at one second), as Alertmanager and
+//! OTLP exporters do.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -66,6 +69,35 @@ struct Args {
     /// The service's process id, for its CPU time and peak memory.
     #[arg(long)]
     pid: Option<u32>,
+}
+
+/// Request bodies already built, by where they start in the cycle of distinct alerts (or of
+/// log batches): building them costs the generator CPU the service would otherwise get.
+#[derive(Default)]
+struct Bodies {
+    built: RwLock<HashMap<u64, bytes::Bytes>>,
+}
+
+/// Bodies kept at most; beyond it (a storm of new alerts), each is built as it is sent.
+const MAX_BODIES: usize = 2048;
+/// OTLP batches repeat after this many (their alerts are re-sent, their logs mined again).
+const LOG_CYCLE: u64 = 256;
+
+impl Bodies {
+    fn get(&self, key: u64, cacheable: bool, build: impl FnOnce() -> Vec<u8>) -> bytes::Bytes {
+        if let Some(body) = self.built.read().ok().and_then(|built| built.get(&key).cloned()) {
+            return body;
+        }
+        let body = bytes::Bytes::from(build());
+        if cacheable {
+            if let Ok(mut built) = self.built.write() {
+                if built.len() < MAX_BODIES {
+                    built.insert(key, body.clone());
+                }
+            }
+        }
+        body
+    }
 }
 
 #[derive(Default)]
@@ -115,12 +147,16 @@ async fn main() {
     };
     let cpu_before = args.pid.and_then(cpu_seconds);
     let next = Arc::new(AtomicU64::new(0));
+    let bodies = Arc::new(Bodies::default());
+    // Alert bodies repeat once every distinct alert was sent; cache them if that is soon enough.
+    let cycle = args.distinct.max(1) / gcd(args.distinct.max(1), args.batch.max(1) as u64);
+    let cache_alerts = cycle as usize <= MAX_BODIES;
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
     let period = (args.rate > 0.0).then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate));
     let mut clients = Vec::new();
     for _ in 0..args.concurrency {
-        let (http, grpc, next) = (http.clone(), grpc.clone(), next.clone());
+        let (http, grpc, next, bodies) = (http.clone(), grpc.clone(), next.clone(), bodies.clone());
         let (protocol, url, batch, distinct, ratio) =
             (args.protocol, args.url.clone(), args.batch, args.distinct, args.alert_ratio);
         clients.push(tokio::spawn(async move {
@@ -130,7 +166,7 @@ async fn main() {
                 interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 interval
             });
-            let mut grpc = grpc.map(LogsServiceClient::new);
+            let mut grpc = grpc.map(tonic::client::Grpc::new);
             while Instant::now() < deadline {
                 if let Some(pace) = &mut pace {
                     pace.tick().await;
@@ -139,7 +175,9 @@ async fn main() {
                 let sent = Instant::now();
                 let outcome = match protocol {
                     Protocol::Am => {
-                        let body = alerts_json(first, batch, distinct);
+                        let key = first % distinct.max(1);
+                        let body = bodies
+                            .get(key, cache_alerts, || alerts_json(first, batch, distinct).into_bytes());
                         let response = http
                             .post(format!("{url}/api/v2/alerts"))
                             .header("content-type", "application/json")
@@ -149,7 +187,9 @@ async fn main() {
                         http_outcome(response).await
                     }
                     Protocol::OtlpHttp => {
-                        let body = logs_request(first, batch, distinct, ratio).encode_to_vec();
+                        let key = first / batch.max(1) as u64 % LOG_CYCLE;
+                        let body = bodies
+                            .get(key, true, || logs_request(first, batch, distinct, ratio).encode_to_vec());
                         let response = http
                             .post(format!("{url}/v1/logs"))
                             .header("content-type", "application/x-protobuf")
@@ -159,8 +199,21 @@ async fn main() {
                         http_outcome(response).await
                     }
                     Protocol::OtlpGrpc => {
+                        let key = first / batch.max(1) as u64 % LOG_CYCLE;
+                        let body = bodies
+                            .get(key, true, || logs_request(first, batch, distinct, ratio).encode_to_vec());
                         let client = grpc.as_mut().expect("connected");
-                        match client.export(logs_request(first, batch, distinct, ratio)).await {
+                        let export = async {
+                            client
+                                .ready()
+                                .await
+                                .map_err(|error| tonic::Status::unavailable(error.to_string()))?;
+                            let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+                                "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+                            );
+                            client.unary(tonic::Request::new(body), path, RawCodec).await
+                        };
+                        match export.await {
                             Ok(_) => Outcome::Ok,
                             Err(status) if status.code() == tonic::Code::Unavailable => {
                                 Outcome::Unavailable(Some(1))
@@ -292,6 +345,59 @@ fn alerts_json(first: u64, count: usize, distinct: u64) -> String {
     }
     body.push(']');
     body
+}
+
+/// Sends an already encoded request and ignores the answer's body: the generator spends its
+/// CPU on sending, not on encoding.
+#[derive(Clone, Copy)]
+struct RawCodec;
+
+struct RawEncoder;
+
+struct RawDecoder;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = bytes::Bytes;
+    type Decode = ();
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: bytes::Bytes,
+        buffer: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        bytes::BufMut::put(buffer, item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = ();
+    type Error = tonic::Status;
+
+    fn decode(&mut self, buffer: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
+        let remaining = bytes::Buf::remaining(buffer);
+        bytes::Buf::advance(buffer, remaining);
+        Ok(Some(()))
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 fn text(value: &str) -> Option<AnyValue> {

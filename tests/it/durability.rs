@@ -130,6 +130,19 @@ async fn killed_mid_storm_and_restarted_it_pages_every_incident_once_and_every_r
     for (index, (body, round, resolved)) in requests.iter().enumerate() {
         // A resolve goes out only once its round's triggers were paged, so every episode is an
         // incident (one resolved within group_wait would rightly never page).
+        // A second episode starts only once the first one's resolve went out: an alert firing
+        // again before its group's next flush rightly continues its incident instead.
+        if index > 0 && requests[index - 1].1 != *round {
+            if process.is_none() {
+                process = Some(start(&config, dir.path()).await);
+            }
+            pagerduty
+                .wait_for("every incident of the round resolved", |events| {
+                    let incidents = incidents(events);
+                    incidents.len() == KINDS && incidents.values().all(|(_, resolved)| *resolved)
+                })
+                .await;
+        }
         if *resolved && !requests[index - 1].2 {
             // Killed just before: the triggers it had not sent yet go out once it is back.
             if process.is_none() {
