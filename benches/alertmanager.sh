@@ -7,6 +7,7 @@
 #   benches/alertmanager.sh [seconds per run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
 seconds="${1:-15}"
 if ! command -v prometheus-alertmanager >/dev/null; then
   sudo=$([[ $(id -u) = 0 ]] || echo sudo)
@@ -19,7 +20,7 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 wait_for() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return; sleep 0.1; done; echo "$1 never answered" >&2; exit 1; }
-load() { target/release/examples/loadgen --protocol am --batch 256 --distinct 10000 --concurrency 16 --seconds "$seconds" "$@"; }
+load() { "$target"/release/examples/loadgen --protocol am --batch 256 --distinct 10000 --concurrency 16 --seconds "$seconds" "$@"; }
 rate() { sed -n 's/.*requests\/s, \([0-9]*\) alerts\/s.*/\1/p'; }
 
 # Alertmanager: the grouping kube-prometheus uses, a receiver that sends nowhere.
@@ -48,7 +49,7 @@ storage: {dir: "$work/ng-data"}
 route: {group_by: [alertname, namespace], group_wait: 30s, group_interval: 5m, repeat_interval: 12h}
 pagerduty: {routing_keys: {}, pages_file: "$work/pages.jsonl"}
 YAML
-NOISEGATE_LOG=warn target/release/noisegate serve --config "$work/noisegate.yaml" 2>"$work/ng.log" &
+NOISEGATE_LOG=warn "$target"/release/noisegate serve --config "$work/noisegate.yaml" 2>"$work/ng.log" &
 ng=$!
 pids+=("$ng")
 wait_for http://127.0.0.1:14318/healthz

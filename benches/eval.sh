@@ -8,6 +8,7 @@
 # truth.json); the scorer is ../shared/tools/score_pages.py next to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
 scenario=${1:-../shared/data/boutique-12h}
 config=${2:-configs/kube-prometheus.yaml}
 scorer=${SCORER:-$scenario/../../tools/score_pages.py}
@@ -17,6 +18,6 @@ done
 cargo build --release --quiet
 pages=$(mktemp --suffix=.jsonl)
 trap 'rm -f "$pages"' EXIT
-target/release/noisegate replay --config "$config" --topology "$scenario/topology.json" \
+"$target"/release/noisegate replay --config "$config" --topology "$scenario/topology.json" \
   --input "$scenario/capture.jsonl.gz" --pages-out "$pages"
 python3 "$scorer" "$scenario" "$pages"

@@ -7,6 +7,7 @@
 #   benches/ingest.sh [seconds per run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
 seconds="${1:-15}"
 cargo build --release --quiet --bin noisegate --example loadgen
 work="$(mktemp -d)"
@@ -22,13 +23,13 @@ limits: {max_memory_bytes: 4294967296, max_active_alerts: 3000000, max_active_gr
 route: {group_by: [alertname, namespace], group_wait: 30s}
 pagerduty: {routing_keys: {}, pages_file: "$work/pages.jsonl"}
 YAML
-  NOISEGATE_LOG=warn target/release/noisegate serve --config "$work/config.yaml" 2>"$work/stderr" &
+  NOISEGATE_LOG=warn "$target"/release/noisegate serve --config "$work/config.yaml" 2>"$work/stderr" &
   pid=$!
   for _ in $(seq 100); do curl -sf localhost:14318/healthz >/dev/null && return; sleep 0.1; done
   echo "noisegate did not start" >&2; cat "$work/stderr" >&2; exit 1
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
-load() { target/release/examples/loadgen --url http://127.0.0.1:14318 --grpc http://127.0.0.1:14317 --pid "$pid" "$@"; }
+load() { "$target"/release/examples/loadgen --url http://127.0.0.1:14318 --grpc http://127.0.0.1:14317 --pid "$pid" "$@"; }
 
 echo "== OTLP/gRPC: 512-record batches of ~300-byte log records (2% alerts)"
 start; load --protocol otlp-grpc --batch 512 --concurrency 8 --seconds "$seconds"; stop

@@ -7,6 +7,7 @@
 #   benches/kafka.sh [messages] [records per message] [partitions]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
 messages="${1:-2000}"
 records="${2:-250}"
 partitions="${3:-4}"
@@ -22,7 +23,7 @@ port=19092
 pids+=($!)
 for _ in $(seq 100); do grep -q "ready in" "$work/tansu.log" 2>/dev/null && break; sleep 0.1; done
 
-target/release/examples/kafka_load produce "127.0.0.1:$port" logs "$partitions" "$messages" "$records"
+"$target"/release/examples/kafka_load produce "127.0.0.1:$port" logs "$partitions" "$messages" "$records"
 
 cat >"$work/config.yaml" <<YAML
 server: {http_listen: "127.0.0.1:14318", grpc_listen: "127.0.0.1:14317", admin_listen: "127.0.0.1:19464"}
@@ -34,8 +35,8 @@ kafka:
   properties: {session.timeout.ms: "2000", heartbeat.interval.ms: "500"}
   sources: [{topic: logs, encoding: otlp_proto}]
 YAML
-NOISEGATE_LOG=warn target/release/noisegate serve --config "$work/config.yaml" 2>"$work/stderr" &
+NOISEGATE_LOG=warn "$target"/release/noisegate serve --config "$work/config.yaml" 2>"$work/stderr" &
 pid=$!
 pids+=("$pid")
-target/release/examples/kafka_load watch http://127.0.0.1:14318/metrics $((messages * records))
+"$target"/release/examples/kafka_load watch http://127.0.0.1:14318/metrics $((messages * records))
 echo "peak RSS $(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$pid/status") MiB"

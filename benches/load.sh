@@ -6,6 +6,7 @@
 #   benches/load.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
 seconds="${1:-20}"
 cargo build --release --quiet --bin noisegate --example loadgen
 work="$(mktemp -d)"
@@ -21,7 +22,7 @@ limits: {max_memory_bytes: $ceiling}
 route: {group_by: [alertname], group_wait: 30s}
 pagerduty: {routing_keys: {}, pages_file: "$work/pages.jsonl"}
 EOF
-  NOISEGATE_LOG=warn target/release/noisegate serve --config "$work/config.yaml" 2>"$work/stderr" &
+  NOISEGATE_LOG=warn "$target"/release/noisegate serve --config "$work/config.yaml" 2>"$work/stderr" &
   pid=$!
   for _ in $(seq 50); do curl -sf localhost:4318/healthz >/dev/null && break; sleep 0.1; done
   local peak=0 health_failures=0
@@ -36,7 +37,7 @@ EOF
   local sampler=$!
   : >"$work/rss"; : >"$work/health"
   echo "== $name: $clients clients, $per_request alerts/request, $distinct distinct alerts, ceiling $ceiling bytes"
-  target/release/examples/loadgen --protocol am --url http://127.0.0.1:4318 --seconds "$seconds" \
+  "$target"/release/examples/loadgen --protocol am --url http://127.0.0.1:4318 --seconds "$seconds" \
     --concurrency "$clients" --batch "$per_request" --distinct "$distinct"
   peak=$(sort -n "$work/rss" | tail -1)
   health_failures=$(wc -l <"$work/health")

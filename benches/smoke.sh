@@ -5,6 +5,7 @@
 #   benches/smoke.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
 cargo build --quiet --bin noisegate --example loadgen
 work="$(mktemp -d)"
 pid=
@@ -14,11 +15,11 @@ server: {http_listen: "127.0.0.1:14318", grpc_listen: "127.0.0.1:14317", admin_l
 storage: {dir: "$work/data"}
 pagerduty: {routing_keys: {}, pages_file: "$work/pages.jsonl"}
 YAML
-NOISEGATE_LOG=warn target/debug/noisegate serve --config "$work/config.yaml" 2>"$work/stderr" &
+NOISEGATE_LOG=warn "$target"/debug/noisegate serve --config "$work/config.yaml" 2>"$work/stderr" &
 pid=$!
 for _ in $(seq 100); do curl -sf localhost:14318/healthz >/dev/null && break; sleep 0.1; done
 for protocol in am otlp-http otlp-grpc; do
-  out=$(target/debug/examples/loadgen --protocol "$protocol" --url http://127.0.0.1:14318 \
+  out=$("$target"/debug/examples/loadgen --protocol "$protocol" --url http://127.0.0.1:14318 \
     --grpc http://127.0.0.1:14317 --seconds 2 --concurrency 2 --batch 20 --pid "$pid")
   echo "$out"
   grep -q ' 0 other, 0 errors' <<<"$out" && ! grep -q ': 0 ok' <<<"$out" ||
