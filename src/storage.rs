@@ -164,6 +164,8 @@ pub struct Storage {
     /// Log records written since the last snapshot.
     since_snapshot: u64,
     since_snapshot_bytes: u64,
+    /// The size of the last snapshot written by this process.
+    snapshot_bytes: u64,
     replica: u64,
 }
 
@@ -184,6 +186,7 @@ impl Storage {
             next_outbox: 1,
             since_snapshot: 0,
             since_snapshot_bytes: 0,
+            snapshot_bytes: 0,
             replica: 0,
         };
         let write = storage.db.begin_write()?;
@@ -299,6 +302,11 @@ impl Storage {
         self.since_snapshot_bytes
     }
 
+    /// The size of the last snapshot this process wrote (0 before the first).
+    pub fn snapshot_bytes(&self) -> u64 {
+        self.snapshot_bytes
+    }
+
     /// Stores a snapshot of the engine as of the last committed log record, and deletes the
     /// records it includes. `write` fills the `length` bytes of the snapshot in place.
     pub fn checkpoint<E: std::fmt::Display>(
@@ -326,6 +334,7 @@ impl Storage {
         write.commit()?;
         self.since_snapshot = 0;
         self.since_snapshot_bytes = 0;
+        self.snapshot_bytes = u64::from(length);
         Ok(())
     }
 }

@@ -33,9 +33,10 @@ use crate::storage::{self, OutboxEvent, Record, Storage, StorageError};
 const MAX_STEP: usize = 512;
 /// A snapshot is also taken when the last one is this old and the log has grown since.
 const SNAPSHOT_AGE: Duration = Duration::from_secs(300);
-/// ... or when the log since the last one is this large: big batches make a few thousand
-/// records hundreds of megabytes, which a restart would replay and a late snapshot would delete
-/// in one long stall.
+/// ... or when the log since the last one is this large, and twice the last snapshot: big
+/// batches make a few thousand records hundreds of megabytes, which a restart would replay and
+/// a late snapshot would delete in one long stall; a large state is not written again sooner
+/// than its log outgrows it.
 const SNAPSHOT_BYTES: u64 = 256 << 20;
 
 /// Where the engine's notifications go.
@@ -181,7 +182,8 @@ pub fn run(
         let since = durability.storage.since_snapshot();
         if !memory_short
             && (since >= durability.snapshot_every
-                || durability.storage.since_snapshot_bytes() >= SNAPSHOT_BYTES
+                || durability.storage.since_snapshot_bytes()
+                    >= SNAPSHOT_BYTES.max(2 * durability.storage.snapshot_bytes())
                 || (since > 0 && snapshot_at.elapsed() >= SNAPSHOT_AGE))
         {
             snapshot(&engine, &mut durability.storage);
