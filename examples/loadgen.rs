@@ -146,6 +146,7 @@ async fn main() {
         _ => None,
     };
     let cpu_before = args.pid.and_then(cpu_seconds);
+    let buckets_before = engine_buckets(&http, &args.url).await;
     let next = Arc::new(AtomicU64::new(0));
     let bodies = Arc::new(Bodies::default());
     // Alert bodies repeat once every distinct alert was sent; cache them if that is soon enough.
@@ -287,6 +288,20 @@ async fn main() {
         percentile(0.99),
         percentile(1.0),
     );
+    let buckets_after = engine_buckets(&http, &args.url).await;
+    if let (Some(before), Some(after)) = (buckets_before, buckets_after) {
+        let delta: Vec<(f64, f64)> =
+            after.iter().zip(&before).map(|((le, count), (_, earlier))| (*le, count - earlier)).collect();
+        let total = delta.last().map_or(0.0, |(_, count)| *count);
+        let bound = |p: f64| {
+            delta.iter().find(|(_, count)| *count >= total * p).map_or(f64::INFINITY, |(le, _)| le * 1000.0)
+        };
+        println!(
+            "in the service, hand-off to engine applied (noisegate_ingest_to_engine_seconds): p50 <= {} ms, p99 <= {} ms",
+            bound(0.5),
+            bound(0.99)
+        );
+    }
     if let Some(pid) = args.pid {
         let cpu = cpu_seconds(pid).zip(cpu_before).map(|(after, before)| after - before);
         println!(
@@ -459,6 +474,20 @@ fn logs_request(first: u64, count: usize, distinct: u64, ratio: f64) -> ExportLo
             ..Default::default()
         }],
     }
+}
+
+/// The cumulative buckets of `noisegate_ingest_to_engine_seconds`, as (upper bound, count).
+async fn engine_buckets(http: &reqwest::Client, url: &str) -> Option<Vec<(f64, f64)>> {
+    let text = http.get(format!("{url}/metrics")).send().await.ok()?.text().await.ok()?;
+    let buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("noisegate_ingest_to_engine_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"} ")?;
+            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, count.trim().parse().ok()?))
+        })
+        .collect();
+    (!buckets.is_empty()).then_some(buckets)
 }
 
 /// User and system CPU seconds of a process.

@@ -6,10 +6,15 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::engine::{EngineStats, PageAction};
 use crate::sources::{Reason, SourceKind};
+
+/// Buckets of `noisegate_ingest_to_engine_seconds`: half a millisecond to five seconds.
+const INGEST_BUCKETS: [f64; 13] =
+    [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabel {
@@ -114,6 +119,7 @@ pub struct Metrics {
     kafka_dead_lettered: Counter,
     kafka_partitions: Gauge,
     kafka_checkpoints: Counter,
+    ingest_to_engine: Histogram,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -164,6 +170,7 @@ impl Metrics {
             kafka_dead_lettered: Counter::default(),
             kafka_partitions: Gauge::default(),
             kafka_checkpoints: Counter::default(),
+            ingest_to_engine: Histogram::new(INGEST_BUCKETS),
             registry: Registry::default(),
         };
         registry.register(
@@ -294,6 +301,11 @@ impl Metrics {
         );
         registry.register("memory_bytes", "Resident memory of the process", metrics.memory.clone());
         registry.register(
+            "ingest_to_engine_seconds",
+            "From a decoded request's hand-off to the engine to the engine having applied it (and made the decisions due then)",
+            metrics.ingest_to_engine.clone(),
+        );
+        registry.register(
             "kafka_errors",
             "Kafka operations that failed, by operation: consume, commit, changelog, decisions, dead_letter",
             metrics.kafka_errors.clone(),
@@ -400,6 +412,10 @@ impl Metrics {
     }
 
     /// A request refused, or a log line not mined, because `limit` was reached.
+    pub fn ingest_to_engine(&self, seconds: f64) {
+        self.ingest_to_engine.observe(seconds);
+    }
+
     pub fn kafka_error(&self, operation: &'static str) {
         self.kafka_errors.get_or_create(&OperationLabel { operation }).inc();
     }

@@ -493,6 +493,7 @@ impl Worker {
                         source: SourceKind::Kafka,
                         events: decoded.events,
                         capture: captured,
+                        received: std::time::Instant::now(),
                         shard: Some(key.clone()),
                         applied,
                     };

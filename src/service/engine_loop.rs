@@ -280,6 +280,7 @@ fn apply(
                     engine.apply_batch(batch.events, now, &mut step.out);
                 }
             }
+            context.metrics.ingest_to_engine(batch.received.elapsed().as_secs_f64());
             step.applied.push(batch.applied);
         }
         Input::Command(command, reply) => {

@@ -260,6 +260,8 @@ pub struct Batch {
     pub source: SourceKind,
     pub events: Vec<Event>,
     pub capture: Option<CapturedBody>,
+    /// When it arrived (for `noisegate_ingest_to_engine_seconds`).
+    pub received: std::time::Instant,
     /// The Kafka partition it came from, when its engine is the partition's own.
     pub shard: Option<crate::service::shards::ShardKey>,
     /// Answered once the engine has applied the batch and the store has it (or with why the
@@ -363,8 +365,14 @@ impl Ingest {
         }
         self.admit(&decoded.events)?;
         let (applied, done) = oneshot::channel();
-        let batch =
-            Batch { source, events: std::mem::take(&mut decoded.events), capture, shard: None, applied };
+        let batch = Batch {
+            source,
+            events: std::mem::take(&mut decoded.events),
+            capture,
+            received: std::time::Instant::now(),
+            shard: None,
+            applied,
+        };
         let unavailable = || IngestError::new(Reason::Unavailable, "noisegate is shutting down");
         match self.sender.try_send(Input::Batch(batch)) {
             Ok(()) => {}
