@@ -179,25 +179,13 @@ async fn main() {
                         let key = first % distinct.max(1);
                         let body = bodies
                             .get(key, cache_alerts, || alerts_json(first, batch, distinct).into_bytes());
-                        let response = http
-                            .post(format!("{url}/api/v2/alerts"))
-                            .header("content-type", "application/json")
-                            .body(body)
-                            .send()
-                            .await;
-                        http_outcome(response).await
+                        post(&http, format!("{url}/api/v2/alerts"), "application/json", body).await
                     }
                     Protocol::OtlpHttp => {
                         let key = first / batch.max(1) as u64 % LOG_CYCLE;
                         let body = bodies
                             .get(key, true, || logs_request(first, batch, distinct, ratio).encode_to_vec());
-                        let response = http
-                            .post(format!("{url}/v1/logs"))
-                            .header("content-type", "application/x-protobuf")
-                            .body(body)
-                            .send()
-                            .await;
-                        http_outcome(response).await
+                        post(&http, format!("{url}/v1/logs"), "application/x-protobuf", body).await
                     }
                     Protocol::OtlpGrpc => {
                         let key = first / batch.max(1) as u64 % LOG_CYCLE;
@@ -312,7 +300,8 @@ async fn main() {
     }
 }
 
-async fn http_outcome(response: reqwest::Result<reqwest::Response>) -> Outcome {
+async fn post(http: &reqwest::Client, url: String, content_type: &str, body: bytes::Bytes) -> Outcome {
+    let response = http.post(url).header("content-type", content_type).body(body).send().await;
     let Ok(response) = response else { return Outcome::Error };
     let status = response.status().as_u16();
     let retry_after = response

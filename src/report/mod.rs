@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use crate::admin::metrics::action_str;
 use crate::engine::{DecisionKind, EngineStats, Notification, PageAction};
 use crate::model::{Event, EventTime};
 use crate::sinks::decisions::round;
@@ -154,21 +155,12 @@ impl Collector {
     pub fn notification(&mut self, notification: &Notification) {
         match notification {
             Notification::Page(page) => {
-                let incident = self.incident(&page.dedup_key, || IncidentReport {
-                    dedup_key: page.dedup_key.to_string(),
-                    summary: String::new(),
-                    opened_at: page.incident.opened_at.to_string(),
-                    group_labels: labels(&page.incident.group_labels),
-                    tier: page.incident.tier.as_str().to_owned(),
-                    score: round(page.incident.score),
-                    why: Vec::new(),
-                    alerts: 0,
-                    pages: Vec::new(),
-                    decisions: Vec::new(),
-                });
+                let view = &page.incident;
+                let incident =
+                    self.incident(&page.dedup_key, view.opened_at, &view.group_labels, view.tier, view.score);
                 incident.pages.push(PageLine {
                     at: page.at.to_string(),
-                    action: action(page.action),
+                    action: action_str(page.action),
                     severity: page.incident.severity.as_str(),
                     reason: page.reason.as_str(),
                 });
@@ -195,35 +187,25 @@ impl Collector {
                 }
             }
             Notification::Digest(page) => {
-                let incident = self.incident(&page.dedup_key, || IncidentReport {
-                    dedup_key: page.dedup_key.to_string(),
-                    summary: page_summary(page),
-                    opened_at: page.incident.opened_at.to_string(),
-                    group_labels: labels(&page.incident.group_labels),
-                    tier: page.incident.tier.as_str().to_owned(),
-                    score: round(page.incident.score),
-                    why: page.incident.why.iter().map(|part| part.note.clone()).collect(),
-                    alerts: page.incident.firing,
-                    pages: Vec::new(),
-                    decisions: Vec::new(),
-                });
+                let view = &page.incident;
+                let incident =
+                    self.incident(&page.dedup_key, view.opened_at, &view.group_labels, view.tier, view.score);
+                if incident.why.is_empty() {
+                    incident.why = view.why.iter().map(|part| part.note.clone()).collect();
+                    incident.alerts = view.firing;
+                }
                 if incident.summary.is_empty() {
                     incident.summary = page_summary(page);
                 }
             }
             Notification::Decision(record) => {
-                let incident = self.incident(&record.dedup_key, || IncidentReport {
-                    dedup_key: record.dedup_key.to_string(),
-                    summary: String::new(),
-                    opened_at: record.at.to_string(),
-                    group_labels: labels(&record.group_labels),
-                    tier: record.tier.as_str().to_owned(),
-                    score: round(record.score),
-                    why: Vec::new(),
-                    alerts: 0,
-                    pages: Vec::new(),
-                    decisions: Vec::new(),
-                });
+                let incident = self.incident(
+                    &record.dedup_key,
+                    record.at,
+                    &record.group_labels,
+                    record.tier,
+                    record.score,
+                );
                 incident.decisions.push(DecisionLine {
                     at: record.at.to_string(),
                     decision: record.kind.as_str(),
@@ -241,7 +223,27 @@ impl Collector {
         }
     }
 
-    fn incident(&mut self, key: &str, new: impl FnOnce() -> IncidentReport) -> &mut IncidentReport {
+    /// The incident's report, started from what a first notification about it says.
+    fn incident(
+        &mut self,
+        key: &str,
+        opened_at: EventTime,
+        labels: &crate::model::Labels,
+        tier: crate::engine::Tier,
+        score: f64,
+    ) -> &mut IncidentReport {
+        let new = || IncidentReport {
+            dedup_key: key.to_owned(),
+            summary: String::new(),
+            opened_at: opened_at.to_string(),
+            group_labels: labels.iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect(),
+            tier: tier.as_str().to_owned(),
+            score: round(score),
+            why: Vec::new(),
+            alerts: 0,
+            pages: Vec::new(),
+            decisions: Vec::new(),
+        };
         if !self.incidents.contains_key(key) {
             self.order.push(key.to_owned());
         }
@@ -380,16 +382,4 @@ fn removals(stats: &EngineStats) -> Vec<Removal> {
             meaning: "incidents the actionability score sent to the digest or suppressed",
         },
     ]
-}
-
-fn labels(labels: &crate::model::Labels) -> BTreeMap<String, String> {
-    labels.iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect()
-}
-
-fn action(action: PageAction) -> &'static str {
-    match action {
-        PageAction::Trigger => "trigger",
-        PageAction::Acknowledge => "acknowledge",
-        PageAction::Resolve => "resolve",
-    }
 }

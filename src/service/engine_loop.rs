@@ -301,7 +301,7 @@ fn apply(
             for (key, shard) in shards.engines_mut() {
                 shard.advance(now, &mut step.scratch);
                 shard.reconfigure((*config).clone());
-                step.shard_out.extend(step.scratch.drain(..).map(|notification| (key.clone(), notification)));
+                step.tag(key);
             }
             engine.reconfigure(*config);
             step.reconfigured.push(reply);
@@ -364,7 +364,7 @@ fn advance(engine: &mut Engine, shards: &mut Shards, now: EventTime, step: &mut 
     engine.advance(now, &mut step.out);
     for (key, shard) in shards.engines_mut() {
         shard.advance(now, &mut step.scratch);
-        step.shard_out.extend(step.scratch.drain(..).map(|notification| (key.clone(), notification)));
+        step.tag(key);
     }
 }
 
