@@ -9,11 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
 seconds="${1:-15}"
-if ! command -v prometheus-alertmanager >/dev/null; then
-  sudo=$([[ $(id -u) = 0 ]] || echo sudo)
-  $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends prometheus-alertmanager
-fi
+benches/ensure-alertmanager
 cargo build --release --quiet --bin noisegate --example loadgen
 work="$(mktemp -d)"
 pids=()

@@ -4,11 +4,14 @@
 # API v2 alerts per second, latency at half the measured Alertmanager maximum, and memory per
 # active alert with a million alerts held.
 #
-#   benches/ingest.sh [seconds per run]
+#   benches/ingest.sh [seconds per run] [grpc|http|am|memory ...]   (all four by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
 seconds="${1:-15}"
+shift || true
+only=" ${*:-grpc http am memory} "
+run() { [[ "$only" == *" $1 "* ]]; }
 cargo build --release --quiet --bin noisegate --example loadgen
 work="$(mktemp -d)"
 pid=
@@ -31,22 +34,30 @@ YAML
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 load() { "$target"/release/examples/loadgen --url http://127.0.0.1:14318 --grpc http://127.0.0.1:14317 --pid "$pid" "$@"; }
 
-echo "== OTLP/gRPC: 512-record batches of ~300-byte log records (2% alerts)"
-start; load --protocol otlp-grpc --batch 512 --concurrency 8 --seconds "$seconds"; stop
-echo "== OTLP/HTTP (protobuf): the same"
-start; load --protocol otlp-http --batch 512 --concurrency 8 --seconds "$seconds"; stop
-echo "== Alertmanager API v2: 256-alert batches, 10,000 kube-prometheus alerts re-sent"
-start
-max=$(load --protocol am --batch 256 --distinct 10000 --concurrency 16 --seconds "$seconds" | tee /dev/stderr |
-  sed -n 's/.*ok (\([0-9]*\) requests\/s.*/\1/p')
-echo "== Alertmanager API v2 at half that ($((max / 2)) requests/s): acknowledgement latency"
-load --protocol am --batch 256 --distinct 10000 --concurrency 16 --seconds "$seconds" --rate $((max / 2))
-stop
-echo "== A million active alerts: memory per alert"
-start
-base=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-load --protocol am --batch 500 --distinct 1000000 --concurrency 16 --seconds "$seconds" >/dev/null
-active=$(curl -s localhost:14318/metrics | sed -n 's/^noisegate_active_alerts \([0-9]*\).*/\1/p')
-rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-echo "$active active alerts: RSS $((rss / 1024)) MiB ($(((rss - base) * 1024 / (active > 0 ? active : 1))) bytes per alert over the idle $((base / 1024)) MiB)"
-stop
+if run grpc; then
+  echo "== OTLP/gRPC: 512-record batches of ~300-byte log records (2% alerts)"
+  start; load --protocol otlp-grpc --batch 512 --concurrency 8 --seconds "$seconds"; stop
+fi
+if run http; then
+  echo "== OTLP/HTTP (protobuf): the same"
+  start; load --protocol otlp-http --batch 512 --concurrency 8 --seconds "$seconds"; stop
+fi
+if run am; then
+  echo "== Alertmanager API v2: 256-alert batches, 10,000 kube-prometheus alerts re-sent"
+  start
+  max=$(load --protocol am --batch 256 --distinct 10000 --concurrency 16 --seconds "$seconds" | tee /dev/stderr |
+    sed -n 's/.*ok (\([0-9]*\) requests\/s.*/\1/p')
+  echo "== Alertmanager API v2 at half that ($((max / 2)) requests/s): acknowledgement latency"
+  load --protocol am --batch 256 --distinct 10000 --concurrency 16 --seconds "$seconds" --rate $((max / 2))
+  stop
+fi
+if run memory; then
+  echo "== A million active alerts: memory per alert"
+  start
+  base=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  load --protocol am --batch 500 --distinct 1000000 --concurrency 16 --seconds "$seconds" >/dev/null
+  active=$(curl -s localhost:14318/metrics | sed -n 's/^noisegate_active_alerts \([0-9]*\).*/\1/p')
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  echo "$active active alerts: RSS $((rss / 1024)) MiB ($(((rss - base) * 1024 / (active > 0 ? active : 1))) bytes per alert over the idle $((base / 1024)) MiB)"
+  stop
+fi

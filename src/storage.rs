@@ -1,12 +1,15 @@
-//! The durable store, one redb database in the data directory:
+//! The durable store: one redb database in the data directory, and a snapshot file beside it.
 //!
 //! - `wal`: the write-ahead log, every alert batch and command the engine accepted, in order,
 //!   with the event time it was applied at, and every clock step that made the engine decide
 //!   something. A sender's 2xx / gRPC OK is given only once its batch is committed here.
-//! - `snapshot`: the engine's state as of one log position; older log records are deleted
-//!   when it is written.
 //! - `outbox`: every PagerDuty event the engine decided and PagerDuty has not yet accepted,
 //!   by a sequence number that orders them.
+//! - the file `snapshot`: the engine's state as of one log position, written by a thread of
+//!   its own (temporary file, fsync, rename), so that the engine thread only serializes it.
+//!   Once it is durable, the log records it includes are deleted a few at every commit, not in
+//!   one long transaction. (Stores written before snapshots moved out of the database keep
+//!   theirs in `meta` until the first file snapshot.)
 //!
 //! An event's outbox record and the log record of the input that produced it are committed in
 //! one transaction, so after a crash the state rebuilt from the snapshot and the log knows
@@ -15,19 +18,32 @@
 //! Log records (OTLP logs) are evidence, not alerts, and are not logged: they are applied in
 //! memory only.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::engine::{Command, PageAction};
 use crate::model::{Event, EventTime};
 
+/// The snapshot file: magic, the last log position it includes, the length and xxh3 hash of
+/// the state (each 8 bytes, little endian), then the state.
+const SNAPSHOT_FILE: &str = "snapshot";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"NGSNAP\0\x01";
+const SNAPSHOT_HEADER: usize = 32;
+/// Log records deleted per commit at least, once a snapshot made them unnecessary (more when
+/// the commit itself writes more).
+const PURGE_PER_COMMIT: u64 = 64;
+
 const WAL: TableDefinition<u64, &[u8]> = TableDefinition::new("wal");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// The snapshot's bytes, and the last log position it includes (8 bytes, little endian).
+/// A snapshot written by an earlier version, and the last log position it includes (8 bytes,
+/// little endian); the latter is kept up to date for the snapshot file too.
 const SNAPSHOT: &str = "snapshot";
 const SNAPSHOT_POSITION: &str = "snapshot_position";
 /// This replica's identity (8 bytes), made up when the store is created.
@@ -51,6 +67,8 @@ pub enum StorageError {
     SnapshotTooLarge(usize),
     #[error("cannot write the snapshot: {0}")]
     Snapshot(String),
+    #[error("cannot read the snapshot {path}: {reason}")]
+    SnapshotFile { path: PathBuf, reason: String },
     #[error(
         "the store {path} was written by another version of noisegate (format {found}, this one reads {FORMAT}); move it away to start afresh"
     )]
@@ -158,14 +176,24 @@ pub struct Recovery {
 pub struct Storage {
     db: Database,
     path: PathBuf,
+    dir: PathBuf,
     /// The next log position and outbox sequence number.
     next_position: u64,
     next_outbox: u64,
     /// Log records written since the last snapshot.
     since_snapshot: u64,
     since_snapshot_bytes: u64,
-    /// The size of the last snapshot written by this process.
+    /// The size of the last snapshot taken by this process.
     snapshot_bytes: u64,
+    /// The last log position the latest durable snapshot includes.
+    snapshot_position: u64,
+    /// Log positions up to this one are deleted.
+    purged_through: u64,
+    /// Whether `meta` still holds the snapshot position of an earlier one than the file's, or
+    /// an earlier version's snapshot.
+    meta_stale: bool,
+    /// The snapshot being written, and the last log position it includes.
+    writing: Option<(u64, JoinHandle<std::io::Result<()>>)>,
     replica: u64,
 }
 
@@ -182,13 +210,19 @@ impl Storage {
         let mut storage = Storage {
             db,
             path,
+            dir: dir.to_owned(),
             next_position: 1,
             next_outbox: 1,
             since_snapshot: 0,
             since_snapshot_bytes: 0,
             snapshot_bytes: 0,
+            snapshot_position: 0,
+            purged_through: 0,
+            meta_stale: false,
+            writing: None,
             replica: 0,
         };
+        let file_position = storage.snapshot_file_header()?.map(|(position, _, _)| position);
         let write = storage.db.begin_write()?;
         {
             // Create the tables so that readers find them.
@@ -216,14 +250,19 @@ impl Storage {
                     replica
                 }
             };
-            let snapshot_position = match meta.get(SNAPSHOT_POSITION)? {
+            let meta_position = match meta.get(SNAPSHOT_POSITION)? {
                 Some(value) => position_from(value.value()),
                 None => 0,
             };
+            let snapshot_position = meta_position.max(file_position.unwrap_or(0));
+            storage.meta_stale = file_position.is_some_and(|position| position > meta_position)
+                || (file_position.is_some() && meta.get(SNAPSHOT)?.is_some());
             let last_position = wal.last()?.map_or(0, |(key, _)| key.value());
             storage.next_position = last_position.max(snapshot_position) + 1;
             storage.next_outbox = outbox.last()?.map_or(0, |(key, _)| key.value()) + 1;
-            storage.since_snapshot = wal.len()?;
+            storage.snapshot_position = snapshot_position;
+            storage.purged_through = wal.first()?.map_or(snapshot_position, |(key, _)| key.value() - 1);
+            storage.since_snapshot = wal.range(snapshot_position + 1..)?.count() as u64;
         }
         write.commit()?;
         Ok(storage)
@@ -242,8 +281,11 @@ impl Storage {
     pub fn recover(&self) -> Result<Recovery, StorageError> {
         let read = self.db.begin_read()?;
         let meta = read.open_table(META)?;
-        let snapshot = meta.get(SNAPSHOT)?.map(|value| value.value().to_vec());
-        let after = meta.get(SNAPSHOT_POSITION)?.map_or(0, |value| position_from(value.value()));
+        let meta_position = meta.get(SNAPSHOT_POSITION)?.map_or(0, |value| position_from(value.value()));
+        let (snapshot, after) = match self.read_snapshot_file()? {
+            Some((position, state)) if position >= meta_position => (Some(state), position),
+            _ => (meta.get(SNAPSHOT)?.map(|value| value.value().to_vec()), meta_position),
+        };
         let wal = read.open_table(WAL)?;
         let mut records = Vec::new();
         for entry in wal.range(after + 1..)? {
@@ -269,6 +311,7 @@ impl Storage {
     ) -> Result<Vec<u64>, StorageError> {
         let write = self.db.begin_write()?;
         let mut sequences = Vec::with_capacity(events.len());
+        let mut purged = self.purged_through;
         {
             let mut wal = write.open_table(WAL)?;
             for (offset, record) in records.iter().enumerate() {
@@ -283,8 +326,20 @@ impl Storage {
             for sequence in delivered {
                 outbox.remove(sequence)?;
             }
+            if self.purged_through < self.snapshot_position {
+                let budget = PURGE_PER_COMMIT.max(2 * records.len() as u64);
+                purged = self.snapshot_position.min(self.purged_through + budget);
+                wal.retain_in(self.purged_through + 1..=purged, |_, _| false)?;
+            }
+            if self.meta_stale {
+                let mut meta = write.open_table(META)?;
+                meta.insert(SNAPSHOT_POSITION, self.snapshot_position.to_le_bytes().as_slice())?;
+                meta.remove(SNAPSHOT)?;
+            }
         }
         write.commit()?;
+        self.purged_through = purged;
+        self.meta_stale = false;
         self.next_position += records.len() as u64;
         self.next_outbox += events.len() as u64;
         self.since_snapshot += records.len() as u64;
@@ -307,36 +362,129 @@ impl Storage {
         self.snapshot_bytes
     }
 
-    /// Stores a snapshot of the engine as of the last committed log record, and deletes the
-    /// records it includes. `write` fills the `length` bytes of the snapshot in place.
-    pub fn checkpoint<E: std::fmt::Display>(
-        &mut self,
-        length: usize,
-        write_snapshot: impl FnOnce(&mut [u8]) -> Result<(), E>,
-    ) -> Result<(), StorageError> {
-        let position = self.next_position - 1;
-        let length = u32::try_from(length).map_err(|_| StorageError::SnapshotTooLarge(length))?;
-        let write = self.db.begin_write()?;
-        {
-            let mut meta = write.open_table(META)?;
-            let mut value = meta.insert_reserve(SNAPSHOT, length)?;
-            if let Err(error) = write_snapshot(value.as_mut()) {
-                drop(value);
-                drop(meta);
-                write.abort()?;
-                return Err(StorageError::Snapshot(error.to_string()));
-            }
-            drop(value);
-            meta.insert(SNAPSHOT_POSITION, position.to_le_bytes().as_slice())?;
-            let mut wal = write.open_table(WAL)?;
-            wal.retain_in(..=position, |_, _| false)?;
+    /// Whether a snapshot is being written.
+    pub fn snapshot_pending(&self) -> bool {
+        self.writing.is_some()
+    }
+
+    /// Starts writing `state`, the engine's state as of the last committed log record, on a
+    /// thread of its own; `finish_snapshot` collects the outcome. One at a time: does nothing
+    /// and returns false while another is being written.
+    pub fn begin_snapshot(&mut self, state: Vec<u8>) -> Result<bool, StorageError> {
+        if self.writing.is_some() {
+            return Ok(false);
         }
-        write.commit()?;
+        let position = self.next_position - 1;
+        let dir = self.dir.clone();
+        let length = state.len() as u64;
+        let handle = std::thread::Builder::new()
+            .name("noisegate-snapshot".into())
+            .spawn(move || write_snapshot_file(&dir, position, &state))
+            .map_err(|error| StorageError::Snapshot(error.to_string()))?;
+        self.writing = Some((position, handle));
         self.since_snapshot = 0;
         self.since_snapshot_bytes = 0;
-        self.snapshot_bytes = u64::from(length);
-        Ok(())
+        self.snapshot_bytes = length;
+        Ok(true)
     }
+
+    /// Collects the snapshot being written once it is durable (with `wait`, waits for it):
+    /// the last log position it includes, whose records the next commits delete.
+    pub fn finish_snapshot(&mut self, wait: bool) -> Result<Option<u64>, StorageError> {
+        let Some((position, handle)) = self.writing.take() else { return Ok(None) };
+        if !wait && !handle.is_finished() {
+            self.writing = Some((position, handle));
+            return Ok(None);
+        }
+        match handle.join() {
+            Ok(Ok(())) => {
+                self.snapshot_position = position;
+                self.meta_stale = true;
+                Ok(Some(position))
+            }
+            Ok(Err(error)) => Err(StorageError::Snapshot(error.to_string())),
+            Err(_) => Err(StorageError::Snapshot("the snapshot writer stopped unexpectedly".into())),
+        }
+    }
+
+    fn snapshot_path(&self) -> PathBuf {
+        self.dir.join(SNAPSHOT_FILE)
+    }
+
+    /// The snapshot file's header (position, length, hash), if there is one.
+    fn snapshot_file_header(&self) -> Result<Option<(u64, u64, u64)>, StorageError> {
+        let path = self.snapshot_path();
+        let mut header = [0; SNAPSHOT_HEADER];
+        let read = std::fs::File::open(&path).and_then(|mut file| {
+            use std::io::Read;
+            file.read_exact(&mut header)
+        });
+        match read {
+            Ok(()) => parse_snapshot_header(&header).map(Some).map_err(|reason| self.snapshot_error(reason)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(self.snapshot_error("truncated header".into()))
+            }
+            Err(error) => Err(self.snapshot_error(error.to_string())),
+        }
+    }
+
+    /// The snapshot file's position and state, checked against its header.
+    fn read_snapshot_file(&self) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        let mut bytes = match std::fs::read(self.snapshot_path()) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(self.snapshot_error(error.to_string())),
+        };
+        let header =
+            bytes.get(..SNAPSHOT_HEADER).ok_or_else(|| self.snapshot_error("truncated header".into()))?;
+        let (position, length, hash) =
+            parse_snapshot_header(header).map_err(|reason| self.snapshot_error(reason))?;
+        let state = bytes.split_off(SNAPSHOT_HEADER);
+        if state.len() as u64 != length {
+            let reason = format!("{} bytes of state, the header says {length}", state.len());
+            return Err(self.snapshot_error(reason));
+        }
+        if xxh3_64(&state) != hash {
+            return Err(self.snapshot_error("the state does not match its checksum".into()));
+        }
+        Ok(Some((position, state)))
+    }
+
+    fn snapshot_error(&self, reason: String) -> StorageError {
+        StorageError::SnapshotFile { path: self.snapshot_path(), reason }
+    }
+}
+
+fn parse_snapshot_header(header: &[u8]) -> Result<(u64, u64, u64), String> {
+    let field =
+        |at: usize| header.get(at..at + 8).and_then(|bytes| bytes.try_into().ok()).map(u64::from_le_bytes);
+    if header.get(..8) != Some(SNAPSHOT_MAGIC.as_slice()) {
+        return Err("not a noisegate snapshot".into());
+    }
+    match (field(8), field(16), field(24)) {
+        (Some(position), Some(length), Some(hash)) => Ok((position, length, hash)),
+        _ => Err("truncated header".into()),
+    }
+}
+
+/// Writes a snapshot file next to the current one, then puts it in its place: a crash leaves
+/// either the old snapshot or the new one, never a mix.
+fn write_snapshot_file(dir: &Path, position: u64, state: &[u8]) -> std::io::Result<()> {
+    let temporary = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+    let mut header = [0; SNAPSHOT_HEADER];
+    header[..8].copy_from_slice(SNAPSHOT_MAGIC);
+    header[8..16].copy_from_slice(&position.to_le_bytes());
+    header[16..24].copy_from_slice(&(state.len() as u64).to_le_bytes());
+    header[24..32].copy_from_slice(&xxh3_64(state).to_le_bytes());
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(&header)?;
+    file.write_all(state)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temporary, dir.join(SNAPSHOT_FILE))?;
+    // The rename itself is durable once the directory is.
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn position_from(bytes: &[u8]) -> u64 {
@@ -404,17 +552,51 @@ mod tests {
         }
         assert_eq!(recovery.outbox, vec![(2, event("k2"))]);
 
-        let state = |buffer: &mut [u8]| {
-            buffer.copy_from_slice(b"state");
-            Ok::<(), String>(())
-        };
-        storage.checkpoint(5, state).unwrap();
+        assert!(storage.begin_snapshot(b"state".to_vec()).unwrap());
+        assert!(!storage.begin_snapshot(b"other".to_vec()).unwrap(), "one snapshot at a time");
+        assert_eq!(storage.finish_snapshot(true).unwrap(), Some(2));
+        assert_eq!(first_log_position(&storage), Some(1), "records are deleted by the commits after");
         storage.commit(&[encode_advance(at).unwrap()], &[event("k3")], &[]).unwrap();
+        assert_eq!(first_log_position(&storage), Some(3));
         drop(storage);
         let storage = Storage::open(dir.path()).unwrap();
         let recovery = storage.recover().unwrap();
         assert_eq!(recovery.snapshot.as_deref(), Some(b"state".as_slice()));
         assert!(matches!(recovery.records.as_slice(), [Record::Advance { .. }]));
         assert_eq!(recovery.outbox.iter().map(|(sequence, _)| *sequence).collect::<Vec<_>>(), vec![2, 3]);
+    }
+
+    fn first_log_position(storage: &Storage) -> Option<u64> {
+        let read = storage.db.begin_read().unwrap();
+        let wal = read.open_table(WAL).unwrap();
+        wal.first().unwrap().map(|(key, _)| key.value())
+    }
+
+    #[test]
+    fn a_snapshot_not_yet_followed_by_a_commit_covers_the_log_and_a_damaged_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = EventTime::from_millis(1_800_000_000_000);
+        let mut storage = Storage::open(dir.path()).unwrap();
+        storage.commit(&[encode_advance(at).unwrap()], &[], &[]).unwrap();
+        storage.begin_snapshot(b"first".to_vec()).unwrap();
+        storage.finish_snapshot(true).unwrap();
+        // Written, not yet used by a commit: the log still has record 1 after a restart.
+        drop(storage);
+        let storage = Storage::open(dir.path()).unwrap();
+        let recovery = storage.recover().unwrap();
+        assert_eq!(recovery.snapshot.as_deref(), Some(b"first".as_slice()));
+        assert!(recovery.records.is_empty(), "record 1 is in the snapshot");
+        drop(storage);
+
+        let path = dir.path().join(SNAPSHOT_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let error = Storage::open(dir.path()).unwrap().recover().err().unwrap().to_string();
+        assert!(error.contains("checksum") && error.contains("snapshot"), "{error}");
+        std::fs::write(&path, b"garbage").unwrap();
+        let error = Storage::open(dir.path()).err().unwrap().to_string();
+        assert!(error.contains("snapshot") && error.contains("truncated header"), "{error}");
     }
 }

@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::route::Route;
 use super::score::{Assessment, Tier};
-use super::store::{AlertEntry, Fate, Fingerprint, KeyMap};
+use super::store::{AlertEntry, AlertTable, Fate, Fingerprint};
 use super::topology::Entity;
 use super::{AlertView, Correlation, DecisionKind, IncidentView, Page, PageAction, PageReason};
 use crate::model::{EventTime, Labels, Severity};
@@ -82,7 +82,7 @@ pub(super) struct Incident {
 pub(super) struct Flush<'a> {
     pub route: &'a Route,
     pub correlation: &'a Correlation,
-    pub alerts: &'a KeyMap<AlertEntry>,
+    pub alerts: &'a AlertTable,
     pub time: EventTime,
     /// Pieces of log evidence about the group's services so far.
     pub evidence: usize,
@@ -415,7 +415,7 @@ impl Group {
         &self,
         route: &Route,
         incident: &Incident,
-        alerts: &KeyMap<AlertEntry>,
+        alerts: &AlertTable,
         members: &[Member],
         time: EventTime,
         action: PageAction,
@@ -459,7 +459,7 @@ impl Group {
             }
             if member.live {
                 firing += 1;
-                for tag in &entry.patterns.tags {
+                for tag in &entry.patterns().tags {
                     if !tags.contains(tag) {
                         tags.push(tag.clone());
                     }

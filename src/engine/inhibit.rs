@@ -8,7 +8,7 @@ use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::matcher::{Matcher, all_match};
-use super::store::{AlertEntry, Fingerprint, KeyMap};
+use super::store::{AlertEntry, AlertTable, Fingerprint, KeyMap};
 use super::topology::{Entity, Topology};
 use crate::model::{EventTime, Labels};
 
@@ -88,7 +88,7 @@ impl Inhibitor {
         &self,
         target: Fingerprint,
         entry: &AlertEntry,
-        alerts: &KeyMap<AlertEntry>,
+        alerts: &AlertTable,
         topology: &Topology,
         time: EventTime,
     ) -> Option<(&InhibitRule, Fingerprint)> {

@@ -41,7 +41,7 @@ pub use score::{
     Assessment, Contribution, Features, History, KindStats, ScoreConfig, Shadow, Thresholds, Tier, Weights,
 };
 use silence::Silence;
-use store::{AlertEntry, Fate, FlapTracker, KeyMap, Refreshed};
+use store::{AlertEntry, AlertTable, Fate, FlapTracker, KeyMap, Refreshed, UrlCache};
 use topology::{Entity, Topology};
 
 use crate::model::{
@@ -359,7 +359,7 @@ type Timer = Reverse<(EventTime, u64, u64)>;
 
 pub struct Engine {
     config: EngineConfig,
-    alerts: KeyMap<AlertEntry>,
+    alerts: AlertTable,
     groups: KeyMap<Group>,
     /// Keys of the groups correlated through the inventory, oldest first.
     topology_groups: Vec<u64>,
@@ -375,6 +375,7 @@ pub struct Engine {
     /// What happened to past episodes and pages, per alert kind.
     history: History,
     history_version: u64,
+    generator_urls: UrlCache,
 }
 
 impl Engine {
@@ -383,7 +384,7 @@ impl Engine {
         let logs = LogMiner::new(config.logs);
         Engine {
             config,
-            alerts: KeyMap::default(),
+            alerts: AlertTable::default(),
             groups: KeyMap::default(),
             topology_groups: Vec::new(),
             timers: BinaryHeap::new(),
@@ -396,6 +397,7 @@ impl Engine {
             logs,
             history: History::default(),
             history_version: 0,
+            generator_urls: UrlCache::default(),
         }
     }
 
@@ -424,7 +426,7 @@ impl Engine {
             }
             (map.capacity() as u64 * 2 + 64) * (std::mem::size_of::<(u64, V)>() as u64 + 1)
         }
-        next(&self.alerts) + next(&self.groups)
+        self.alerts.growth_bytes() + next(&self.groups)
     }
 
     /// The latest time the engine has seen.
@@ -541,6 +543,9 @@ impl Engine {
             entry.route = self.config.routes.select(&entry.labels);
             entry.inhibit_targets = self.inhibitor.target_rules(&entry.labels);
             self.inhibitor.add(*fingerprint, &entry.labels);
+            if let Some(url) = &entry.generator_url {
+                entry.generator_url = Some(self.generator_urls.intern(url));
+            }
         }
         for group in self.groups.values_mut() {
             if group.route >= route_count {
@@ -730,7 +735,7 @@ impl Engine {
                     entry.starts_at = entry.starts_at.min(starts_at);
                 }
                 let severity_before = entry.page_severity();
-                let refreshed = entry.refresh(alert, default_severity);
+                let refreshed = entry.refresh(alert, default_severity, &mut self.generator_urls);
                 let (severity, starts_at) = (entry.page_severity(), entry.starts_at);
                 self.rescan(fingerprint, refreshed);
                 if severity > severity_before && !resolved {
@@ -745,7 +750,7 @@ impl Engine {
                 entry.starts_at = starts_at.unwrap_or(now);
                 entry.ends_at = ends_at;
                 entry.acknowledged = false;
-                let refreshed = entry.refresh(alert, default_severity);
+                let refreshed = entry.refresh(alert, default_severity, &mut self.generator_urls);
                 self.rescan(fingerprint, refreshed);
                 let flapping = self.record_episode(fingerprint);
                 self.stats.flapping_episodes += u64::from(flapping);
@@ -776,7 +781,7 @@ impl Engine {
             starts_at,
             ends_at,
             severity,
-            generator_url: alert.generator_url.map(Arc::from),
+            generator_url: alert.generator_url.map(|url| self.generator_urls.intern(&url)),
             acknowledged: false,
             subject,
             patterns,
@@ -1112,7 +1117,7 @@ fn features(
     history: &History,
     group: &Group,
     classified: &group::Classified,
-    alerts: &KeyMap<AlertEntry>,
+    alerts: &AlertTable,
     time: EventTime,
     evidence: usize,
 ) -> Features {
@@ -1131,7 +1136,7 @@ fn features(
             kinds.push(kind);
         }
         flapping |= entry.flapping;
-        must_page |= entry.patterns.must_page.is_some();
+        must_page |= entry.patterns().must_page.is_some();
     }
     let (self_resolving, acted_on) = history.rates(kinds.into_iter());
     let opened = group.incident().map_or(group.created_at, |incident| incident.opened_at());
@@ -1148,9 +1153,9 @@ fn features(
     }
 }
 
-fn scan(patterns: &Patterns, labels: &Labels, annotations: &Labels) -> patterns::PatternHits {
+fn scan(patterns: &Patterns, labels: &Labels, annotations: &Labels) -> Option<Box<patterns::PatternHits>> {
     if patterns.is_empty() {
-        return patterns::PatternHits::default();
+        return None;
     }
     let texts = [
         labels.get("alertname"),
@@ -1158,7 +1163,8 @@ fn scan(patterns: &Patterns, labels: &Labels, annotations: &Labels) -> patterns:
         annotations.get("description"),
         annotations.get("message"),
     ];
-    patterns.scan(texts.into_iter().flatten())
+    let hits = patterns.scan(texts.into_iter().flatten());
+    (!hits.is_empty()).then(|| Box::new(hits))
 }
 
 /// Why an alert does not page at a flush: checked there, because silences start and end and
@@ -1167,7 +1173,7 @@ struct Mutes<'a> {
     configured: &'a [Silence],
     dynamic: &'a [Silence],
     inhibitor: &'a Inhibitor,
-    alerts: &'a KeyMap<AlertEntry>,
+    alerts: &'a AlertTable,
     topology: &'a Topology,
 }
 
@@ -1187,10 +1193,10 @@ impl Mutes<'_> {
             });
         }
         // Must-page phrases override known noise and inhibition (not an operator's silence).
-        if entry.patterns.must_page.is_some() {
+        if entry.patterns().must_page.is_some() {
             return None;
         }
-        if let Some(phrase) = &entry.patterns.known_noise {
+        if let Some(phrase) = &entry.patterns().known_noise {
             return Some(format!("known noise: matches {phrase:?}"));
         }
         if let Some((rule, source)) =
@@ -1223,7 +1229,7 @@ fn root_cause(
     topology: &Topology,
     root: Entity,
     group: &Group,
-    alerts: &KeyMap<AlertEntry>,
+    alerts: &AlertTable,
     time: EventTime,
 ) -> RootCause {
     let kind: Arc<str> = match root {
@@ -1246,7 +1252,7 @@ fn root_cause(
 
 /// Services the group's alerts are about, by inventory name or by their `service.name`,
 /// `service` or `job` label, in first-seen order: whose logs a page lists.
-fn group_services(topology: &Topology, group: &Group, alerts: &KeyMap<AlertEntry>) -> Vec<Arc<str>> {
+fn group_services(topology: &Topology, group: &Group, alerts: &AlertTable) -> Vec<Arc<str>> {
     let mut services: Vec<Arc<str>> = Vec::new();
     for entry in group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
         let name = match entry.subject.and_then(|subject| subject.service) {
@@ -1263,7 +1269,7 @@ fn group_services(topology: &Topology, group: &Group, alerts: &KeyMap<AlertEntry
 }
 
 /// Services and nodes the group's alerts are about, in first-seen order.
-fn group_entities(topology: &Topology, group: &Group, alerts: &KeyMap<AlertEntry>) -> Vec<Arc<str>> {
+fn group_entities(topology: &Topology, group: &Group, alerts: &AlertTable) -> Vec<Arc<str>> {
     let mut entities: Vec<Arc<str>> = Vec::new();
     for entry in group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
         if let Some(entity) = entry.subject.and_then(|subject| subject.entity()) {

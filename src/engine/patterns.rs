@@ -31,6 +31,10 @@ pub struct PatternHits {
 }
 
 impl PatternHits {
+    pub const NONE: PatternHits = PatternHits { known_noise: None, must_page: None, tags: Vec::new() };
+}
+
+impl PatternHits {
     pub fn is_empty(&self) -> bool {
         self.known_noise.is_none() && self.must_page.is_none() && self.tags.is_empty()
     }

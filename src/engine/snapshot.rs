@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::group::{Group, TopologyLink};
 use super::score::History;
 use super::silence::Silence;
-use super::store::{AlertEntry, FlapTracker, KeyMap};
+use super::store::{AlertTable, FlapTracker, KeyMap};
 use super::topology::Entity;
 use super::{Engine, EngineConfig, EngineStats, Timer};
 use crate::model::{EventTime, Severity};
@@ -44,7 +44,7 @@ struct SnapshotRef<'a> {
     now: EventTime,
     next_seq: u64,
     stats: &'a EngineStats,
-    alerts: &'a KeyMap<AlertEntry>,
+    alerts: &'a AlertTable,
     groups: &'a KeyMap<Group>,
     links: Vec<(u64, Link)>,
     topology_groups: &'a [u64],
@@ -63,7 +63,7 @@ struct Snapshot {
     now: EventTime,
     next_seq: u64,
     stats: EngineStats,
-    alerts: KeyMap<AlertEntry>,
+    alerts: AlertTable,
     groups: KeyMap<Group>,
     links: Vec<(u64, Link)>,
     topology_groups: Vec<u64>,

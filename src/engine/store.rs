@@ -6,7 +6,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
+use xxhash_rust::xxh3::{Xxh3, xxh3_64, xxh3_64_with_seed};
 
 use std::time::Duration;
 
@@ -81,6 +81,129 @@ pub fn key_fingerprint(key: &str) -> Fingerprint {
     hasher.digest()
 }
 
+/// The alerts by fingerprint, stored densely: an index from fingerprint to slot, and the entries
+/// side by side in a vector. A hash table of the entries themselves would keep up to twice as
+/// many buckets as alerts, each the size of an entry; here a spare bucket costs 16 bytes.
+/// Removal moves the last entry into the freed slot, so the order of iteration is the order of
+/// insertion only until the first removal (deterministic either way: replay and serve agree).
+#[derive(Default)]
+pub struct AlertTable {
+    slots: KeyMap<u32>,
+    entries: Vec<(Fingerprint, AlertEntry)>,
+}
+
+impl AlertTable {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn get(&self, fingerprint: &Fingerprint) -> Option<&AlertEntry> {
+        let slot = *self.slots.get(fingerprint)?;
+        self.entries.get(slot as usize).map(|(_, entry)| entry)
+    }
+
+    pub fn get_mut(&mut self, fingerprint: &Fingerprint) -> Option<&mut AlertEntry> {
+        let slot = *self.slots.get(fingerprint)?;
+        self.entries.get_mut(slot as usize).map(|(_, entry)| entry)
+    }
+
+    /// Stores the entry, returning the one it replaces.
+    pub fn insert(&mut self, fingerprint: Fingerprint, entry: AlertEntry) -> Option<AlertEntry> {
+        if let Some(current) = self.get_mut(&fingerprint) {
+            return Some(std::mem::replace(current, entry));
+        }
+        // Slots are u32: the alert cap keeps the table far below 4 billion entries.
+        let slot = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        self.slots.insert(fingerprint, slot);
+        self.entries.push((fingerprint, entry));
+        None
+    }
+
+    pub fn remove(&mut self, fingerprint: &Fingerprint) -> Option<AlertEntry> {
+        let slot = self.slots.remove(fingerprint)? as usize;
+        if slot >= self.entries.len() {
+            return None;
+        }
+        let (_, entry) = self.entries.swap_remove(slot);
+        if let Some((moved, _)) = self.entries.get(slot) {
+            self.slots.insert(*moved, slot as u32);
+        }
+        Some(entry)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Fingerprint, &AlertEntry)> {
+        self.entries.iter().map(|(fingerprint, entry)| (fingerprint, entry))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Fingerprint, &mut AlertEntry)> {
+        self.entries.iter_mut().map(|(fingerprint, entry)| (&*fingerprint, entry))
+    }
+
+    /// Bytes the table would allocate if it grew now (index and entries double, briefly holding
+    /// the old ones too); 0 while it has room for the requests in flight.
+    pub fn growth_bytes(&self) -> u64 {
+        let len = self.entries.len();
+        let mut bytes = 0;
+        if len + len / 8 + 64 >= self.slots.capacity() {
+            bytes += (self.slots.capacity() as u64 * 2 + 64) * (std::mem::size_of::<(u64, u32)>() as u64 + 1);
+        }
+        if len + len / 8 + 64 >= self.entries.capacity() {
+            bytes +=
+                (self.entries.capacity() as u64 * 2 + 64) * std::mem::size_of::<(u64, AlertEntry)>() as u64;
+        }
+        bytes
+    }
+}
+
+impl Serialize for AlertTable {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for AlertTable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<AlertTable, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = AlertTable;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a map of fingerprints to alerts")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<AlertTable, A::Error> {
+                let mut table = AlertTable::default();
+                while let Some((fingerprint, entry)) = map.next_entry()? {
+                    table.insert(fingerprint, entry);
+                }
+                Ok(table)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+/// Generator URLs: the alerts of one rule carry the same one, so the engine keeps one copy of
+/// each recent URL rather than one per alert. Direct-mapped by hash: a URL that collides with
+/// another in use just gets a copy of its own.
+pub struct UrlCache {
+    slots: Box<[Option<Arc<str>>]>,
+}
+
+impl Default for UrlCache {
+    fn default() -> UrlCache {
+        UrlCache { slots: vec![None; 1024].into_boxed_slice() }
+    }
+}
+
+impl UrlCache {
+    pub fn intern(&mut self, url: &str) -> Arc<str> {
+        let index = xxh3_64(url.as_bytes()) as usize % self.slots.len();
+        match &mut self.slots[index] {
+            Some(cached) if **cached == *url => cached.clone(),
+            slot => slot.insert(Arc::from(url)).clone(),
+        }
+    }
+}
+
 /// What the engine remembers about one alert. What the config derives from its labels
 /// (subject, patterns, route, inhibition targets) is not stored in snapshots: a restore derives
 /// it again.
@@ -97,9 +220,10 @@ pub struct AlertEntry {
     /// What the alert is about, from the inventory.
     #[serde(skip)]
     pub subject: Option<Subject>,
-    /// What the pattern rules said about its name and text.
+    /// What the pattern rules said about its name and text, when they said anything (most
+    /// alerts match none: boxed, the empty case costs 8 bytes instead of 56).
     #[serde(skip)]
-    pub patterns: PatternHits,
+    pub patterns: Option<Box<PatternHits>>,
     /// Fired and resolved often enough lately to be held open once paged.
     pub flapping: bool,
     /// Listed as firing in a page: it keeps its incident open (and gets it resolved) even if
@@ -162,7 +286,7 @@ impl AlertEntry {
     /// Takes what a re-send may change: annotations, severity, generator URL and (for
     /// sender-keyed alerts, whose identity is not their labels) labels. Allocates only for what
     /// actually changed, which for a plain re-send is nothing.
-    pub fn refresh(&mut self, alert: Alert, default_severity: Severity) -> Refreshed {
+    pub fn refresh(&mut self, alert: Alert, default_severity: Severity, urls: &mut UrlCache) -> Refreshed {
         let mut refreshed = Refreshed { old_labels: None, annotations: false };
         if alert.external_key.is_some() && *self.labels != alert.labels {
             refreshed.old_labels = Some(std::mem::replace(&mut self.labels, Arc::new(alert.labels)));
@@ -173,14 +297,19 @@ impl AlertEntry {
         }
         self.severity = alert.severity.unwrap_or(default_severity);
         if self.generator_url.as_deref() != alert.generator_url.as_deref() {
-            self.generator_url = alert.generator_url.map(Arc::from);
+            self.generator_url = alert.generator_url.map(|url| urls.intern(&url));
         }
         refreshed
     }
 
     /// The severity the alert pages with: must-page phrases make it at least high urgency.
     pub fn page_severity(&self) -> Severity {
-        if self.patterns.must_page.is_some() { self.severity.max(Severity::Error) } else { self.severity }
+        if self.patterns().must_page.is_some() { self.severity.max(Severity::Error) } else { self.severity }
+    }
+
+    pub fn patterns(&self) -> &PatternHits {
+        static NONE: PatternHits = PatternHits::NONE;
+        self.patterns.as_deref().unwrap_or(&NONE)
     }
 }
 

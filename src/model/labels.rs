@@ -7,19 +7,36 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 ///
 /// Sorted storage makes fingerprinting and lookups cheap and the order canonical, whatever
 /// order the sender used. All names and values live in one string, with their boundaries in a
-/// second allocation: an alert's labels cost two allocations, not two per label.
+/// second allocation: an alert's labels cost two allocations, not two per label. Boundaries take
+/// two bytes each, four when the text is longer than 64 KiB.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Labels {
     /// Every name and value, concatenated in order.
     text: Box<str>,
-    /// Boundaries in `text`: pair `i` has its name in `bounds[2i]..bounds[2i + 1]` and its value
-    /// in `bounds[2i + 1]..bounds[2i + 2]`. Empty when there are no labels.
-    bounds: Box<[u32]>,
+    /// Boundaries in `text`, little-endian, of `bound_width(text.len())` bytes each: pair `i`
+    /// has its name in `bound(2i)..bound(2i + 1)` and its value in `bound(2i + 1)..bound(2i + 2)`.
+    /// Empty when there are no labels.
+    bounds: Box<[u8]>,
+}
+
+fn bound_width(text_len: usize) -> usize {
+    if text_len > usize::from(u16::MAX) { 4 } else { 2 }
 }
 
 impl Labels {
     pub fn len(&self) -> usize {
-        self.bounds.len().saturating_sub(1) / 2
+        (self.bounds.len() / bound_width(self.text.len())).saturating_sub(1) / 2
+    }
+
+    fn bound(&self, index: usize) -> usize {
+        if bound_width(self.text.len()) == 2 {
+            let at = 2 * index;
+            usize::from(u16::from_le_bytes([self.bounds[at], self.bounds[at + 1]]))
+        } else {
+            let at = 4 * index;
+            let bytes = [self.bounds[at], self.bounds[at + 1], self.bounds[at + 2], self.bounds[at + 3]];
+            u32::from_le_bytes(bytes) as usize
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -27,11 +44,11 @@ impl Labels {
     }
 
     fn name(&self, index: usize) -> &str {
-        &self.text[self.bounds[2 * index] as usize..self.bounds[2 * index + 1] as usize]
+        &self.text[self.bound(2 * index)..self.bound(2 * index + 1)]
     }
 
     fn value(&self, index: usize) -> &str {
-        &self.text[self.bounds[2 * index + 1] as usize..self.bounds[2 * index + 2] as usize]
+        &self.text[self.bound(2 * index + 1)..self.bound(2 * index + 2)]
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -55,13 +72,8 @@ impl Labels {
     /// All names and values concatenated in order, and each pair's byte range in that text:
     /// enough to hash the labels with a few calls instead of two per label.
     pub fn packed(&self) -> (&str, impl ExactSizeIterator<Item = (usize, usize, usize)> + '_) {
-        let pairs = (0..self.len()).map(|index| {
-            (
-                self.bounds[2 * index] as usize,
-                self.bounds[2 * index + 1] as usize,
-                self.bounds[2 * index + 2] as usize,
-            )
-        });
+        let pairs = (0..self.len())
+            .map(|index| (self.bound(2 * index), self.bound(2 * index + 1), self.bound(2 * index + 2)));
         (&self.text, pairs)
     }
 
@@ -166,15 +178,21 @@ impl LabelsBuilder {
                 _ => kept.push(*pair),
             }
         }
-        let mut packed = String::with_capacity(text.len());
-        let mut bounds = Vec::with_capacity(kept.len() * 2 + 1);
+        let total: usize = kept.iter().map(|(start, _, end)| (end - start) as usize).sum();
+        let width = bound_width(total);
+        let mut packed = String::with_capacity(total);
+        let mut bounds = Vec::with_capacity((kept.len() * 2 + 1) * width);
+        // Offsets fit the width chosen for the total (and u32 for any text the builder holds).
+        let mut push_bound = |at: usize| {
+            bounds.extend_from_slice(&(at as u32).to_le_bytes()[..width]);
+        };
         for (start, middle, end) in kept {
-            bounds.push(packed.len() as u32);
+            push_bound(packed.len());
             packed.push_str(&text[start as usize..middle as usize]);
-            bounds.push(packed.len() as u32);
+            push_bound(packed.len());
             packed.push_str(&text[middle as usize..end as usize]);
         }
-        bounds.push(packed.len() as u32);
+        push_bound(packed.len());
         Labels { text: packed.into_boxed_str(), bounds: bounds.into_boxed_slice() }
     }
 }
@@ -202,5 +220,20 @@ mod tests {
         assert_ne!(labels, Labels::from_pairs([("", "x"), ("a", "ab"), ("", "c")]));
         assert!(Labels::default().is_empty());
         assert_eq!(Labels::from_pairs(Vec::<(&str, &str)>::new()), Labels::default());
+    }
+
+    #[test]
+    fn text_beyond_64_kib_takes_wide_bounds() {
+        let long = "x".repeat(70_000);
+        let labels = Labels::from_pairs([("z", "end"), ("description", long.as_str()), ("a", "start")]);
+        assert_eq!(labels.len(), 3);
+        assert_eq!(labels.get("description"), Some(long.as_str()));
+        assert_eq!(labels.get("z"), Some("end"));
+        assert_eq!(labels.iter().map(|(name, _)| name).collect::<Vec<_>>(), vec!["a", "description", "z"]);
+        // Just below the switch, two-byte bounds still reach the end of the text.
+        let edge = "y".repeat(usize::from(u16::MAX) - 2);
+        let labels = Labels::from_pairs([("a", edge.as_str()), ("b", "")]);
+        assert_eq!(labels.get("a"), Some(edge.as_str()));
+        assert_eq!(labels.get("b"), Some(""));
     }
 }

@@ -34,9 +34,9 @@ const MAX_STEP: usize = 512;
 /// A snapshot is also taken when the last one is this old and the log has grown since.
 const SNAPSHOT_AGE: Duration = Duration::from_secs(300);
 /// ... or when the log since the last one is this large, and twice the last snapshot: big
-/// batches make a few thousand records hundreds of megabytes, which a restart would replay and
-/// a late snapshot would delete in one long stall; a large state is not written again sooner
-/// than its log outgrows it.
+/// batches make a few thousand records hundreds of megabytes, which a restart would replay; a
+/// large state (serialized on the engine thread) is not taken again sooner than its log
+/// outgrows it.
 const SNAPSHOT_BYTES: u64 = 256 << 20;
 
 /// Where the engine's notifications go.
@@ -176,8 +176,9 @@ pub fn run(
             .growth_bytes
             .store(engine.growth_bytes() + durability.shards.growth_bytes(), Ordering::Relaxed);
         commit(&mut step, &mut durability, &mut outputs);
-        // A snapshot briefly needs memory the size of the state: none while memory is short
-        // (the log, on disk, grows meanwhile).
+        collect_snapshot(&mut durability.storage, false);
+        // A snapshot needs memory the size of the state until it is written: none while memory
+        // is short (the log, on disk, grows meanwhile).
         let memory_short = outputs.pressure.memory_exceeded.load(Ordering::Relaxed);
         let since = durability.storage.since_snapshot();
         if !memory_short
@@ -224,8 +225,10 @@ pub fn run(
         delivered.clear();
     }
     // A quicker next start; the log has everything anyway, so not when memory is short.
+    collect_snapshot(&mut durability.storage, true);
     if !outputs_pressure.memory_exceeded.load(Ordering::Relaxed) {
         snapshot(&engine, &mut durability.storage);
+        collect_snapshot(&mut durability.storage, true);
     }
 }
 
@@ -491,19 +494,35 @@ fn outbox_event(page: &Page, client_url: Option<&str>) -> Result<OutboxEvent, se
     })
 }
 
+/// Serializes the engine's state here (it must not change meanwhile), in one pass into a buffer
+/// of the exact size, and hands it to the store, which writes it on a thread of its own.
 fn snapshot(engine: &Engine, storage: &mut Storage) {
+    if storage.snapshot_pending() {
+        return;
+    }
     let started = Instant::now();
     let snapshot = engine.snapshot();
-    let written = snapshot.size().map_err(|error| error.to_string()).and_then(|size| {
-        storage
-            .checkpoint(size, |buffer| snapshot.write_to(buffer))
-            .map(|()| size)
-            .map_err(|error| error.to_string())
+    let taken = snapshot.size().map_err(|error| error.to_string()).and_then(|size| {
+        let mut state = vec![0; size];
+        snapshot.write_to(&mut state).map_err(|error| error.to_string())?;
+        storage.begin_snapshot(state).map_err(|error| error.to_string())?;
+        Ok(size)
     });
-    match written {
+    match taken {
         Ok(bytes) => {
-            tracing::debug!(bytes, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot written")
+            tracing::debug!(bytes, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot taken")
         }
+        Err(error) => {
+            tracing::error!(%error, "cannot take a snapshot; the log keeps growing until one succeeds")
+        }
+    }
+}
+
+/// Collects the snapshot being written, if it is done (`wait`: waiting for it).
+fn collect_snapshot(storage: &mut Storage, wait: bool) {
+    match storage.finish_snapshot(wait) {
+        Ok(Some(position)) => tracing::debug!(position, "snapshot written"),
+        Ok(None) => {}
         Err(error) => {
             tracing::error!(%error, "cannot write a snapshot; the log keeps growing until one succeeds")
         }
