@@ -27,8 +27,8 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::engine::{Command, PageAction};
-use crate::model::{Event, EventTime};
+use crate::engine::{Command, PageAction, Repeat};
+use crate::model::{Alert, Event, EventTime};
 
 /// The snapshot file: magic, the last log position it includes, the length and xxh3 hash of
 /// the state (each 8 bytes, little endian), then the state.
@@ -49,8 +49,10 @@ const SNAPSHOT_POSITION: &str = "snapshot_position";
 /// This replica's identity (8 bytes), made up when the store is created.
 const REPLICA: &str = "replica";
 /// The layout of the records (4 bytes, little endian): a store written in another is refused.
+/// Format 3 added `Record::Logged`; a format-2 store is read as it is and marked 3.
 const FORMAT_KEY: &str = "format";
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
+const READABLE_FORMATS: [u32; 2] = [2, FORMAT];
 /// The store's page cache: the log is written and read back only on restart, so a small cache
 /// does; it counts against the memory ceiling.
 const CACHE_BYTES: usize = 32 << 20;
@@ -104,50 +106,103 @@ pub enum Record {
     Advance {
         at: EventTime,
     },
+    /// A batch whose re-sent alerts are named by what the engine held (format 3 on).
+    Logged {
+        at: EventTime,
+        events: Vec<Logged>,
+    },
 }
 
-/// The writing side of `Record`: same variants, same fields, borrowed.
+/// One event of a `Record::Logged` batch.
+#[derive(Debug, PartialEq, Deserialize)]
+pub enum Logged {
+    Event(Event),
+    /// An alert the engine held unchanged, as of the flushes due at the batch's time.
+    Repeat(Repeat),
+}
+
 #[derive(Serialize)]
-enum RecordRef<'a> {
-    Batch { at: EventTime, events: Durable<'a> },
-    Command { at: EventTime, command: &'a Command },
-    Advance { at: EventTime },
+enum LoggedRef<'a> {
+    Event(&'a Event),
+    Repeat(Repeat),
 }
 
-/// The events of a batch worth logging: everything but log records.
-struct Durable<'a>(&'a [Event]);
+/// The writing side of `Record`: same variants, same fields, borrowed. (`Batch` is no longer
+/// written, only read.)
+#[derive(Serialize)]
+#[serde(bound(serialize = "R: Fn(&Alert) -> Option<Repeat>"))]
+enum RecordRef<'a, R: Fn(&Alert) -> Option<Repeat>> {
+    #[allow(dead_code)] // Kept for the variant indices `Record` reads.
+    Batch {
+        at: EventTime,
+        events: &'a [Event],
+    },
+    Command {
+        at: EventTime,
+        command: &'a Command,
+    },
+    Advance {
+        at: EventTime,
+    },
+    Logged {
+        at: EventTime,
+        events: Durable<'a, R>,
+    },
+}
 
-impl Durable<'_> {
+/// The records without repeats.
+type PlainRecord<'a> = RecordRef<'a, fn(&Alert) -> Option<Repeat>>;
+
+/// The events of a batch worth logging (everything but log records), each alert that `repeat`
+/// says the engine holds unchanged as a `Repeat`.
+struct Durable<'a, R> {
+    events: &'a [Event],
+    repeat: R,
+}
+
+impl<R> Durable<'_, R> {
     fn count(&self) -> usize {
-        self.0.iter().filter(|event| !matches!(event, Event::Log(_))).count()
+        self.events.iter().filter(|event| !matches!(event, Event::Log(_))).count()
     }
 }
 
-impl Serialize for Durable<'_> {
+impl<R: Fn(&Alert) -> Option<Repeat>> Serialize for Durable<'_, R> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut sequence = serializer.serialize_seq(Some(self.count()))?;
-        for event in self.0.iter().filter(|event| !matches!(event, Event::Log(_))) {
-            sequence.serialize_element(event)?;
+        for event in self.events.iter().filter(|event| !matches!(event, Event::Log(_))) {
+            match event {
+                Event::Alert(alert) => match (self.repeat)(alert) {
+                    Some(repeat) => sequence.serialize_element(&LoggedRef::Repeat(repeat))?,
+                    None => sequence.serialize_element(&LoggedRef::Event(event))?,
+                },
+                _ => sequence.serialize_element(&LoggedRef::Event(event))?,
+            }
         }
         sequence.end()
     }
 }
 
-/// A batch as a log record; `None` when it holds nothing durable (only log records).
-pub fn encode_batch(at: EventTime, events: &[Event]) -> Result<Option<Vec<u8>>, postcard::Error> {
-    let events = Durable(events);
+/// A batch as a log record; `None` when it holds nothing durable (only log records). `repeat`
+/// names the alerts the engine holds unchanged (`Engine::repeat_of`, judged after the flushes
+/// due at `at`, as the restart that reads the record judges them).
+pub fn encode_batch(
+    at: EventTime,
+    events: &[Event],
+    repeat: impl Fn(&Alert) -> Option<Repeat>,
+) -> Result<Option<Vec<u8>>, postcard::Error> {
+    let events = Durable { events, repeat };
     if events.count() == 0 {
         return Ok(None);
     }
-    postcard::to_allocvec(&RecordRef::Batch { at, events }).map(Some)
+    postcard::to_allocvec(&RecordRef::Logged { at, events }).map(Some)
 }
 
 pub fn encode_command(at: EventTime, command: &Command) -> Result<Vec<u8>, postcard::Error> {
-    postcard::to_allocvec(&RecordRef::Command { at, command })
+    postcard::to_allocvec(&PlainRecord::Command { at, command })
 }
 
 pub fn encode_advance(at: EventTime) -> Result<Vec<u8>, postcard::Error> {
-    postcard::to_allocvec(&RecordRef::Advance { at })
+    postcard::to_allocvec(&PlainRecord::Advance { at })
 }
 
 /// A PagerDuty event waiting for PagerDuty: the Events API v2 body with the routing key's
@@ -235,6 +290,9 @@ impl Storage {
                 .map(|value| value.value().try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX));
             match found {
                 Some(FORMAT) => {}
+                Some(found) if READABLE_FORMATS.contains(&found) => {
+                    meta.insert(FORMAT_KEY, FORMAT.to_le_bytes().as_slice())?;
+                }
                 Some(found) if !fresh => return Err(StorageError::Format { path: storage.path, found }),
                 None if !fresh => return Err(StorageError::Format { path: storage.path, found: 1 }),
                 _ => {
@@ -533,8 +591,21 @@ mod tests {
         });
         {
             let mut storage = Storage::open(dir.path()).unwrap();
-            assert_eq!(encode_batch(at, std::slice::from_ref(&log)).unwrap(), None, "logs are not logged");
-            let batch = encode_batch(at, &[alert("A"), log, alert("B")]).unwrap().unwrap();
+            assert_eq!(
+                encode_batch(at, std::slice::from_ref(&log), |_| None).unwrap(),
+                None,
+                "logs are not logged"
+            );
+            let repeat = Repeat {
+                fingerprint: 7,
+                starts_at: None,
+                ends_at: Some(at),
+                resolved: false,
+                expiry: Expiry::ResolveTimeout,
+                severity: None,
+            };
+            let repeats = |alert: &Alert| (alert.labels.get("alertname") == Some("B")).then_some(repeat);
+            let batch = encode_batch(at, &[alert("A"), log, alert("B")], repeats).unwrap().unwrap();
             let sequences = storage.commit(&[batch], &[event("k1"), event("k2")], &[]).unwrap();
             assert_eq!(sequences, vec![1, 2]);
             storage.commit(&[encode_advance(at).unwrap()], &[], &[1]).unwrap();
@@ -544,9 +615,12 @@ mod tests {
         assert!(recovery.snapshot.is_none());
         assert_eq!(recovery.records.len(), 2);
         match &recovery.records[0] {
-            Record::Batch { at: time, events } => {
+            Record::Logged { at: time, events } => {
                 assert_eq!(*time, at);
-                assert_eq!(events, &vec![alert("A"), alert("B")]);
+                let Logged::Repeat(repeat) = &events[1] else { panic!("B is a repeat: {events:?}") };
+                assert_eq!((repeat.fingerprint, repeat.ends_at), (7, Some(at)));
+                assert_eq!(events[0], Logged::Event(alert("A")));
+                assert_eq!(events.len(), 2);
             }
             other => panic!("expected a batch, got {other:?}"),
         }

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use route::{GroupBy, Route, RouteTree};
-pub use store::{Fingerprint, fingerprint};
+pub use store::{Fingerprint, Repeat, fingerprint};
 
 use group::{Flush, Group, TopologyLink};
 use inhibit::{InhibitRule, Inhibitor};
@@ -452,6 +452,44 @@ impl Engine {
         for event in events {
             self.apply_one(event);
         }
+    }
+
+    /// What the write-ahead log needs to keep of an alert about to be applied: `Some` when it
+    /// repeats one held with the same labels, annotations and generator URL (the usual re-send),
+    /// which `repeated` gives back whole from the same state.
+    pub fn repeat_of(&self, alert: &Alert) -> Option<Repeat> {
+        if alert.external_key.is_some() {
+            return None;
+        }
+        let fingerprint = fingerprint(&alert.labels, &self.config.exclude_labels);
+        let entry = self.alerts.get(&fingerprint)?;
+        let same = *entry.labels == alert.labels
+            && *entry.annotations == alert.annotations
+            && entry.generator_url.as_deref() == alert.generator_url.as_deref();
+        same.then_some(Repeat {
+            fingerprint,
+            starts_at: alert.starts_at,
+            ends_at: alert.ends_at,
+            resolved: alert.resolved,
+            expiry: alert.expiry,
+            severity: alert.severity,
+        })
+    }
+
+    /// The alert a `Repeat` stands for, from the state it was made in.
+    pub fn repeated(&self, repeat: &Repeat) -> Option<Alert> {
+        let entry = self.alerts.get(&repeat.fingerprint)?;
+        Some(Alert {
+            labels: (*entry.labels).clone(),
+            annotations: (*entry.annotations).clone(),
+            starts_at: repeat.starts_at,
+            ends_at: repeat.ends_at,
+            resolved: repeat.resolved,
+            expiry: repeat.expiry,
+            severity: repeat.severity,
+            generator_url: entry.generator_url.as_deref().map(Box::from),
+            external_key: None,
+        })
     }
 
     /// Moves time forward to `now` (never backwards) and runs every group flush due by then,

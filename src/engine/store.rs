@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::patterns::PatternHits;
 use super::topology::Subject;
-use crate::model::{Alert, EventTime, Labels, Severity};
+use crate::model::{Alert, EventTime, Expiry, Labels, Severity};
 
 /// The identity of an alert: a hash of its labels minus the configured excluded labels.
 pub type Fingerprint = u64;
@@ -202,6 +202,19 @@ impl UrlCache {
             slot => slot.insert(Arc::from(url)).clone(),
         }
     }
+}
+
+/// A re-send of an alert the engine holds with the same labels, annotations and generator URL:
+/// what the write-ahead log keeps of it instead of the whole alert (`Engine::repeat_of`,
+/// `Engine::repeated`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repeat {
+    pub fingerprint: Fingerprint,
+    pub starts_at: Option<EventTime>,
+    pub ends_at: Option<EventTime>,
+    pub resolved: bool,
+    pub expiry: Expiry,
+    pub severity: Option<Severity>,
 }
 
 /// What the engine remembers about one alert. What the config derives from its labels

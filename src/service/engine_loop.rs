@@ -27,7 +27,7 @@ use crate::sinks::pagerduty::Outgoing;
 use crate::sinks::pagerduty::dto::EventBody;
 use crate::sources::Pressure;
 use crate::sources::capture::CaptureWriter;
-use crate::storage::{self, OutboxEvent, Record, Storage, StorageError};
+use crate::storage::{self, Logged, OutboxEvent, Record, Storage, StorageError};
 
 /// Inputs applied before one commit, at most.
 const MAX_STEP: usize = 512;
@@ -83,6 +83,27 @@ pub fn recover(engine: &mut Engine, records: Vec<Record>) -> usize {
                 let _ = engine.command(command, at);
             }
             Record::Advance { at } => engine.advance(at, &mut out),
+            Record::Logged { at, events } => {
+                // Repeats name what the engine held after the flushes due then, as when logged.
+                engine.advance(at, &mut out);
+                let events: Vec<crate::model::Event> = events
+                    .into_iter()
+                    .filter_map(|logged| match logged {
+                        Logged::Event(event) => Some(event),
+                        Logged::Repeat(repeat) => {
+                            let alert = engine.repeated(&repeat);
+                            if alert.is_none() {
+                                tracing::error!(
+                                    fingerprint = repeat.fingerprint,
+                                    "the log repeats an alert the state does not hold: skipped"
+                                );
+                            }
+                            alert.map(crate::model::Event::Alert)
+                        }
+                    })
+                    .collect();
+                engine.apply_batch(events, at, &mut out);
+            }
         }
         out.clear();
     }
@@ -272,7 +293,10 @@ fn apply(
                     shards.changed(&key);
                 }
                 None => {
-                    match storage::encode_batch(now, &batch.events) {
+                    // Re-sent alerts are logged by fingerprint: judged after the flushes due
+                    // now, as a restart reading the record judges them.
+                    engine.advance(now, &mut step.out);
+                    match storage::encode_batch(now, &batch.events, |alert| engine.repeat_of(alert)) {
                         Ok(Some(record)) => {
                             step.records.push(record);
                             logged = true;

@@ -464,3 +464,30 @@ pub(super) fn test_scoring(shadow: Shadow) -> ScoreConfig {
         shadow,
     }
 }
+
+#[test]
+fn a_resend_is_a_repeat_that_gives_the_same_alert_back_and_a_change_is_not() {
+    let mut engine = Engine::new(config());
+    let mut out = Vec::new();
+    let mut first = alert(&[("alertname", "DiskFull"), ("instance", "a")]);
+    first.annotations = Labels::from_pairs([("summary", "disk full")]);
+    first.generator_url = Some("http://prometheus/graph".into());
+    assert_eq!(engine.repeat_of(&first), None, "not held yet");
+    engine.apply(Event::Alert(first.clone()), at(0), &mut out);
+
+    let mut resend = first.clone();
+    resend.ends_at = Some(at(240));
+    resend.severity = Some(Severity::Critical);
+    let repeat = engine.repeat_of(&resend).expect("an unchanged re-send is a repeat");
+    assert_eq!(engine.repeated(&repeat), Some(resend.clone()));
+
+    let mut reworded = resend.clone();
+    reworded.annotations = Labels::from_pairs([("summary", "disk almost full")]);
+    assert_eq!(engine.repeat_of(&reworded), None, "changed annotations are logged whole");
+    let mut moved = resend.clone();
+    moved.generator_url = None;
+    assert_eq!(engine.repeat_of(&moved), None, "a changed generator URL is logged whole");
+    let mut keyed = resend;
+    keyed.external_key = Some("key".into());
+    assert_eq!(engine.repeat_of(&keyed), None, "sender-keyed alerts are logged whole");
+}
