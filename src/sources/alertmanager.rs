@@ -1,32 +1,89 @@
 //! Alertmanager-compatible ingest: the API v2 `POST /api/v2/alerts` that Prometheus sends to,
 //! and the webhook receiver payload (`version: "4"`) an existing Alertmanager forwards.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{
-    Decoded, IngestError, Limits, Reason, Rejection, check_annotations, check_labels, labels_from_map,
-};
-use crate::model::{Alert, Event, EventTime, Expiry, Labels, Severity};
+use super::{Decoded, IngestError, Limits, Reason, Rejection, check_annotations, check_labels};
+use crate::model::{Alert, Event, EventTime, Expiry, Labels, LabelsBuilder, Severity};
 
 /// An alert as Prometheus posts it (Alertmanager's `postableAlert`) or as a webhook carries it
-/// (which adds `status`).
+/// (which adds `status`). Strings are borrowed from the body and label maps go straight into
+/// `Labels`: no allocation per label.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawAlert {
+struct RawAlert<'a> {
+    #[serde(default, borrow)]
+    status: Option<Text<'a>>,
     #[serde(default)]
-    status: Option<String>,
-    labels: Option<BTreeMap<String, String>>,
+    labels: Option<LabelMap>,
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    starts_at: Option<String>,
-    #[serde(default)]
-    ends_at: Option<String>,
-    #[serde(default, rename = "generatorURL")]
-    generator_url: Option<String>,
+    annotations: Option<LabelMap>,
+    #[serde(default, borrow)]
+    starts_at: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    ends_at: Option<Text<'a>>,
+    #[serde(default, borrow, rename = "generatorURL")]
+    generator_url: Option<Text<'a>>,
+}
+
+/// A JSON string, borrowed from the body unless it holds escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text<'a>, D::Error> {
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A string field's text; absent and empty are alike.
+fn text<'b>(field: &'b Option<Text<'_>>) -> Option<&'b str> {
+    field.as_ref().map(|text| &*text.0).filter(|text| !text.is_empty())
+}
+
+/// A JSON object of strings, read into `Labels` (a repeated name: the last value wins).
+struct LabelMap(Labels);
+
+impl<'de> Deserialize<'de> for LabelMap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<LabelMap, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = LabelMap;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("an object of string values")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LabelMap, A::Error> {
+                let mut builder = LabelsBuilder::with_capacity(map.size_hint().unwrap_or(16).min(64));
+                while let Some((name, value)) = map.next_entry::<Text<'de>, Text<'de>>()? {
+                    builder.push(&*name.0, &*value.0);
+                }
+                Ok(LabelMap(builder.build()))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -39,6 +96,16 @@ struct WebhookMessage<'a> {
 /// Decodes an API v2 body: a JSON array of alerts. Alerts that fail validation are rejected
 /// one by one; the others are accepted.
 pub fn decode_v2(body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
+    // One pass when every item has the shape of an alert (the usual case); otherwise item by
+    // item, to reject only the malformed ones.
+    if let Ok(alerts) = serde_json::from_str::<Vec<RawAlert>>(body) {
+        check_count(alerts.len(), limits)?;
+        let mut decoded = Decoded { events: Vec::with_capacity(alerts.len()), rejected: Vec::new() };
+        for (index, alert) in alerts.into_iter().enumerate() {
+            push(&mut decoded, index, build_alert(alert, Lifecycle::PostedState, limits));
+        }
+        return Ok(decoded);
+    }
     let items: Vec<&RawValue> = serde_json::from_str(body).map_err(|error| {
         IngestError::new(Reason::Malformed, format!("body is not a JSON array of alerts: {error}"))
     })?;
@@ -47,17 +114,7 @@ pub fn decode_v2(body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
     for (index, item) in items.into_iter().enumerate() {
         let result = serde_json::from_str::<RawAlert>(item.get())
             .map_err(|error| (Reason::Malformed, format!("invalid alert: {error}")))
-            .and_then(|alert| {
-                build_alert(
-                    alert.labels,
-                    &alert.annotations,
-                    alert.starts_at.as_deref(),
-                    alert.ends_at.as_deref(),
-                    alert.generator_url,
-                    Lifecycle::PostedState,
-                    limits,
-                )
-            });
+            .and_then(|alert| build_alert(alert, Lifecycle::PostedState, limits));
         push(&mut decoded, index, result);
     }
     Ok(decoded)
@@ -86,7 +143,7 @@ pub fn decode_webhook(body: &str, limits: &Limits) -> Result<Decoded, IngestErro
         let result = serde_json::from_str::<RawAlert>(item.get())
             .map_err(|error| (Reason::Malformed, format!("invalid alert: {error}")))
             .and_then(|alert| {
-                let lifecycle = match alert.status.as_deref() {
+                let lifecycle = match alert.status.as_ref().map(|status| &*status.0) {
                     Some("firing") => Lifecycle::Firing,
                     Some("resolved") => Lifecycle::Resolved,
                     Some(other) => {
@@ -97,15 +154,7 @@ pub fn decode_webhook(body: &str, limits: &Limits) -> Result<Decoded, IngestErro
                     }
                     None => return Err((Reason::MissingField, "missing field `status`".to_owned())),
                 };
-                build_alert(
-                    alert.labels,
-                    &alert.annotations,
-                    alert.starts_at.as_deref(),
-                    alert.ends_at.as_deref(),
-                    alert.generator_url,
-                    lifecycle,
-                    limits,
-                )
+                build_alert(alert, lifecycle, limits)
             });
         push(&mut decoded, index, result);
     }
@@ -140,25 +189,21 @@ enum Lifecycle {
 }
 
 fn build_alert(
-    labels: Option<BTreeMap<String, String>>,
-    annotations: &BTreeMap<String, String>,
-    starts_at: Option<&str>,
-    ends_at: Option<&str>,
-    generator_url: Option<String>,
+    alert: RawAlert<'_>,
     lifecycle: Lifecycle,
     limits: &Limits,
 ) -> Result<Alert, (Reason, String)> {
-    let labels = labels.ok_or_else(|| (Reason::MissingField, "missing field `labels`".to_owned()))?;
+    let LabelMap(labels) =
+        alert.labels.ok_or_else(|| (Reason::MissingField, "missing field `labels`".to_owned()))?;
     if labels.is_empty() {
         return Err((Reason::InvalidValue, "labels must not be empty".to_owned()));
     }
-    let labels: Labels = labels_from_map(labels.iter().map(|(name, value)| (name.as_str(), value.as_str())));
     check_labels(&labels, limits, "labels")?;
-    let annotations =
-        labels_from_map(annotations.iter().map(|(name, value)| (name.as_str(), value.as_str())));
+    let annotations = alert.annotations.map(|LabelMap(annotations)| annotations).unwrap_or_default();
     check_annotations(&annotations, limits)?;
-    let starts_at = parse_time("startsAt", starts_at)?;
-    let ends_at = parse_time("endsAt", ends_at)?;
+    let starts_at = parse_time("startsAt", text(&alert.starts_at))?;
+    let ends_at = parse_time("endsAt", text(&alert.ends_at))?;
+    let generator_url = text(&alert.generator_url).map(Box::from);
     let (ends_at, resolved, expiry) = match lifecycle {
         Lifecycle::PostedState => (ends_at, false, Expiry::ResolveTimeout),
         Lifecycle::Firing => (None, false, Expiry::UntilResolved),
@@ -173,7 +218,7 @@ fn build_alert(
         resolved,
         expiry,
         severity,
-        generator_url: generator_url.filter(|url| !url.is_empty()).map(String::into_boxed_str),
+        generator_url,
         external_key: None,
     })
 }
@@ -211,6 +256,35 @@ mod tests {
         let Event::Alert(alert) = &decoded.events[0] else { panic!("not an alert") };
         assert_eq!(alert.severity, Some(Severity::Critical));
         assert_eq!(alert.expiry, Expiry::ResolveTimeout);
+    }
+
+    #[test]
+    fn v2_reads_escapes_repeated_names_and_null_annotations_and_rejects_only_a_misshapen_alert() {
+        let body = r#"[
+            {"labels": {"alertname": "A\u00e9\"q", "job": "x", "job": "y"}, "annotations": null,
+             "generatorURL": ""},
+            {"labels": {"alertname": "B", "replicas": 3}},
+            {"labels": {"alertname": "C"}, "annotations": {"summary": "line\nbreak"}, "startsAt": ""}
+        ]"#;
+        let decoded = decode_v2(body, &test_limits()).unwrap();
+        let reasons: Vec<_> =
+            decoded.rejected.iter().map(|rejection| (rejection.index, rejection.reason)).collect();
+        assert_eq!(reasons, vec![(1, Reason::Malformed)]);
+        assert!(decoded.rejected[0].message.contains("string"), "{}", decoded.rejected[0].message);
+        let alerts: Vec<&Alert> = decoded
+            .events
+            .iter()
+            .map(|event| match event {
+                Event::Alert(alert) => alert,
+                other => panic!("not an alert: {other:?}"),
+            })
+            .collect();
+        assert_eq!(alerts[0].labels.get("alertname"), Some("A\u{e9}\"q"));
+        assert_eq!(alerts[0].labels.get("job"), Some("y"), "the last value of a repeated name wins");
+        assert!(alerts[0].annotations.is_empty());
+        assert_eq!(alerts[0].generator_url, None);
+        assert_eq!(alerts[1].annotations.get("summary"), Some("line\nbreak"));
+        assert_eq!(alerts[1].starts_at, None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::admin::metrics::Metrics;
-use crate::model::{Event, Labels, LabelsBuilder};
+use crate::model::{Event, Labels};
 use crate::service::Input;
 
 /// Caps on what one request may carry, so a hostile or broken sender cannot exhaust memory.
@@ -431,15 +431,6 @@ pub fn check_labels(labels: &Labels, limits: &Limits, what: &str) -> Result<(), 
 pub fn check_annotations(annotations: &Labels, limits: &Limits) -> Result<(), (Reason, String)> {
     let capped = Limits { max_label_value_bytes: limits.max_annotation_value_bytes, ..*limits };
     check_labels(annotations, &capped, "annotations")
-}
-
-/// Builds labels from string pairs.
-pub fn labels_from_map<'a>(pairs: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> Labels {
-    let mut builder = LabelsBuilder::with_capacity(pairs.len());
-    for (name, value) in pairs {
-        builder.push(name, value);
-    }
-    builder.build()
 }
 
 /// Rejects bodies that are not UTF-8, naming the offset.
