@@ -120,7 +120,7 @@ pub fn run_file(path: &Path) -> Result<Outcome, String> {
     let relative = |name: &str| -> PathBuf { base.join(name) };
     let source =
         file.config.as_deref().map_or(ConfigSource::Embedded, |name| ConfigSource::File(relative(name)));
-    let overrides = Overrides { topology: file.topology.as_deref().map(relative) };
+    let overrides = Overrides { topology: file.topology.as_deref().map(relative), ..Overrides::default() };
     let config = config::load(&source, &overrides)
         .map_err(|errors| format!("{}: the config under test is invalid:\n{errors}", path.display()))?;
     let mut outcome = Outcome { passed: 0, failed: 0, text: String::new() };

@@ -10,7 +10,7 @@ pub fn run(input: &Path, configs: &[PathBuf], topology: Option<PathBuf>, json: b
         return ExitCode::from(2);
     };
     let load = |path: &PathBuf| {
-        let overrides = Overrides { topology: topology.clone() };
+        let overrides = Overrides { topology: topology.clone(), ..Overrides::default() };
         config::load(&ConfigSource::File(path.clone()), &overrides)
             .map_err(|errors| format!("{}: invalid config:\n{errors}", path.display()))
     };

@@ -113,6 +113,10 @@ enum Command {
         /// Inventory file (the format of topology.json); overrides `topology.file`.
         #[arg(long, value_name = "FILE")]
         topology: Option<PathBuf>,
+        /// Do not read secrets given by `env` or `file`: they exist where the config will run
+        /// (a pod's Secret, a unit's credentials), not here. Everything else is checked.
+        #[arg(long)]
+        secrets_elsewhere: bool,
     },
 }
 
@@ -124,7 +128,7 @@ pub fn main(cli: Cli) -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve { config, topology, record } => {
-            serve::run(config_source(config), Overrides { topology }, record)
+            serve::run(config_source(config), Overrides { topology, ..Overrides::default() }, record)
         }
         Command::Replay {
             config,
@@ -144,10 +148,10 @@ pub fn main(cli: Cli) -> ExitCode {
                 history_out: history_out.as_deref(),
                 reports: &report,
             };
-            replay::run(config_source(config), Overrides { topology }, &files)
+            replay::run(config_source(config), Overrides { topology, ..Overrides::default() }, &files)
         }
-        Command::Check { config, topology } => {
-            return check::run(config_source(config), Overrides { topology });
+        Command::Check { config, topology, secrets_elsewhere } => {
+            return check::run(config_source(config), Overrides { topology, secrets_elsewhere });
         }
         Command::Test { files } => return test::run(&files),
         Command::Diff { input, config, topology, json } => return diff::run(&input, &config, topology, json),

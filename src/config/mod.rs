@@ -155,6 +155,9 @@ pub enum ConfigSource {
 pub struct Overrides {
     /// `--topology FILE`: the inventory file, instead of `topology.file`.
     pub topology: Option<PathBuf>,
+    /// `check --secrets-elsewhere`: secrets given by `env` or `file` exist where the config
+    /// will run (a pod's Secret, a unit's credentials), not here; they are not read.
+    pub secrets_elsewhere: bool,
 }
 
 pub fn load(source: &ConfigSource, overrides: &Overrides) -> Result<Config, ConfigErrors> {
@@ -212,6 +215,7 @@ pub fn parse_in(text: &str, context: &Context<'_>) -> Result<Config, ConfigError
         env: context.env,
         base_dir: context.base_dir.clone(),
         topology_override: context.overrides.topology.clone(),
+        secrets_elsewhere: context.overrides.secrets_elsewhere,
     };
     let config = validator.config(raw);
     if validator.errors.is_empty() {
@@ -227,6 +231,7 @@ struct Validator<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     base_dir: Option<PathBuf>,
     topology_override: Option<PathBuf>,
+    secrets_elsewhere: bool,
 }
 
 impl Validator<'_> {
@@ -589,6 +594,9 @@ impl Validator<'_> {
     /// Reads a secret; `None` when its environment variable is unset or empty.
     fn secret(&mut self, path: &str, raw: RawSecret) -> Option<Secret> {
         match (raw.env, raw.file, raw.value) {
+            (Some(_), None, None) | (None, Some(_), None) if self.secrets_elsewhere => {
+                Some(Secret("(not read: secrets elsewhere)".to_owned()))
+            }
             (Some(name), None, None) => (self.env)(&name).filter(|value| !value.is_empty()).map(Secret),
             (None, Some(file), None) => match std::fs::read_to_string(Path::new(&file)) {
                 Ok(text) if !text.trim().is_empty() => Some(Secret(text.trim().to_owned())),

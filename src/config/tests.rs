@@ -148,7 +148,7 @@ fn the_command_line_topology_overrides_the_config_file_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.json");
     std::fs::write(&path, r#"{"services": {"cart": {"kind": "app"}}}"#).unwrap();
-    let overrides = Overrides { topology: Some(path) };
+    let overrides = Overrides { topology: Some(path), ..Overrides::default() };
     let context = Context { base_dir: None, overrides, env: &no_env };
     let config = parse_in("topology:\n  file: does-not-exist.json\n", &context).unwrap();
     assert!(config.engine.topology.service_id("cart").is_some());
@@ -185,4 +185,19 @@ fn kafka_defaults_and_errors() {
         ]
     );
     assert!(errors.0[0].message.contains("otlp_proto"), "{}", errors.0[0].message);
+}
+
+#[test]
+fn secrets_elsewhere_are_not_read_but_their_shape_is_checked() {
+    let text = "auth:\n  ingest_tokens:\n    - file: /nonexistent/ingest-token\n    - env: UNSET_TOKEN_VARIABLE\n\
+                pagerduty:\n  routing_keys:\n    default: {file: /nonexistent/key, env: BOTH}\n";
+    let errors = parse(text, &no_env).unwrap_err().to_string();
+    assert!(errors.contains("cannot read secret file"), "{errors}");
+    let overrides = Overrides { secrets_elsewhere: true, ..Overrides::default() };
+    let context = Context { base_dir: None, overrides, env: &no_env };
+    let errors = parse_in(text, &context).unwrap_err().0;
+    let paths: Vec<&str> = errors.iter().map(|error| error.path.as_str()).collect();
+    assert_eq!(paths, vec!["pagerduty.routing_keys.default"], "only the misshapen secret: {errors:?}");
+    let fixed = text.replace("{file: /nonexistent/key, env: BOTH}", "{file: /nonexistent/key}");
+    assert!(parse_in(&fixed, &context).is_ok());
 }
