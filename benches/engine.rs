@@ -2,6 +2,8 @@
 //! inventory resolution and topology correlation, routing and grouping, inhibition, silences and
 //! flush decisions; no I/O.
 //!
+//! Also the decoding of an Alertmanager API request, and an engine snapshot.
+//!
 //! Run: `cargo bench --bench engine`. Throughput is in alert events per second on one core.
 
 use std::fmt::Write;
@@ -210,5 +212,46 @@ fn engine_throughput(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine_throughput);
+/// 256 kube-prometheus alerts as Prometheus posts them (the load generator's shape).
+fn alertmanager_body() -> String {
+    let mut body = String::from("[");
+    for id in 0..256 {
+        if id > 0 {
+            body.push(',');
+        }
+        let namespace = ["payments", "checkout", "search", "catalog"][id / 8 % 4];
+        let (name, severity) = [("KubePodNotReady", "warning"), ("TargetDown", "critical")][id % 2];
+        let _ = write!(
+            body,
+            r#"{{"labels":{{"alertname":"{name}","cluster":"prod-eu-1","container":"app","endpoint":"http-metrics","instance":"10.2.0.{id}:8080","job":"kube-state-metrics","namespace":"{namespace}","pod":"app-{id}-7d9f8b6c5-x2x9k","prometheus":"monitoring/k8s","severity":"{severity}"}},"annotations":{{"description":"Pod {namespace}/app-{id} ({name}) has been in a non-ready state for longer than 15 minutes.","runbook_url":"https://runbooks.prometheus-operator.dev/runbooks/kubernetes/{name}","summary":"{name} on app-{id}"}},"startsAt":"2026-11-02T10:00:00Z","generatorURL":"http://prometheus-k8s-0:9090/graph"}}"#
+        );
+    }
+    body.push(']');
+    body
+}
+
+fn decoding_and_snapshots(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("service");
+    group.sample_size(20);
+    let body = alertmanager_body();
+    let limits = config::parse("", &|_| None).expect("the default config is valid").limits;
+    group.throughput(Throughput::Elements(256));
+    group.bench_function("decode_alertmanager_v2_256_alerts", |bencher| {
+        bencher.iter(|| {
+            noisegate::sources::alertmanager::decode_v2(&body, &limits).map(|decoded| decoded.events.len())
+        });
+    });
+    let engine = run(stream(10_000, 2), config());
+    group.throughput(Throughput::Elements(10_000));
+    group.bench_function("snapshot_10k_alerts", |bencher| {
+        bencher.iter(|| {
+            let snapshot = engine.snapshot();
+            let mut state = vec![0; snapshot.size().unwrap_or(0)];
+            snapshot.write_to(&mut state).map(|()| state.len())
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, engine_throughput, decoding_and_snapshots);
 criterion_main!(benches);

@@ -26,7 +26,8 @@ limits: {max_memory_bytes: 4294967296, max_active_alerts: 3000000, max_active_gr
 route: {group_by: [alertname, namespace], group_wait: 30s}
 pagerduty: {routing_keys: {}, pages_file: "$work/pages.jsonl"}
 YAML
-  NOISEGATE_LOG=warn "$target"/release/noisegate serve --config "$work/config.yaml" 2>"$work/stderr" &
+  NOISEGATE_LOG="${log_level:-warn}" "$target"/release/noisegate --log-format json serve --config "$work/config.yaml" \
+    2>"$work/stderr" &
   pid=$!
   for _ in $(seq 100); do curl -sf localhost:14318/healthz >/dev/null && return; sleep 0.1; done
   echo "noisegate did not start" >&2; cat "$work/stderr" >&2; exit 1
@@ -53,11 +54,22 @@ if run am; then
 fi
 if run memory; then
   echo "== A million active alerts: memory per alert"
-  start
+  log_level=warn,noisegate::service::engine_loop=debug start
   base=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
   load --protocol am --batch 500 --distinct 1000000 --concurrency 16 --seconds "$seconds" >/dev/null
   active=$(curl -s localhost:14318/metrics | sed -n 's/^noisegate_active_alerts \([0-9]*\).*/\1/p')
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
   echo "$active active alerts: RSS $((rss / 1024)) MiB ($(((rss - base) * 1024 / (active > 0 ? active : 1))) bytes per alert over the idle $((base / 1024)) MiB)"
+  # Snapshots taken meanwhile: how long each held the engine thread.
+  python3 - "$work/stderr" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        fields = json.loads(line).get("fields", {})
+    except ValueError:
+        continue
+    if fields.get("message") == "snapshot taken":
+        print(f"snapshot of {fields['bytes'] / 1e6:.0f} MB: {fields['elapsed_ms']} ms of the engine thread")
+PY
   stop
 fi
