@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::engine::{Command, PageAction, Repeat};
-use crate::model::{Alert, Event, EventTime};
+use crate::model::{Alert, Event, EventTime, Labels};
 
 /// The snapshot file: magic, the last log position it includes, the length and xxh3 hash of
 /// the state (each 8 bytes, little endian), then the state.
@@ -119,12 +119,15 @@ pub enum Logged {
     Event(Event),
     /// An alert the engine held unchanged, as of the flushes due at the batch's time.
     Repeat(Repeat),
+    /// The same, with labels of its own (excluded labels differ: an HA pair's other sender).
+    Relabelled(Repeat, Labels),
 }
 
 #[derive(Serialize)]
 enum LoggedRef<'a> {
     Event(&'a Event),
     Repeat(Repeat),
+    Relabelled(Repeat, &'a Labels),
 }
 
 /// The writing side of `Record`: same variants, same fields, borrowed. (`Batch` is no longer
@@ -172,6 +175,9 @@ impl<R: Fn(&Alert) -> Option<Repeat>> Serialize for Durable<'_, R> {
         for event in self.events.iter().filter(|event| !matches!(event, Event::Log(_))) {
             match event {
                 Event::Alert(alert) => match (self.repeat)(alert) {
+                    Some(repeat) if repeat.own_labels => {
+                        sequence.serialize_element(&LoggedRef::Relabelled(repeat, &alert.labels))?
+                    }
                     Some(repeat) => sequence.serialize_element(&LoggedRef::Repeat(repeat))?,
                     None => sequence.serialize_element(&LoggedRef::Event(event))?,
                 },
@@ -603,9 +609,15 @@ mod tests {
                 resolved: false,
                 expiry: Expiry::ResolveTimeout,
                 severity: None,
+                own_labels: false,
             };
-            let repeats = |alert: &Alert| (alert.labels.get("alertname") == Some("B")).then_some(repeat);
-            let batch = encode_batch(at, &[alert("A"), log, alert("B")], repeats).unwrap().unwrap();
+            let repeats = |alert: &Alert| match alert.labels.get("alertname") {
+                Some("B") => Some(repeat),
+                Some("C") => Some(Repeat { own_labels: true, ..repeat }),
+                _ => None,
+            };
+            let batch =
+                encode_batch(at, &[alert("A"), log, alert("B"), alert("C")], repeats).unwrap().unwrap();
             let sequences = storage.commit(&[batch], &[event("k1"), event("k2")], &[]).unwrap();
             assert_eq!(sequences, vec![1, 2]);
             storage.commit(&[encode_advance(at).unwrap()], &[], &[1]).unwrap();
@@ -620,7 +632,9 @@ mod tests {
                 let Logged::Repeat(repeat) = &events[1] else { panic!("B is a repeat: {events:?}") };
                 assert_eq!((repeat.fingerprint, repeat.ends_at), (7, Some(at)));
                 assert_eq!(events[0], Logged::Event(alert("A")));
-                assert_eq!(events.len(), 2);
+                let Event::Alert(c) = alert("C") else { unreachable!() };
+                assert_eq!(events[2], Logged::Relabelled(Repeat { own_labels: false, ..*repeat }, c.labels));
+                assert_eq!(events.len(), 3);
             }
             other => panic!("expected a batch, got {other:?}"),
         }

@@ -455,32 +455,34 @@ impl Engine {
     }
 
     /// What the write-ahead log needs to keep of an alert about to be applied: `Some` when it
-    /// repeats one held with the same labels, annotations and generator URL (the usual re-send),
-    /// which `repeated` gives back whole from the same state.
+    /// repeats one held with the same annotations and generator URL (the usual re-send), which
+    /// `repeated` gives back whole from the same state (with the alert's labels when
+    /// `own_labels`: they differ in excluded labels).
     pub fn repeat_of(&self, alert: &Alert) -> Option<Repeat> {
         if alert.external_key.is_some() {
             return None;
         }
         let fingerprint = fingerprint(&alert.labels, &self.config.exclude_labels);
         let entry = self.alerts.get(&fingerprint)?;
-        let same = *entry.labels == alert.labels
-            && *entry.annotations == alert.annotations
+        let same = *entry.annotations == alert.annotations
             && entry.generator_url.as_deref() == alert.generator_url.as_deref();
-        same.then_some(Repeat {
+        same.then(|| Repeat {
             fingerprint,
             starts_at: alert.starts_at,
             ends_at: alert.ends_at,
             resolved: alert.resolved,
             expiry: alert.expiry,
             severity: alert.severity,
+            own_labels: *entry.labels != alert.labels,
         })
     }
 
-    /// The alert a `Repeat` stands for, from the state it was made in.
-    pub fn repeated(&self, repeat: &Repeat) -> Option<Alert> {
+    /// The alert a `Repeat` stands for, from the state it was made in; `labels` are its own
+    /// when the log kept them.
+    pub fn repeated(&self, repeat: &Repeat, labels: Option<Labels>) -> Option<Alert> {
         let entry = self.alerts.get(&repeat.fingerprint)?;
         Some(Alert {
-            labels: (*entry.labels).clone(),
+            labels: labels.unwrap_or_else(|| (*entry.labels).clone()),
             annotations: (*entry.annotations).clone(),
             starts_at: repeat.starts_at,
             ends_at: repeat.ends_at,

@@ -204,9 +204,10 @@ impl UrlCache {
     }
 }
 
-/// A re-send of an alert the engine holds with the same labels, annotations and generator URL:
-/// what the write-ahead log keeps of it instead of the whole alert (`Engine::repeat_of`,
-/// `Engine::repeated`).
+/// A re-send of an alert the engine holds with the same annotations and generator URL: what
+/// the write-ahead log keeps of it instead of the whole alert (`Engine::repeat_of`,
+/// `Engine::repeated`). Its labels too, when they differ from the held ones in excluded labels
+/// (the other Prometheus of an HA pair).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repeat {
     pub fingerprint: Fingerprint,
@@ -215,6 +216,9 @@ pub struct Repeat {
     pub resolved: bool,
     pub expiry: Expiry,
     pub severity: Option<Severity>,
+    /// The labels differ from the held alert's: the log keeps them.
+    #[serde(skip)]
+    pub own_labels: bool,
 }
 
 /// What the engine remembers about one alert. What the config derives from its labels

@@ -88,18 +88,20 @@ pub fn recover(engine: &mut Engine, records: Vec<Record>) -> usize {
                 engine.advance(at, &mut out);
                 let events: Vec<crate::model::Event> = events
                     .into_iter()
-                    .filter_map(|logged| match logged {
-                        Logged::Event(event) => Some(event),
-                        Logged::Repeat(repeat) => {
-                            let alert = engine.repeated(&repeat);
-                            if alert.is_none() {
-                                tracing::error!(
-                                    fingerprint = repeat.fingerprint,
-                                    "the log repeats an alert the state does not hold: skipped"
-                                );
-                            }
-                            alert.map(crate::model::Event::Alert)
+                    .filter_map(|logged| {
+                        let (repeat, labels) = match logged {
+                            Logged::Event(event) => return Some(event),
+                            Logged::Repeat(repeat) => (repeat, None),
+                            Logged::Relabelled(repeat, labels) => (repeat, Some(labels)),
+                        };
+                        let alert = engine.repeated(&repeat, labels);
+                        if alert.is_none() {
+                            tracing::error!(
+                                fingerprint = repeat.fingerprint,
+                                "the log repeats an alert the state does not hold: skipped"
+                            );
                         }
+                        alert.map(crate::model::Event::Alert)
                     })
                     .collect();
                 engine.apply_batch(events, at, &mut out);
@@ -108,6 +110,25 @@ pub fn recover(engine: &mut Engine, records: Vec<Record>) -> usize {
         out.clear();
     }
     count
+}
+
+/// Applies a batch to the engine and returns its log record (`None`: nothing durable in it, or
+/// it could not be encoded). Re-sent alerts are logged by fingerprint, judged after the flushes
+/// due now, as `recover` reading the record judges them.
+fn log_and_apply(
+    engine: &mut Engine,
+    events: Vec<crate::model::Event>,
+    now: EventTime,
+    out: &mut Vec<Notification>,
+) -> Option<Vec<u8>> {
+    engine.advance(now, out);
+    let record =
+        storage::encode_batch(now, &events, |alert| engine.repeat_of(alert)).unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot encode a batch for the log");
+            None
+        });
+    engine.apply_batch(events, now, out);
+    record
 }
 
 /// What one step (a group of inputs) produced, waiting for its commit.
@@ -293,18 +314,10 @@ fn apply(
                     shards.changed(&key);
                 }
                 None => {
-                    // Re-sent alerts are logged by fingerprint: judged after the flushes due
-                    // now, as a restart reading the record judges them.
-                    engine.advance(now, &mut step.out);
-                    match storage::encode_batch(now, &batch.events, |alert| engine.repeat_of(alert)) {
-                        Ok(Some(record)) => {
-                            step.records.push(record);
-                            logged = true;
-                        }
-                        Ok(None) => {}
-                        Err(error) => tracing::error!(%error, "cannot encode a batch for the log"),
+                    if let Some(record) = log_and_apply(engine, batch.events, now, &mut step.out) {
+                        step.records.push(record);
+                        logged = true;
                     }
-                    engine.apply_batch(batch.events, now, &mut step.out);
                 }
             }
             context.metrics.ingest_to_engine(batch.received.elapsed().as_secs_f64());
@@ -564,5 +577,63 @@ fn save_history(engine: &Engine, outputs: &Outputs, saved: &mut u64) {
         Err(error) => {
             tracing::error!(error = %format!("{error:#}"), "cannot save the history of alert kinds")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Alert, Event, Expiry, Labels};
+
+    fn at(seconds: i64) -> EventTime {
+        EventTime::from_millis(1_800_000_000_000 + seconds * 1000)
+    }
+
+    /// The same alert from one Prometheus of an HA pair.
+    fn alert(replica: &str, ends_at: Option<EventTime>) -> Event {
+        Event::Alert(Alert {
+            labels: Labels::from_pairs([
+                ("alertname", "DiskFull"),
+                ("instance", "node-1"),
+                ("prometheus_replica", replica),
+            ]),
+            annotations: Labels::from_pairs([("summary", "disk full on node-1")]),
+            starts_at: Some(at(0)),
+            ends_at,
+            resolved: false,
+            expiry: Expiry::ResolveTimeout,
+            severity: None,
+            generator_url: Some("http://prometheus/graph".into()),
+            external_key: None,
+        })
+    }
+
+    #[test]
+    fn a_restart_reading_the_log_rebuilds_the_same_state_re_sends_from_either_replica_included() {
+        let text = "engine: {exclude_labels: [prometheus_replica]}\nroute: {group_wait: 0s}\n";
+        let config = crate::config::parse(text, &|_| None).expect("a valid config").engine;
+        let mut live = Engine::new(config.clone());
+        let mut out = Vec::new();
+        let batches = [
+            (at(0), alert("a", Some(at(240)))),
+            (at(60), alert("a", Some(at(300)))),
+            // The pair's other Prometheus, then its word that the alert ended.
+            (at(90), alert("b", Some(at(330)))),
+            (at(120), alert("b", Some(at(100)))),
+        ];
+        let records: Vec<Vec<u8>> = batches
+            .into_iter()
+            .map(|(now, event)| log_and_apply(&mut live, vec![event], now, &mut out).expect("logged"))
+            .collect();
+        assert!(records[1].len() * 3 < records[0].len(), "a re-send is logged by fingerprint");
+        assert!(records[3].len() < records[0].len(), "the other replica's keeps its labels only");
+        assert_eq!(live.stats().alerts_resolved, 1);
+
+        let decoded: Vec<Record> =
+            records.iter().map(|record| postcard::from_bytes(record).expect("a record")).collect();
+        let mut recovered = Engine::new(config);
+        recover(&mut recovered, decoded);
+        let state = |engine: &Engine| engine.snapshot().to_vec().expect("a snapshot");
+        assert_eq!(state(&recovered), state(&live));
     }
 }

@@ -26,6 +26,8 @@ server:
 storage:
   dir: data
   snapshot_every: 7
+engine:
+  exclude_labels: [prometheus_replica]
 scoring:
   shadow: unfiltered
 route:
@@ -45,12 +47,13 @@ pagerduty:
     path
 }
 
-/// One alert in the Alertmanager v2 API: firing from `starts`, or resolved.
-fn alert(kind: usize, round: usize, resolved: bool) -> String {
+/// One alert in the Alertmanager v2 API from one Prometheus of an HA pair: firing from
+/// `starts`, or resolved.
+fn alert(kind: usize, round: usize, resolved: bool, replica: usize) -> String {
     let starts = format!("2026-11-01T00:{:02}:00Z", round * 10 + kind % 10);
     let ends = if resolved { r#", "endsAt": "2026-11-01T01:00:00Z""# } else { "" };
     format!(
-        r#"{{"labels": {{"alertname": "Kind{kind}", "service": "s{kind}", "severity": "critical"}}, "startsAt": "{starts}"{ends}}}"#
+        r#"{{"labels": {{"alertname": "Kind{kind}", "service": "s{kind}", "severity": "critical", "prometheus_replica": "prometheus-k8s-{replica}"}}, "startsAt": "{starts}"{ends}}}"#
     )
 }
 
@@ -61,13 +64,16 @@ fn storm() -> Vec<(String, usize, bool)> {
     for round in 0..2 {
         let kinds: Vec<usize> = (0..KINDS).filter(|kind| round == 0 || kind % 3 == 0).collect();
         for (index, kind) in kinds.iter().enumerate() {
-            let mut batch = vec![alert(*kind, round, false)];
-            // Re-sends of what already fires, as Prometheus does every evaluation.
-            batch.extend(kinds[..index].iter().rev().take(3).map(|earlier| alert(*earlier, round, false)));
+            let mut batch = vec![alert(*kind, round, false, 0)];
+            // Re-sends of what already fires, as Prometheus does every evaluation; the pair's
+            // other Prometheus sends every other one.
+            batch.extend(
+                kinds[..index].iter().rev().take(3).map(|earlier| alert(*earlier, round, false, earlier % 2)),
+            );
             requests.push((format!("[{}]", batch.join(",")), round, false));
         }
         for kind in &kinds {
-            requests.push((format!("[{}]", alert(*kind, round, true)), round, true));
+            requests.push((format!("[{}]", alert(*kind, round, true, 0)), round, true));
         }
     }
     requests

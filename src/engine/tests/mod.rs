@@ -469,7 +469,7 @@ pub(super) fn test_scoring(shadow: Shadow) -> ScoreConfig {
 fn a_resend_is_a_repeat_that_gives_the_same_alert_back_and_a_change_is_not() {
     let mut engine = Engine::new(config());
     let mut out = Vec::new();
-    let mut first = alert(&[("alertname", "DiskFull"), ("instance", "a")]);
+    let mut first = alert(&[("alertname", "DiskFull"), ("instance", "a"), ("prometheus_replica", "0")]);
     first.annotations = Labels::from_pairs([("summary", "disk full")]);
     first.generator_url = Some("http://prometheus/graph".into());
     assert_eq!(engine.repeat_of(&first), None, "not held yet");
@@ -479,7 +479,16 @@ fn a_resend_is_a_repeat_that_gives_the_same_alert_back_and_a_change_is_not() {
     resend.ends_at = Some(at(240));
     resend.severity = Some(Severity::Critical);
     let repeat = engine.repeat_of(&resend).expect("an unchanged re-send is a repeat");
-    assert_eq!(engine.repeated(&repeat), Some(resend.clone()));
+    assert!(!repeat.own_labels);
+    assert_eq!(engine.repeated(&repeat, None), Some(resend.clone()));
+
+    // The other Prometheus of the pair: the same alert but for an excluded label.
+    let mut other_replica = resend.clone();
+    other_replica.labels =
+        Labels::from_pairs([("alertname", "DiskFull"), ("instance", "a"), ("prometheus_replica", "1")]);
+    let repeat = engine.repeat_of(&other_replica).expect("the other replica's re-send is a repeat");
+    assert!(repeat.own_labels, "its labels are kept");
+    assert_eq!(engine.repeated(&repeat, Some(other_replica.labels.clone())), Some(other_replica));
 
     let mut reworded = resend.clone();
     reworded.annotations = Labels::from_pairs([("summary", "disk almost full")]);
