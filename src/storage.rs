@@ -65,8 +65,6 @@ pub enum StorageError {
     Open { path: PathBuf, source: Box<redb::DatabaseError> },
     #[error("store: {0}")]
     Store(Box<redb::Error>),
-    #[error("a snapshot of {0} bytes is over the store's 4 GiB value limit")]
-    SnapshotTooLarge(usize),
     #[error("cannot write the snapshot: {0}")]
     Snapshot(String),
     #[error("cannot read the snapshot {path}: {reason}")]
