@@ -21,7 +21,7 @@ use crate::admin::metrics::{Metrics, Queue};
 use crate::admin::timeline::Timeline;
 use crate::engine::{Engine, Notification, Page};
 use crate::kafka::decisions::DecisionsTopic;
-use crate::model::EventTime;
+use crate::model::{Event, EventTime};
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pagerduty::Outgoing;
 use crate::sinks::pagerduty::dto::EventBody;
@@ -86,7 +86,7 @@ pub fn recover(engine: &mut Engine, records: Vec<Record>) -> usize {
             Record::Logged { at, events } => {
                 // Repeats name what the engine held after the flushes due then, as when logged.
                 engine.advance(at, &mut out);
-                let events: Vec<crate::model::Event> = events
+                let events: Vec<Event> = events
                     .into_iter()
                     .filter_map(|logged| {
                         let (repeat, labels) = match logged {
@@ -101,7 +101,7 @@ pub fn recover(engine: &mut Engine, records: Vec<Record>) -> usize {
                                 "the log repeats an alert the state does not hold: skipped"
                             );
                         }
-                        alert.map(crate::model::Event::Alert)
+                        alert.map(Event::Alert)
                     })
                     .collect();
                 engine.apply_batch(events, at, &mut out);
@@ -117,7 +117,7 @@ pub fn recover(engine: &mut Engine, records: Vec<Record>) -> usize {
 /// due now, as `recover` reading the record judges them.
 fn log_and_apply(
     engine: &mut Engine,
-    events: Vec<crate::model::Event>,
+    events: Vec<Event>,
     now: EventTime,
     out: &mut Vec<Notification>,
 ) -> Option<Vec<u8>> {
@@ -583,7 +583,7 @@ fn save_history(engine: &Engine, outputs: &Outputs, saved: &mut u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Alert, Event, Expiry, Labels};
+    use crate::model::{Alert, Expiry, Labels};
 
     fn at(seconds: i64) -> EventTime {
         EventTime::from_millis(1_800_000_000_000 + seconds * 1000)
