@@ -23,7 +23,11 @@ const browser = await chromium.launch({
 const page = await browser.newPage({ viewport: { width: 1200, height: 860 } });
 const errors = [];
 page.on("pageerror", (error) => errors.push(error.message));
-page.on("requestfailed", (request) => errors.push("request failed: " + request.url()));
+page.on("requestfailed", (request) => {
+  const reason = request.failure()?.errorText ?? "";
+  // Navigating to another view cancels the poll in flight: that is the browser, not the page.
+  if (reason !== "net::ERR_ABORTED") errors.push(`request failed: ${request.url()} (${reason})`);
+});
 const shot = async (name) => {
   if (screenshots) await page.screenshot({ path: `${screenshots}/${name}.png`, fullPage: true });
 };
