@@ -15,6 +15,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 use noisegate::config;
+
+#[path = "../examples/common/telemetry.rs"]
+#[allow(dead_code)] // the log batches are for the load generators
+mod telemetry;
 use noisegate::engine::{Engine, EngineConfig};
 use noisegate::model::{Alert, Event, EventTime, Expiry, Labels, LogRecord, Severity};
 
@@ -212,28 +216,11 @@ fn engine_throughput(criterion: &mut Criterion) {
     group.finish();
 }
 
-/// 256 kube-prometheus alerts as Prometheus posts them (the load generator's shape).
-fn alertmanager_body() -> String {
-    let mut body = String::from("[");
-    for id in 0..256 {
-        if id > 0 {
-            body.push(',');
-        }
-        let namespace = ["payments", "checkout", "search", "catalog"][id / 8 % 4];
-        let (name, severity) = [("KubePodNotReady", "warning"), ("TargetDown", "critical")][id % 2];
-        let _ = write!(
-            body,
-            r#"{{"labels":{{"alertname":"{name}","cluster":"prod-eu-1","container":"app","endpoint":"http-metrics","instance":"10.2.0.{id}:8080","job":"kube-state-metrics","namespace":"{namespace}","pod":"app-{id}-7d9f8b6c5-x2x9k","prometheus":"monitoring/k8s","severity":"{severity}"}},"annotations":{{"description":"Pod {namespace}/app-{id} ({name}) has been in a non-ready state for longer than 15 minutes.","runbook_url":"https://runbooks.prometheus-operator.dev/runbooks/kubernetes/{name}","summary":"{name} on app-{id}"}},"startsAt":"2026-11-02T10:00:00Z","generatorURL":"http://prometheus-k8s-0:9090/graph"}}"#
-        );
-    }
-    body.push(']');
-    body
-}
-
 fn decoding_and_snapshots(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("service");
     group.sample_size(20);
-    let body = alertmanager_body();
+    // 256 kube-prometheus alerts as the load generator posts them.
+    let body = telemetry::alerts_json(0, 256, 10_000);
     let limits = config::parse("", &|_| None).expect("the default config is valid").limits;
     group.throughput(Throughput::Elements(256));
     group.bench_function("decode_alertmanager_v2_256_alerts", |bencher| {

@@ -18,6 +18,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 #[path = "common/telemetry.rs"]
+#[allow(dead_code)] // the alerts are for loadgen
 mod telemetry;
 
 async fn produce(brokers: &str, topic: &str, partitions: i32, messages: u64, records: usize) {

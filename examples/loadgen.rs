@@ -28,7 +28,7 @@ use prost::Message;
 
 #[path = "common/telemetry.rs"]
 mod telemetry;
-use telemetry::{ALERTS, NAMESPACES, logs_request};
+use telemetry::{alerts_json, logs_request};
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Protocol {
@@ -316,27 +316,6 @@ async fn post(http: &reqwest::Client, url: String, content_type: &str, body: byt
         503 => Outcome::Unavailable(retry_after),
         _ => Outcome::Other,
     }
-}
-
-/// A kube-prometheus-shaped alert, as Prometheus posts it.
-fn alerts_json(first: u64, count: usize, distinct: u64) -> String {
-    let mut body = String::with_capacity(count * 520);
-    body.push('[');
-    for offset in 0..count as u64 {
-        let id = (first + offset) % distinct.max(1);
-        let (name, severity) = ALERTS[(id % ALERTS.len() as u64) as usize];
-        let namespace = NAMESPACES[(id / 8 % NAMESPACES.len() as u64) as usize];
-        if offset > 0 {
-            body.push(',');
-        }
-        body.push_str(&format!(
-            r#"{{"labels":{{"alertname":"{name}","cluster":"prod-eu-1","container":"app","endpoint":"http-metrics","instance":"10.2.{}.{}:8080","job":"kube-state-metrics","namespace":"{namespace}","pod":"app-{id}-7d9f8b6c5-x2x9k","prometheus":"monitoring/k8s","severity":"{severity}"}},"annotations":{{"description":"Pod {namespace}/app-{id} ({name}) has been in a non-ready state for longer than 15 minutes.","runbook_url":"https://runbooks.prometheus-operator.dev/runbooks/kubernetes/{name}","summary":"{name} on app-{id}"}},"startsAt":"2026-11-02T10:00:00Z","generatorURL":"http://prometheus-k8s-0:9090/graph"}}"#,
-            id / 250 % 250,
-            id % 250,
-        ));
-    }
-    body.push(']');
-    body
 }
 
 /// Sends an already encoded request and ignores the answer's body: the generator spends its

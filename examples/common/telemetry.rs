@@ -1,5 +1,5 @@
-//! What the load generators send: kube-prometheus alert kinds and OTel SDK log batches.
-//! Shared by `loadgen.rs` and `kafka_load.rs` (each includes it as a module).
+//! What the load generators send: kube-prometheus alerts and OTel SDK log batches. Shared by
+//! `loadgen.rs`, `kafka_load.rs` and `benches/engine.rs` (each includes it as a module).
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -77,4 +77,26 @@ pub fn logs_request(first: u64, count: usize, distinct: u64, ratio: f64) -> Expo
             ..Default::default()
         }],
     }
+}
+
+/// `count` kube-prometheus-shaped alerts as Prometheus posts them (an Alertmanager API v2
+/// body), cycling through `distinct` identities from `first`.
+pub fn alerts_json(first: u64, count: usize, distinct: u64) -> String {
+    let mut body = String::with_capacity(count * 520);
+    body.push('[');
+    for offset in 0..count as u64 {
+        let id = (first + offset) % distinct.max(1);
+        let (name, severity) = ALERTS[(id % ALERTS.len() as u64) as usize];
+        let namespace = NAMESPACES[(id / 8 % NAMESPACES.len() as u64) as usize];
+        if offset > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            r#"{{"labels":{{"alertname":"{name}","cluster":"prod-eu-1","container":"app","endpoint":"http-metrics","instance":"10.2.{}.{}:8080","job":"kube-state-metrics","namespace":"{namespace}","pod":"app-{id}-7d9f8b6c5-x2x9k","prometheus":"monitoring/k8s","severity":"{severity}"}},"annotations":{{"description":"Pod {namespace}/app-{id} ({name}) has been in a non-ready state for longer than 15 minutes.","runbook_url":"https://runbooks.prometheus-operator.dev/runbooks/kubernetes/{name}","summary":"{name} on app-{id}"}},"startsAt":"2026-11-02T10:00:00Z","generatorURL":"http://prometheus-k8s-0:9090/graph"}}"#,
+            id / 250 % 250,
+            id % 250,
+        ));
+    }
+    body.push(']');
+    body
 }
