@@ -329,6 +329,7 @@ impl Validator<'_> {
             inhibit_rules: self.inhibit_rules(raw.inhibit_rules),
             silences,
             patterns: self.patterns(raw.patterns),
+            catalog: Arc::new(self.catalog(raw.catalog)),
             logs: self.logs(raw.logs),
             scoring: self.scoring(raw.scoring),
             feedback: !feedback.webhook_secrets.is_empty(),

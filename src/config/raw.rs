@@ -33,6 +33,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub logs: RawLogs,
     #[serde(default)]
+    pub catalog: RawCatalog,
+    #[serde(default)]
     pub scoring: RawScoring,
     #[serde(default)]
     pub digest: RawDigest,
@@ -113,6 +115,50 @@ pub struct RawFeedback {
     pub seed_file: Option<String>,
 }
 
+/// The alert catalog: the standard one (embedded) and the config's own entries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalog {
+    /// Use the embedded standard catalog (default true).
+    pub standard: Option<bool>,
+    #[serde(default)]
+    pub alerts: Vec<RawCatalogAlert>,
+}
+
+/// One catalog entry, in the config or in the standard catalog file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalogAlert {
+    pub name: String,
+    pub class: String,
+    /// The alert says its entity is unavailable as a whole.
+    #[serde(default)]
+    pub down: bool,
+    /// The alert says its node was cordoned (planned work).
+    #[serde(default)]
+    pub cordon: bool,
+    /// The standard catalog's: the severity (or severities) the rule sets, and the rule set.
+    pub severity: Option<String>,
+    pub source: Option<String>,
+}
+
+/// The standard catalog file (`configs/catalog.yaml`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalogFile {
+    pub sources: Vec<RawCatalogSource>,
+    pub alerts: Vec<RawCatalogAlert>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalogSource {
+    pub id: String,
+    /// Where the rule set is read from (documentation for the reader of the file).
+    #[serde(rename = "file")]
+    pub _file: String,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScoring {
@@ -122,12 +168,15 @@ pub struct RawScoring {
     pub thresholds: RawThresholds,
     /// `off`, `unfiltered` or `silent`.
     pub shadow: Option<String>,
+    /// An availability or unknown alert firing this long pages at low urgency at least.
+    pub persistence: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWeights {
     pub severity: Option<f64>,
+    pub impact: Option<f64>,
     pub blast_radius: Option<f64>,
     pub growth: Option<f64>,
     pub duration: Option<f64>,

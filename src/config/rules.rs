@@ -9,9 +9,10 @@ use regex::Regex;
 
 use super::Validator;
 use super::raw::{
-    RawCorrelation, RawFlapping, RawInhibitRule, RawLogs, RawPattern, RawScoring, RawService, RawSilence,
-    RawSubjectRule, RawTopology, RawTopologyFile, RawWeekly, RawWindow,
+    RawCatalog, RawCatalogFile, RawCorrelation, RawFlapping, RawInhibitRule, RawLogs, RawPattern, RawScoring,
+    RawService, RawSilence, RawSubjectRule, RawTopology, RawTopologyFile, RawWeekly, RawWindow,
 };
+use crate::engine::catalog::{AlertClass, Catalog, CatalogEntry};
 use crate::engine::inhibit::{InhibitRule, InhibitScope};
 use crate::engine::patterns::{Pattern, PatternAction, Patterns};
 use crate::engine::silence::{Silence, Weekly};
@@ -247,6 +248,7 @@ impl Validator<'_> {
         ScoreConfig {
             weights: Weights {
                 severity: weights.severity.unwrap_or(0.5),
+                impact: weights.impact.unwrap_or(0.5),
                 blast_radius: weights.blast_radius.unwrap_or(0.15),
                 growth: weights.growth.unwrap_or(0.1),
                 duration: weights.duration.unwrap_or(0.05),
@@ -257,7 +259,46 @@ impl Validator<'_> {
             },
             thresholds: Thresholds { high, low, digest },
             shadow,
+            persistence: self.positive_duration("scoring.persistence", raw.persistence, "20m"),
         }
+    }
+
+    /// The standard catalog (unless `catalog.standard` is false) with the config's entries
+    /// over it.
+    pub(super) fn catalog(&mut self, raw: RawCatalog) -> Catalog {
+        let mut catalog = Catalog::default();
+        if raw.standard.unwrap_or(true) {
+            match standard_catalog() {
+                Ok(standard) => catalog = standard,
+                Err(message) => self.error("catalog (the embedded standard catalog)", message),
+            }
+        }
+        let config_source: Arc<str> = Arc::from("config");
+        for (index, alert) in raw.alerts.into_iter().enumerate() {
+            let path = format!("catalog.alerts[{index}]");
+            if alert.name.is_empty() {
+                self.error(format!("{path}.name"), "must not be empty");
+                continue;
+            }
+            if alert.severity.is_some() || alert.source.is_some() {
+                self.error(path.clone(), "severity and source belong to the standard catalog's entries only");
+            }
+            let Some(class) = AlertClass::parse(&alert.class) else {
+                self.error(
+                    format!("{path}.class"),
+                    format!(
+                        "unknown class {:?}: expected availability, saturation, deadline or meta",
+                        alert.class
+                    ),
+                );
+                continue;
+            };
+            catalog.insert(
+                &alert.name,
+                CatalogEntry { class, source: config_source.clone(), down: alert.down, cordon: alert.cordon },
+            );
+        }
+        catalog
     }
 
     pub(super) fn correlation(&mut self, raw: RawCorrelation) -> Correlation {
@@ -491,4 +532,36 @@ fn parse_day(day: &str) -> Option<usize> {
     .into_iter()
     .collect();
     names.get(day.to_ascii_lowercase().as_str()).copied()
+}
+
+/// The standard catalog every kube-prometheus cluster's rules are in (`configs/catalog.yaml`).
+pub const STANDARD_CATALOG: &str = include_str!("../../configs/catalog.yaml");
+
+/// Reads the embedded standard catalog.
+pub fn standard_catalog() -> Result<Catalog, String> {
+    let file: RawCatalogFile =
+        serde_yaml_ng::from_str(STANDARD_CATALOG).map_err(|error| error.to_string())?;
+    let mut catalog = Catalog::default();
+    for (index, alert) in file.alerts.into_iter().enumerate() {
+        let class = AlertClass::parse(&alert.class)
+            .ok_or_else(|| format!("alerts[{index}] ({}): unknown class {:?}", alert.name, alert.class))?;
+        let source = alert.source.as_deref().unwrap_or("");
+        let known = file.sources.iter().find(|known| known.id == source);
+        let Some(known) = known else {
+            return Err(format!("alerts[{index}] ({}): unknown source {source:?}", alert.name));
+        };
+        if catalog.get(&alert.name).is_some() {
+            return Err(format!("alerts[{index}]: {} is listed twice", alert.name));
+        }
+        catalog.insert(
+            &alert.name,
+            CatalogEntry {
+                class,
+                source: Arc::from(known.id.as_str()),
+                down: alert.down,
+                cordon: alert.cordon,
+            },
+        );
+    }
+    Ok(catalog)
 }

@@ -1,21 +1,32 @@
-//! Topology-aware correlation: an alert about an entity joins the open incident its entity is
-//! related to in the inventory, so a failing dependency and the symptoms it causes upstream are
-//! one incident rooted at the probable cause.
+//! Topology-aware correlation: an alert about an entity joins the open incident whose probable
+//! cause explains it, so a failing dependency and the symptoms it causes upstream are one
+//! incident rooted at the cause, and a new problem during an open incident is an incident of
+//! its own.
 //!
-//! Relations, best first: the alert is about the incident's root itself (always joins while the
-//! incident is open); it is a symptom (its entity depends on the root, or runs on the root
-//! node); it is a deeper cause (the root depends on it: the incident is re-rooted there).
-//! Symptoms and causes join only within the correlation window after the incident's latest
-//! new alert; a symptom only when it is no more severe than the incident (a warning on a
-//! dependency does not explain critical failures upstream), a cause only when at least as
-//! severe.
+//! Relations, best first:
+//! 1. the alert is about the incident's root, and the root is failing (an availability alert,
+//!    or one the catalog does not know, about the root itself fires): part of that failure;
+//! 2. it is a symptom (its entity depends on the root, or runs on the root node) of a root that
+//!    is failing, and no more severe than the incident (a warning on a dependency does not
+//!    explain critical failures upstream);
+//! 3. it is a deeper cause (the root depends on it, or runs on its node: the incident is
+//!    re-rooted there) whose alert started within the correlation window after the incident's
+//!    first alert (a cause surfaces about when its symptoms do; one that starts later is a new
+//!    problem, even when linked in the inventory), and at least as severe;
+//! 4. it is about the root of an incident that is young (its first alert within the
+//!    correlation window) or whose root still has an alert firing (a disk filling up, then
+//!    almost out of space). The root failing again after it recovered is a new incident.
+//!
+//! Saturation and deadline alerts (a pod throttled, a disk filling up) are nobody's symptom
+//! or cause: they join only an incident about their own entity.
 
 use std::time::Duration;
 
 use xxhash_rust::xxh3::Xxh3;
 
+use super::catalog::AlertClass;
 use super::group::Group;
-use super::store::KeyMap;
+use super::store::{AlertTable, KeyMap};
 use super::topology::{Entity, Subject, Topology};
 use crate::model::{EventTime, Severity};
 
@@ -60,6 +71,14 @@ fn relation(topology: &Topology, root: Entity, subject: &Subject) -> Option<Rela
     }
 }
 
+/// A new alert, as correlation sees it.
+pub(super) struct Arrival<'a> {
+    pub subject: &'a Subject,
+    pub severity: Severity,
+    pub starts_at: EventTime,
+    pub class: Option<AlertClass>,
+}
+
 /// The open topology group a new alert joins, and the group's new root if the alert is a
 /// deeper cause. Ties go to the better relation, then the group with the latest new alert,
 /// then the oldest group.
@@ -67,21 +86,32 @@ pub(super) fn choose(
     topology: &Topology,
     groups: &KeyMap<Group>,
     topology_groups: &[u64],
-    subject: &Subject,
-    severity: Severity,
+    alerts: &AlertTable,
+    arrival: &Arrival<'_>,
     now: EventTime,
     window: Duration,
 ) -> Option<(u64, Option<Entity>)> {
     let mut best: Option<(u8, EventTime, u64, Option<Entity>)> = None;
     for &key in topology_groups {
-        let Some(link) = groups.get(&key).and_then(|group| group.topology.as_ref()) else { continue };
-        let Some(relation) = relation(topology, link.root, subject) else { continue };
-        let recent = now.since(link.last_join) <= window;
+        let Some(group) = groups.get(&key) else { continue };
+        let Some(link) = group.topology.as_ref() else { continue };
+        let Some(relation) = relation(topology, link.root, arrival.subject) else { continue };
+        // Saturation and deadline alerts explain nothing and are explained by nothing.
+        let failure = matches!(arrival.class, None | Some(AlertClass::Availability));
+        let young = arrival.starts_at.since(group.created_at) <= window;
+        let root = root_state(group, link.root, alerts, now);
         let (rank, new_root) = match relation {
-            Relation::Same => (0, None),
-            Relation::Symptom if recent && severity <= link.severity => (1, None),
-            Relation::Cause(entity) if recent && severity >= link.severity => (2, Some(entity)),
-            Relation::Symptom | Relation::Cause(_) => continue,
+            Relation::Same if root == RootState::Failing => (0, None),
+            Relation::Symptom
+                if failure && arrival.severity <= link.severity && root == RootState::Failing =>
+            {
+                (1, None)
+            }
+            Relation::Cause(entity) if failure && arrival.severity >= link.severity && young => {
+                (2, Some(entity))
+            }
+            Relation::Same if young || root == RootState::Firing => (3, None),
+            Relation::Same | Relation::Symptom | Relation::Cause(_) => continue,
         };
         let better = match &best {
             None => true,
@@ -94,6 +124,50 @@ pub(super) fn choose(
         }
     }
     best.map(|(_, _, key, new_root)| (key, new_root))
+}
+
+/// What the alerts about an incident's root say of it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RootState {
+    /// Nothing about the root fires.
+    Quiet,
+    /// Only saturation or deadline alerts about it fire.
+    Firing,
+    /// An availability alert about it (or one the catalog does not know) fires: the root is a
+    /// cause while it is failing.
+    Failing,
+}
+
+fn root_state(group: &Group, root: Entity, alerts: &AlertTable, now: EventTime) -> RootState {
+    let mut state = RootState::Quiet;
+    for entry in group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
+        let on_root = entry.subject.is_some_and(|subject| match root {
+            Entity::Service(service) => subject.service == Some(service),
+            Entity::Node(node) => subject.node == Some(node) && subject.service.is_none(),
+        });
+        if !on_root || entry.is_resolved_at(now) {
+            continue;
+        }
+        if matches!(entry.class, None | Some(AlertClass::Availability)) {
+            return RootState::Failing;
+        }
+        state = RootState::Firing;
+    }
+    state
+}
+
+/// Open topology groups related to `root` through the inventory, either way: what a page names
+/// as related incidents.
+pub(super) fn related(topology: &Topology, root: Entity, other: Entity) -> bool {
+    if root == other {
+        return true;
+    }
+    let as_subject = |entity: Entity| match entity {
+        Entity::Service(service) => Subject { service: Some(service), node: None, pod_level: false },
+        Entity::Node(node) => Subject { service: None, node: Some(node), pod_level: false },
+    };
+    relation(topology, root, &as_subject(other)).is_some()
+        || relation(topology, other, &as_subject(root)).is_some()
 }
 
 /// A topology group's key: its route, first root and opening time (two incidents on the same

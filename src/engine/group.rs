@@ -139,6 +139,17 @@ impl Classified {
             .collect()
     }
 
+    /// Every member, as the score sees it.
+    pub fn observed(&self) -> impl Iterator<Item = Observed> + '_ {
+        self.members.iter().map(|member| Observed {
+            fingerprint: member.fingerprint,
+            firing: member.firing,
+            muted: member.muted.is_some(),
+            live: member.live,
+            settled: member.settled,
+        })
+    }
+
     /// The alerts that page (or hold a paged incident open).
     pub fn live(&self) -> impl Iterator<Item = Fingerprint> + '_ {
         self.members.iter().filter(|member| member.live).map(|member| member.fingerprint)
@@ -146,10 +157,6 @@ impl Classified {
 
     pub fn live_count(&self) -> usize {
         self.live
-    }
-
-    pub fn severity(&self) -> Severity {
-        self.severity
     }
 }
 
@@ -160,6 +167,17 @@ struct Member {
     muted: Option<String>,
     /// Firing and either pageable or already paged: it holds the incident open.
     live: bool,
+    /// Has fired for its settle time (this episode).
+    settled: bool,
+}
+
+/// A member as the score sees it.
+pub(super) struct Observed {
+    pub fingerprint: Fingerprint,
+    pub firing: bool,
+    pub muted: bool,
+    pub live: bool,
+    pub settled: bool,
 }
 
 impl Group {
@@ -223,7 +241,7 @@ impl Group {
             if !firing && entry.paged {
                 classified.paged_resolved += 1;
             }
-            classified.members.push(Member { fingerprint, firing, muted, live });
+            classified.members.push(Member { fingerprint, firing, muted, live, settled });
         }
         classified
     }
@@ -466,9 +484,13 @@ impl Group {
                 }
             }
         }
-        // Low urgency pages as a warning at most: PagerDuty's urgency follows severity.
+        // PagerDuty's urgency follows severity: low urgency pages as a warning at most, high
+        // urgency as an error at least (an outage made of warnings pages high).
         if incident.tier == Tier::PageLow && action == PageAction::Trigger {
             severity = severity.min(Severity::Warning);
+        }
+        if incident.tier == Tier::PageHigh && action == PageAction::Trigger {
+            severity = severity.max(Severity::Error);
         }
         let resolved = members.iter().filter(|member| !member.firing).count();
         let omitted = members.len() - alert_views.len();
@@ -489,6 +511,7 @@ impl Group {
                 alerts,
                 alerts_omitted: omitted,
                 root: None,
+                related: Vec::new(),
                 entities: Vec::new(),
                 tags,
                 log_context: Vec::new(),

@@ -11,8 +11,10 @@
 //! (`group`), work out what is muted (`silence`, `inhibit`, known noise) and decide whether to
 //! page a trigger, an update, a repeat, an acknowledgement or a resolve.
 
+pub mod catalog;
 mod correlate;
 mod group;
+pub mod impact;
 pub mod inhibit;
 pub mod logs;
 pub mod matcher;
@@ -33,6 +35,7 @@ pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use route::{GroupBy, Route, RouteTree};
 pub use store::{Fingerprint, Repeat, fingerprint};
 
+use catalog::{AlertClass, Catalog};
 use group::{Flush, Group, TopologyLink};
 use inhibit::{InhibitRule, Inhibitor};
 pub use logs::{LogConfig, LogContext, LogMiner};
@@ -68,6 +71,8 @@ pub struct EngineConfig {
     /// Silences and maintenance windows from the config and the inventory.
     pub silences: Vec<Silence>,
     pub patterns: Patterns,
+    /// What each known alert reports (the standard catalog and the config's entries).
+    pub catalog: Arc<Catalog>,
     pub logs: LogConfig,
     pub scoring: ScoreConfig,
     /// Responders' acknowledgements are reported (a PagerDuty webhook is set up): an incident
@@ -216,6 +221,9 @@ pub struct IncidentView {
     pub alerts_omitted: usize,
     /// The probable cause, for incidents correlated through the inventory.
     pub root: Option<RootCause>,
+    /// Other open incidents whose probable cause is linked to this one's in the inventory
+    /// (either way): separate problems a responder may want to look at together.
+    pub related: Vec<RelatedIncident>,
     /// Services and nodes the incident's alerts are about.
     pub entities: Vec<Arc<str>>,
     /// Tags from pattern rules.
@@ -239,6 +247,14 @@ pub struct RootCause {
     pub kind: Arc<str>,
     /// Names of the firing alerts about the root itself.
     pub alerts: Vec<Arc<str>>,
+}
+
+/// An open incident linked to another through the inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelatedIncident {
+    pub dedup_key: Arc<str>,
+    /// Its probable cause, by name.
+    pub root: Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -579,6 +595,7 @@ impl Engine {
         let route_count = self.config.routes.len();
         for (fingerprint, entry) in self.alerts.iter_mut() {
             entry.patterns = scan(&self.config.patterns, &entry.labels, &entry.annotations);
+            look_up(&self.config.catalog, entry);
             entry.subject = self.config.topology.resolve(&entry.labels);
             entry.route = self.config.routes.select(&entry.labels);
             entry.inhibit_targets = self.inhibitor.target_rules(&entry.labels);
@@ -832,7 +849,11 @@ impl Engine {
             route: route_id,
             inhibit_targets: 0,
             fate: Fate::Open,
+            class: None,
+            down: false,
+            cordon: false,
         };
+        look_up(&self.config.catalog, &mut entry);
         entry.inhibit_targets = self.inhibitor.target_rules(&entry.labels);
         let page_severity = entry.page_severity();
         let group_key = self.place(route_id, &entry, page_severity);
@@ -854,6 +875,7 @@ impl Engine {
         let Some(entry) = self.alerts.get_mut(&fingerprint) else { return };
         entry.patterns = scan(&self.config.patterns, &entry.labels, &entry.annotations);
         if let Some(old_labels) = refreshed.old_labels {
+            look_up(&self.config.catalog, entry);
             entry.subject = self.config.topology.resolve(&entry.labels);
             entry.route = self.config.routes.select(&entry.labels);
             entry.inhibit_targets = self.inhibitor.target_rules(&entry.labels);
@@ -881,12 +903,18 @@ impl Engine {
             return key;
         };
         let window = self.config.correlation.window;
+        let arrival = correlate::Arrival {
+            subject: &subject,
+            severity,
+            starts_at: entry.starts_at,
+            class: entry.class,
+        };
         let chosen = correlate::choose(
             &self.config.topology,
             &self.groups,
             &self.topology_groups,
-            &subject,
-            severity,
+            &self.alerts,
+            &arrival,
             now,
             window,
         );
@@ -1024,7 +1052,8 @@ impl Engine {
         };
         let classified = group.classify(&flush);
         let fates = classified.fates();
-        let features = features(&self.history, group, &classified, &self.alerts, time, evidence.len());
+        let features =
+            features(&self.config, &self.history, group, &classified, &self.alerts, time, evidence.len());
         let assessment = self.config.scoring.assess(&features);
         let mut decision = group.conclude(group_key, classified, assessment, &flush);
         // A live member of an incident that is not on PagerDuty was kept back by its score.
@@ -1037,6 +1066,7 @@ impl Engine {
                 .as_ref()
                 .map(|link| root_cause(&self.config.topology, link.root, group, &self.alerts, time));
             let entities = group_entities(&self.config.topology, group, &self.alerts);
+
             let names =
                 services.get_or_insert_with(|| group_services(&self.config.topology, group, &self.alerts));
             let names: Vec<&str> = names.iter().map(|service| &**service).collect();
@@ -1091,6 +1121,25 @@ impl Engine {
         }
         if decision.pages.is_empty() && decision.remove_group && group.incident.is_none() {
             self.stats.groups_dropped += 1;
+        }
+        // Linked open incidents, named in triggers (worked out once the group is let go).
+        let linked_root = needs_context
+            .then(|| {
+                self.groups.get(&group_key).and_then(|group| group.topology.as_ref()).map(|link| link.root)
+            })
+            .flatten();
+        if let Some(root) = linked_root {
+            let related = related_incidents(
+                &self.config.topology,
+                &self.groups,
+                &self.topology_groups,
+                group_key,
+                root,
+            );
+            let triggers = decision.pages.iter_mut().filter(|page| page.action == PageAction::Trigger);
+            for page in triggers {
+                page.incident.related = related.clone();
+            }
         }
         for page in decision.pages {
             match page.action {
@@ -1154,6 +1203,7 @@ impl Engine {
 
 /// The features an incident is scored on, from its live alerts.
 fn features(
+    config: &EngineConfig,
     history: &History,
     group: &Group,
     classified: &group::Classified,
@@ -1163,9 +1213,18 @@ fn features(
 ) -> Features {
     let mut entities: Vec<Entity> = Vec::new();
     let mut kinds: Vec<&str> = Vec::new();
+    let mut catalog = Vec::new();
+    let mut deadline: Vec<Box<str>> = Vec::new();
+    let mut persisting: Option<(Box<str>, f64)> = None;
     let mut flapping = false;
     let mut must_page = false;
-    for entry in classified.live().filter_map(|fingerprint| alerts.get(&fingerprint)) {
+    let mut severity: Option<Severity> = None;
+    let mut saturation_severity: Option<Severity> = None;
+    for member in classified.observed() {
+        let Some(entry) = alerts.get(&member.fingerprint) else { continue };
+        if !member.live {
+            continue;
+        }
         if let Some(entity) = entry.subject.and_then(|subject| subject.entity()) {
             if !entities.contains(&entity) {
                 entities.push(entity);
@@ -1174,14 +1233,47 @@ fn features(
         let kind = entry.labels.get("alertname").unwrap_or("");
         if !kinds.contains(&kind) {
             kinds.push(kind);
+            catalog.push((Box::from(kind), config.catalog.get(kind).cloned()));
         }
         flapping |= entry.flapping;
         must_page |= entry.patterns().must_page.is_some();
+        match entry.class {
+            Some(AlertClass::Saturation) => {
+                saturation_severity = saturation_severity.max(Some(entry.page_severity()));
+            }
+            _ => severity = severity.max(Some(entry.page_severity())),
+        }
+        if member.muted {
+            continue;
+        }
+        match entry.class {
+            Some(AlertClass::Deadline) if member.settled && !deadline.iter().any(|name| **name == *kind) => {
+                deadline.push(kind.into());
+            }
+            Some(AlertClass::Availability) | None if member.settled => {
+                let minutes = time.since(entry.starts_at).as_secs_f64() / 60.0;
+                if persisting.as_ref().is_none_or(|(_, longest)| minutes > *longest) {
+                    persisting = Some((kind.into(), minutes));
+                }
+            }
+            _ => {}
+        }
     }
+    let impact = impact::assess(
+        &config.topology,
+        classified.observed().filter_map(|member| {
+            let entry = alerts.get(&member.fingerprint)?;
+            member
+                .firing
+                .then_some(impact::Observed { entry, counts: member.live && !member.muted && member.settled })
+        }),
+    );
     let (self_resolving, acted_on) = history.rates(kinds.into_iter());
     let opened = group.incident().map_or(group.created_at, |incident| incident.opened_at());
     Features {
-        severity: (classified.live_count() > 0).then(|| classified.severity()),
+        saturation_only: severity.is_none() && saturation_severity.is_some(),
+        severity: severity.or(saturation_severity),
+        impact,
         entities: entities.len(),
         alerts: classified.live_count(),
         minutes_open: time.since(opened.min(group.created_at)).as_secs_f64() / 60.0,
@@ -1190,7 +1282,18 @@ fn features(
         evidence,
         acted_on,
         must_page,
+        catalog,
+        deadline,
+        persisting,
     }
+}
+
+/// What the catalog says the alert's name reports.
+fn look_up(catalog: &Catalog, entry: &mut AlertEntry) {
+    let known = entry.labels.get("alertname").and_then(|name| catalog.get(name));
+    entry.class = known.map(|known| known.class);
+    entry.down = known.is_some_and(|known| known.down);
+    entry.cordon = known.is_some_and(|known| known.cordon);
 }
 
 fn scan(patterns: &Patterns, labels: &Labels, annotations: &Labels) -> Option<Box<patterns::PatternHits>> {
@@ -1238,6 +1341,10 @@ impl Mutes<'_> {
         }
         if let Some(phrase) = &entry.patterns().known_noise {
             return Some(format!("known noise: matches {phrase:?}"));
+        }
+        if entry.class == Some(AlertClass::Meta) {
+            let name = entry.labels.get("alertname").unwrap_or("alert");
+            return Some(format!("known noise: {name} tests the alerting pipeline (catalog: meta)"));
         }
         if let Some((rule, source)) =
             self.inhibitor.inhibited_by(fingerprint, entry, self.alerts, self.topology, time)
@@ -1288,6 +1395,29 @@ fn root_cause(
         }
     }
     RootCause { entity: Arc::from(topology.entity_name(root)), kind, alerts: names }
+}
+
+/// The other open incidents whose roots are linked to `root` in the inventory, oldest first.
+fn related_incidents(
+    topology: &Topology,
+    groups: &KeyMap<Group>,
+    topology_groups: &[u64],
+    own: u64,
+    root: Entity,
+) -> Vec<RelatedIncident> {
+    topology_groups
+        .iter()
+        .filter(|key| **key != own)
+        .filter_map(|key| groups.get(key))
+        .filter_map(|group| {
+            let incident = group.incident()?;
+            let other = group.topology.as_ref()?.root;
+            correlate::related(topology, root, other).then(|| RelatedIncident {
+                dedup_key: incident.dedup_key().clone(),
+                root: Arc::from(topology.entity_name(other)),
+            })
+        })
+        .collect()
 }
 
 /// Services the group's alerts are about, by inventory name or by their `service.name`,

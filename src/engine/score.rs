@@ -3,15 +3,21 @@
 //! each feature's value and contribution.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::catalog::CatalogEntry;
+use super::impact::{Impact, OUTAGE, ServiceState};
 use crate::model::Severity;
 
 /// How much each feature counts. Negative weights subtract.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Weights {
     pub severity: f64,
+    /// What is broken and who is affected (`impact`), counted where it goes beyond the
+    /// severity's value.
+    pub impact: f64,
     pub blast_radius: f64,
     pub growth: f64,
     pub duration: f64,
@@ -24,7 +30,7 @@ pub struct Weights {
 /// Scores at or above which an incident reaches a tier.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
-    /// Page high urgency (its alerts must also be critical or error).
+    /// Page high urgency (its alerts must also be critical or error, or its impact an outage).
     pub high: f64,
     pub low: f64,
     pub digest: f64,
@@ -35,6 +41,9 @@ pub struct ScoreConfig {
     pub weights: Weights,
     pub thresholds: Thresholds,
     pub shadow: Shadow,
+    /// An availability or unknown alert that has fired this long (unmuted, not chronic) pages
+    /// at low urgency at least.
+    pub persistence: Duration,
 }
 
 /// Shadow mode: decisions computed and logged, but not acted on, to compare before switching
@@ -81,7 +90,11 @@ impl Tier {
 /// The raw features of an incident at a flush.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Features {
+    /// The highest severity among its live alerts, saturation alerts aside when there are
+    /// others.
     pub severity: Option<Severity>,
+    /// What its settled alerts say is broken.
+    pub impact: Impact,
     /// Services and nodes its alerts are about.
     pub entities: usize,
     /// Alerts that page in it.
@@ -95,6 +108,15 @@ pub struct Features {
     pub acted_on: Option<f64>,
     /// A must-page phrase matched.
     pub must_page: bool,
+    /// What the catalog says of each live alert kind (`None`: not in the catalog).
+    pub catalog: Vec<(Box<str>, Option<CatalogEntry>)>,
+    /// Live alerts of the deadline class (something runs out or expires), by name.
+    pub deadline: Vec<Box<str>>,
+    /// The availability or unknown alert that has fired longest, unmuted, and for how many
+    /// minutes.
+    pub persisting: Option<(Box<str>, f64)>,
+    /// Every live alert is of the saturation class.
+    pub saturation_only: bool,
 }
 
 /// One feature's part in a score.
@@ -124,6 +146,7 @@ impl ScoreConfig {
             Severity::Warning => 0.45,
             Severity::Info => 0.15,
         };
+        let (impact, impact_note) = features.impact.level();
         let blast = (features.entities as f64 / 3.0).min(1.0);
         let growth = (features.alerts.saturating_sub(1) as f64 / 4.0).min(1.0);
         let duration = (features.minutes_open / 30.0).clamp(0.0, 1.0);
@@ -132,6 +155,14 @@ impl ScoreConfig {
         let feedback = features.acted_on.map_or(0.0, |rate| (rate - 0.5) * 2.0);
         let mut why = vec![
             part("severity", severity_value, weights.severity, severity.as_str().to_owned()),
+            // Impact counts where it goes beyond what the sender's severity says: an outage
+            // made of warnings weighs like a critical alert, a critical alert is not counted twice.
+            Contribution {
+                feature: "impact",
+                value: impact,
+                contribution: (impact - severity_value).max(0.0) * weights.impact + 0.0,
+                note: impact_note,
+            },
             part(
                 "blast_radius",
                 blast,
@@ -168,12 +199,22 @@ impl ScoreConfig {
                 },
             ),
         ];
+        why.extend(impact_factors(&features.impact));
+        if !features.catalog.is_empty() {
+            why.push(note(
+                "catalog",
+                features.catalog.iter().filter(|(_, entry)| entry.is_some()).count() as f64,
+                catalog_note(&features.catalog),
+            ));
+        }
         let score = why.iter().map(|part| part.contribution).sum::<f64>().clamp(0.0, 1.0);
         let thresholds = &self.thresholds;
-        let scored = if features.must_page {
-            why.push(part("must_page", 1.0, 0.0, "a must-page phrase matched: high urgency".to_owned()));
+        // Responders rarely act on these kinds: their persistence is chronic, not news.
+        let chronic = features.acted_on.is_some_and(|rate| rate < 0.3);
+        let mut scored = if features.must_page {
+            why.push(note("must_page", 1.0, "a must-page phrase matched: high urgency".to_owned()));
             Tier::PageHigh
-        } else if score >= thresholds.high && severity >= Severity::Error {
+        } else if score >= thresholds.high && (severity >= Severity::Error || impact >= OUTAGE) {
             Tier::PageHigh
         } else if score >= thresholds.low {
             Tier::PageLow
@@ -182,14 +223,45 @@ impl ScoreConfig {
         } else {
             Tier::Suppress
         };
+        if features.saturation_only && scored > Tier::Digest && !features.must_page {
+            why.push(note(
+                "saturation",
+                1.0,
+                "only capacity and saturation alerts: the digest until it grows toward an outage".to_owned(),
+            ));
+            scored = Tier::Digest;
+        }
+        if scored < Tier::PageLow && !features.saturation_only {
+            if let Some(name) = features.deadline.first() {
+                why.push(note(
+                    "deadline",
+                    1.0,
+                    format!("{name} counts down to a deadline: a low-urgency page well before it"),
+                ));
+                scored = Tier::PageLow;
+            } else if let Some((name, minutes)) = &features.persisting {
+                let persistent = *minutes >= self.persistence.as_secs_f64() / 60.0;
+                if persistent && chronic {
+                    why.push(note(
+                        "persistence",
+                        0.0,
+                        format!("{name} has fired {minutes:.0} minutes, but responders rarely act on it"),
+                    ));
+                } else if persistent {
+                    why.push(note(
+                        "persistence",
+                        *minutes,
+                        format!(
+                            "{name} has fired {minutes:.0} minutes without resolving: a low-urgency page"
+                        ),
+                    ));
+                    scored = Tier::PageLow;
+                }
+            }
+        }
         let tier = match self.shadow {
             Shadow::Unfiltered => {
-                why.push(part(
-                    "shadow",
-                    0.0,
-                    0.0,
-                    format!("shadow mode: the score decides {}", scored.as_str()),
-                ));
+                why.push(note("shadow", 0.0, format!("shadow mode: the score decides {}", scored.as_str())));
                 Tier::of_severity(severity)
             }
             Shadow::Off | Shadow::Silent => scored,
@@ -198,16 +270,90 @@ impl ScoreConfig {
     }
 }
 
+/// Each factor of the impact, with its value, as weightless notes.
+fn impact_factors(impact: &Impact) -> Vec<Contribution> {
+    let mut factors = Vec::new();
+    if !impact.nodes_down.is_empty() {
+        factors.push(note("nodes_down", impact.nodes_down.len() as f64, impact.nodes_down.join(", ")));
+    }
+    if !impact.nodes_impaired.is_empty() {
+        factors.push(note(
+            "nodes_impaired",
+            impact.nodes_impaired.len() as f64,
+            impact.nodes_impaired.join(", "),
+        ));
+    }
+    if !impact.nodes_cordoned.is_empty() {
+        factors.push(note(
+            "nodes_cordoned",
+            impact.nodes_cordoned.len() as f64,
+            format!("{} (cordoned: planned work, not counted as down)", impact.nodes_cordoned.join(", ")),
+        ));
+    }
+    for (feature, state) in [
+        ("services_down", ServiceState::Down),
+        ("services_partial", ServiceState::Partial),
+        ("services_degraded", ServiceState::Degraded),
+    ] {
+        let services: Vec<String> = impact
+            .services
+            .iter()
+            .filter(|service| service.state == state)
+            .map(|service| {
+                let mut text = service.name.to_string();
+                let mut notes = Vec::new();
+                if let Some(replicas) = service.replicas {
+                    notes.push(format!("{} of {replicas} replicas unavailable", service.unavailable_pods));
+                }
+                if service.stateful {
+                    notes.push("stateful".to_owned());
+                }
+                if !service.reason.is_empty() {
+                    notes.push(service.reason.to_owned());
+                }
+                if !notes.is_empty() {
+                    text.push_str(&format!(" ({})", notes.join(", ")));
+                }
+                text
+            })
+            .collect();
+        if !services.is_empty() {
+            factors.push(note(feature, services.len() as f64, services.join("; ")));
+        }
+    }
+    if !impact.entry_points.is_empty() {
+        factors.push(note(
+            "entry_points",
+            impact.entry_points.len() as f64,
+            format!("requests entering at {} reach what is unavailable", impact.entry_points.join(", ")),
+        ));
+    }
+    factors
+}
+
+fn catalog_note(catalog: &[(Box<str>, Option<CatalogEntry>)]) -> String {
+    let parts: Vec<String> = catalog
+        .iter()
+        .map(|(name, entry)| match entry {
+            Some(entry) => format!("{name}: {} ({})", entry.class.as_str(), entry.source),
+            None => format!("{name}: not in the catalog, judged by impact and persistence"),
+        })
+        .collect();
+    parts.join("; ")
+}
+
 impl Contribution {
-    /// Notes that carry no weight but explain (must page, shadow mode).
+    /// Notes that carry no weight but explain (impact factors, the catalog, what set a floor or
+    /// a cap on the tier, must page, shadow mode).
     pub fn weightless(&self) -> bool {
-        matches!(self.feature, "must_page" | "shadow")
+        WEIGHTLESS.contains(&self.feature)
     }
 }
 
-/// Every feature name a contribution can carry.
-const FEATURES: [&str; 10] = [
+/// Features that carry a weight.
+const WEIGHTED: [&str; 9] = [
     "severity",
+    "impact",
     "blast_radius",
     "growth",
     "duration",
@@ -215,6 +361,21 @@ const FEATURES: [&str; 10] = [
     "flapping",
     "evidence",
     "feedback",
+];
+
+/// Notes without weight.
+const WEIGHTLESS: [&str; 13] = [
+    "nodes_down",
+    "nodes_impaired",
+    "nodes_cordoned",
+    "services_down",
+    "services_partial",
+    "services_degraded",
+    "entry_points",
+    "catalog",
+    "saturation",
+    "deadline",
+    "persistence",
     "must_page",
     "shadow",
 ];
@@ -231,8 +392,12 @@ struct StoredContribution {
 impl<'de> Deserialize<'de> for Contribution {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Contribution, D::Error> {
         let stored = StoredContribution::deserialize(deserializer)?;
-        let feature =
-            FEATURES.iter().find(|feature| **feature == stored.feature).copied().unwrap_or("unknown");
+        let feature = WEIGHTED
+            .iter()
+            .chain(&WEIGHTLESS)
+            .find(|feature| **feature == stored.feature)
+            .copied()
+            .unwrap_or("unknown");
         Ok(Contribution {
             feature,
             value: stored.value,
@@ -245,6 +410,11 @@ impl<'de> Deserialize<'de> for Contribution {
 fn part(feature: &'static str, value: f64, weight: f64, note: String) -> Contribution {
     // Adding 0.0 turns a -0.0 (a zero feature under a negative weight) into 0.0.
     Contribution { feature, value, contribution: value * weight + 0.0, note }
+}
+
+/// A weightless note with its value.
+fn note(feature: &'static str, value: f64, note: String) -> Contribution {
+    Contribution { feature, value, contribution: 0.0, note }
 }
 
 /// What happened to past episodes and pages of each kind of alert (its `alertname`): the

@@ -10,6 +10,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64, xxh3_64_with_seed};
 
 use std::time::Duration;
 
+use super::catalog::AlertClass;
 use super::patterns::PatternHits;
 use super::topology::Subject;
 use crate::model::{Alert, EventTime, Expiry, Labels, Severity};
@@ -237,6 +238,15 @@ pub struct AlertEntry {
     /// What the alert is about, from the inventory.
     #[serde(skip)]
     pub subject: Option<Subject>,
+    /// What the catalog says its name reports; `None` for an alert it does not know.
+    #[serde(skip)]
+    pub class: Option<AlertClass>,
+    /// The catalog says it means its entity is unavailable as a whole (`down`), or its node was
+    /// cordoned (`cordon`).
+    #[serde(skip)]
+    pub down: bool,
+    #[serde(skip)]
+    pub cordon: bool,
     /// What the pattern rules said about its name and text, when they said anything (most
     /// alerts match none: boxed, the empty case costs 8 bytes instead of 56).
     #[serde(skip)]

@@ -74,6 +74,11 @@ pub struct Topology {
     depends: Vec<Vec<u64>>,
     /// Nodes each service has pods on.
     service_nodes: Vec<Vec<NodeId>>,
+    /// Pods each service declares, with the node each runs on.
+    service_pods: Vec<Vec<(Box<str>, Option<NodeId>)>>,
+    /// Whether another service depends on each one (directly): those that none depends on are
+    /// the entry points, where requests come in.
+    has_dependents: Vec<bool>,
     rules: Vec<SubjectRule>,
 }
 
@@ -134,11 +139,16 @@ impl Topology {
             });
         }
         topology.service_nodes = vec![Vec::new(); topology.services.len()];
+        topology.service_pods = vec![Vec::new(); topology.services.len()];
+        topology.has_dependents = vec![false; topology.services.len()];
         for DeclaredService { name, depends_on, pods, .. } in &declared.services {
             let Some(&id) = topology.service_ids.get(name.as_str()) else { continue };
             for (index, dependency) in depends_on.iter().enumerate() {
                 match topology.service_ids.get(dependency.as_str()) {
-                    Some(&target) => topology.services[id as usize].depends_on.push(target),
+                    Some(&target) => {
+                        topology.services[id as usize].depends_on.push(target);
+                        topology.has_dependents[target as usize] = true;
+                    }
                     None => errors.push(TopologyError {
                         path: format!("services.{name}.depends_on[{index}]"),
                         message: format!("unknown service {dependency:?}"),
@@ -153,6 +163,7 @@ impl Topology {
                         message: format!("pod {pod:?} is declared twice"),
                     });
                 }
+                topology.service_pods[id as usize].push((pod.as_str().into(), node_id));
                 if let Some(node_id) = node_id {
                     let nodes = &mut topology.service_nodes[id as usize];
                     if !nodes.contains(&node_id) {
@@ -171,6 +182,7 @@ impl Topology {
             for service in &mut topology.services {
                 service.depends_on.clear();
             }
+            topology.has_dependents.fill(false);
             topology.close_dependencies();
             return (topology, errors);
         }
@@ -285,6 +297,41 @@ impl Topology {
     /// Whether `service` has a pod on `node`.
     pub fn runs_on(&self, service: ServiceId, node: NodeId) -> bool {
         self.service_nodes.get(service as usize).is_some_and(|nodes| nodes.contains(&node))
+    }
+
+    pub fn service_count(&self) -> ServiceId {
+        self.services.len() as ServiceId
+    }
+
+    /// The pods the inventory declares for `service`, with their nodes.
+    pub fn pods(&self, service: ServiceId) -> &[(Box<str>, Option<NodeId>)] {
+        self.service_pods.get(service as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `service` is an entry point: no other service depends on it.
+    pub fn is_entry_point(&self, service: ServiceId) -> bool {
+        !self.has_dependents.get(service as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether `service` keeps state: the inventory gives it a kind (a datastore), or its pods
+    /// are named as a StatefulSet's (`<name>-<ordinal>`).
+    pub fn is_stateful(&self, service: ServiceId) -> bool {
+        let declared = &self.services[service as usize];
+        declared.kind.is_some()
+            || (!self.pods(service).is_empty()
+                && self.pods(service).iter().all(|(pod, _)| {
+                    pod.strip_prefix(&*declared.name).and_then(|rest| rest.strip_prefix('-')).is_some_and(
+                        |ordinal| !ordinal.is_empty() && ordinal.bytes().all(|byte| byte.is_ascii_digit()),
+                    )
+                }))
+    }
+
+    /// The entry points whose requests reach `service`: itself if it is one, else every entry
+    /// point that depends on it.
+    pub fn entry_points_reaching(&self, service: ServiceId) -> impl Iterator<Item = ServiceId> + '_ {
+        (0..self.services.len() as ServiceId).filter(move |&entry| {
+            self.is_entry_point(entry) && (entry == service || self.depends_on(entry, service))
+        })
     }
 
     pub fn service(&self, id: ServiceId) -> &Service {

@@ -51,6 +51,7 @@ fn config() -> EngineConfig {
         inhibit_rules: Vec::new(),
         silences: Vec::new(),
         patterns: Default::default(),
+        catalog: Arc::default(),
         // These tests are about grouping: every incident pages as its severity says.
         scoring: test_scoring(Shadow::Unfiltered),
         feedback: false,
@@ -452,6 +453,7 @@ pub(super) fn test_scoring(shadow: Shadow) -> ScoreConfig {
     ScoreConfig {
         weights: Weights {
             severity: 0.5,
+            impact: 0.5,
             blast_radius: 0.15,
             growth: 0.1,
             duration: 0.05,
@@ -462,6 +464,7 @@ pub(super) fn test_scoring(shadow: Shadow) -> ScoreConfig {
         },
         thresholds: Thresholds { high: 0.4, low: 0.35, digest: 0.1 },
         shadow,
+        persistence: Duration::from_secs(20 * 60),
     }
 }
 

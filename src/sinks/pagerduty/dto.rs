@@ -63,6 +63,9 @@ pub struct CustomDetails<'a> {
     /// The entity the incident is rooted at, for incidents correlated through the inventory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probable_cause: Option<Cause<'a>>,
+    /// Other open incidents whose probable causes are linked to this one's in the inventory.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<Related<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entities: Vec<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -85,6 +88,12 @@ pub struct LogLine<'a> {
     pub lines: u32,
     pub errors: u32,
     pub first_seen: String,
+}
+
+#[derive(Serialize)]
+pub struct Related<'a> {
+    pub dedup_key: &'a str,
+    pub probable_cause: &'a str,
 }
 
 #[derive(Serialize)]
@@ -219,6 +228,11 @@ fn payload(page: &Page) -> Payload<'_> {
                 kind: &root.kind,
                 alerts: root.alerts.iter().map(|name| &**name).collect(),
             }),
+            related: incident
+                .related
+                .iter()
+                .map(|related| Related { dedup_key: &related.dedup_key, probable_cause: &related.root })
+                .collect(),
             entities: incident.entities.iter().map(|entity| &**entity).collect(),
             tags: incident.tags.iter().map(|tag| &**tag).collect(),
             log_context: incident
@@ -388,6 +402,7 @@ mod tests {
                 alerts,
                 alerts_omitted: 0,
                 root: None,
+                related: Vec::new(),
                 entities: Vec::new(),
                 tags: Vec::new(),
                 log_context: Vec::new(),

@@ -1,0 +1,394 @@
+//! Impact: what an incident's alerts say is broken and who is affected, judged with the
+//! inventory (replicas, placement, dependencies) rather than from the severity the senders
+//! chose. A node that is gone, a service with no replica left, a single-replica or stateful
+//! workload down, or pods of several services unavailable is an outage, whatever the alerts'
+//! severity; one replica of a well-replicated service is not.
+//!
+//! Only alerts that have outlasted their settle time count: a blip in an open incident does
+//! not make it an outage.
+
+use super::catalog::AlertClass;
+use super::store::AlertEntry;
+use super::topology::{NodeId, ServiceId, Topology};
+use crate::model::{Labels, Severity};
+
+/// How badly one service is affected. Ordered: worse is greater.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ServiceState {
+    /// Slow or erroring, by alerts that do not say it is down (an unknown alert below error
+    /// severity).
+    Degraded,
+    /// Some of its pods are unavailable, an availability alert is about it as a whole, or its
+    /// requests are failing (an unknown alert of error severity or above).
+    Partial,
+    /// Nothing of it is available: every known replica unavailable, its only replica down, its
+    /// quorum lost, or an alert that says it is down.
+    Down,
+}
+
+/// One affected service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceImpact {
+    pub name: Box<str>,
+    pub state: ServiceState,
+    /// Distinct pods unavailable (named by pod alerts, or placed on a node that is down).
+    pub unavailable_pods: usize,
+    /// Replicas the inventory declares, when it knows the service.
+    pub replicas: Option<usize>,
+    pub stateful: bool,
+    /// Why `Down`, in words.
+    pub reason: &'static str,
+}
+
+/// What is broken.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Impact {
+    /// Nodes reported unavailable (not ready, unreachable) and not cordoned.
+    pub nodes_down: Vec<Box<str>>,
+    /// Nodes reported unavailable while cordoned: planned work, not counted as down.
+    pub nodes_cordoned: Vec<Box<str>>,
+    /// Nodes with alerts that say they fail in part (a degraded disk array, network errors).
+    pub nodes_impaired: Vec<Box<str>>,
+    /// Affected services, worst first.
+    pub services: Vec<ServiceImpact>,
+    /// Entry points (services nothing depends on) that an unavailable service is, or is on the
+    /// request path of.
+    pub entry_points: Vec<Box<str>>,
+}
+
+/// The impact value an outage has, and at or above which a warning-only incident may page high.
+pub const OUTAGE: f64 = 1.0;
+
+impl Impact {
+    /// The impact in [0, 1], with a sentence saying what decided it: `OUTAGE` for a node down,
+    /// a service down, or pods of several services unavailable; less for one service partly
+    /// unavailable (by the share of its replicas) or degraded.
+    pub fn level(&self) -> (f64, String) {
+        let down: Vec<&ServiceImpact> =
+            self.services.iter().filter(|service| service.state == ServiceState::Down).collect();
+        let unavailable: Vec<&ServiceImpact> =
+            self.services.iter().filter(|service| service.state >= ServiceState::Partial).collect();
+        if let Some(node) = self.nodes_down.first() {
+            return (OUTAGE, format!("node {node} unavailable{}", self.affected_suffix()));
+        }
+        if let Some(service) = down.first() {
+            return (
+                OUTAGE,
+                format!("service {} down: {}{}", service.name, service.reason, self.affected_suffix()),
+            );
+        }
+        if unavailable.len() >= 2 {
+            let names: Vec<&str> = unavailable.iter().map(|service| &*service.name).collect();
+            return (OUTAGE, format!("pods of {} services unavailable ({})", names.len(), names.join(", ")));
+        }
+        if let Some(service) = unavailable.first() {
+            let share = match service.replicas {
+                Some(replicas) if replicas > 0 => {
+                    (service.unavailable_pods as f64 / replicas as f64).min(1.0)
+                }
+                _ => 0.5,
+            };
+            let pods = match service.replicas {
+                Some(replicas) => format!("{} of {replicas} replicas", service.unavailable_pods),
+                None => "replicas".to_owned(),
+            };
+            return (0.1 + 0.3 * share, format!("{} partly unavailable ({pods})", service.name));
+        }
+        let mut degraded: Vec<&str> = self.services.iter().map(|service| &*service.name).collect();
+        degraded.extend(self.nodes_impaired.iter().map(|node| &**node));
+        if !degraded.is_empty() {
+            return (0.05, format!("degraded: {}", degraded.join(", ")));
+        }
+        (0.0, "nothing reported unavailable".to_owned())
+    }
+
+    fn affected_suffix(&self) -> String {
+        let others: Vec<&str> = self
+            .services
+            .iter()
+            .filter(|service| service.state >= ServiceState::Partial)
+            .map(|service| &*service.name)
+            .collect();
+        if others.is_empty() { String::new() } else { format!("; affects {}", others.join(", ")) }
+    }
+}
+
+/// One member of an incident, as impact sees it.
+pub struct Observed<'a> {
+    pub entry: &'a AlertEntry,
+    /// Firing, not muted, and past its settle time.
+    pub counts: bool,
+}
+
+/// Works out the impact of an incident's firing alerts.
+pub fn assess<'a>(topology: &Topology, members: impl Iterator<Item = Observed<'a>>) -> Impact {
+    let mut tally = Tally::default();
+    for Observed { entry, counts } in members {
+        if entry.cordon {
+            if let Some(node) = node_of(entry) {
+                tally.cordoned.push(node);
+            }
+        }
+        if !counts {
+            continue;
+        }
+        let class = entry.class;
+        let failing = match class {
+            Some(AlertClass::Availability) => true,
+            // An alert the catalog does not know says its entity fails when its sender says so.
+            None => entry.page_severity() >= Severity::Error,
+            Some(AlertClass::Saturation | AlertClass::Deadline | AlertClass::Meta) => continue,
+        };
+        if let Some(node) = node_of(entry) {
+            // Only an alert that says the node is gone makes it down; others (a degraded disk
+            // array, network errors) say it fails in part.
+            if entry.down {
+                tally.nodes.push(node);
+            } else if !tally.impaired.contains(&node) {
+                tally.impaired.push(node);
+            }
+            continue;
+        }
+        let Some(service) = service_of(entry) else { continue };
+        let record = tally.service(service);
+        match (class, pod_of(&entry.labels)) {
+            (Some(AlertClass::Availability), Some(pod)) => {
+                if !record.pods.iter().any(|known| **known == *pod) {
+                    record.pods.push(pod.into());
+                }
+            }
+            (Some(_), _) if entry.down => record.down = true,
+            (Some(_), _) => record.whole = true,
+            // An unknown alert says the service fails (at error severity or above: its requests
+            // are failing) or is degraded; how much of it is unavailable it does not say.
+            (None, _) if failing => record.failing = true,
+            (None, _) => record.degraded = true,
+        }
+    }
+    tally.finish(topology)
+}
+
+/// A service, by inventory id or by the name the labels give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ServiceKey {
+    Known(ServiceId),
+    Named(Box<str>),
+}
+
+/// A node, by inventory id or by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NodeKey {
+    Known(NodeId),
+    Named(Box<str>),
+}
+
+#[derive(Default)]
+struct ServiceRecord {
+    pods: Vec<Box<str>>,
+    /// An availability alert about the service as a whole (targets down, replicas missing).
+    whole: bool,
+    /// An alert that says the service is down.
+    down: bool,
+    failing: bool,
+    degraded: bool,
+}
+
+#[derive(Default)]
+struct Tally {
+    nodes: Vec<NodeKey>,
+    /// Nodes with availability alerts that do not say they are gone.
+    impaired: Vec<NodeKey>,
+    cordoned: Vec<NodeKey>,
+    services: Vec<(ServiceKey, ServiceRecord)>,
+}
+
+impl Tally {
+    fn service(&mut self, key: ServiceKey) -> &mut ServiceRecord {
+        let index = match self.services.iter().position(|(known, _)| *known == key) {
+            Some(index) => index,
+            None => {
+                self.services.push((key, ServiceRecord::default()));
+                self.services.len() - 1
+            }
+        };
+        &mut self.services[index].1
+    }
+
+    fn finish(mut self, topology: &Topology) -> Impact {
+        let mut impact = Impact::default();
+        let node_name = |key: &NodeKey| -> Box<str> {
+            match key {
+                NodeKey::Known(id) => topology.node_name(*id).into(),
+                NodeKey::Named(name) => name.clone(),
+            }
+        };
+        let mut down_nodes: Vec<NodeId> = Vec::new();
+        for node in &self.nodes {
+            let name = node_name(node);
+            if self.cordoned.contains(node) {
+                if !impact.nodes_cordoned.contains(&name) {
+                    impact.nodes_cordoned.push(name);
+                }
+                continue;
+            }
+            if !impact.nodes_down.contains(&name) {
+                impact.nodes_down.push(name);
+                if let NodeKey::Known(id) = node {
+                    down_nodes.push(*id);
+                }
+            }
+        }
+        for node in &self.impaired {
+            let name = node_name(node);
+            if !impact.nodes_down.contains(&name) && !impact.nodes_impaired.contains(&name) {
+                impact.nodes_impaired.push(name);
+            }
+        }
+        // What runs on a node that is down is unavailable with it.
+        for &node in &down_nodes {
+            for service in 0..topology.service_count() {
+                let on_node: Vec<&str> = topology
+                    .pods(service)
+                    .iter()
+                    .filter(|(_, placed)| *placed == Some(node))
+                    .map(|(pod, _)| &**pod)
+                    .collect();
+                if on_node.is_empty() {
+                    continue;
+                }
+                let record = self.service(ServiceKey::Known(service));
+                for pod in on_node {
+                    if !record.pods.iter().any(|known| **known == *pod) {
+                        record.pods.push(pod.into());
+                    }
+                }
+            }
+        }
+        let mut entry_points: Vec<ServiceId> = Vec::new();
+        for (key, record) in &self.services {
+            let (name, replicas, stateful, id): (Box<str>, Option<usize>, bool, Option<ServiceId>) = match key
+            {
+                ServiceKey::Known(id) => {
+                    let declared = topology.pods(*id).len();
+                    (
+                        topology.service(*id).name.clone(),
+                        (declared > 0).then_some(declared),
+                        topology.is_stateful(*id),
+                        Some(*id),
+                    )
+                }
+                ServiceKey::Named(name) => (name.clone(), None, false, None),
+            };
+            let unavailable = record.pods.len();
+            let any = unavailable > 0 || record.whole || record.down;
+            let reason = if record.down {
+                Some("an alert says it is down")
+            } else if replicas == Some(1) && any {
+                Some("its only replica is unavailable")
+            } else if replicas.is_some_and(|replicas| unavailable >= replicas) {
+                Some("every replica is unavailable")
+            } else if stateful
+                && replicas.is_some_and(|replicas| unavailable * 2 >= replicas)
+                && unavailable > 0
+            {
+                Some("a stateful workload lost its quorum")
+            } else {
+                None
+            };
+            let state = match reason {
+                Some(_) => ServiceState::Down,
+                None if any || record.failing => ServiceState::Partial,
+                None if record.degraded => ServiceState::Degraded,
+                None => continue,
+            };
+            if state >= ServiceState::Partial {
+                if let Some(id) = id {
+                    for entry in topology.entry_points_reaching(id) {
+                        if !entry_points.contains(&entry) {
+                            entry_points.push(entry);
+                        }
+                    }
+                }
+            }
+            impact.services.push(ServiceImpact {
+                name,
+                state,
+                unavailable_pods: unavailable,
+                replicas,
+                stateful,
+                reason: reason.unwrap_or(""),
+            });
+        }
+        // Worst first; the order they were first seen within a state.
+        impact.services.sort_by(|left, right| right.state.cmp(&left.state));
+        impact.entry_points = entry_points.into_iter().map(|id| topology.service(id).name.clone()).collect();
+        impact
+    }
+}
+
+/// The node an alert is about when it is about a node itself (not a pod on it).
+fn node_of(entry: &AlertEntry) -> Option<NodeKey> {
+    match entry.subject {
+        Some(subject) => match (subject.node, subject.service) {
+            (Some(node), None) => Some(NodeKey::Known(node)),
+            _ => None,
+        },
+        // Not in the inventory: a `node` label with no pod names the node.
+        None => {
+            let labels = &entry.labels;
+            if pod_of(labels).is_some() {
+                return None;
+            }
+            labels.get("node").or_else(|| labels.get("k8s.node.name")).map(|node| NodeKey::Named(node.into()))
+        }
+    }
+}
+
+/// The service an alert is about: the inventory's, else the workload its labels name.
+fn service_of(entry: &AlertEntry) -> Option<ServiceKey> {
+    if let Some(service) = entry.subject.and_then(|subject| subject.service) {
+        return Some(ServiceKey::Known(service));
+    }
+    if entry.subject.is_some() {
+        return None;
+    }
+    let labels = &entry.labels;
+    let named = ["deployment", "statefulset", "daemonset", "k8s.deployment.name", "k8s.statefulset.name"]
+        .iter()
+        .find_map(|label| labels.get(label))
+        .map(str::to_owned)
+        .or_else(|| pod_of(labels).map(workload_of_pod))
+        .or_else(|| {
+            ["service.name", "service", "job"].iter().find_map(|label| labels.get(label)).map(str::to_owned)
+        })?;
+    Some(ServiceKey::Named(named.into()))
+}
+
+fn pod_of(labels: &Labels) -> Option<&str> {
+    labels.get("pod").or_else(|| labels.get("k8s.pod.name"))
+}
+
+/// The workload a pod belongs to, by Kubernetes' naming: `<deployment>-<replicaset hash>-<id>`
+/// or `<statefulset>-<ordinal>`.
+fn workload_of_pod(pod: &str) -> String {
+    let mut parts: Vec<&str> = pod.split('-').collect();
+    if parts.len() >= 2 && parts.last().is_some_and(|last| last.bytes().all(|byte| byte.is_ascii_digit())) {
+        parts.pop();
+    } else if parts.len() >= 3 {
+        parts.truncate(parts.len() - 2);
+    }
+    parts.join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pods_name_their_workload() {
+        assert_eq!(workload_of_pod("cart-5f6d7c8b9-xyz12"), "cart");
+        assert_eq!(workload_of_pod("redis-cart-0"), "redis-cart");
+        assert_eq!(workload_of_pod("payments-api-7d9f8c6b5-abcde"), "payments-api");
+        assert_eq!(workload_of_pod("standalone"), "standalone");
+    }
+}
