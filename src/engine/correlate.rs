@@ -3,22 +3,36 @@
 //! incident rooted at the cause, and a new problem during an open incident is an incident of
 //! its own.
 //!
-//! Relations, best first:
-//! 1. the alert is about the incident's root, and the root is failing (an availability alert,
-//!    or one the catalog does not know, about the root itself fires): part of that failure;
-//! 2. it is a symptom (its entity depends on the root, or runs on the root node) of a root that
-//!    is failing, and no more severe than the incident (a warning on a dependency does not
-//!    explain critical failures upstream);
-//! 3. it is a deeper cause (the root depends on it, or runs on its node: the incident is
-//!    re-rooted there) whose alert started within the correlation window after the incident's
-//!    first alert (a cause surfaces about when its symptoms do; one that starts later is a new
-//!    problem, even when linked in the inventory), and at least as severe;
-//! 4. it is about the root of an incident that is young (its first alert within the
-//!    correlation window) or whose root still has an alert firing (a disk filling up, then
-//!    almost out of space). The root failing again after it recovered is a new incident.
+//! A problem shows itself within minutes: a failing dependency's symptoms upstream, and the
+//! cause's own alerts, all start within a few evaluation intervals of each other. So the
+//! correlation window is an onset window: related alerts join an incident only when they start
+//! within it after the incident's first alert. What starts later on a related entity is a new
+//! problem, and opens an incident of its own (its page names the other as related), even when
+//! the two are linked in the inventory.
 //!
-//! Saturation and deadline alerts (a pod throttled, a disk filling up) are nobody's symptom
-//! or cause: they join only an incident about their own entity.
+//! Relations, best first:
+//! 1. it is about something running on the root node, which is failing, and starts within the
+//!    window: a node that just died explains its pods and targets better than anything else;
+//! 2. it is about the root of a young incident (its first alert within the window), and the
+//!    root is failing (an availability alert, or one the catalog does not know, about the root
+//!    itself fires);
+//! 3. it is a symptom (its entity depends on the root service) of a root that is failing,
+//!    starting within the window, and no more severe than the incident (a warning on a
+//!    dependency does not explain critical failures upstream);
+//! 4. it is a deeper cause (the root depends on it, or runs on its node: the incident is
+//!    re-rooted there) of a root that is still failing, starting within the window, and at
+//!    least as severe (a problem that starts as another ends is a new one);
+//! 5. it is about the root of an older incident whose root still fails, and no more severe
+//!    than the incident: more of the same. A failure more severe than the incident, after its
+//!    onset, is a new problem (errors on a service whose latency regressed an hour ago are a
+//!    new page, not an update); so is the root failing again after it recovered;
+//! 6. it is a countdown (a deadline alert) about the root of an incident whose root still has
+//!    an alert firing: a disk filling up, then almost out of space.
+//!
+//! Deadline alerts (a disk filling up, a certificate expiring) are nobody's symptom or cause:
+//! they join only an incident about their own entity. Saturation alerts (a pod throttled, the
+//! cluster overcommitted) are not correlated through the inventory at all: they are grouped by
+//! their route, the digest's business unless something else makes them urgent.
 
 use std::time::Duration;
 
@@ -33,7 +47,11 @@ use crate::model::{EventTime, Severity};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Relation {
     Same,
-    Symptom,
+    /// Its entity depends on the root (`placed: false`), or runs on the root node (`placed:
+    /// true`, the more direct explanation).
+    Symptom {
+        placed: bool,
+    },
     Cause(Entity),
 }
 
@@ -45,7 +63,7 @@ fn relation(topology: &Topology, root: Entity, subject: &Subject) -> Option<Rela
                     return Some(Relation::Same);
                 }
                 if topology.depends_on(service, root_service) {
-                    return Some(Relation::Symptom);
+                    return Some(Relation::Symptom { placed: false });
                 }
                 if topology.depends_on(root_service, service) {
                     return Some(Relation::Cause(Entity::Service(service)));
@@ -58,7 +76,11 @@ fn relation(topology: &Topology, root: Entity, subject: &Subject) -> Option<Rela
         }
         Entity::Node(root_node) => {
             if subject.node == Some(root_node) {
-                return Some(if subject.service.is_none() { Relation::Same } else { Relation::Symptom });
+                return Some(if subject.service.is_none() {
+                    Relation::Same
+                } else {
+                    Relation::Symptom { placed: true }
+                });
             }
             // An alert about one pod whose node is known is about that node only; an alert about a
             // service as a whole may come from its pods on the failing node.
@@ -66,7 +88,7 @@ fn relation(topology: &Topology, root: Entity, subject: &Subject) -> Option<Rela
                 return None;
             }
             let service = subject.service?;
-            topology.runs_on(service, root_node).then_some(Relation::Symptom)
+            topology.runs_on(service, root_node).then_some(Relation::Symptom { placed: true })
         }
     }
 }
@@ -100,18 +122,22 @@ pub(super) fn choose(
         let failure = matches!(arrival.class, None | Some(AlertClass::Availability));
         let young = arrival.starts_at.since(group.created_at) <= window;
         let root = root_state(group, link.root, alerts, now);
+        let symptom = failure && young && arrival.severity <= link.severity && root == RootState::Failing;
         let (rank, new_root) = match relation {
-            Relation::Same if root == RootState::Failing => (0, None),
-            Relation::Symptom
-                if failure && arrival.severity <= link.severity && root == RootState::Failing =>
+            Relation::Symptom { placed: true } if symptom => (0, None),
+            Relation::Same if young && root == RootState::Failing => (1, None),
+            Relation::Symptom { placed: false } if symptom => (2, None),
+            Relation::Cause(entity)
+                if failure && young && arrival.severity >= link.severity && root == RootState::Failing =>
             {
-                (1, None)
+                (3, Some(entity))
             }
-            Relation::Cause(entity) if failure && arrival.severity >= link.severity && young => {
-                (2, Some(entity))
-            }
-            Relation::Same if young || root == RootState::Firing => (3, None),
-            Relation::Same | Relation::Symptom | Relation::Cause(_) => continue,
+            // Later, more of the same failure: no more severe than the incident.
+            Relation::Same if root == RootState::Failing && arrival.severity <= link.severity => (4, None),
+            // A countdown on the root goes on (a disk filling up, then almost out of space).
+            Relation::Same if !failure && root != RootState::Quiet => (5, None),
+            Relation::Same if young => (5, None),
+            Relation::Same | Relation::Symptom { .. } | Relation::Cause(_) => continue,
         };
         let better = match &best {
             None => true,
@@ -145,7 +171,8 @@ fn root_state(group: &Group, root: Entity, alerts: &AlertTable, now: EventTime) 
             Entity::Service(service) => subject.service == Some(service),
             Entity::Node(node) => subject.node == Some(node) && subject.service.is_none(),
         });
-        if !on_root || entry.is_resolved_at(now) {
+        // Whether it fires, not whether a flapping alert's resolve is being held.
+        if !on_root || entry.ends_at.is_some_and(|end| end <= now) {
             continue;
         }
         if matches!(entry.class, None | Some(AlertClass::Availability)) {

@@ -226,8 +226,11 @@ impl Group {
                 classified.settles_at = Some(classified.settles_at.map_or(due, |earliest| earliest.min(due)));
             }
             // Settling only holds back the decision that opens an incident: once it is open,
-            // every unmuted firing alert is part of it.
-            let live = firing && ((muted.is_none() && (settled || self.incident.is_some())) || entry.paged);
+            // every unmuted firing alert is part of it, but for a flapping one that has not
+            // settled (a readiness check going on and off is nobody's problem, and once paged
+            // its hold would keep the incident open as long as it flaps).
+            let joins_open = self.incident.is_some() && !entry.flapping;
+            let live = firing && ((muted.is_none() && (settled || joins_open)) || entry.paged);
             classified.any_firing |= firing;
             if live {
                 classified.live += 1;

@@ -320,7 +320,7 @@ impl Tally {
             });
         }
         // Worst first; the order they were first seen within a state.
-        impact.services.sort_by(|left, right| right.state.cmp(&left.state));
+        impact.services.sort_by_key(|service| std::cmp::Reverse(service.state));
         impact.entry_points = entry_points.into_iter().map(|id| topology.service(id).name.clone()).collect();
         impact
     }

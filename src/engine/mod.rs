@@ -895,7 +895,10 @@ impl Engine {
         let now = self.now;
         let route = self.config.routes.get(route_id);
         let root = entry.subject.and_then(|subject| subject.entity());
-        let (Some(subject), Some(root)) = (entry.subject, root) else {
+        // Saturation alerts neither explain a failure nor are explained by one, and must not
+        // hold an incident open: they group by their route.
+        let correlated = !matches!(entry.class, Some(AlertClass::Saturation | AlertClass::Meta));
+        let (Some(subject), Some(root), true) = (entry.subject, root, correlated) else {
             let key = route::group_key(route_id, route, &entry.labels);
             self.groups.entry(key).or_insert_with(|| {
                 Group::new(route_id, route::group_labels(route, &entry.labels), now, None)

@@ -438,7 +438,9 @@ pub(super) fn pages(out: &[Notification]) -> Vec<&Page> {
         .collect()
 }
 
+mod builder;
 mod scoring;
+mod storms;
 
 /// An engine from a YAML config (the scenarios' way to set it up).
 pub(super) fn engine_from(yaml: &str) -> Engine {

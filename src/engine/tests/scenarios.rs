@@ -87,6 +87,8 @@ struct Seen {
     muted: Vec<String>,
     root: Option<String>,
     key: String,
+    /// Dedup keys of the related incidents a trigger names.
+    related: Vec<String>,
 }
 
 fn name_of(labels: &Labels) -> String {
@@ -132,6 +134,7 @@ fn seen(out: Vec<Notification>) -> Vec<Seen> {
                 .collect(),
             root: page.incident.root.as_ref().map(|root| format!("{} {}", root.kind, root.entity)),
             key: page.dedup_key.to_string(),
+            related: page.incident.related.iter().map(|related| related.dedup_key.to_string()).collect(),
         })
         .collect()
 }
@@ -351,21 +354,25 @@ fn a_warning_on_a_dependency_does_not_swallow_critical_failures_upstream() {
 }
 
 #[test]
-fn a_symptom_joins_its_cause_while_the_cause_fails_and_starts_a_new_incident_after() {
+fn a_symptom_joins_its_cause_at_onset_and_a_later_failure_is_a_new_incident_naming_it() {
     let redis = [("alertname", "RedisDown"), ("service", "redis"), ("severity", "critical")];
     let cart = [("alertname", "HTTPErrorRateHigh"), ("service", "cart"), ("severity", "critical")];
     let frontend = [("alertname", "HTTPErrorRateHigh"), ("service", "frontend"), ("severity", "critical")];
+    let catalog = [("alertname", "HTTPErrorRateHigh"), ("service", "catalog"), ("severity", "critical")];
     let mut engine = engine("");
     let seen = run(
         &mut engine,
         vec![
-            // Redis fails for 25 minutes; cart's errors start 20 minutes in: still its symptom.
-            (0, alert(&redis, 0, 1500)),
-            (1200, alert(&cart, 1200, 1500)),
-            // Redis recovered at 1500; frontend failing at 2400 is a new problem.
-            (2400, alert(&frontend, 2400, 5000)),
+            // Redis fails for 40 minutes; cart's errors start 4 minutes in: its symptom.
+            (0, alert(&redis, 0, 2400)),
+            (240, alert(&cart, 240, 2400)),
+            // Frontend failing 20 minutes in, while redis still fails: a problem of its own
+            // (a cascade shows itself within minutes), linked to the redis incident.
+            (1200, alert(&frontend, 1200, 5000)),
+            // Catalog failing after redis recovered: a new problem too.
+            (3000, alert(&catalog, 3000, 5000)),
         ],
-        2500,
+        3100,
     );
     let opened: Vec<(i64, Option<String>, Vec<&str>)> = seen
         .iter()
@@ -376,11 +383,16 @@ fn a_symptom_joins_its_cause_while_the_cause_fails_and_starts_a_new_incident_aft
         opened,
         vec![
             (10, Some("redis redis".into()), vec!["RedisDown/redis"]),
-            (1210, Some("redis redis".into()), vec!["RedisDown/redis", "HTTPErrorRateHigh/cart"]),
-            (2410, Some("service frontend".into()), vec!["HTTPErrorRateHigh/frontend"]),
+            (310, Some("redis redis".into()), vec!["RedisDown/redis", "HTTPErrorRateHigh/cart"]),
+            (1210, Some("service frontend".into()), vec!["HTTPErrorRateHigh/frontend"]),
+            (3010, Some("service catalog".into()), vec!["HTTPErrorRateHigh/catalog"]),
         ]
     );
-    assert_ne!(seen[0].key, seen.last().unwrap().key);
+    let keys: Vec<&str> = seen.iter().map(|page| page.key.as_str()).collect();
+    assert_eq!(keys[0], keys[1]);
+    assert_ne!(keys[0], keys[2]);
+    let frontend_page = seen.iter().find(|page| page.at == 1210).unwrap();
+    assert_eq!(frontend_page.related, vec![keys[0].to_owned()], "the frontend page names the redis incident");
 }
 
 #[test]
