@@ -305,9 +305,16 @@ pub struct Refreshed {
 }
 
 impl AlertEntry {
+    /// Whether it has stopped firing by `time`. A flapping alert that paged is held open for
+    /// its hold after each short episode (one shorter than the hold itself: a flap), so that
+    /// it does not page again at every flap; an episode that lasted longer was a problem of
+    /// its own, and its end is the end.
     pub fn is_resolved_at(&self, time: EventTime) -> bool {
-        let hold = if self.paged { self.hold } else { Duration::ZERO };
-        self.ends_at.is_some_and(|end| end.saturating_add(hold) <= time)
+        self.ends_at.is_some_and(|end| {
+            let flap = end.since(self.starts_at) < self.hold;
+            let hold = if self.paged && flap { self.hold } else { Duration::ZERO };
+            end.saturating_add(hold) <= time
+        })
     }
 
     /// Takes what a re-send may change: annotations, severity, generator URL and (for

@@ -700,6 +700,17 @@ impl Scenario {
             noise(self, &mut planned, target, time, time + rng.range(60, 150));
             time += rng.range(20, 45) * MINUTE;
         }
+        // Latency spikes that pass within minutes (they teach the history that this kind of
+        // alert usually resolves on its own).
+        let mut time = rng.range(0, 30 * MINUTE);
+        while time < duration {
+            let service = &services[rng.below(services.len())];
+            if service.kind.is_none() {
+                let spike = service_alert("LatencyP99High", &service.name, "warning");
+                noise(self, &mut planned, spike, time, time + rng.range(60, 200));
+            }
+            time += rng.range(10, 30) * MINUTE;
+        }
         // A pod whose readiness flaps all day.
         let flapping = rng.below(services.len());
         let (flapper, _) = rng.pick(&services[flapping].pods);
@@ -725,6 +736,24 @@ impl Scenario {
                 let end = time + rng.range(3, 8) * MINUTE;
                 noise(self, &mut planned, throttled.clone(), time, end);
                 time = end + rng.range(2, 8) * MINUTE;
+            }
+        }
+        // A batch job hogs the CPU: pods across the namespace throttled for half an hour.
+        let wave = rng.range(HOUR, duration - HOUR);
+        let until = wave + rng.range(20, 40) * MINUTE;
+        for service in services {
+            for (pod, _) in &service.pods {
+                if !rng.chance(60) {
+                    continue;
+                }
+                let throttled = labels(&[
+                    ("alertname", "CPUThrottlingHigh"),
+                    ("pod", pod),
+                    ("container", &service.name),
+                    ("namespace", "shop"),
+                    ("severity", "info"),
+                ]);
+                noise(self, &mut planned, throttled, wave + rng.range(0, 120), until);
             }
         }
         // The node in maintenance: cordoned, drained, rebooted.
