@@ -296,6 +296,8 @@ pub struct RawCorrelation {
 pub struct RawSettle {
     pub warning: Option<String>,
     pub info: Option<String>,
+    /// A node two independent alerts say is gone.
+    pub corroborated: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

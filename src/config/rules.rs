@@ -306,6 +306,11 @@ impl Validator<'_> {
             window: self.positive_duration("correlation.window", raw.window, "10m"),
             settle_warning: self.duration("correlation.settle.warning", raw.settle.warning, "0s"),
             settle_info: self.duration("correlation.settle.info", raw.settle.info, "0s"),
+            settle_corroborated: self.duration(
+                "correlation.settle.corroborated",
+                raw.settle.corroborated,
+                "1m",
+            ),
         }
     }
 

@@ -15,7 +15,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::route::Route;
 use super::score::{Assessment, Tier};
 use super::store::{AlertEntry, AlertTable, Fate, Fingerprint};
-use super::topology::Entity;
+use super::topology::{Entity, NodeId};
 use super::{AlertView, Correlation, DecisionKind, IncidentView, Page, PageAction, PageReason};
 use crate::model::{EventTime, Labels, Severity};
 
@@ -209,20 +209,30 @@ impl Group {
             severity: Severity::Info,
             settles_at: None,
         };
+        let corroborated = corroborated_nodes(&self.members, alerts, time);
         for &fingerprint in &self.members {
             let Some(entry) = alerts.get(&fingerprint) else { continue };
             let firing = !entry.is_resolved_at(time);
             let muted = if firing { mute(fingerprint, entry) } else { None };
             // A low-severity alert pages only once it has fired for its settle time; one that
-            // resolves sooner never pages (a blip).
-            let settle = match entry.page_severity() {
-                Severity::Critical | Severity::Error => Duration::ZERO,
-                Severity::Warning => correlation.settle_warning,
-                Severity::Info => correlation.settle_info,
+            // resolves sooner never pages (a blip). A node two independent alerts say is gone
+            // settles sooner, from when the second said so.
+            let mut settle_from = entry.starts_at;
+            let corroborated_since = node_down_alert(entry)
+                .and_then(|node| corroborated.iter().find(|(known, _)| *known == node))
+                .map(|(_, since)| *since);
+            let settle = match (entry.page_severity(), corroborated_since) {
+                (Severity::Critical | Severity::Error, _) => Duration::ZERO,
+                (_, Some(since)) => {
+                    settle_from = settle_from.max(since);
+                    correlation.settle_corroborated
+                }
+                (Severity::Warning, None) => correlation.settle_warning,
+                (Severity::Info, None) => correlation.settle_info,
             };
-            let settled = time.since(entry.starts_at) >= settle;
+            let settled = time.since(settle_from) >= settle;
             if firing && muted.is_none() && !settled {
-                let due = entry.starts_at.saturating_add(settle);
+                let due = settle_from.saturating_add(settle);
                 classified.settles_at = Some(classified.settles_at.map_or(due, |earliest| earliest.min(due)));
             }
             // Settling only holds back the decision that opens an incident: once it is open,
@@ -535,6 +545,47 @@ impl Incident {
     pub fn opened_at(&self) -> EventTime {
         self.opened_at
     }
+}
+
+/// The node an alert says is gone (a `down` alert about the node itself), if it is one.
+pub(super) fn node_down_alert(entry: &AlertEntry) -> Option<NodeId> {
+    let subject = entry.subject?;
+    (entry.down && subject.service.is_none()).then_some(subject.node).flatten()
+}
+
+/// Nodes that two distinct kinds of firing `down` alert say are gone (not ready and
+/// unreachable, say), each with when the second kind started: independent signals agreeing.
+pub(super) fn corroborated_nodes(
+    members: &[Fingerprint],
+    alerts: &AlertTable,
+    time: EventTime,
+) -> Vec<(NodeId, EventTime)> {
+    // (node, alert name, start), earliest start per kind.
+    let mut seen: Vec<(NodeId, &str, EventTime)> = Vec::new();
+    for entry in members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
+        let Some(node) = node_down_alert(entry) else { continue };
+        if entry.ends_at.is_some_and(|end| end <= time) {
+            continue;
+        }
+        let kind = entry.labels.get("alertname").unwrap_or("");
+        match seen.iter_mut().find(|(known, name, _)| *known == node && *name == kind) {
+            Some((_, _, start)) => *start = (*start).min(entry.starts_at),
+            None => seen.push((node, kind, entry.starts_at)),
+        }
+    }
+    let mut corroborated: Vec<(NodeId, EventTime)> = Vec::new();
+    for &(node, _, _) in &seen {
+        if corroborated.iter().any(|(known, _)| *known == node) {
+            continue;
+        }
+        let mut starts: Vec<EventTime> =
+            seen.iter().filter(|(known, _, _)| *known == node).map(|(_, _, start)| *start).collect();
+        if starts.len() >= 2 {
+            starts.sort_unstable();
+            corroborated.push((node, starts[1]));
+        }
+    }
+    corroborated
 }
 
 /// What makes a firing alert worth a new page when it changes: which alert, which episode,

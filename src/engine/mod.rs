@@ -90,6 +90,9 @@ pub struct Correlation {
     pub settle_warning: Duration,
     /// The same for info-level incidents.
     pub settle_info: Duration,
+    /// How long a node that two independent alerts say is gone (not ready and unreachable)
+    /// must stay so to page: corroboration stands for most of the settle time.
+    pub settle_corroborated: Duration,
 }
 
 /// When an alert counts as flapping, and how long a flapping alert that paged is held open.
@@ -956,10 +959,17 @@ impl Engine {
             link.last_join = now;
             link.severity = link.severity.max(severity);
         }
+        let corroborated =
+            group::corroborated_nodes(&group.members, &self.alerts, now).iter().any(|(node, _)| {
+                self.alerts
+                    .get(&fingerprint)
+                    .is_some_and(|entry| group::node_down_alert(entry) == Some(*node))
+            });
         let due = match &group.incident {
             None => {
                 let wait = match severity {
                     Severity::Critical | Severity::Error => route.group_wait,
+                    _ if corroborated => route.group_wait.max(correlation.settle_corroborated),
                     Severity::Warning => route.group_wait.max(correlation.settle_warning),
                     Severity::Info => route.group_wait.max(correlation.settle_info),
                 };

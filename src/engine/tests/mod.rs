@@ -46,6 +46,7 @@ fn config() -> EngineConfig {
             window: Duration::from_secs(600),
             settle_warning: Duration::ZERO,
             settle_info: Duration::ZERO,
+            settle_corroborated: Duration::ZERO,
         },
         flapping: Flapping { window: Duration::from_secs(1800), min_episodes: 0, hold: Duration::ZERO },
         inhibit_rules: Vec::new(),

@@ -319,6 +319,56 @@ fn a_failing_node_takes_its_pods_and_targets_into_one_incident() {
 }
 
 #[test]
+fn a_node_gone_pages_high_though_its_alerts_are_warnings_and_sooner_when_two_signals_agree() {
+    // These pages are scored, as the shipped config scores them.
+    let mut engine = engine_from(&INVENTORY.replace("scoring: {shadow: unfiltered}", ""));
+    let node = |name: &'static str, node: &'static str| {
+        [("alertname", name), ("node", node), ("severity", "warning"), ("namespace", "monitoring")]
+    };
+    let seen = run(
+        &mut engine,
+        vec![
+            // node-2: not ready, then unreachable 20 seconds later: a minute after both agree.
+            (0, alert(&node("KubeNodeNotReady", "node-2"), 0, 3000)),
+            (20, alert(&node("KubeNodeUnreachable", "node-2"), 20, 3000)),
+            (
+                40,
+                alert(
+                    &[("alertname", "KubePodNotReady"), ("pod", "redis-0"), ("severity", "warning")],
+                    40,
+                    3000,
+                ),
+            ),
+            // node-3: only not ready; it settles for five minutes, then pages: a node gone.
+            (1000, alert(&node("KubeNodeNotReady", "node-3"), 1000, 3000)),
+            // node-1: not ready for four minutes: a blip.
+            (2000, alert(&node("KubeNodeNotReady", "node-1"), 2000, 2240)),
+        ],
+        2700,
+    );
+    // The first trigger of each incident (the pod on node-2 joins it once settled).
+    let mut opened: Vec<(i64, Severity, Vec<&str>)> = Vec::new();
+    let mut keys: Vec<&str> = Vec::new();
+    for page in seen.iter().filter(|page| page.action == PageAction::Trigger) {
+        if !keys.contains(&page.key.as_str()) {
+            keys.push(&page.key);
+            opened.push((page.at, page.severity, page.firing.iter().map(String::as_str).collect()));
+        }
+    }
+    assert_eq!(
+        opened,
+        vec![
+            (
+                80,
+                Severity::Error,
+                vec!["KubeNodeNotReady/node-2", "KubeNodeUnreachable/node-2", "KubePodNotReady/redis-0"]
+            ),
+            (1300, Severity::Error, vec!["KubeNodeNotReady/node-3"]),
+        ]
+    );
+}
+
+#[test]
 fn a_warning_on_a_dependency_does_not_swallow_critical_failures_upstream() {
     let mut engine = engine("");
     let seen = run(
