@@ -314,6 +314,9 @@ impl Validator<'_> {
         let (topology, mut silences) = self.topology(raw.topology);
         silences.extend(self.silences(raw.silences, &topology));
         let routes = self.routes(raw.route, &pagerduty.routing_keys);
+        let catalog = self.catalog(raw.catalog);
+        let mut inhibit_rules = self.inhibit_rules(raw.inhibit_rules);
+        inhibit_rules.extend(rules::cordon_rule(&catalog));
         let engine = EngineConfig {
             exclude_labels,
             resolve_timeout: self.positive_duration(
@@ -326,10 +329,10 @@ impl Validator<'_> {
             topology,
             correlation: self.correlation(raw.correlation),
             flapping: self.flapping(raw.flapping),
-            inhibit_rules: self.inhibit_rules(raw.inhibit_rules),
+            inhibit_rules,
             silences,
             patterns: self.patterns(raw.patterns),
-            catalog: Arc::new(self.catalog(raw.catalog)),
+            catalog: Arc::new(catalog),
             logs: self.logs(raw.logs),
             scoring: self.scoring(raw.scoring),
             feedback: !feedback.webhook_secrets.is_empty(),

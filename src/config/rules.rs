@@ -570,3 +570,28 @@ pub fn standard_catalog() -> Result<Catalog, String> {
     }
     Ok(catalog)
 }
+
+/// The inhibition the catalog implies: an alert that says a node was cordoned mutes the alerts
+/// that say that node is gone (the same `node` label): work on it is planned, its being
+/// unavailable is not an outage. `None` when the catalog marks no such alerts.
+pub fn cordon_rule(catalog: &Catalog) -> Option<InhibitRule> {
+    let names = |wanted: &dyn Fn(&CatalogEntry) -> bool| -> Vec<String> {
+        let mut names: Vec<String> =
+            catalog.iter().filter(|(_, entry)| wanted(entry)).map(|(name, _)| regex::escape(name)).collect();
+        names.sort();
+        names
+    };
+    let cordons = names(&|entry| entry.cordon);
+    let downs = names(&|entry| entry.down && !entry.cordon);
+    if cordons.is_empty() || downs.is_empty() {
+        return None;
+    }
+    let source = Matcher::new("alertname", MatchOp::Regex, &cordons.join("|")).ok()?;
+    let target = Matcher::new("alertname", MatchOp::Regex, &downs.join("|")).ok()?;
+    Some(InhibitRule {
+        name: Arc::from("catalog: a cordoned node is not an outage"),
+        source: vec![source],
+        target: vec![target],
+        scope: InhibitScope::Labels(vec!["node".into()]),
+    })
+}

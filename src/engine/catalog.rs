@@ -80,6 +80,10 @@ impl Catalog {
         self.get(alertname).map(|entry| entry.class)
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &CatalogEntry)> {
+        self.entries.iter().map(|(name, entry)| (&**name, entry))
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

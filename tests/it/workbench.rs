@@ -181,7 +181,7 @@ fn rule_tests_pass_or_print_what_differs_and_fail() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/tests/kube-prometheus.test.yaml");
     let output = noisegate(&["test", shipped]);
     assert!(output.status.success(), "{}", text(&output));
-    assert!(text(&output).contains("7 passed, 0 failed"), "{}", text(&output));
+    assert!(text(&output).contains("8 passed, 0 failed"), "{}", text(&output));
 
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), "config.yaml", CONFIG);

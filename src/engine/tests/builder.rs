@@ -771,6 +771,20 @@ impl Scenario {
                 }
             }
         }
+        // A node cordoned and drained without a window: planned work nobody announced.
+        let node = rng.below(self.inventory.nodes.len());
+        let from = rng.range(HOUR, duration - HOUR);
+        let node_name = self.inventory.nodes[node].clone();
+        let busy = self.incidents.iter().any(|incident| {
+            incident.entity == node_name && from < incident.end + 15 * MINUTE && incident.start < from + HOUR
+        });
+        if !busy && !self.in_maintenance(node, from, from + HOUR) {
+            let cordoned = state_alert("KubeNodeUnschedulable", "node", &node_name, "warning");
+            noise(self, &mut planned, cordoned, from, from + 45 * MINUTE);
+            let reboot = from + rng.range(10, 25) * MINUTE;
+            let not_ready = state_alert("KubeNodeNotReady", "node", &node_name, "warning");
+            noise(self, &mut planned, not_ready, reboot, reboot + rng.range(5, 9) * MINUTE);
+        }
         self.episodes.extend(planned);
     }
 
