@@ -43,10 +43,9 @@ pub struct ServiceImpact {
 /// What is broken.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Impact {
-    /// Nodes reported unavailable (not ready, unreachable) and not cordoned.
+    /// Nodes reported unavailable (not ready, unreachable). A cordoned node's are muted (the
+    /// catalog's cordon inhibition): planned work is not an outage.
     pub nodes_down: Vec<Box<str>>,
-    /// Nodes reported unavailable while cordoned: planned work, not counted as down.
-    pub nodes_cordoned: Vec<Box<str>>,
     /// Nodes with alerts that say they fail in part (a degraded disk array, network errors).
     pub nodes_impaired: Vec<Box<str>>,
     /// Affected services, worst first.
@@ -124,11 +123,6 @@ pub struct Observed<'a> {
 pub fn assess<'a>(topology: &Topology, members: impl Iterator<Item = Observed<'a>>) -> Impact {
     let mut tally = Tally::default();
     for Observed { entry, counts } in members {
-        if entry.cordon {
-            if let Some(node) = node_of(entry) {
-                tally.cordoned.push(node);
-            }
-        }
         if !counts {
             continue;
         }
@@ -198,7 +192,6 @@ struct Tally {
     nodes: Vec<NodeKey>,
     /// Nodes with availability alerts that do not say they are gone.
     impaired: Vec<NodeKey>,
-    cordoned: Vec<NodeKey>,
     services: Vec<(ServiceKey, ServiceRecord)>,
 }
 
@@ -225,12 +218,6 @@ impl Tally {
         let mut down_nodes: Vec<NodeId> = Vec::new();
         for node in &self.nodes {
             let name = node_name(node);
-            if self.cordoned.contains(node) {
-                if !impact.nodes_cordoned.contains(&name) {
-                    impact.nodes_cordoned.push(name);
-                }
-                continue;
-            }
             if !impact.nodes_down.contains(&name) {
                 impact.nodes_down.push(name);
                 if let NodeKey::Known(id) = node {

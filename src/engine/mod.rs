@@ -854,7 +854,6 @@ impl Engine {
             fate: Fate::Open,
             class: None,
             down: false,
-            cordon: false,
         };
         look_up(&self.config.catalog, &mut entry);
         entry.inhibit_targets = self.inhibitor.target_rules(&entry.labels);
@@ -1306,7 +1305,6 @@ fn look_up(catalog: &Catalog, entry: &mut AlertEntry) {
     let known = entry.labels.get("alertname").and_then(|name| catalog.get(name));
     entry.class = known.map(|known| known.class);
     entry.down = known.is_some_and(|known| known.down);
-    entry.cordon = known.is_some_and(|known| known.cordon);
 }
 
 fn scan(patterns: &Patterns, labels: &Labels, annotations: &Labels) -> Option<Box<patterns::PatternHits>> {

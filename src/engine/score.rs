@@ -283,13 +283,6 @@ fn impact_factors(impact: &Impact) -> Vec<Contribution> {
             impact.nodes_impaired.join(", "),
         ));
     }
-    if !impact.nodes_cordoned.is_empty() {
-        factors.push(note(
-            "nodes_cordoned",
-            impact.nodes_cordoned.len() as f64,
-            format!("{} (cordoned: planned work, not counted as down)", impact.nodes_cordoned.join(", ")),
-        ));
-    }
     for (feature, state) in [
         ("services_down", ServiceState::Down),
         ("services_partial", ServiceState::Partial),
@@ -364,10 +357,9 @@ const WEIGHTED: [&str; 9] = [
 ];
 
 /// Notes without weight.
-const WEIGHTLESS: [&str; 13] = [
+const WEIGHTLESS: [&str; 12] = [
     "nodes_down",
     "nodes_impaired",
-    "nodes_cordoned",
     "services_down",
     "services_partial",
     "services_degraded",

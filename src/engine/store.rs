@@ -241,12 +241,9 @@ pub struct AlertEntry {
     /// What the catalog says its name reports; `None` for an alert it does not know.
     #[serde(skip)]
     pub class: Option<AlertClass>,
-    /// The catalog says it means its entity is unavailable as a whole (`down`), or its node was
-    /// cordoned (`cordon`).
+    /// The catalog says it means its entity is unavailable as a whole.
     #[serde(skip)]
     pub down: bool,
-    #[serde(skip)]
-    pub cordon: bool,
     /// What the pattern rules said about its name and text, when they said anything (most
     /// alerts match none: boxed, the empty case costs 8 bytes instead of 56).
     #[serde(skip)]
