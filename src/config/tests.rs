@@ -201,3 +201,51 @@ fn secrets_elsewhere_are_not_read_but_their_shape_is_checked() {
     let fixed = text.replace("{file: /nonexistent/key, env: BOTH}", "{file: /nonexistent/key}");
     assert!(parse_in(&fixed, &context).is_ok());
 }
+
+#[test]
+fn the_standard_catalog_is_whole_and_the_config_extends_and_overrides_it() {
+    use crate::engine::catalog::AlertClass;
+    let standard = rules::standard_catalog().unwrap();
+    assert!(standard.len() >= 130, "{} entries", standard.len());
+    for (name, class) in [
+        ("KubePodCrashLooping", AlertClass::Availability),
+        ("KubeNodeUnreachable", AlertClass::Availability),
+        ("KubeCPUOvercommit", AlertClass::Saturation),
+        ("CPUThrottlingHigh", AlertClass::Saturation),
+        ("KubeClientCertificateExpiration", AlertClass::Deadline),
+        ("NodeFilesystemSpaceFillingUp", AlertClass::Deadline),
+        ("Watchdog", AlertClass::Meta),
+        ("InfoInhibitor", AlertClass::Meta),
+    ] {
+        assert_eq!(standard.class(name), Some(class), "{name}");
+    }
+    assert!(standard.get("KubeNodeNotReady").is_some_and(|entry| entry.down));
+    assert!(standard.get("KubeNodeUnschedulable").is_some_and(|entry| entry.cordon));
+    assert_eq!(&*standard.get("TargetDown").unwrap().source, "kube-prometheus");
+
+    let config = parse(
+        "catalog:\n  alerts:\n    - {name: CheckoutBurn, class: availability}\n    - {name: KubeCPUOvercommit, class: availability}\n",
+        &no_env,
+    )
+    .unwrap();
+    let catalog = &config.engine.catalog;
+    assert_eq!(catalog.class("CheckoutBurn"), Some(AlertClass::Availability));
+    assert_eq!(&*catalog.get("CheckoutBurn").unwrap().source, "config");
+    assert_eq!(catalog.class("KubeCPUOvercommit"), Some(AlertClass::Availability), "the config overrides");
+    assert_eq!(catalog.class("KubePodNotReady"), Some(AlertClass::Availability), "the standard stays");
+    // The catalog implies that a cordoned node's down alerts are inhibited.
+    assert!(config.engine.inhibit_rules.iter().any(|rule| rule.name.contains("cordoned")));
+
+    let without =
+        parse("catalog: {standard: false, alerts: [{name: Mine, class: meta}]}\n", &no_env).unwrap();
+    assert_eq!(without.engine.catalog.len(), 1);
+
+    let errors = parse(
+        "catalog:\n  alerts:\n    - {name: X, class: urgent}\n    - {name: '', class: meta}\n    - {name: Y, class: meta, source: mine}\n",
+        &no_env,
+    )
+    .unwrap_err();
+    let paths: Vec<&str> = errors.0.iter().map(|error| error.path.as_str()).collect();
+    assert_eq!(paths, vec!["catalog.alerts[0].class", "catalog.alerts[1].name", "catalog.alerts[2]"]);
+    assert!(errors.to_string().contains("unknown class \"urgent\""), "{errors}");
+}

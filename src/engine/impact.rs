@@ -369,7 +369,196 @@ fn workload_of_pod(pod: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
     use super::*;
+    use crate::engine::store::Fate;
+    use crate::engine::topology::{Declared, DeclaredService, default_rules};
+    use crate::model::EventTime;
+
+    /// frontend (3 replicas) -> cart (2) -> redis (1, stateful); kafka (3, stateful); node-4 empty.
+    fn topology() -> Topology {
+        let service =
+            |name: &str, kind: Option<&str>, depends: &[&str], pods: &[(&str, &str)]| DeclaredService {
+                name: name.to_owned(),
+                kind: kind.map(str::to_owned),
+                depends_on: depends.iter().map(|name| (*name).to_owned()).collect(),
+                pods: pods.iter().map(|(pod, node)| ((*pod).to_owned(), Some((*node).to_owned()))).collect(),
+            };
+        let declared = Declared {
+            cluster: None,
+            namespace: None,
+            services: vec![
+                service(
+                    "frontend",
+                    None,
+                    &["cart"],
+                    &[
+                        ("frontend-6b7c8-aaaaa", "node-1"),
+                        ("frontend-6b7c8-bbbbb", "node-2"),
+                        ("frontend-6b7c8-ccccc", "node-3"),
+                    ],
+                ),
+                service(
+                    "cart",
+                    None,
+                    &["redis"],
+                    &[("cart-5c6d7-aaaaa", "node-1"), ("cart-5c6d7-bbbbb", "node-2")],
+                ),
+                service("redis", Some("redis"), &[], &[("redis-0", "node-3")]),
+                service(
+                    "kafka",
+                    None,
+                    &[],
+                    &[("kafka-0", "node-1"), ("kafka-1", "node-2"), ("kafka-2", "node-3")],
+                ),
+            ],
+            nodes: vec!["node-4".to_owned()],
+        };
+        Topology::build(declared, default_rules()).0
+    }
+
+    fn entry(
+        topology: &Topology,
+        pairs: &[(&str, &str)],
+        class: Option<AlertClass>,
+        down: bool,
+    ) -> AlertEntry {
+        let labels = Labels::from_pairs(pairs.iter().copied());
+        AlertEntry {
+            severity: labels.get("severity").and_then(Severity::parse).unwrap_or(Severity::Warning),
+            subject: topology.resolve(&labels),
+            labels: Arc::new(labels),
+            annotations: Arc::default(),
+            starts_at: EventTime::from_millis(0),
+            ends_at: None,
+            generator_url: None,
+            acknowledged: false,
+            class,
+            down,
+            patterns: None,
+            flapping: false,
+            paged: false,
+            hold: Duration::ZERO,
+            group: 0,
+            route: 0,
+            inhibit_targets: 0,
+            fate: Fate::Open,
+        }
+    }
+
+    fn impact_of(topology: &Topology, entries: &[AlertEntry]) -> Impact {
+        assess(topology, entries.iter().map(|entry| Observed { entry, counts: true }))
+    }
+
+    const AVAILABILITY: Option<AlertClass> = Some(AlertClass::Availability);
+
+    #[test]
+    fn a_node_down_takes_what_runs_on_it_and_is_an_outage() {
+        let topology = topology();
+        let node =
+            entry(&topology, &[("alertname", "KubeNodeNotReady"), ("node", "node-3")], AVAILABILITY, true);
+        let impact = impact_of(&topology, &[node]);
+        assert_eq!(impact.nodes_down, vec![Box::from("node-3")]);
+        let states: Vec<(&str, ServiceState)> =
+            impact.services.iter().map(|service| (&*service.name, service.state)).collect();
+        // redis' only replica is there; a third of frontend's and of kafka's.
+        assert_eq!(
+            states,
+            vec![
+                ("redis", ServiceState::Down),
+                ("frontend", ServiceState::Partial),
+                ("kafka", ServiceState::Partial)
+            ]
+        );
+        assert_eq!(
+            impact.entry_points.iter().map(|name| &**name).collect::<Vec<_>>(),
+            vec!["frontend", "kafka"]
+        );
+        assert_eq!(impact.level().0, OUTAGE);
+        // A node that hosts nothing is an outage too: the node itself is gone.
+        let empty =
+            entry(&topology, &[("alertname", "KubeNodeUnreachable"), ("node", "node-4")], AVAILABILITY, true);
+        assert_eq!(impact_of(&topology, &[empty]).level().0, OUTAGE);
+        // An alert about a node that does not say it is gone leaves it impaired, not down.
+        let raid =
+            entry(&topology, &[("alertname", "NodeRAIDDegraded"), ("node", "node-4")], AVAILABILITY, false);
+        let impaired = impact_of(&topology, &[raid]);
+        assert!(impaired.nodes_down.is_empty());
+        assert!(impaired.level().0 < 0.2);
+    }
+
+    #[test]
+    fn one_replica_of_several_is_partial_the_only_one_or_a_quorum_is_down() {
+        let topology = topology();
+        let pod = |name: &str| {
+            entry(&topology, &[("alertname", "KubePodNotReady"), ("pod", name)], AVAILABILITY, false)
+        };
+        let one = impact_of(&topology, &[pod("frontend-6b7c8-aaaaa")]);
+        assert_eq!(one.services[0].state, ServiceState::Partial);
+        let (level, note) = one.level();
+        assert!(level < 0.3, "{level} {note}");
+        assert!(note.contains("1 of 3 replicas"), "{note}");
+        assert_eq!(impact_of(&topology, &[pod("redis-0")]).level().0, OUTAGE, "the only replica");
+        let all = impact_of(&topology, &[pod("cart-5c6d7-aaaaa"), pod("cart-5c6d7-bbbbb")]);
+        assert_eq!(all.services[0].reason, "every replica is unavailable");
+        // Two services with pods down: several services unavailable.
+        assert_eq!(
+            impact_of(&topology, &[pod("frontend-6b7c8-aaaaa"), pod("cart-5c6d7-aaaaa")]).level().0,
+            OUTAGE
+        );
+    }
+
+    #[test]
+    fn alerts_the_catalog_does_not_know_fail_or_degrade_by_their_severity() {
+        let topology = topology();
+        let errors = entry(
+            &topology,
+            &[("alertname", "HTTPErrorRateHigh"), ("service", "cart"), ("severity", "critical")],
+            None,
+            false,
+        );
+        let slow = entry(
+            &topology,
+            &[("alertname", "LatencyHigh"), ("service", "frontend"), ("severity", "warning")],
+            None,
+            false,
+        );
+        let impact = impact_of(&topology, &[errors, slow]);
+        let states: Vec<(&str, ServiceState)> =
+            impact.services.iter().map(|service| (&*service.name, service.state)).collect();
+        assert_eq!(states, vec![("cart", ServiceState::Partial), ("frontend", ServiceState::Degraded)]);
+        // Saturation and deadline alerts say nothing is broken.
+        let throttled = entry(
+            &topology,
+            &[("alertname", "CPUThrottlingHigh"), ("pod", "redis-0")],
+            Some(AlertClass::Saturation),
+            false,
+        );
+        assert_eq!(impact_of(&topology, &[throttled]).level().0, 0.0);
+    }
+
+    #[test]
+    fn without_an_inventory_labels_name_the_node_and_the_workload() {
+        let topology = Topology::default();
+        let node = entry(
+            &topology,
+            &[("alertname", "KubeNodeNotReady"), ("node", "ip-10-0-0-7")],
+            AVAILABILITY,
+            true,
+        );
+        assert_eq!(impact_of(&topology, &[node]).nodes_down, vec![Box::from("ip-10-0-0-7")]);
+        let pod = entry(
+            &topology,
+            &[("alertname", "KubePodCrashLooping"), ("pod", "cart-5c6d7-aaaaa")],
+            AVAILABILITY,
+            false,
+        );
+        let impact = impact_of(&topology, &[pod]);
+        assert_eq!(&*impact.services[0].name, "cart");
+        assert_eq!(impact.services[0].replicas, None);
+    }
 
     #[test]
     fn pods_name_their_workload() {

@@ -510,7 +510,7 @@ mod tests {
         let config = config();
         let tier = |features: Features| config.assess(&features).tier;
         assert_eq!(tier(Features { severity: Some(Severity::Critical), ..base() }), Tier::PageHigh);
-        // A warning never pages high, however high it scores.
+        // A warning does not page high however high it scores, unless its impact is an outage.
         assert_eq!(tier(Features { entities: 3, alerts: 5, evidence: 2, ..base() }), Tier::PageLow);
         assert_eq!(tier(base()), Tier::Digest);
         assert_eq!(
@@ -520,6 +520,77 @@ mod tests {
         assert_eq!(tier(Features { must_page: true, ..base() }), Tier::PageHigh);
         let shadow = ScoreConfig { shadow: Shadow::Unfiltered, ..config };
         assert_eq!(shadow.assess(&Features { severity: Some(Severity::Info), ..base() }).tier, Tier::PageLow);
+    }
+
+    #[test]
+    fn an_outage_pages_high_whatever_the_severity_and_says_why() {
+        let config = config();
+        let outage = Features {
+            impact: Impact { nodes_down: vec!["node-7".into()], ..Impact::default() },
+            catalog: vec![(
+                "KubeNodeNotReady".into(),
+                Some(CatalogEntry {
+                    class: crate::engine::catalog::AlertClass::Availability,
+                    source: "kubernetes-mixin".into(),
+                    down: true,
+                    cordon: false,
+                }),
+            )],
+            ..base()
+        };
+        let assessment = config.assess(&outage);
+        assert_eq!(assessment.tier, Tier::PageHigh);
+        let impact = assessment.why.iter().find(|part| part.feature == "impact").unwrap();
+        assert!((impact.contribution - 0.5 * (1.0 - 0.45)).abs() < 1e-9, "{impact:?}");
+        assert!(impact.note.contains("node node-7 unavailable"), "{}", impact.note);
+        assert!(assessment.why.iter().any(|part| part.feature == "nodes_down" && part.value == 1.0));
+        let catalog = assessment.why.iter().find(|part| part.feature == "catalog").unwrap();
+        assert!(
+            catalog.note.contains("KubeNodeNotReady: availability (kubernetes-mixin)"),
+            "{}",
+            catalog.note
+        );
+        // A critical alert's impact is not counted twice.
+        let critical = Features { severity: Some(Severity::Critical), ..outage };
+        let impact = config.assess(&critical).why.into_iter().find(|part| part.feature == "impact").unwrap();
+        assert_eq!(impact.contribution, 0.0);
+    }
+
+    #[test]
+    fn deadlines_and_persistence_page_low_saturation_stays_in_the_digest() {
+        let config = config();
+        let assess = |features: Features| config.assess(&features);
+        let deadline =
+            assess(Features { deadline: vec!["KubeClientCertificateExpiration".into()], ..base() });
+        assert_eq!(deadline.tier, Tier::PageLow);
+        assert!(deadline.why.iter().any(|part| part.feature == "deadline"));
+        // A kind that usually resolves on its own scores low, but still fires after 25 minutes.
+        let routine = Features { self_resolving: 1.0, ..base() };
+        assert_eq!(assess(routine.clone()).tier, Tier::Digest);
+        let persisting = Features { persisting: Some(("LatencyHigh".into(), 25.0)), ..routine.clone() };
+        let lifted = assess(persisting.clone());
+        assert_eq!(lifted.tier, Tier::PageLow);
+        assert!(
+            lifted.why.iter().any(|part| part.feature == "persistence" && part.note.contains("25 minutes"))
+        );
+        assert_eq!(
+            assess(Features { persisting: Some(("LatencyHigh".into(), 15.0)), ..routine }).tier,
+            Tier::Digest
+        );
+        // Responders rarely act on it: chronic, not news.
+        let chronic = assess(Features { acted_on: Some(0.1), ..persisting });
+        assert!(chronic.tier < Tier::PageLow, "{:?}", chronic.tier);
+        assert!(
+            chronic.why.iter().any(|part| part.feature == "persistence" && part.note.contains("rarely act"))
+        );
+        // Only capacity warnings, however many: the digest.
+        let saturation =
+            Features { saturation_only: true, entities: 3, alerts: 9, minutes_open: 60.0, ..base() };
+        assert_eq!(
+            config.assess(&Features { saturation_only: false, ..saturation.clone() }).tier,
+            Tier::PageLow
+        );
+        assert_eq!(assess(saturation).tier, Tier::Digest);
     }
 
     #[test]
