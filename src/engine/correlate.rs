@@ -39,8 +39,8 @@ use std::time::Duration;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::catalog::AlertClass;
-use super::group::Group;
-use super::store::{AlertTable, KeyMap};
+use super::group::{Group, TopologyLink};
+use super::store::{AlertEntry, AlertTable, KeyMap};
 use super::topology::{Entity, Subject, Topology};
 use crate::model::{EventTime, Severity};
 
@@ -114,24 +114,38 @@ pub(super) fn choose(
     window: Duration,
 ) -> Option<(u64, Option<Entity>)> {
     let mut best: Option<(u8, EventTime, u64, Option<Entity>)> = None;
+    // Saturation and deadline alerts explain nothing and are explained by nothing.
+    let failure = matches!(arrival.class, None | Some(AlertClass::Availability));
     for &key in topology_groups {
         let Some(group) = groups.get(&key) else { continue };
         let Some(link) = group.topology.as_ref() else { continue };
         let Some(relation) = relation(topology, link.root, arrival.subject) else { continue };
-        // Saturation and deadline alerts explain nothing and are explained by nothing.
-        let failure = matches!(arrival.class, None | Some(AlertClass::Availability));
         let young = arrival.starts_at.since(group.created_at) <= window;
-        let root = root_state(group, link.root, alerts, now);
-        let symptom = failure && young && arrival.severity <= link.severity && root == RootState::Failing;
-        let (rank, new_root) = match relation {
-            Relation::Symptom { placed: true } if symptom => (0, None),
-            Relation::Same if young && root == RootState::Failing => (1, None),
-            Relation::Symptom { placed: false } if symptom => (2, None),
-            Relation::Cause(entity)
-                if failure && young && arrival.severity >= link.severity && root == RootState::Failing =>
-            {
-                (3, Some(entity))
+        // The best rank this relation could reach, from what costs nothing to check; the root's
+        // state (a look through the group's members) only when that could beat the best so far.
+        let reachable = match relation {
+            Relation::Symptom { placed } if failure && young && arrival.severity <= link.severity => {
+                if placed { 0 } else { 2 }
             }
+            Relation::Same if young => 1,
+            Relation::Cause(_) if failure && young && arrival.severity >= link.severity => 3,
+            Relation::Same => 4,
+            Relation::Symptom { .. } | Relation::Cause(_) => continue,
+        };
+        let beaten = |rank: u8| {
+            best.is_some_and(|(best_rank, best_join, _, _)| {
+                rank > best_rank || (rank == best_rank && link.last_join <= best_join)
+            })
+        };
+        if beaten(reachable) {
+            continue;
+        }
+        let root = root_state(group, link, alerts, now);
+        let (rank, new_root) = match relation {
+            Relation::Symptom { placed: true } if root == RootState::Failing => (0, None),
+            Relation::Same if young && root == RootState::Failing => (1, None),
+            Relation::Symptom { placed: false } if root == RootState::Failing => (2, None),
+            Relation::Cause(entity) if root == RootState::Failing => (3, Some(entity)),
             // Later, more of the same failure: no more severe than the incident.
             Relation::Same if root == RootState::Failing && arrival.severity <= link.severity => (4, None),
             // A countdown on the root goes on (a disk filling up, then almost out of space).
@@ -139,13 +153,7 @@ pub(super) fn choose(
             Relation::Same if young => (5, None),
             Relation::Same | Relation::Symptom { .. } | Relation::Cause(_) => continue,
         };
-        let better = match &best {
-            None => true,
-            Some((best_rank, best_join, _, _)) => {
-                rank < *best_rank || (rank == *best_rank && link.last_join > *best_join)
-            }
-        };
-        if better {
+        if !beaten(rank) {
             best = Some((rank, link.last_join, key, new_root));
         }
     }
@@ -164,15 +172,17 @@ enum RootState {
     Failing,
 }
 
-fn root_state(group: &Group, root: Entity, alerts: &AlertTable, now: EventTime) -> RootState {
+fn root_state(group: &Group, link: &TopologyLink, alerts: &AlertTable, now: EventTime) -> RootState {
+    // Whether it fires, not whether a flapping alert's resolve is being held.
+    let firing = |entry: &AlertEntry| entry.ends_at.is_none_or(|end| end > now);
+    // The latest alert that said the root fails, first: usually it still does.
+    let hinted = link.root_hint.and_then(|fingerprint| alerts.get(&fingerprint));
+    if hinted.is_some_and(|entry| says_root_fails(entry, link.root) && firing(entry)) {
+        return RootState::Failing;
+    }
     let mut state = RootState::Quiet;
     for entry in group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
-        let on_root = entry.subject.is_some_and(|subject| match root {
-            Entity::Service(service) => subject.service == Some(service),
-            Entity::Node(node) => subject.node == Some(node) && subject.service.is_none(),
-        });
-        // Whether it fires, not whether a flapping alert's resolve is being held.
-        if !on_root || entry.ends_at.is_some_and(|end| end <= now) {
+        if !is_about(entry, link.root) || !firing(entry) {
             continue;
         }
         if matches!(entry.class, None | Some(AlertClass::Availability)) {
@@ -181,6 +191,21 @@ fn root_state(group: &Group, root: Entity, alerts: &AlertTable, now: EventTime) 
         state = RootState::Firing;
     }
     state
+}
+
+/// Whether the alert is about the root itself (a service's pods included; a node's own alerts,
+/// not its pods').
+fn is_about(entry: &AlertEntry, root: Entity) -> bool {
+    entry.subject.is_some_and(|subject| match root {
+        Entity::Service(service) => subject.service == Some(service),
+        Entity::Node(node) => subject.node == Some(node) && subject.service.is_none(),
+    })
+}
+
+/// Whether the alert says the root fails: about the root, availability or unknown to the
+/// catalog.
+pub(super) fn says_root_fails(entry: &AlertEntry, root: Entity) -> bool {
+    is_about(entry, root) && matches!(entry.class, None | Some(AlertClass::Availability))
 }
 
 /// Open topology groups related to `root` through the inventory, either way: what a page names

@@ -45,6 +45,9 @@ pub(super) struct TopologyLink {
     pub last_join: EventTime,
     /// The highest severity that joined.
     pub severity: Severity,
+    /// The latest alert that said the root fails, when it joined: correlation looks at it
+    /// first, before the other members.
+    pub root_hint: Option<Fingerprint>,
 }
 
 /// Alerts a page lists at most (the counts always cover them all).

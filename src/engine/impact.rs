@@ -119,8 +119,9 @@ pub struct Observed<'a> {
     pub counts: bool,
 }
 
-/// Works out the impact of an incident's firing alerts.
-pub fn assess<'a>(topology: &Topology, members: impl Iterator<Item = Observed<'a>>) -> Impact {
+/// Works out the impact of an incident's firing alerts. Nothing is allocated per alert: the
+/// tally borrows names from the alerts and the inventory.
+pub fn assess<'a>(topology: &'a Topology, members: impl Iterator<Item = Observed<'a>>) -> Impact {
     let mut tally = Tally::default();
     for Observed { entry, counts } in members {
         if !counts {
@@ -146,11 +147,7 @@ pub fn assess<'a>(topology: &Topology, members: impl Iterator<Item = Observed<'a
         let Some(service) = service_of(entry) else { continue };
         let record = tally.service(service);
         match (class, pod_of(&entry.labels)) {
-            (Some(AlertClass::Availability), Some(pod)) => {
-                if !record.pods.iter().any(|known| **known == *pod) {
-                    record.pods.push(pod.into());
-                }
-            }
+            (Some(AlertClass::Availability), Some(pod)) => record.pods.push(pod),
             (Some(_), _) if entry.down => record.down = true,
             (Some(_), _) => record.whole = true,
             // An unknown alert says the service fails (at error severity or above: its requests
@@ -163,22 +160,23 @@ pub fn assess<'a>(topology: &Topology, members: impl Iterator<Item = Observed<'a
 }
 
 /// A service, by inventory id or by the name the labels give it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ServiceKey {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServiceKey<'a> {
     Known(ServiceId),
-    Named(Box<str>),
+    Named(&'a str),
 }
 
 /// A node, by inventory id or by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum NodeKey {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodeKey<'a> {
     Known(NodeId),
-    Named(Box<str>),
+    Named(&'a str),
 }
 
 #[derive(Default)]
-struct ServiceRecord {
-    pods: Vec<Box<str>>,
+struct ServiceRecord<'a> {
+    /// Pods unavailable (with repeats until `finish` counts them).
+    pods: Vec<&'a str>,
     /// An availability alert about the service as a whole (targets down, replicas missing).
     whole: bool,
     /// An alert that says the service is down.
@@ -188,15 +186,15 @@ struct ServiceRecord {
 }
 
 #[derive(Default)]
-struct Tally {
-    nodes: Vec<NodeKey>,
+struct Tally<'a> {
+    nodes: Vec<NodeKey<'a>>,
     /// Nodes with availability alerts that do not say they are gone.
-    impaired: Vec<NodeKey>,
-    services: Vec<(ServiceKey, ServiceRecord)>,
+    impaired: Vec<NodeKey<'a>>,
+    services: Vec<(ServiceKey<'a>, ServiceRecord<'a>)>,
 }
 
-impl Tally {
-    fn service(&mut self, key: ServiceKey) -> &mut ServiceRecord {
+impl<'a> Tally<'a> {
+    fn service(&mut self, key: ServiceKey<'a>) -> &mut ServiceRecord<'a> {
         let index = match self.services.iter().position(|(known, _)| *known == key) {
             Some(index) => index,
             None => {
@@ -207,12 +205,12 @@ impl Tally {
         &mut self.services[index].1
     }
 
-    fn finish(mut self, topology: &Topology) -> Impact {
+    fn finish(mut self, topology: &'a Topology) -> Impact {
         let mut impact = Impact::default();
         let node_name = |key: &NodeKey| -> Box<str> {
             match key {
                 NodeKey::Known(id) => topology.node_name(*id).into(),
-                NodeKey::Named(name) => name.clone(),
+                NodeKey::Named(name) => (*name).into(),
             }
         };
         let mut down_nodes: Vec<NodeId> = Vec::new();
@@ -243,16 +241,13 @@ impl Tally {
                 if on_node.is_empty() {
                     continue;
                 }
-                let record = self.service(ServiceKey::Known(service));
-                for pod in on_node {
-                    if !record.pods.iter().any(|known| **known == *pod) {
-                        record.pods.push(pod.into());
-                    }
-                }
+                self.service(ServiceKey::Known(service)).pods.extend(on_node);
             }
         }
         let mut entry_points: Vec<ServiceId> = Vec::new();
-        for (key, record) in &self.services {
+        for (key, record) in &mut self.services {
+            record.pods.sort_unstable();
+            record.pods.dedup();
             let (name, replicas, stateful, id): (Box<str>, Option<usize>, bool, Option<ServiceId>) = match key
             {
                 ServiceKey::Known(id) => {
@@ -264,7 +259,7 @@ impl Tally {
                         Some(*id),
                     )
                 }
-                ServiceKey::Named(name) => (name.clone(), None, false, None),
+                ServiceKey::Named(name) => ((*name).into(), None, false, None),
             };
             let unavailable = record.pods.len();
             let any = unavailable > 0 || record.whole || record.down;
@@ -314,7 +309,7 @@ impl Tally {
 }
 
 /// The node an alert is about when it is about a node itself (not a pod on it).
-fn node_of(entry: &AlertEntry) -> Option<NodeKey> {
+fn node_of(entry: &AlertEntry) -> Option<NodeKey<'_>> {
     match entry.subject {
         Some(subject) => match (subject.node, subject.service) {
             (Some(node), None) => Some(NodeKey::Known(node)),
@@ -326,13 +321,13 @@ fn node_of(entry: &AlertEntry) -> Option<NodeKey> {
             if pod_of(labels).is_some() {
                 return None;
             }
-            labels.get("node").or_else(|| labels.get("k8s.node.name")).map(|node| NodeKey::Named(node.into()))
+            labels.get("node").or_else(|| labels.get("k8s.node.name")).map(NodeKey::Named)
         }
     }
 }
 
 /// The service an alert is about: the inventory's, else the workload its labels name.
-fn service_of(entry: &AlertEntry) -> Option<ServiceKey> {
+fn service_of(entry: &AlertEntry) -> Option<ServiceKey<'_>> {
     if let Some(service) = entry.subject.and_then(|subject| subject.service) {
         return Some(ServiceKey::Known(service));
     }
@@ -343,12 +338,9 @@ fn service_of(entry: &AlertEntry) -> Option<ServiceKey> {
     let named = ["deployment", "statefulset", "daemonset", "k8s.deployment.name", "k8s.statefulset.name"]
         .iter()
         .find_map(|label| labels.get(label))
-        .map(str::to_owned)
         .or_else(|| pod_of(labels).map(workload_of_pod))
-        .or_else(|| {
-            ["service.name", "service", "job"].iter().find_map(|label| labels.get(label)).map(str::to_owned)
-        })?;
-    Some(ServiceKey::Named(named.into()))
+        .or_else(|| ["service.name", "service", "job"].iter().find_map(|label| labels.get(label)))?;
+    Some(ServiceKey::Named(named))
 }
 
 fn pod_of(labels: &Labels) -> Option<&str> {
@@ -356,15 +348,16 @@ fn pod_of(labels: &Labels) -> Option<&str> {
 }
 
 /// The workload a pod belongs to, by Kubernetes' naming: `<deployment>-<replicaset hash>-<id>`
-/// or `<statefulset>-<ordinal>`.
-fn workload_of_pod(pod: &str) -> String {
-    let mut parts: Vec<&str> = pod.split('-').collect();
-    if parts.len() >= 2 && parts.last().is_some_and(|last| last.bytes().all(|byte| byte.is_ascii_digit())) {
-        parts.pop();
-    } else if parts.len() >= 3 {
-        parts.truncate(parts.len() - 2);
+/// or `<statefulset>-<ordinal>` (a prefix of the pod's name).
+fn workload_of_pod(pod: &str) -> &str {
+    let Some((head, last)) = pod.rsplit_once('-') else { return pod };
+    if !last.is_empty() && last.bytes().all(|byte| byte.is_ascii_digit()) {
+        return head;
     }
-    parts.join("-")
+    match head.rsplit_once('-') {
+        Some((workload, _)) => workload,
+        None => pod,
+    }
 }
 
 #[cfg(test)]

@@ -934,7 +934,7 @@ impl Engine {
         }
         let key = correlate::group_key(route_id, root, now);
         let labels = root_labels(&self.config.topology, root, &entry.labels);
-        let link = TopologyLink { root, last_join: now, severity };
+        let link = TopologyLink { root, last_join: now, severity, root_hint: None };
         self.groups.insert(key, Group::new(route_id, labels, now, Some(link)));
         self.topology_groups.push(key);
         key
@@ -957,13 +957,19 @@ impl Engine {
         if let Some(link) = &mut group.topology {
             link.last_join = now;
             link.severity = link.severity.max(severity);
+            let entry = self.alerts.get(&fingerprint);
+            if entry.is_some_and(|entry| correlate::says_root_fails(entry, link.root)) {
+                link.root_hint = Some(fingerprint);
+            }
         }
-        let corroborated =
-            group::corroborated_nodes(&group.members, &self.alerts, now).iter().any(|(node, _)| {
-                self.alerts
-                    .get(&fingerprint)
-                    .is_some_and(|entry| group::node_down_alert(entry) == Some(*node))
-            });
+        // A node-down alert whose node another kind of alert already says is gone: only then
+        // are the group's members looked through.
+        let node = self.alerts.get(&fingerprint).and_then(group::node_down_alert);
+        let corroborated = node.is_some_and(|node| {
+            group::corroborated_nodes(&group.members, &self.alerts, now)
+                .iter()
+                .any(|(known, _)| *known == node)
+        });
         let due = match &group.incident {
             None => {
                 let wait = match severity {

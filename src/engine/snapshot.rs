@@ -155,8 +155,12 @@ impl Engine {
                 topology.node_id(&link.root).map(Entity::Node)
             };
             if let (Some(group), Some(root)) = (engine.groups.get_mut(&key), root) {
-                group.topology =
-                    Some(TopologyLink { root, last_join: link.last_join, severity: link.severity });
+                group.topology = Some(TopologyLink {
+                    root,
+                    last_join: link.last_join,
+                    severity: link.severity,
+                    root_hint: None,
+                });
             }
         }
         engine.topology_groups = snapshot.topology_groups;
