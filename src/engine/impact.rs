@@ -367,18 +367,12 @@ mod tests {
 
     use super::*;
     use crate::engine::store::Fate;
-    use crate::engine::topology::{Declared, DeclaredService, default_rules};
+    use crate::engine::topology::{Declared, declare, default_rules};
     use crate::model::EventTime;
 
     /// frontend (3 replicas) -> cart (2) -> redis (1, stateful); kafka (3, stateful); node-4 empty.
     fn topology() -> Topology {
-        let service =
-            |name: &str, kind: Option<&str>, depends: &[&str], pods: &[(&str, &str)]| DeclaredService {
-                name: name.to_owned(),
-                kind: kind.map(str::to_owned),
-                depends_on: depends.iter().map(|name| (*name).to_owned()).collect(),
-                pods: pods.iter().map(|(pod, node)| ((*pod).to_owned(), Some((*node).to_owned()))).collect(),
-            };
+        let service = declare;
         let declared = Declared {
             cluster: None,
             namespace: None,

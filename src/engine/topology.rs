@@ -437,18 +437,28 @@ pub fn default_rules() -> Vec<SubjectRule> {
     ]
 }
 
+/// A declared service, for tests: its name, kind, dependencies and pods with their nodes.
+#[cfg(test)]
+pub(crate) fn declare(
+    name: &str,
+    kind: Option<&str>,
+    depends: &[&str],
+    pods: &[(&str, &str)],
+) -> DeclaredService {
+    DeclaredService {
+        name: name.to_owned(),
+        kind: kind.map(str::to_owned),
+        depends_on: depends.iter().map(|name| (*name).to_owned()).collect(),
+        pods: pods.iter().map(|(pod, node)| ((*pod).to_owned(), Some((*node).to_owned()))).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn declared() -> Declared {
-        let service =
-            |name: &str, kind: Option<&str>, depends: &[&str], pods: &[(&str, &str)]| DeclaredService {
-                name: name.to_owned(),
-                kind: kind.map(str::to_owned),
-                depends_on: depends.iter().map(|name| (*name).to_owned()).collect(),
-                pods: pods.iter().map(|(pod, node)| ((*pod).to_owned(), Some((*node).to_owned()))).collect(),
-            };
+        let service = declare;
         Declared {
             cluster: Some("prod".into()),
             namespace: Some("shop".into()),

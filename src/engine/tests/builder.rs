@@ -337,6 +337,17 @@ fn state_alert(alertname: &str, about: &str, value: &str, severity: &str) -> Lab
     ])
 }
 
+/// A pod's container throttled (an info alert).
+fn throttled(pod: &str, container: &str) -> LabelSet {
+    labels(&[
+        ("alertname", "CPUThrottlingHigh"),
+        ("pod", pod),
+        ("container", container),
+        ("namespace", "shop"),
+        ("severity", "info"),
+    ])
+}
+
 fn down_alert(kind: &str) -> &'static str {
     match kind {
         "postgres" => "PostgresqlDown",
@@ -724,13 +735,7 @@ impl Scenario {
         for _ in 0..2 {
             let service = &services[rng.below(services.len())];
             let (pod, _) = rng.pick(&service.pods);
-            let throttled = labels(&[
-                ("alertname", "CPUThrottlingHigh"),
-                ("pod", pod),
-                ("container", &service.name),
-                ("namespace", "shop"),
-                ("severity", "info"),
-            ]);
+            let throttled = throttled(pod, &service.name);
             let mut time = rng.range(0, 30 * MINUTE);
             while time < duration {
                 let end = time + rng.range(3, 8) * MINUTE;
@@ -746,14 +751,7 @@ impl Scenario {
                 if !rng.chance(60) {
                     continue;
                 }
-                let throttled = labels(&[
-                    ("alertname", "CPUThrottlingHigh"),
-                    ("pod", pod),
-                    ("container", &service.name),
-                    ("namespace", "shop"),
-                    ("severity", "info"),
-                ]);
-                noise(self, &mut planned, throttled, wave + rng.range(0, 120), until);
+                noise(self, &mut planned, throttled(pod, &service.name), wave + rng.range(0, 120), until);
             }
         }
         // The node in maintenance: cordoned, drained, rebooted.
