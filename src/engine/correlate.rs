@@ -22,10 +22,11 @@
 //! 4. it is a deeper cause (the root depends on it, or runs on its node: the incident is
 //!    re-rooted there) of a root that is still failing, starting within the window, and at
 //!    least as severe (a problem that starts as another ends is a new one);
-//! 5. it is about the root of an older incident whose root still fails, and no more severe
-//!    than the incident: more of the same. A failure more severe than the incident, after its
-//!    onset, is a new problem (errors on a service whose latency regressed an hour ago are a
-//!    new page, not an update); so is the root failing again after it recovered;
+//! 5. it is about the root of an older incident whose root still fails, of a kind that fires
+//!    about the root already, and no more severe than the incident: more of the same (another
+//!    pod crash looping). Another kind of failure after the onset is a new problem (errors, or
+//!    pods not ready, on a service whose latency regressed an hour ago are a new page, not an
+//!    update); so is the root failing again after it recovered;
 //! 6. it is a countdown (a deadline alert) about the root of an incident whose root still has
 //!    an alert firing: a disk filling up, then almost out of space.
 //!
@@ -95,6 +96,8 @@ fn relation(topology: &Topology, root: Entity, subject: &Subject) -> Option<Rela
 
 /// A new alert, as correlation sees it.
 pub(super) struct Arrival<'a> {
+    /// Its `alertname`.
+    pub name: &'a str,
     pub subject: &'a Subject,
     pub severity: Severity,
     pub starts_at: EventTime,
@@ -146,8 +149,15 @@ pub(super) fn choose(
             Relation::Same if young && root == RootState::Failing => (1, None),
             Relation::Symptom { placed: false } if root == RootState::Failing => (2, None),
             Relation::Cause(entity) if root == RootState::Failing => (3, Some(entity)),
-            // Later, more of the same failure: no more severe than the incident.
-            Relation::Same if root == RootState::Failing && arrival.severity <= link.severity => (4, None),
+            // Later, more of the same failure: an alert of a kind that fires about the root
+            // already, no more severe than the incident (another pod crash looping).
+            Relation::Same
+                if root == RootState::Failing
+                    && arrival.severity <= link.severity
+                    && root_fires(group, link, alerts, now, arrival.name) =>
+            {
+                (4, None)
+            }
             // A countdown on the root goes on (a disk filling up, then almost out of space).
             Relation::Same if !failure && root != RootState::Quiet => (5, None),
             Relation::Same if young => (5, None),
@@ -158,6 +168,18 @@ pub(super) fn choose(
         }
     }
     best.map(|(_, _, key, new_root)| (key, new_root))
+}
+
+/// Whether a new failure, now the root of its own group, explains another young group that has
+/// not decided anything yet (its symptoms arrived before their cause): that group's alerts are
+/// then moved into the cause's group. A group with an incident keeps its alerts.
+pub(super) fn adoptable(topology: &Topology, group: &Group, arrival: &Arrival<'_>, window: Duration) -> bool {
+    let Some(link) = group.topology.as_ref() else { return false };
+    group.incident().is_none()
+        && matches!(arrival.class, None | Some(AlertClass::Availability))
+        && arrival.starts_at.since(group.created_at) <= window
+        && arrival.severity >= link.severity
+        && matches!(relation(topology, link.root, arrival.subject), Some(Relation::Same | Relation::Cause(_)))
 }
 
 /// What the alerts about an incident's root say of it now.
@@ -191,6 +213,15 @@ fn root_state(group: &Group, link: &TopologyLink, alerts: &AlertTable, now: Even
         state = RootState::Firing;
     }
     state
+}
+
+/// Whether an alert named `name` about the root fires in the group.
+fn root_fires(group: &Group, link: &TopologyLink, alerts: &AlertTable, now: EventTime, name: &str) -> bool {
+    group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)).any(|entry| {
+        is_about(entry, link.root)
+            && entry.ends_at.is_none_or(|end| end > now)
+            && entry.labels.get("alertname") == Some(name)
+    })
 }
 
 /// Whether the alert is about the root itself (a service's pods included; a node's own alerts,

@@ -157,10 +157,6 @@ impl Classified {
     pub fn live(&self) -> impl Iterator<Item = Fingerprint> + '_ {
         self.members.iter().filter(|member| member.live).map(|member| member.fingerprint)
     }
-
-    pub fn live_count(&self) -> usize {
-        self.live
-    }
 }
 
 /// One member's state at a flush.

@@ -31,7 +31,8 @@ pub enum ServiceState {
 pub struct ServiceImpact {
     pub name: Box<str>,
     pub state: ServiceState,
-    /// Distinct pods unavailable (named by pod alerts, or placed on a node that is down).
+    /// Distinct replicas the inventory declares that are unavailable (named by pod alerts, or
+    /// placed on a node that is down).
     pub unavailable_pods: usize,
     /// Replicas the inventory declares, when it knows the service.
     pub replicas: Option<usize>,
@@ -261,11 +262,21 @@ impl<'a> Tally<'a> {
                 }
                 ServiceKey::Named(name) => ((*name).into(), None, false, None),
             };
-            let unavailable = record.pods.len();
-            let any = unavailable > 0 || record.whole || record.down;
+            // Only the replicas the inventory declares count toward a service being down: a pod
+            // it has never seen (a rollout's new one, while the old ones serve) is only part of
+            // it.
+            let unavailable = match id {
+                Some(id) => record
+                    .pods
+                    .iter()
+                    .filter(|pod| topology.pods(id).iter().any(|(declared, _)| **declared == ***pod))
+                    .count(),
+                None => 0,
+            };
+            let any = !record.pods.is_empty() || record.whole || record.down;
             let reason = if record.down {
                 Some("an alert says it is down")
-            } else if replicas == Some(1) && any {
+            } else if replicas == Some(1) && (unavailable > 0 || record.whole) {
                 Some("its only replica is unavailable")
             } else if replicas.is_some_and(|replicas| unavailable >= replicas) {
                 Some("every replica is unavailable")
@@ -488,6 +499,12 @@ mod tests {
         assert!(level < 0.3, "{level} {note}");
         assert!(note.contains("1 of 3 replicas"), "{note}");
         assert_eq!(impact_of(&topology, &[pod("redis-0")]).level().0, OUTAGE, "the only replica");
+        // A pod the inventory has never seen (a rollout's new one) is part of its service only.
+        let rollout = impact_of(&topology, &[pod("cart-9f8e7-zzzzz")]);
+        assert_eq!(
+            (rollout.services[0].state, rollout.services[0].unavailable_pods),
+            (ServiceState::Partial, 0)
+        );
         let all = impact_of(&topology, &[pod("cart-5c6d7-aaaaa"), pod("cart-5c6d7-bbbbb")]);
         assert_eq!(all.services[0].reason, "every replica is unavailable");
         // Two services with pods down: several services unavailable.

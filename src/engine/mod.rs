@@ -909,6 +909,7 @@ impl Engine {
         };
         let window = self.config.correlation.window;
         let arrival = correlate::Arrival {
+            name: entry.labels.get("alertname").unwrap_or(""),
             subject: &subject,
             severity,
             starts_at: entry.starts_at,
@@ -929,6 +930,7 @@ impl Engine {
                 (new_root, self.groups.get_mut(&key).and_then(|group| group.topology.as_mut()))
             {
                 link.root = root;
+                self.adopt(key, &arrival);
             }
             return key;
         }
@@ -937,7 +939,44 @@ impl Engine {
         let link = TopologyLink { root, last_join: now, severity, root_hint: None };
         self.groups.insert(key, Group::new(route_id, labels, now, Some(link)));
         self.topology_groups.push(key);
+        self.adopt(key, &arrival);
         key
+    }
+
+    /// A failure just became the root of group `key`: the young groups of its symptoms that
+    /// arrived first and have decided nothing yet join it (a node's pods and targets reported
+    /// before the node itself), so that one problem is one incident.
+    fn adopt(&mut self, key: u64, arrival: &correlate::Arrival<'_>) {
+        let window = self.config.correlation.window;
+        let topology = &self.config.topology;
+        let adopted: Vec<u64> = self
+            .topology_groups
+            .iter()
+            .copied()
+            .filter(|other| *other != key)
+            .filter(|other| {
+                self.groups
+                    .get(other)
+                    .is_some_and(|group| correlate::adoptable(topology, group, arrival, window))
+            })
+            .collect();
+        for other in adopted {
+            let Some(group) = self.groups.remove(&other) else { continue };
+            self.topology_groups.retain(|known| *known != other);
+            for fingerprint in &group.members {
+                if let Some(entry) = self.alerts.get_mut(fingerprint) {
+                    entry.group = key;
+                }
+            }
+            self.stats.alerts_correlated += group.members.len() as u64;
+            if let Some(target) = self.groups.get_mut(&key) {
+                target.members.extend(group.members);
+                if let Some(link) = target.topology.as_mut() {
+                    link.severity =
+                        link.severity.max(group.topology.map_or(Severity::Info, |moved| moved.severity));
+                }
+            }
+        }
     }
 
     /// An alert joined `group_key` (new, firing again, or more severe): bring the group's
@@ -1238,11 +1277,16 @@ fn features(
     let mut must_page = false;
     let mut severity: Option<Severity> = None;
     let mut saturation_severity: Option<Severity> = None;
+    // What has outlasted its settle time counts (and what paged before and holds the incident
+    // open): an alert still settling is listed in the incident's pages, but a blip must not
+    // make the incident grow or spread.
+    let mut counted = 0;
     for member in classified.observed() {
         let Some(entry) = alerts.get(&member.fingerprint) else { continue };
-        if !member.live {
+        if !member.live || !(member.settled || entry.paged) {
             continue;
         }
+        counted += 1;
         if let Some(entity) = entry.subject.and_then(|subject| subject.entity()) {
             if !entities.contains(&entity) {
                 entities.push(entity);
@@ -1293,7 +1337,7 @@ fn features(
         severity: severity.or(saturation_severity),
         impact,
         entities: entities.len(),
-        alerts: classified.live_count(),
+        alerts: counted,
         minutes_open: time.since(opened.min(group.created_at)).as_secs_f64() / 60.0,
         self_resolving,
         flapping,

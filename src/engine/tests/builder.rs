@@ -704,6 +704,19 @@ impl Scenario {
             }
             time += rng.range(15, 40) * MINUTE;
         }
+        // A rollout whose new pod takes minutes to get ready while the old one serves (a
+        // single-replica deployment's, when there is one: the inventory lists only the old pod).
+        let singles: Vec<&Service> =
+            services.iter().filter(|service| service.kind.is_none() && service.pods.len() == 1).collect();
+        if let Some(service) =
+            singles.first().copied().or_else(|| services.iter().find(|service| service.kind.is_none()))
+        {
+            let from = rng.range(HOUR, duration - HOUR);
+            let new_pod =
+                format!("{}-{:09x}-slow{}", service.name, rng.next() % 0xf_ffff_ffff, rng.range(0, 9));
+            let not_ready = state_alert("KubePodNotReady", "pod", &new_pod, "warning");
+            noise(self, &mut planned, not_ready, from, from + rng.range(6, 9) * MINUTE);
+        }
         // Scrape blips.
         let mut time = rng.range(0, 30 * MINUTE);
         while time < duration {

@@ -6,7 +6,7 @@
 use super::builder::{Kind, Scenario, Shape, judge};
 
 /// Seeds per shape.
-const SEEDS: u64 = 12;
+const SEEDS: u64 = 40;
 
 /// Plays `SEEDS` storms of a shape and fails with every problem found, seed by seed.
 fn storms_page_every_real_problem_and_no_noise(shape: Shape) {
