@@ -106,7 +106,7 @@ fn why(value: &Value) -> String {
     for part in value.as_array().into_iter().flatten() {
         let _ = writeln!(
             out,
-            "    {:<13} {:+.2}  {}",
+            "    {:<17} {:+.2}  {}",
             part["feature"].as_str().unwrap_or(""),
             part["contribution"].as_f64().unwrap_or(0.0),
             part["note"].as_str().unwrap_or("")

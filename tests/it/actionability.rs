@@ -191,5 +191,7 @@ async fn shadow_silent_decides_and_logs_but_sends_nothing() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("tier page_high"), "{text}");
-    assert!(text.contains("severity      +0.50  critical"), "{text}");
+    assert!(text.contains("severity          +0.50  critical"), "{text}");
+    // What the catalog says of its alerts (this one it does not know).
+    assert!(text.contains("not in the catalog, judged by impact and persistence"), "{text}");
 }
