@@ -369,6 +369,52 @@ fn a_node_gone_pages_high_though_its_alerts_are_warnings_and_sooner_when_two_sig
 }
 
 #[test]
+fn a_node_reported_after_its_pods_takes_them_into_one_incident() {
+    // Two services that know nothing of each other, on one node.
+    let mut engine = engine_from(
+        r#"
+topology:
+  cluster: prod
+  namespace: shop
+  services:
+    billing: {pods: [{name: billing-5d6e7-aaaaa, node: node-9}]}
+    search: {pods: [{name: search-8a9b0-aaaaa, node: node-9}, {name: search-8a9b0-bbbbb, node: node-8}]}
+route: {group_by: [alertname], group_wait: 30s, group_interval: 5m}
+correlation: {window: 10m, settle: {warning: 5m, info: 10m}}
+"#,
+    );
+    let warning = |pairs: &[(&'static str, &'static str)]| {
+        let mut pairs = pairs.to_vec();
+        pairs.push(("severity", "warning"));
+        pairs
+    };
+    let seen = run(
+        &mut engine,
+        vec![
+            // What runs on the node is reported first...
+            (
+                0,
+                alert(&warning(&[("alertname", "KubePodNotReady"), ("pod", "billing-5d6e7-aaaaa")]), 0, 3000),
+            ),
+            (2, alert(&warning(&[("alertname", "TargetDown"), ("service", "search")]), 2, 3000)),
+            // ...then the node itself.
+            (30, alert(&warning(&[("alertname", "KubeNodeNotReady"), ("node", "node-9")]), 30, 3000)),
+            (35, alert(&warning(&[("alertname", "KubeNodeUnreachable"), ("node", "node-9")]), 35, 3000)),
+        ],
+        1000,
+    );
+    let keys: Vec<&str> = seen.iter().map(|page| page.key.as_str()).collect();
+    assert!(!keys.is_empty() && keys.iter().all(|key| *key == keys[0]), "one incident: {seen:#?}");
+    let first = &seen[0];
+    assert_eq!(first.root.as_deref(), Some("node node-9"));
+    assert_eq!(first.severity, Severity::Error);
+    let last = seen.last().unwrap();
+    for name in ["KubePodNotReady/billing-5d6e7-aaaaa", "TargetDown/search", "KubeNodeNotReady/node-9"] {
+        assert!(last.firing.iter().any(|firing| firing == name), "{name} in {:?}", last.firing);
+    }
+}
+
+#[test]
 fn a_warning_on_a_dependency_does_not_swallow_critical_failures_upstream() {
     let mut engine = engine("");
     let seen = run(
