@@ -1,10 +1,17 @@
-//! The admin listener: the silences API, plus `/metrics`, `/healthz` and `/readyz`. Off the
-//! public interface by default (`server.admin_listen` is 127.0.0.1).
+//! The admin listener: silences, incidents, feedback, the console's data, reload, and the
+//! operations endpoints. Off the public interface by default (`server.admin_listen` is
+//! 127.0.0.1).
 //!
 //! - `GET /api/v1/silences`: every silence (config, inventory windows, API) with its state.
 //! - `POST /api/v1/silences`: `{"matchers": ["node=\"n1\""], "endsAt" | "duration", "startsAt"?,
 //!   "comment"?, "createdBy"?}`; answers 201 `{"id": ...}`.
 //! - `DELETE /api/v1/silences/{id}`: expires a silence created through the API.
+//! - `GET /api/v1/incidents[/{id}]`: the open incidents, with their score, `why` and alerts.
+//! - `GET /api/v1/feedback`: the history of alert kinds responders' feedback built.
+//! - `GET /api/v1/stats`, `GET /api/v1/config`: the console's counters and the config in force
+//!   (secrets redacted); the console itself at `/`.
+//! - `POST /-/reload`: reads the config file again and applies it.
+//! - `GET /metrics`, `/healthz`, `/readyz`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

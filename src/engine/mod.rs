@@ -1,7 +1,9 @@
 //! The engine: a synchronous core that turns alert events into pages.
 //!
-//! `apply(event, now)`, `apply_batch(events, now)` and `advance(now)` are the whole interface.
-//! Time is always a parameter: `serve` passes wall-clock time, `replay` passes the capture's
+//! Events go in through `apply(event, now)` and `apply_batch(events, now)`, time moves on with
+//! `advance(now)`; `command` (silences), `reconfigure`, `flush_pending`, the snapshot and the
+//! read-only views (`incidents`, `silences`, `stats`, `history`) complete it. Time is always a
+//! parameter: `serve` passes wall-clock time, `replay` passes the capture's
 //! recorded times, and both run this same code. Nothing in this module does I/O, reads a clock
 //! or imports a network crate.
 //!

@@ -103,28 +103,6 @@ fn a_replay_report_shows_what_came_in_what_paged_and_why() {
     for external in ["<script", "src=", "href=", "@import", "url("] {
         assert!(!page.contains(external), "the report refers to something outside: {external}");
     }
-
-    // The shared Online-Boutique storm, where the evaluation data sits beside the project.
-    let boutique = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/boutique-12h");
-    if boutique.join("capture.jsonl.gz").exists() {
-        let output = noisegate(&[
-            "replay",
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/configs/kube-prometheus.yaml"),
-            "--topology",
-            boutique.join("topology.json").to_str().unwrap(),
-            "--input",
-            boutique.join("capture.jsonl.gz").to_str().unwrap(),
-            "--pages-out",
-            dir.path().join("boutique-pages.jsonl").to_str().unwrap(),
-            "--report",
-            json.to_str().unwrap(),
-        ]);
-        assert!(output.status.success(), "{}", text(&output));
-        let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        assert_eq!(report["totals"]["alert_events"], 4830);
-        assert!(report["totals"]["noise_reduction"].as_f64().unwrap() > 0.95, "{}", report["totals"]);
-    }
 }
 
 #[test]
