@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::engine::{DecisionKind, Notification, PageAction};
+use crate::json::round;
 use crate::replay::{Replay, Watch};
-use crate::sinks::decisions::round;
 use crate::sinks::pagerduty::dto::page_summary;
 
 /// One side's view of an incident.

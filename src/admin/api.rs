@@ -33,11 +33,11 @@ use crate::auth::{self, Guard};
 use crate::config::parse_duration;
 use crate::engine::silence::Silence;
 use crate::engine::{Command, CommandError, IncidentSummary, Matcher, SilenceView};
+use crate::json::{LabelsObject, round};
 use crate::model::EventTime;
 use crate::service::Input;
 use crate::service::reload::{ReloadError, Reloader};
-use crate::sinks::decisions::{round, why_items};
-use crate::sinks::pagerduty::dto::LabelMap;
+use crate::sinks::decisions::why_items;
 
 #[derive(Clone)]
 pub struct AdminState {
@@ -120,7 +120,7 @@ pub fn incident_json(incident: &IncidentSummary, detailed: bool) -> Value {
     let firing = incident.alerts.iter().filter(|(_, firing)| *firing).count();
     let mut value = json!({
         "id": &*incident.dedup_key,
-        "group_labels": LabelMap::new(&incident.group_labels),
+        "group_labels": LabelsObject::new(&incident.group_labels),
         "opened_at": incident.opened_at.to_string(),
         "tier": incident.tier.as_str(),
         "on_pagerduty": incident.on_pagerduty,
@@ -136,7 +136,7 @@ pub fn incident_json(incident: &IncidentSummary, detailed: bool) -> Value {
         value["alerts"] = incident
             .alerts
             .iter()
-            .map(|(labels, firing)| json!({ "labels": LabelMap::new(labels), "firing": firing }))
+            .map(|(labels, firing)| json!({ "labels": LabelsObject::new(labels), "firing": firing }))
             .collect();
     }
     value

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::Serialize;
 
 use crate::engine::DecisionRecord;
-use crate::sinks::decisions::round;
+use crate::json::round;
 
 /// Incidents remembered, and decisions per incident.
 const INCIDENTS: usize = 2000;

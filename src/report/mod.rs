@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use crate::admin::metrics::action_str;
 use crate::engine::{DecisionKind, EngineStats, Notification, PageAction};
+use crate::json::round;
 use crate::model::{Event, EventTime};
-use crate::sinks::decisions::round;
 use crate::sinks::pagerduty::dto::page_summary;
 
 /// Bars the timeline is drawn with, at most.

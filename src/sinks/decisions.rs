@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::pagerduty::dto::LabelMap;
 use crate::engine::{Contribution, DecisionRecord};
+use crate::json::{LabelsObject, round};
 
 #[derive(Serialize)]
 struct Line<'a> {
@@ -20,7 +20,7 @@ struct Line<'a> {
     tier: &'static str,
     score: f64,
     why: Vec<WhyItem<'a>>,
-    group_labels: LabelMap<'a>,
+    group_labels: LabelsObject<'a>,
 }
 
 /// One feature's part in a score, as the decisions log and the APIs write it.
@@ -43,11 +43,6 @@ pub fn why_items(why: &[Contribution]) -> Vec<WhyItem<'_>> {
         .collect()
 }
 
-/// Three decimals: enough to explain, stable to compare.
-pub fn round(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
-}
-
 /// A decision as one JSON object: the decisions log's line, the decisions topic's message.
 pub fn write_json(out: impl Write, record: &DecisionRecord) -> serde_json::Result<()> {
     let line = Line {
@@ -57,7 +52,7 @@ pub fn write_json(out: impl Write, record: &DecisionRecord) -> serde_json::Resul
         tier: record.tier.as_str(),
         score: round(record.score),
         why: why_items(&record.why),
-        group_labels: LabelMap::new(&record.group_labels),
+        group_labels: LabelsObject::new(&record.group_labels),
     };
     serde_json::to_writer(out, &line)
 }

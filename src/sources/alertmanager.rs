@@ -20,9 +20,9 @@ struct RawAlert<'a> {
     #[serde(default, borrow)]
     status: Option<Text<'a>>,
     #[serde(default)]
-    labels: Option<LabelMap>,
+    labels: Option<WireLabels>,
     #[serde(default)]
-    annotations: Option<LabelMap>,
+    annotations: Option<WireLabels>,
     #[serde(default, borrow)]
     starts_at: Option<Text<'a>>,
     #[serde(default, borrow)]
@@ -62,24 +62,24 @@ fn text<'b>(field: &'b Option<Text<'_>>) -> Option<&'b str> {
 }
 
 /// A JSON object of strings, read into `Labels` (a repeated name: the last value wins).
-struct LabelMap(Labels);
+struct WireLabels(Labels);
 
-impl<'de> Deserialize<'de> for LabelMap {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<LabelMap, D::Error> {
+impl<'de> Deserialize<'de> for WireLabels {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<WireLabels, D::Error> {
         struct MapVisitor;
         impl<'de> Visitor<'de> for MapVisitor {
-            type Value = LabelMap;
+            type Value = WireLabels;
 
             fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
                 formatter.write_str("an object of string values")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LabelMap, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireLabels, A::Error> {
                 let mut builder = LabelsBuilder::with_capacity(map.size_hint().unwrap_or(16).min(64));
                 while let Some((name, value)) = map.next_entry::<Text<'de>, Text<'de>>()? {
                     builder.push(&*name.0, &*value.0);
                 }
-                Ok(LabelMap(builder.build()))
+                Ok(WireLabels(builder.build()))
             }
         }
         deserializer.deserialize_map(MapVisitor)
@@ -193,13 +193,13 @@ fn build_alert(
     lifecycle: Lifecycle,
     limits: &Limits,
 ) -> Result<Alert, (Reason, String)> {
-    let LabelMap(labels) =
+    let WireLabels(labels) =
         alert.labels.ok_or_else(|| (Reason::MissingField, "missing field `labels`".to_owned()))?;
     if labels.is_empty() {
         return Err((Reason::InvalidValue, "labels must not be empty".to_owned()));
     }
     check_labels(&labels, limits, "labels")?;
-    let annotations = alert.annotations.map(|LabelMap(annotations)| annotations).unwrap_or_default();
+    let annotations = alert.annotations.map(|WireLabels(annotations)| annotations).unwrap_or_default();
     check_annotations(&annotations, limits)?;
     let starts_at = parse_time("startsAt", text(&alert.starts_at))?;
     let ends_at = parse_time("endsAt", text(&alert.ends_at))?;

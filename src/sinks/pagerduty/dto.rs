@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
 
 use crate::engine::{AlertView, IncidentView, Page, PageAction};
+use crate::json::{LabelsObject, round};
 use crate::model::Labels;
 
 /// PagerDuty truncates summaries longer than this.
@@ -55,7 +55,7 @@ pub struct CustomDetails<'a> {
     pub alerts_omitted: usize,
     pub firing: usize,
     pub resolved: usize,
-    pub group_labels: LabelMap<'a>,
+    pub group_labels: LabelsObject<'a>,
     pub route: &'a str,
     /// Why this event was sent: opened, changed, repeat, acknowledged, resolved.
     pub reason: &'static str,
@@ -105,9 +105,9 @@ pub struct Cause<'a> {
 
 #[derive(Serialize)]
 pub struct AlertDetail<'a> {
-    pub labels: LabelMap<'a>,
+    pub labels: LabelsObject<'a>,
     #[serde(skip_serializing_if = "labels_empty")]
-    pub annotations: LabelMap<'a>,
+    pub annotations: LabelsObject<'a>,
     #[serde(rename = "startsAt")]
     pub starts_at: String,
     #[serde(rename = "endsAt", skip_serializing_if = "Option::is_none")]
@@ -128,37 +128,8 @@ pub struct Link<'a> {
     pub text: String,
 }
 
-/// Serializes `Labels` as a JSON object, cutting values longer than `max_chars`.
-pub struct LabelMap<'a> {
-    labels: &'a Labels,
-    max_chars: usize,
-}
-
-impl<'a> LabelMap<'a> {
-    pub fn new(labels: &'a Labels) -> LabelMap<'a> {
-        LabelMap { labels, max_chars: usize::MAX }
-    }
-
-    fn cut(labels: &'a Labels, max_chars: usize) -> LabelMap<'a> {
-        LabelMap { labels, max_chars }
-    }
-}
-
-impl Serialize for LabelMap<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.labels.len()))?;
-        for (name, value) in self.labels.iter() {
-            match value.char_indices().nth(self.max_chars) {
-                None => map.serialize_entry(name, value)?,
-                Some((cut, _)) => map.serialize_entry(name, &format!("{}…", &value[..cut]))?,
-            }
-        }
-        map.end()
-    }
-}
-
-fn labels_empty(labels: &LabelMap<'_>) -> bool {
-    labels.labels.is_empty()
+fn labels_empty(labels: &LabelsObject<'_>) -> bool {
+    labels.is_empty()
 }
 
 fn is_zero(count: &usize) -> bool {
@@ -219,7 +190,7 @@ fn payload(page: &Page) -> Payload<'_> {
             alerts_omitted: incident.alerts_omitted + incident.alerts.len() - kept,
             firing: incident.firing,
             resolved: incident.resolved,
-            group_labels: LabelMap::new(&incident.group_labels),
+            group_labels: LabelsObject::new(&incident.group_labels),
             route: &incident.route,
             reason: page.reason.as_str(),
             incident_opened_at: incident.opened_at.to_string(),
@@ -247,7 +218,7 @@ fn payload(page: &Page) -> Payload<'_> {
                 })
                 .collect(),
             evidence: incident.evidence.iter().map(String::as_str).collect(),
-            score: crate::sinks::decisions::round(incident.score),
+            score: round(incident.score),
             tier: incident.tier.as_str(),
             why: incident
                 .why
@@ -276,8 +247,8 @@ fn alert_details(incident: &IncidentView) -> Vec<AlertDetail<'_>> {
 
 fn alert_detail(alert: &AlertView) -> AlertDetail<'_> {
     AlertDetail {
-        labels: LabelMap::new(&alert.labels),
-        annotations: LabelMap::cut(&alert.annotations, MAX_ANNOTATION_CHARS),
+        labels: LabelsObject::new(&alert.labels),
+        annotations: LabelsObject::cut(&alert.annotations, MAX_ANNOTATION_CHARS),
         starts_at: alert.starts_at.to_string(),
         ends_at: alert.ends_at.map(|end| end.to_string()),
         status: if alert.firing { "firing" } else { "resolved" },
