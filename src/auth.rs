@@ -12,8 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::admin::metrics::Metrics;
-use crate::config::Secret;
 use crate::model::EventTime;
+use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Token {

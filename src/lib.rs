@@ -16,6 +16,7 @@ pub mod model;
 pub mod replay;
 pub mod report;
 pub mod ruletest;
+pub mod secret;
 pub mod service;
 pub mod sinks;
 pub mod sources;

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use raw::{RawConfig, RawKafka, RawRoute, RawSecret};
 
+use crate::secret::Secret;
+
 use crate::auth::{Token, Tokens};
 use crate::engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
 use crate::kafka::{DeadLetter, Encoding, KafkaConfig, KafkaSource};
@@ -86,26 +88,6 @@ pub struct FeedbackConfig {
     pub state_file: Option<PathBuf>,
     /// Past outcomes to start from (JSON Lines, the same format).
     pub seed_file: Option<PathBuf>,
-}
-
-/// A secret value (routing key, token). Never printed: `Debug` shows `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Secret {
-        Secret(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("<redacted>")
-    }
 }
 
 /// One problem in a config file, with where it is.
@@ -599,11 +581,11 @@ impl Validator<'_> {
     fn secret(&mut self, path: &str, raw: RawSecret) -> Option<Secret> {
         match (raw.env, raw.file, raw.value) {
             (Some(_), None, None) | (None, Some(_), None) if self.secrets_elsewhere => {
-                Some(Secret("(not read: secrets elsewhere)".to_owned()))
+                Some(Secret::new("(not read: secrets elsewhere)".to_owned()))
             }
-            (Some(name), None, None) => (self.env)(&name).filter(|value| !value.is_empty()).map(Secret),
+            (Some(name), None, None) => (self.env)(&name).filter(|value| !value.is_empty()).map(Secret::new),
             (None, Some(file), None) => match std::fs::read_to_string(Path::new(&file)) {
-                Ok(text) if !text.trim().is_empty() => Some(Secret(text.trim().to_owned())),
+                Ok(text) if !text.trim().is_empty() => Some(Secret::new(text.trim().to_owned())),
                 Ok(_) => {
                     self.error(format!("{path}.file"), format!("secret file {file:?} is empty"));
                     None
@@ -613,7 +595,7 @@ impl Validator<'_> {
                     None
                 }
             },
-            (None, None, Some(value)) if !value.is_empty() => Some(Secret(value)),
+            (None, None, Some(value)) if !value.is_empty() => Some(Secret::new(value)),
             (None, None, Some(_)) => {
                 self.error(format!("{path}.value"), "empty secret");
                 None
@@ -660,7 +642,7 @@ impl Validator<'_> {
         }
         let group_id = raw.group_id.unwrap_or_else(|| "noisegate".to_owned());
         let mut properties: Vec<(String, Secret)> =
-            raw.properties.into_iter().map(|(key, value)| (key, Secret(value))).collect();
+            raw.properties.into_iter().map(|(key, value)| (key, Secret::new(value))).collect();
         for (key, secret) in raw.secret_properties {
             if let Some(secret) = self.secret(&format!("kafka.secret_properties.{key}"), secret) {
                 properties.push((key, secret));

@@ -20,7 +20,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {

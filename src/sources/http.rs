@@ -19,7 +19,7 @@ use super::{
 };
 use super::{alertmanager, capture, otlp, pagerduty, pagerduty_webhook};
 use crate::auth::{self, Guard};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 #[derive(Clone)]
 pub struct HttpState {

@@ -13,8 +13,8 @@ use sha2::Sha256;
 
 use super::http::{HttpState, read_body, status_of};
 use super::{Decoded, IngestError, Reason, SourceKind};
-use crate::config::Secret;
 use crate::model::{Event, Feedback, FeedbackAction};
+use crate::secret::Secret;
 
 const SIGNATURE: &str = "x-pagerduty-signature";
 

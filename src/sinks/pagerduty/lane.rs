@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{DeadLetters, Outgoing, RateLimit, RetryPolicy};
 use crate::admin::metrics::{Metrics, PageFailure, action_str};
-use crate::config::Secret;
 use crate::model::EventTime;
+use crate::secret::Secret;
 use crate::storage::OutboxEvent;
 
 /// PagerDuty refuses events larger than this.

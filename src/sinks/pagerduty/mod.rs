@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::metrics::{Metrics, PageFailure, Queue};
-use crate::config::Secret;
 use crate::model::EventTime;
+use crate::secret::Secret;
 use crate::sinks::pages_file::PagesWriter;
 use crate::storage::OutboxEvent;
 
