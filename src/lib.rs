@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod engine;
+pub mod ingest;
 pub mod json;
 pub mod kafka;
 pub mod model;

@@ -7,11 +7,11 @@ use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineStats, History, Notification};
+use crate::ingest::Limits;
 use crate::model::{Event, EventTime};
 use crate::report::Collector;
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pages_file::PagesWriter;
-use crate::sources::Limits;
 use crate::sources::capture::{CaptureReader, decode_body};
 
 pub struct Replay {

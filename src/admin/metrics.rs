@@ -10,7 +10,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::engine::{EngineStats, PageAction};
-use crate::sources::{Reason, SourceKind};
+use crate::ingest::{Reason, SourceKind};
 
 /// Buckets of `noisegate_ingest_to_engine_seconds`: half a millisecond to five seconds.
 const INGEST_BUCKETS: [f64; 13] =

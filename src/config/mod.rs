@@ -19,12 +19,12 @@ use crate::secret::Secret;
 
 use crate::auth::{Token, Tokens};
 use crate::engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
+use crate::ingest::Limits;
 use crate::kafka::{DeadLetter, Encoding, KafkaConfig, KafkaSource};
 use crate::model::EventTime;
 use crate::model::Severity;
 use crate::sinks::digest::DigestConfig;
 use crate::sinks::pagerduty::{PagerDutyConfig, PagesOutput, RateLimit, RetryPolicy};
-use crate::sources::Limits;
 use crate::tls::Tls;
 
 /// The configuration `noisegate serve` runs with when given no `--config`.

@@ -20,12 +20,12 @@ use super::shards::{CheckpointReply, ShardKey, Shards};
 use crate::admin::metrics::{Metrics, Queue};
 use crate::admin::timeline::Timeline;
 use crate::engine::{Engine, Notification, Page};
+use crate::ingest::Pressure;
 use crate::kafka::decisions::DecisionsTopic;
 use crate::model::{Event, EventTime};
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pagerduty::Outgoing;
 use crate::sinks::pagerduty::dto::EventBody;
-use crate::sources::Pressure;
 use crate::sources::capture::CaptureWriter;
 use crate::storage::{self, Logged, OutboxEvent, Record, Storage, StorageError};
 

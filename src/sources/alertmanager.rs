@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Decoded, IngestError, Limits, Reason, Rejection, check_annotations, check_labels};
+use super::{check_annotations, check_labels};
+use crate::ingest::{Decoded, IngestError, Limits, Reason, Rejection};
 use crate::model::{Alert, Event, EventTime, Expiry, Labels, LabelsBuilder, Severity};
 
 /// An alert as Prometheus posts it (Alertmanager's `postableAlert`) or as a webhook carries it
@@ -234,7 +235,7 @@ fn parse_time(field: &str, value: Option<&str>) -> Result<Option<EventTime>, (Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::test_limits;
+    use crate::ingest::test_limits;
 
     #[test]
     fn v2_accepts_good_alerts_and_names_the_bad_ones() {

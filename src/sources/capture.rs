@@ -15,7 +15,8 @@ use flate2::write::GzEncoder;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Decoded, IngestError, Limits, Reason, alertmanager, otlp, pagerduty};
+use super::{alertmanager, otlp, pagerduty};
+use crate::ingest::{Decoded, IngestError, Limits, Reason};
 use crate::model::EventTime;
 
 pub const ALERTMANAGER_V2: &str = "alertmanager_v2";

@@ -14,11 +14,10 @@ use axum::routing::{get, post};
 use flate2::read::GzDecoder;
 use http_body_util::{BodyExt, Limited};
 
-use super::{
-    CapturedBody, Decoded, Ingest, IngestError, Limits, Reason, SourceKind, require_utf8, single_line_json,
-};
+use super::{Ingest, require_utf8, single_line_json};
 use super::{alertmanager, capture, otlp, pagerduty, pagerduty_webhook};
 use crate::auth::{self, Guard};
+use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Reason, SourceKind};
 use crate::secret::Secret;
 
 #[derive(Clone)]

@@ -14,10 +14,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::http::{HttpState, json_text, status_of, with_retry_after};
-use super::{
-    CapturedBody, IngestError, Limits, Reason, SourceKind, capture, check_annotations, check_labels,
-    single_line_json,
-};
+use super::{capture, check_annotations, check_labels, single_line_json};
+use crate::ingest::{CapturedBody, IngestError, Limits, Reason, SourceKind};
 use crate::model::{Alert, Event, Expiry, LabelsBuilder, Severity};
 
 #[derive(Deserialize)]
@@ -205,7 +203,7 @@ pub async fn enqueue(State(state): State<HttpState>, headers: HeaderMap, body: B
         let capture = ingest
             .recording()
             .then(|| CapturedBody { source: capture::PAGERDUTY_V2, json: single_line_json(&text) });
-        let mut batch = super::Decoded { events: vec![decoded.event], rejected: Vec::new() };
+        let mut batch = crate::ingest::Decoded { events: vec![decoded.event], rejected: Vec::new() };
         ingest.submit(source, &mut batch, capture).await?;
         Ok::<_, IngestError>(decoded.dedup_key)
     }
@@ -290,7 +288,7 @@ fn truncate(text: &str, max_bytes: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::test_limits;
+    use crate::ingest::test_limits;
 
     #[test]
     fn trigger_without_key_gets_a_stable_one() {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use super::http::{HttpState, read_body, status_of};
-use super::{Decoded, IngestError, Reason, SourceKind};
+use crate::ingest::{Decoded, IngestError, Reason, SourceKind};
 use crate::model::{Event, Feedback, FeedbackAction};
 use crate::secret::Secret;
 

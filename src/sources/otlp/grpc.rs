@@ -22,8 +22,9 @@ use tonic::{Code, Status};
 use super::{decode_request, export_response, to_json};
 use crate::admin::metrics::Metrics;
 use crate::auth::Tokens;
+use crate::ingest::{CapturedBody, IngestError, Reason, SourceKind};
 use crate::model::EventTime;
-use crate::sources::{CapturedBody, Ingest, IngestError, Reason, SourceKind, capture};
+use crate::sources::{Ingest, capture};
 
 const SERVICE: &str = "opentelemetry.proto.collector.logs.v1.LogsService";
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";

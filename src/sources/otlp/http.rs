@@ -10,10 +10,9 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 
 use super::{decode_request, export_response, parse_json, to_json};
+use crate::ingest::{CapturedBody, IngestError, Reason, SourceKind};
 use crate::sources::http::{HttpState, media_type, read_body, status_of, with_retry_after};
-use crate::sources::{
-    CapturedBody, IngestError, Reason, SourceKind, capture, require_utf8, single_line_json,
-};
+use crate::sources::{capture, require_utf8, single_line_json};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Encoding {

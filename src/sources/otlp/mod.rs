@@ -15,7 +15,8 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLogRecord;
 
-use super::{Decoded, IngestError, Limits, Reason, Rejection, check_labels};
+use super::check_labels;
+use crate::ingest::{Decoded, IngestError, Limits, Reason, Rejection};
 use crate::model::{Alert, Event, EventTime, Expiry, LabelsBuilder, LogRecord, Severity};
 
 /// The attribute that marks a log record as an alert.
@@ -223,7 +224,7 @@ mod tests {
 
     #[test]
     fn maps_alerts_and_logs() {
-        let limits = crate::sources::test_limits();
+        let limits = crate::ingest::test_limits();
         let request = parse_json(BODY).unwrap();
         let decoded = decode_request(&request, &limits).unwrap();
         assert_eq!(decoded.events.len(), 2);
