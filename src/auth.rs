@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::admin::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::model::EventTime;
 use crate::secret::Secret;
 

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod ingest;
 pub mod json;
 pub mod kafka;
+pub mod metrics;
 pub mod model;
 pub mod replay;
 pub mod report;

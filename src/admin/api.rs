@@ -27,13 +27,13 @@ use tokio::sync::{mpsc, oneshot};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::console;
-use super::metrics::Metrics;
 use super::timeline::Timeline;
 use crate::auth::{self, Guard};
 use crate::config::parse_duration;
 use crate::engine::silence::Silence;
 use crate::engine::{Command, CommandError, IncidentSummary, Matcher, SilenceView};
 use crate::json::{LabelsObject, round};
+use crate::metrics::Metrics;
 use crate::model::EventTime;
 use crate::service::Input;
 use crate::service::reload::{ReloadError, Reloader};

@@ -1,6 +1,6 @@
-//! Operations surface: metrics, health and readiness, and the admin API.
+//! The admin listener: the admin API, the web console and its timeline (the metrics they serve
+//! are `crate::metrics`).
 
 pub mod api;
 pub mod console;
-pub mod metrics;
 pub mod timeline;

@@ -11,8 +11,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::KafkaConfig;
-use crate::admin::metrics::Metrics;
 use crate::engine::DecisionRecord;
+use crate::metrics::Metrics;
 use crate::sinks::decisions::write_json;
 
 /// Counts what the broker refused.

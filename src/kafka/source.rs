@@ -36,8 +36,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::changelog::Changelog;
 use super::{DeadLetter, Encoding, KafkaConfig, Logging};
-use crate::admin::metrics::Metrics;
 use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind};
+use crate::metrics::Metrics;
 use crate::model::EventTime;
 use crate::service::Input;
 use crate::service::shards::ShardKey;

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::admin::metrics::action_str;
 use crate::engine::{DecisionKind, EngineStats, Notification, PageAction};
 use crate::json::round;
+use crate::metrics::action_str;
 use crate::model::{Event, EventTime};
 use crate::sinks::pagerduty::dto::page_summary;
 

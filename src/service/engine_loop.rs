@@ -17,11 +17,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Input;
 use super::shards::{CheckpointReply, ShardKey, Shards};
-use crate::admin::metrics::{Metrics, Queue};
 use crate::admin::timeline::Timeline;
 use crate::engine::{Engine, Notification, Page};
 use crate::ingest::Pressure;
 use crate::kafka::decisions::DecisionsTopic;
+use crate::metrics::{Metrics, Queue};
 use crate::model::{Event, EventTime};
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pagerduty::Outgoing;

@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin;
 use crate::admin::api::AdminState;
-use crate::admin::metrics::Metrics;
 use crate::admin::timeline::Timeline;
 use crate::auth::Guard;
 use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
@@ -26,6 +25,7 @@ use crate::engine::{Command, CommandError, History, IncidentSummary, SilenceView
 use crate::engine::{EngineConfig, Shadow};
 use crate::ingest::Pressure;
 use crate::kafka::{self, decisions::DecisionsTopic, source::KafkaSource};
+use crate::metrics::Metrics;
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::digest::DigestSink;
 use crate::sinks::pagerduty::{DeadLetters, Outgoing, PagerDutySink};

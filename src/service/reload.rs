@@ -9,9 +9,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Input;
-use crate::admin::metrics::Metrics;
 use crate::auth::Tokens;
 use crate::config::{self, ConfigErrors, ConfigSource, Overrides};
+use crate::metrics::Metrics;
 use crate::tls::Tls;
 
 pub struct Reloader {

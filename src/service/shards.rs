@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::admin::metrics::Metrics;
 use crate::engine::{Engine, EngineConfig, EngineStats, IncidentSummary};
+use crate::metrics::Metrics;
 use crate::storage::OutboxEvent;
 
 /// A partition, as `topic/partition`.

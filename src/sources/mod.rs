@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::admin::metrics::Metrics;
 use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind};
+use crate::metrics::Metrics;
 use crate::model::{Event, Labels};
 use crate::service::Input;
 

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{DeadLetters, Outgoing, RateLimit, RetryPolicy};
-use crate::admin::metrics::{Metrics, PageFailure, action_str};
+use crate::metrics::{Metrics, PageFailure, action_str};
 use crate::model::EventTime;
 use crate::secret::Secret;
 use crate::storage::OutboxEvent;

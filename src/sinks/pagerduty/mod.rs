@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::metrics::{Metrics, PageFailure, Queue};
+use crate::metrics::{Metrics, PageFailure, Queue};
 use crate::model::EventTime;
 use crate::secret::Secret;
 use crate::sinks::pages_file::PagesWriter;

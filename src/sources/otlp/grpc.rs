@@ -20,9 +20,9 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 
 use super::{decode_request, export_response, to_json};
-use crate::admin::metrics::Metrics;
 use crate::auth::Tokens;
 use crate::ingest::{CapturedBody, IngestError, Reason, SourceKind};
+use crate::metrics::Metrics;
 use crate::model::EventTime;
 use crate::sources::{Ingest, capture};
 
