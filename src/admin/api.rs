@@ -32,11 +32,11 @@ use crate::auth::{self, Guard};
 use crate::config::parse_duration;
 use crate::engine::silence::Silence;
 use crate::engine::{Command, CommandError, IncidentSummary, Matcher, SilenceView};
+use crate::inbox::Input;
 use crate::json::{LabelsObject, round};
 use crate::metrics::Metrics;
 use crate::model::EventTime;
-use crate::service::Input;
-use crate::service::reload::{ReloadError, Reloader};
+use crate::reload::{ReloadError, Reloader};
 use crate::sinks::decisions::why_items;
 
 #[derive(Clone)]

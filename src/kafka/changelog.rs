@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::{KafkaConfig, Logging};
-use crate::service::shards::{ShardKey, ShardState};
+use crate::inbox::{ShardKey, ShardState};
 
 /// The layout of a changelog value; records of another are skipped (and logged).
 const VERSION: u32 = 1;

@@ -36,12 +36,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::changelog::Changelog;
 use super::{DeadLetter, Encoding, KafkaConfig, Logging};
+use crate::inbox::{Batch, Input, ShardKey};
 use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind};
 use crate::metrics::Metrics;
 use crate::model::EventTime;
-use crate::service::Input;
-use crate::service::shards::ShardKey;
-use crate::sources::{Batch, capture, otlp, single_line_json};
+use crate::sources::{capture, otlp, single_line_json};
 
 /// What the source needs from the service.
 pub struct Wiring {

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::Input;
-use super::shards::{CheckpointReply, ShardKey, Shards};
+use super::shards::Shards;
 use crate::admin::timeline::Timeline;
 use crate::engine::{Engine, Notification, Page};
+use crate::inbox::Input;
+use crate::inbox::{CheckpointReply, ShardKey};
 use crate::ingest::Pressure;
 use crate::kafka::decisions::DecisionsTopic;
 use crate::metrics::{Metrics, Queue};

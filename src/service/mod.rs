@@ -3,7 +3,6 @@
 
 mod engine_loop;
 pub mod history;
-pub mod reload;
 pub mod shards;
 
 use std::path::PathBuf;
@@ -21,53 +20,22 @@ use crate::admin::timeline::Timeline;
 use crate::auth::Guard;
 use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
 use crate::engine::Engine;
-use crate::engine::{Command, CommandError, History, IncidentSummary, SilenceView};
-use crate::engine::{EngineConfig, Shadow};
+use crate::engine::Shadow;
+use crate::inbox::Input;
 use crate::ingest::Pressure;
 use crate::kafka::{self, decisions::DecisionsTopic, source::KafkaSource};
 use crate::metrics::Metrics;
+use crate::reload::{self, Reloader};
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::digest::DigestSink;
 use crate::sinks::pagerduty::{DeadLetters, Outgoing, PagerDutySink};
+use crate::sources::Ingest;
 use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
 use crate::sources::otlp::grpc::LogsService;
-use crate::sources::{Batch, Ingest};
 use crate::storage::{OutboxEvent, Recovery, Storage};
 use crate::tls::{Tls, TlsListener};
-use reload::Reloader;
-use shards::{CheckpointReply, ShardKey, ShardState, Shards};
-
-/// What the engine thread receives, in order.
-#[derive(Debug)]
-pub enum Input {
-    Batch(Batch),
-    /// Run the group flushes that are due (sent periodically when traffic is quiet).
-    Tick,
-    /// A change from the admin API, answered once applied.
-    Command(Command, oneshot::Sender<Result<Arc<str>, CommandError>>),
-    /// The silences in force, for the admin API.
-    ListSilences(oneshot::Sender<Vec<SilenceView>>),
-    /// The open incidents, for the admin API.
-    ListIncidents(oneshot::Sender<Vec<IncidentSummary>>),
-    /// The history of alert kinds, for the admin API.
-    History(oneshot::Sender<History>),
-    /// A reloaded configuration, answered once in force.
-    Reconfigure(Box<EngineConfig>, oneshot::Sender<()>),
-    /// Kafka: take over a partition, from its changelog state or afresh; answered once done.
-    ShardAssign(ShardKey, Option<ShardState>, oneshot::Sender<Result<(), String>>),
-    /// Kafka: a partition's state and undelivered events, as of every input sent before
-    /// (`None` if it is not owned here, or if nothing changed since its last checkpoint and
-    /// the flag does not force one).
-    ShardCheckpoint(ShardKey, bool, CheckpointReply),
-    /// Kafka: the changelog has the partition's last checkpoint; what it decided may go out.
-    ShardPublished(ShardKey),
-    /// Kafka: a partition went to another replica.
-    ShardRevoke(ShardKey),
-    /// Stop: page what is pending and close the queue to the sinks. Requests still queued are
-    /// refused (`Reason::Unavailable`), never silently dropped.
-    Shutdown,
-}
+use shards::Shards;
 
 /// The bound listening sockets.
 pub struct Listeners {

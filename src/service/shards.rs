@@ -14,28 +14,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::engine::{Engine, EngineConfig, EngineStats, IncidentSummary};
+use crate::inbox::{ShardKey, ShardState};
 use crate::metrics::Metrics;
 use crate::storage::OutboxEvent;
-
-/// A partition, as `topic/partition`.
-pub type ShardKey = Arc<str>;
-
-/// The answer to a checkpoint request (see `Shards::checkpoint`).
-pub type CheckpointReply = tokio::sync::oneshot::Sender<Option<Result<ShardState, String>>>;
-
-/// A partition's state as the changelog carries it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ShardState {
-    /// The replica that decided `pending` (`Storage::replica`).
-    pub replica: u64,
-    /// `Engine::snapshot`, postcard.
-    pub snapshot: Vec<u8>,
-    /// Events decided and not yet delivered when the state was taken, in order.
-    pub pending: Vec<OutboxEvent>,
-}
 
 struct Shard {
     engine: Engine,

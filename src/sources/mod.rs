@@ -15,25 +15,10 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::inbox::{Batch, Input};
 use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind};
 use crate::metrics::Metrics;
 use crate::model::{Event, Labels};
-use crate::service::Input;
-
-/// One request's events, on their way to the engine.
-#[derive(Debug)]
-pub struct Batch {
-    pub source: SourceKind,
-    pub events: Vec<Event>,
-    pub capture: Option<CapturedBody>,
-    /// When it arrived (for `noisegate_ingest_to_engine_seconds`).
-    pub received: std::time::Instant,
-    /// The Kafka partition it came from, when its engine is the partition's own.
-    pub shard: Option<crate::service::shards::ShardKey>,
-    /// Answered once the engine has applied the batch and the store has it (or with why the
-    /// store could not take it).
-    pub applied: oneshot::Sender<Result<(), String>>,
-}
 
 /// The sources' handle to the engine.
 #[derive(Clone)]

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::Input;
 use crate::auth::Tokens;
 use crate::config::{self, ConfigErrors, ConfigSource, Overrides};
+use crate::inbox::Input;
 use crate::metrics::Metrics;
 use crate::tls::Tls;
 

@@ -1,0 +1,76 @@
+//! The engine thread's inbox: everything it receives, in one ordered stream, from the sources,
+//! the Kafka consumer, the admin API and the service itself. Below all of them: it names the
+//! engine's and the store's types, never theirs.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::engine::{Command, CommandError, EngineConfig, History, IncidentSummary, SilenceView};
+use crate::ingest::{CapturedBody, SourceKind};
+use crate::model::Event;
+use crate::storage::OutboxEvent;
+
+/// What the engine thread receives, in order.
+#[derive(Debug)]
+pub enum Input {
+    Batch(Batch),
+    /// Run the group flushes that are due (sent periodically when traffic is quiet).
+    Tick,
+    /// A change from the admin API, answered once applied.
+    Command(Command, oneshot::Sender<Result<Arc<str>, CommandError>>),
+    /// The silences in force, for the admin API.
+    ListSilences(oneshot::Sender<Vec<SilenceView>>),
+    /// The open incidents, for the admin API.
+    ListIncidents(oneshot::Sender<Vec<IncidentSummary>>),
+    /// The history of alert kinds, for the admin API.
+    History(oneshot::Sender<History>),
+    /// A reloaded configuration, answered once in force.
+    Reconfigure(Box<EngineConfig>, oneshot::Sender<()>),
+    /// Kafka: take over a partition, from its changelog state or afresh; answered once done.
+    ShardAssign(ShardKey, Option<ShardState>, oneshot::Sender<Result<(), String>>),
+    /// Kafka: a partition's state and undelivered events, as of every input sent before
+    /// (`None` if it is not owned here, or if nothing changed since its last checkpoint and
+    /// the flag does not force one).
+    ShardCheckpoint(ShardKey, bool, CheckpointReply),
+    /// Kafka: the changelog has the partition's last checkpoint; what it decided may go out.
+    ShardPublished(ShardKey),
+    /// Kafka: a partition went to another replica.
+    ShardRevoke(ShardKey),
+    /// Stop: page what is pending and close the queue to the sinks. Requests still queued are
+    /// refused (`Reason::Unavailable`), never silently dropped.
+    Shutdown,
+}
+
+/// One request's events, on their way to the engine.
+#[derive(Debug)]
+pub struct Batch {
+    pub source: SourceKind,
+    pub events: Vec<Event>,
+    pub capture: Option<CapturedBody>,
+    /// When it arrived (for `noisegate_ingest_to_engine_seconds`).
+    pub received: std::time::Instant,
+    /// The Kafka partition it came from, when its engine is the partition's own.
+    pub shard: Option<ShardKey>,
+    /// Answered once the engine has applied the batch and the store has it (or with why the
+    /// store could not take it).
+    pub applied: oneshot::Sender<Result<(), String>>,
+}
+
+/// A partition, as `topic/partition`.
+pub type ShardKey = Arc<str>;
+
+/// The answer to a checkpoint request (see `Shards::checkpoint`).
+pub type CheckpointReply = tokio::sync::oneshot::Sender<Option<Result<ShardState, String>>>;
+
+/// A partition's state as the changelog carries it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ShardState {
+    /// The replica that decided `pending` (`Storage::replica`).
+    pub replica: u64,
+    /// `Engine::snapshot`, postcard.
+    pub snapshot: Vec<u8>,
+    /// Events decided and not yet delivered when the state was taken, in order.
+    pub pending: Vec<OutboxEvent>,
+}
