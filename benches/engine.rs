@@ -19,8 +19,8 @@ use noisegate::config;
 #[path = "../examples/common/telemetry.rs"]
 #[allow(dead_code)] // the log batches are for the load generators
 mod telemetry;
-use noisegate::engine::{Engine, EngineConfig};
-use noisegate::model::{Alert, Event, EventTime, Expiry, Labels, LogRecord, Severity};
+use noisegate_engine::model::{Alert, Event, EventTime, Expiry, Labels, LogRecord, Severity};
+use noisegate_engine::{Engine, EngineConfig};
 
 const T0: i64 = 1_800_000_000_000;
 const SERVICES: usize = 50;

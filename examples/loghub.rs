@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use noisegate::engine::logs::{Drain, LogConfig, LogMiner};
-use noisegate::model::{EventTime, Severity};
+use noisegate_engine::logs::{Drain, LogConfig, LogMiner};
+use noisegate_engine::model::{EventTime, Severity};
 
 /// Drain's published group accuracy on these samples (listed with the data set).
 const PUBLISHED: [(&str, f64); 16] = [

@@ -12,8 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::metrics::Metrics;
-use crate::model::EventTime;
 use crate::secret::Secret;
+use noisegate_engine::model::EventTime;
 
 #[derive(Debug, Clone)]
 pub struct Token {
@@ -96,7 +96,7 @@ pub struct Guard {
 pub async fn require(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     let authorization =
         request.headers().get(axum::http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
-    match guard.tokens.check(authorization, EventTime::now()) {
+    match guard.tokens.check(authorization, crate::clock::now()) {
         Ok(()) => next.run(request).await,
         Err(refusal) => {
             guard.metrics.unauthenticated(guard.listener);

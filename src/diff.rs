@@ -8,10 +8,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::engine::{DecisionKind, Notification, PageAction};
 use crate::json::round;
 use crate::replay::{Replay, Watch};
 use crate::sinks::pagerduty::dto::page_summary;
+use noisegate_engine::{DecisionKind, Notification, PageAction};
 
 /// One side's view of an incident.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -71,7 +71,7 @@ impl Watch for Side {
     }
 }
 
-fn identity(labels: &crate::model::Labels) -> String {
+fn identity(labels: &noisegate_engine::model::Labels) -> String {
     let name = labels.get("alertname").unwrap_or("");
     let rest: Vec<String> = labels
         .iter()

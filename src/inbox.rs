@@ -7,10 +7,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::engine::{Command, CommandError, EngineConfig, History, IncidentSummary, SilenceView};
 use crate::ingest::{CapturedBody, SourceKind};
-use crate::model::Event;
 use crate::storage::OutboxEvent;
+use noisegate_engine::model::Event;
+use noisegate_engine::{Command, CommandError, EngineConfig, History, IncidentSummary, SilenceView};
 
 /// What the engine thread receives, in order.
 #[derive(Debug)]

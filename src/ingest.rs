@@ -4,7 +4,7 @@
 //! body gives. Below the sources, the Kafka consumer, the metrics and the config, which all use
 //! it.
 
-use crate::model::Event;
+use noisegate_engine::model::Event;
 
 /// Caps on what one request may carry, so a hostile or broken sender cannot exhaust memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

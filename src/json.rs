@@ -4,7 +4,7 @@
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::model::Labels;
+use noisegate_engine::model::Labels;
 
 /// Serializes `Labels` as a JSON object, cutting values longer than `max_chars`.
 pub struct LabelsObject<'a> {

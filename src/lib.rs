@@ -7,15 +7,14 @@
 pub mod admin;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod diff;
-pub mod engine;
 pub mod inbox;
 pub mod ingest;
 pub mod json;
 pub mod kafka;
 pub mod metrics;
-pub mod model;
 pub mod reload;
 pub mod replay;
 pub mod report;

@@ -9,8 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::engine::{EngineStats, PageAction};
 use crate::ingest::{Reason, SourceKind};
+use noisegate_engine::{EngineStats, PageAction};
 
 /// Buckets of `noisegate_ingest_to_engine_seconds`: half a millisecond to five seconds.
 const INGEST_BUCKETS: [f64; 13] =

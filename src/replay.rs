@@ -6,13 +6,13 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::config::Config;
-use crate::engine::{Engine, EngineStats, History, Notification};
 use crate::ingest::Limits;
-use crate::model::{Event, EventTime};
 use crate::report::Collector;
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pages_file::PagesWriter;
 use crate::sources::capture::{CaptureReader, decode_body};
+use noisegate_engine::model::{Event, EventTime};
+use noisegate_engine::{Engine, EngineStats, History, Notification};
 
 pub struct Replay {
     engine: Engine,

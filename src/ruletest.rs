@@ -29,10 +29,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::{self, ConfigSource, Overrides, parse_duration};
-use crate::engine::{Engine, Notification, PageAction, Tier};
-use crate::model::EventTime;
 use crate::sinks::pagerduty::dto::page_summary;
 use crate::sources::alertmanager;
+use noisegate_engine::model::EventTime;
+use noisegate_engine::{Engine, Notification, PageAction, Tier};
 
 /// Where every case's clock starts: 2026-01-01T00:00:00Z.
 const START_MS: i64 = 1_767_225_600_000;

@@ -27,8 +27,8 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::engine::{Command, PageAction, Repeat};
-use crate::model::{Alert, Event, EventTime, Labels};
+use noisegate_engine::model::{Alert, Event, EventTime, Labels};
+use noisegate_engine::{Command, PageAction, Repeat};
 
 /// The snapshot file: magic, the last log position it includes, the length and xxh3 hash of
 /// the state (each 8 bytes, little endian), then the state.
@@ -556,7 +556,7 @@ fn position_from(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Alert, Expiry, Labels, LogRecord};
+    use noisegate_engine::model::{Alert, Expiry, Labels, LogRecord};
 
     fn alert(name: &str) -> Event {
         Event::Alert(Alert {

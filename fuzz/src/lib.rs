@@ -11,11 +11,11 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use noisegate::config;
-use noisegate::engine::{Engine, EngineConfig};
 use noisegate::ingest::Limits;
 use noisegate::kafka::{Encoding, changelog as kafka_changelog, source as kafka_source};
 use noisegate::secret::Secret;
 use noisegate::sources::{alertmanager, capture, otlp, pagerduty, pagerduty_webhook};
+use noisegate_engine::{Engine, EngineConfig};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 

@@ -30,14 +30,14 @@ use super::console;
 use super::timeline::Timeline;
 use crate::auth::{self, Guard};
 use crate::config::parse_duration;
-use crate::engine::silence::Silence;
-use crate::engine::{Command, CommandError, IncidentSummary, Matcher, SilenceView};
 use crate::inbox::Input;
 use crate::json::{LabelsObject, round};
 use crate::metrics::Metrics;
-use crate::model::EventTime;
 use crate::reload::{ReloadError, Reloader};
 use crate::sinks::decisions::why_items;
+use noisegate_engine::model::EventTime;
+use noisegate_engine::silence::Silence;
+use noisegate_engine::{Command, CommandError, IncidentSummary, Matcher, SilenceView};
 
 #[derive(Clone)]
 pub struct AdminState {
@@ -149,7 +149,7 @@ async fn feedback(State(state): State<AdminState>) -> Response {
         return unavailable();
     }
     let Ok(history) = answer.await else { return unavailable() };
-    let mut kinds: Vec<(&Box<str>, &crate::engine::KindStats)> = history.kinds.iter().collect();
+    let mut kinds: Vec<(&Box<str>, &noisegate_engine::KindStats)> = history.kinds.iter().collect();
     kinds.sort_by(|left, right| left.0.cmp(right.0));
     let body: Vec<Value> = kinds
         .into_iter()
@@ -222,7 +222,7 @@ async fn create_silence(State(state): State<AdminState>, body: String) -> Respon
         Ok(request) => request,
         Err(parse_error) => return error(StatusCode::BAD_REQUEST, format!("invalid silence: {parse_error}")),
     };
-    let now = EventTime::now();
+    let now = crate::clock::now();
     let silence = match silence_from(request, now, state.counter.fetch_add(1, Ordering::Relaxed)) {
         Ok(silence) => silence,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
@@ -303,7 +303,7 @@ fn silence_json(view: &SilenceView) -> Value {
     let silence = &view.silence;
     let state = if view.active {
         "active"
-    } else if silence.is_current(EventTime::now()) {
+    } else if silence.is_current(crate::clock::now()) {
         "pending"
     } else {
         "expired"

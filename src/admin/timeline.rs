@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
-use crate::engine::DecisionRecord;
 use crate::json::round;
+use noisegate_engine::DecisionRecord;
 
 /// Incidents remembered, and decisions per incident.
 const INCIDENTS: usize = 2000;

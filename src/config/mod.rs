@@ -18,14 +18,14 @@ use raw::{RawConfig, RawKafka, RawRoute, RawSecret};
 use crate::secret::Secret;
 
 use crate::auth::{Token, Tokens};
-use crate::engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
 use crate::ingest::Limits;
 use crate::kafka::{DeadLetter, Encoding, KafkaConfig, KafkaSource};
-use crate::model::EventTime;
-use crate::model::Severity;
 use crate::sinks::digest::DigestConfig;
 use crate::sinks::pagerduty::{PagerDutyConfig, PagesOutput, RateLimit, RetryPolicy};
 use crate::tls::Tls;
+use noisegate_engine::model::EventTime;
+use noisegate_engine::model::Severity;
+use noisegate_engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
 
 /// The configuration `noisegate serve` runs with when given no `--config`.
 pub const DEFAULT_CONFIG: &str = include_str!("../../configs/default.yaml");

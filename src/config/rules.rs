@@ -12,17 +12,17 @@ use super::raw::{
     RawCatalog, RawCatalogFile, RawCorrelation, RawFlapping, RawInhibitRule, RawLogs, RawPattern, RawScoring,
     RawService, RawSilence, RawSubjectRule, RawTopology, RawTopologyFile, RawWeekly, RawWindow,
 };
-use crate::engine::catalog::{AlertClass, Catalog, CatalogEntry};
-use crate::engine::inhibit::{InhibitRule, InhibitScope};
-use crate::engine::patterns::{Pattern, PatternAction, Patterns};
-use crate::engine::silence::{Silence, Weekly};
-use crate::engine::topology::{
+use noisegate_engine::catalog::{AlertClass, Catalog, CatalogEntry};
+use noisegate_engine::inhibit::{InhibitRule, InhibitScope};
+use noisegate_engine::model::EventTime;
+use noisegate_engine::patterns::{Pattern, PatternAction, Patterns};
+use noisegate_engine::silence::{Silence, Weekly};
+use noisegate_engine::topology::{
     Declared, DeclaredService, SubjectKind, SubjectRule, Topology, TopologyError, default_rules,
 };
-use crate::engine::{
+use noisegate_engine::{
     Correlation, Flapping, LogConfig, MatchOp, Matcher, ScoreConfig, Shadow, Thresholds, Weights,
 };
-use crate::model::EventTime;
 
 impl Validator<'_> {
     /// The inventory (file and inline declarations merged) and the file's maintenance windows.

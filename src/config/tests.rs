@@ -204,7 +204,7 @@ fn secrets_elsewhere_are_not_read_but_their_shape_is_checked() {
 
 #[test]
 fn the_standard_catalog_is_whole_and_the_config_extends_and_overrides_it() {
-    use crate::engine::catalog::AlertClass;
+    use noisegate_engine::catalog::AlertClass;
     let standard = rules::standard_catalog().unwrap();
     assert!(standard.len() >= 130, "{} entries", standard.len());
     for (name, class) in [

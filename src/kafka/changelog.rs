@@ -231,9 +231,9 @@ fn partition_count(producer: &FutureProducer<Logging>, topic: &str) -> Result<i3
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Engine;
-    use crate::model::EventTime;
     use crate::sources::alertmanager;
+    use noisegate_engine::Engine;
+    use noisegate_engine::model::EventTime;
 
     /// An engine with an open, paged incident, as a changelog value.
     pub fn sample() -> Vec<u8> {

@@ -11,9 +11,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::KafkaConfig;
-use crate::engine::DecisionRecord;
 use crate::metrics::Metrics;
 use crate::sinks::decisions::write_json;
+use noisegate_engine::DecisionRecord;
 
 /// Counts what the broker refused.
 struct Context {

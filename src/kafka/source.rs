@@ -39,7 +39,6 @@ use super::{DeadLetter, Encoding, KafkaConfig, Logging};
 use crate::inbox::{Batch, Input, ShardKey};
 use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind};
 use crate::metrics::Metrics;
-use crate::model::EventTime;
 use crate::sources::{capture, otlp, single_line_json};
 
 /// What the source needs from the service.
@@ -545,7 +544,7 @@ impl Worker {
             DeadLetterSink::File(path) => {
                 let payload = message.payload().unwrap_or_default();
                 let line = serde_json::json!({
-                    "at": EventTime::now().to_string(),
+                    "at": crate::clock::now().to_string(),
                     "source": source,
                     "reason": error.reason.as_str(),
                     "error": error.message,
@@ -609,7 +608,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Event;
+    use noisegate_engine::model::Event;
 
     fn limits() -> Limits {
         crate::config::parse("", &|_| None).unwrap().limits

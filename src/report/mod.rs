@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::engine::{DecisionKind, EngineStats, Notification, PageAction};
 use crate::json::round;
 use crate::metrics::action_str;
-use crate::model::{Event, EventTime};
 use crate::sinks::pagerduty::dto::page_summary;
+use noisegate_engine::model::{Event, EventTime};
+use noisegate_engine::{DecisionKind, EngineStats, Notification, PageAction};
 
 /// Bars the timeline is drawn with, at most.
 const MAX_BUCKETS: i64 = 120;
@@ -228,8 +228,8 @@ impl Collector {
         &mut self,
         key: &str,
         opened_at: EventTime,
-        labels: &crate::model::Labels,
-        tier: crate::engine::Tier,
+        labels: &noisegate_engine::model::Labels,
+        tier: noisegate_engine::Tier,
         score: f64,
     ) -> &mut IncidentReport {
         let new = || IncidentReport {

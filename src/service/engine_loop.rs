@@ -17,18 +17,18 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::shards::Shards;
 use crate::admin::timeline::Timeline;
-use crate::engine::{Engine, Notification, Page};
 use crate::inbox::Input;
 use crate::inbox::{CheckpointReply, ShardKey};
 use crate::ingest::Pressure;
 use crate::kafka::decisions::DecisionsTopic;
 use crate::metrics::{Metrics, Queue};
-use crate::model::{Event, EventTime};
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pagerduty::Outgoing;
 use crate::sinks::pagerduty::dto::EventBody;
 use crate::sources::capture::CaptureWriter;
 use crate::storage::{self, Logged, OutboxEvent, Record, Storage, StorageError};
+use noisegate_engine::model::{Event, EventTime};
+use noisegate_engine::{Engine, Notification, Page};
 
 /// Inputs applied before one commit, at most.
 const MAX_STEP: usize = 512;
@@ -165,7 +165,7 @@ impl Step {
     }
 }
 
-type CommandResult = Result<Arc<str>, crate::engine::CommandError>;
+type CommandResult = Result<Arc<str>, noisegate_engine::CommandError>;
 
 pub fn run(
     mut engine: Engine,
@@ -188,7 +188,7 @@ pub fn run(
         let mut count = 0;
         while let Some(input) = next.take() {
             // Event time never goes backwards, even if the wall clock does.
-            let now = EventTime::now().max(last);
+            let now = crate::clock::now().max(last);
             last = now;
             if let Input::Shutdown = input {
                 stopping = true;
@@ -203,7 +203,7 @@ pub fn run(
         }
         if stopping {
             // Partitions' engines are not flushed: their state goes on with their next owner.
-            engine.flush_pending(EventTime::now().max(last), &mut step.out);
+            engine.flush_pending(crate::clock::now().max(last), &mut step.out);
         }
         // Before the pages go out: whoever sees a page sees the state that produced it.
         let (shard_alerts, shard_groups) = durability.shards.publish(metrics);
@@ -584,7 +584,7 @@ fn save_history(engine: &Engine, outputs: &Outputs, saved: &mut u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Alert, Expiry, Labels};
+    use noisegate_engine::model::{Alert, Expiry, Labels};
 
     fn at(seconds: i64) -> EventTime {
         EventTime::from_millis(1_800_000_000_000 + seconds * 1000)

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{History, KindStats};
+use noisegate_engine::{History, KindStats};
 
 #[derive(Serialize, Deserialize)]
 struct Line {

@@ -19,8 +19,6 @@ use crate::admin::api::AdminState;
 use crate::admin::timeline::Timeline;
 use crate::auth::Guard;
 use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
-use crate::engine::Engine;
-use crate::engine::Shadow;
 use crate::inbox::Input;
 use crate::ingest::Pressure;
 use crate::kafka::{self, decisions::DecisionsTopic, source::KafkaSource};
@@ -35,6 +33,8 @@ use crate::sources::http::{HttpState, router};
 use crate::sources::otlp::grpc::LogsService;
 use crate::storage::{OutboxEvent, Recovery, Storage};
 use crate::tls::{Tls, TlsListener};
+use noisegate_engine::Engine;
+use noisegate_engine::Shadow;
 use shards::Shards;
 
 /// The bound listening sockets.

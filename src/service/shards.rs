@@ -14,10 +14,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::engine::{Engine, EngineConfig, EngineStats, IncidentSummary};
 use crate::inbox::{ShardKey, ShardState};
 use crate::metrics::Metrics;
 use crate::storage::OutboxEvent;
+use noisegate_engine::{Engine, EngineConfig, EngineStats, IncidentSummary};
 
 struct Shard {
     engine: Engine,

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Contribution, DecisionRecord};
 use crate::json::{LabelsObject, round};
+use noisegate_engine::{Contribution, DecisionRecord};
 
 #[derive(Serialize)]
 struct Line<'a> {

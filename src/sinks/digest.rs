@@ -7,7 +7,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::Page;
+use noisegate_engine::Page;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DigestConfig {

@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::pagerduty::dto::EventBody;
-use crate::engine::Page;
-use crate::model::EventTime;
+use noisegate_engine::Page;
+use noisegate_engine::model::EventTime;
 
 #[derive(Serialize)]
 struct Line<'a> {

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use super::{check_annotations, check_labels};
 use crate::ingest::{Decoded, IngestError, Limits, Reason, Rejection};
-use crate::model::{Alert, Event, EventTime, Expiry, Labels, LabelsBuilder, Severity};
+use noisegate_engine::model::{Alert, Event, EventTime, Expiry, Labels, LabelsBuilder, Severity};
 
 /// An alert as Prometheus posts it (Alertmanager's `postableAlert`) or as a webhook carries it
 /// (which adds `status`). Strings are borrowed from the body and label maps go straight into

@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 
 use super::{alertmanager, otlp, pagerduty};
 use crate::ingest::{Decoded, IngestError, Limits, Reason};
-use crate::model::EventTime;
+use noisegate_engine::model::EventTime;
 
 pub const ALERTMANAGER_V2: &str = "alertmanager_v2";
 pub const ALERTMANAGER_WEBHOOK: &str = "alertmanager_webhook";

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::inbox::{Batch, Input};
 use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind};
 use crate::metrics::Metrics;
-use crate::model::{Event, Labels};
+use noisegate_engine::model::{Event, Labels};
 
 /// The sources' handle to the engine.
 #[derive(Clone)]
@@ -73,7 +73,7 @@ impl Ingest {
             ));
         }
         let active = self.pressure.active_alerts.load(Ordering::Relaxed);
-        let now = crate::model::EventTime::now();
+        let now = crate::clock::now();
         let firing = |event: &Event| matches!(event, Event::Alert(alert) if !alert.resolved && alert.ends_at.is_none_or(|end| end > now));
         if active >= self.limits.max_active_alerts && events.iter().any(firing) {
             self.metrics.limit_hit("active_alerts");

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use super::http::{HttpState, json_text, status_of, with_retry_after};
 use super::{capture, check_annotations, check_labels, single_line_json};
 use crate::ingest::{CapturedBody, IngestError, Limits, Reason, SourceKind};
-use crate::model::{Alert, Event, Expiry, LabelsBuilder, Severity};
+use noisegate_engine::model::{Alert, Event, Expiry, LabelsBuilder, Severity};
 
 #[derive(Deserialize)]
 struct EventBody {
@@ -119,7 +119,7 @@ fn decode_trigger(integration: &str, event: EventBody, limits: &Limits) -> Resul
     };
     let starts_at = match payload.timestamp.as_deref() {
         None | Some("") => None,
-        Some(text) => crate::model::EventTime::parse_rfc3339(text)
+        Some(text) => noisegate_engine::model::EventTime::parse_rfc3339(text)
             .map_err(|error| IngestError::new(Reason::InvalidValue, format!("payload.timestamp: {error}")))?,
     };
     // Without a key PagerDuty makes one up; a key from the content makes re-sends deduplicate.

@@ -13,8 +13,8 @@ use sha2::Sha256;
 
 use super::http::{HttpState, read_body, status_of};
 use crate::ingest::{Decoded, IngestError, Reason, SourceKind};
-use crate::model::{Event, Feedback, FeedbackAction};
 use crate::secret::Secret;
+use noisegate_engine::model::{Event, Feedback, FeedbackAction};
 
 const SIGNATURE: &str = "x-pagerduty-signature";
 

@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod console;
 mod durability;
+mod engine;
 mod fuzz_seeds;
 mod kafka;
 mod otlp;

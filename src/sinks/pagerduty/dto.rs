@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::engine::{AlertView, IncidentView, Page, PageAction};
 use crate::json::{LabelsObject, round};
-use crate::model::Labels;
+use noisegate_engine::model::Labels;
+use noisegate_engine::{AlertView, IncidentView, Page, PageAction};
 
 /// PagerDuty truncates summaries longer than this.
 const MAX_SUMMARY_CHARS: usize = 1024;
@@ -353,8 +353,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::engine::PageReason;
-    use crate::model::{EventTime, Severity};
+    use noisegate_engine::PageReason;
+    use noisegate_engine::model::{EventTime, Severity};
 
     fn page(alerts: Vec<AlertView>) -> Page {
         Page {
@@ -379,7 +379,7 @@ mod tests {
                 log_context: Vec::new(),
                 evidence: Vec::new(),
                 score: 0.9,
-                tier: crate::engine::Tier::PageHigh,
+                tier: noisegate_engine::Tier::PageHigh,
                 why: Vec::new(),
             },
         }

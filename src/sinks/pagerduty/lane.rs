@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{DeadLetters, Outgoing, RateLimit, RetryPolicy};
 use crate::metrics::{Metrics, PageFailure, action_str};
-use crate::model::EventTime;
 use crate::secret::Secret;
 use crate::storage::OutboxEvent;
 
@@ -154,7 +153,7 @@ impl Lane {
                     self.dead_letter(queue.pop_front(), PageFailure::Rejected, &detail);
                 }
                 Attempt::Retry { reason, retry_after } => {
-                    let age = EventTime::now().since(front.event.at);
+                    let age = crate::clock::now().since(front.event.at);
                     if self.retry.max_attempts.is_some_and(|max| front.attempts >= max) {
                         let detail = format!("{reason} after {} attempts", front.attempts);
                         self.dead_letter(queue.pop_front(), PageFailure::RetriesExhausted, &detail);
@@ -291,7 +290,8 @@ fn fit(event: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::PageAction;
+    use noisegate_engine::PageAction;
+    use noisegate_engine::model::EventTime;
 
     fn outgoing(sequence: u64, key: &str, action: PageAction, summary: &str) -> Outgoing {
         Outgoing {

@@ -20,7 +20,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Metrics, PageFailure, Queue};
-use crate::model::EventTime;
 use crate::secret::Secret;
 use crate::sinks::pages_file::PagesWriter;
 use crate::storage::OutboxEvent;
@@ -108,7 +107,7 @@ impl DeadLetters {
             "page not delivered: written to the dead-letter file"
         );
         let line = serde_json::json!({
-            "dead_lettered_at": EventTime::now().to_string(),
+            "dead_lettered_at": crate::clock::now().to_string(),
             "reason": failure.as_str(),
             "detail": detail,
             "at": event.at.to_string(),

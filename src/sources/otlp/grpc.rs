@@ -23,7 +23,6 @@ use super::{decode_request, export_response, to_json};
 use crate::auth::Tokens;
 use crate::ingest::{CapturedBody, IngestError, Reason, SourceKind};
 use crate::metrics::Metrics;
-use crate::model::EventTime;
 use crate::sources::{Ingest, capture};
 
 const SERVICE: &str = "opentelemetry.proto.collector.logs.v1.LogsService";
@@ -70,7 +69,7 @@ where
             let metrics = service.ingest.metrics_handle();
             let authorization =
                 request.headers().get(http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
-            if let Err(refusal) = service.tokens.check(authorization, EventTime::now()) {
+            if let Err(refusal) = service.tokens.check(authorization, crate::clock::now()) {
                 metrics.unauthenticated("grpc");
                 return Ok(Status::unauthenticated(refusal.message()).into_http());
             }

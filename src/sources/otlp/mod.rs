@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLogRecord;
 
 use super::check_labels;
 use crate::ingest::{Decoded, IngestError, Limits, Reason, Rejection};
-use crate::model::{Alert, Event, EventTime, Expiry, LabelsBuilder, LogRecord, Severity};
+use noisegate_engine::model::{Alert, Event, EventTime, Expiry, LabelsBuilder, LogRecord, Severity};
 
 /// The attribute that marks a log record as an alert.
 pub const ALERTNAME: &str = "alertname";

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::engine::{Engine, Notification, PageAction};
-use crate::model::{Alert, Event, Expiry, Labels, Severity};
+use noisegate_engine::model::{Alert, Event, Expiry, Labels, Severity};
+use noisegate_engine::{Engine, Notification, PageAction};
 
 use super::{T0, at, engine_from};
 

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::engine::silence::Silence;
-use crate::engine::{Command, Engine, Matcher, Notification, PageAction};
-use crate::model::{Alert, Event, Expiry, Labels, Severity};
+use noisegate_engine::model::{Alert, Event, Expiry, Labels, Severity};
+use noisegate_engine::silence::Silence;
+use noisegate_engine::{Command, Engine, Matcher, Notification, PageAction};
 
 use super::{T0, at, engine_from};
 
@@ -796,7 +796,7 @@ fn a_muted_alert_that_paged_still_resolves_its_incident() {
 }
 
 fn log(service: &str, body: &str, severity: Severity) -> Event {
-    Event::Log(crate::model::LogRecord {
+    Event::Log(noisegate_engine::model::LogRecord {
         time: None,
         severity: Some(severity),
         body: body.into(),
@@ -870,7 +870,7 @@ fn an_engine_restored_from_a_snapshot_carries_on_as_the_original_would() {
     let mut bytes = vec![0; snapshot.size().unwrap()];
     snapshot.write_to(&mut bytes).unwrap();
     assert_eq!(bytes, snapshot.to_vec().unwrap());
-    let mut restored = Engine::restore(engine("").config.clone(), &bytes).unwrap();
+    let mut restored = Engine::restore(engine("").config().clone(), &bytes).unwrap();
     assert_eq!(restored.stats(), original.stats());
     assert_eq!(restored.silences().len(), original.silences().len());
 
@@ -890,7 +890,7 @@ fn an_engine_restored_from_a_snapshot_carries_on_as_the_original_would() {
     assert_eq!(from_restored.last().map(|page| page.action), Some(PageAction::Resolve));
 
     assert!(matches!(
-        Engine::restore(engine("").config.clone(), &bytes[..bytes.len() / 2]),
-        Err(crate::engine::snapshot::SnapshotError::Corrupt(_))
+        Engine::restore(engine("").config().clone(), &bytes[..bytes.len() / 2]),
+        Err(noisegate_engine::snapshot::SnapshotError::Corrupt(_))
     ));
 }

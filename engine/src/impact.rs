@@ -377,9 +377,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::engine::store::Fate;
-    use crate::engine::topology::{Declared, declare, default_rules};
     use crate::model::EventTime;
+    use crate::store::Fate;
+    use crate::topology::{Declared, declare, default_rules};
 
     /// frontend (3 replicas) -> cart (2) -> redis (1, stateful); kafka (3, stateful); node-4 empty.
     fn topology() -> Topology {

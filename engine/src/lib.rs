@@ -20,6 +20,7 @@ pub mod impact;
 pub mod inhibit;
 pub mod logs;
 pub mod matcher;
+pub mod model;
 pub mod patterns;
 mod route;
 pub mod score;

@@ -471,7 +471,7 @@ mod tests {
     use super::*;
 
     fn config() -> ScoreConfig {
-        crate::engine::tests::test_scoring(Shadow::Off)
+        crate::tests::test_scoring(Shadow::Off)
     }
 
     fn base() -> Features {
@@ -530,7 +530,7 @@ mod tests {
             catalog: vec![(
                 "KubeNodeNotReady".into(),
                 Some(CatalogEntry {
-                    class: crate::engine::catalog::AlertClass::Availability,
+                    class: crate::catalog::AlertClass::Availability,
                     source: "kubernetes-mixin".into(),
                     down: true,
                     cordon: false,

@@ -46,10 +46,6 @@ impl EventTime {
         Ok((millis > 0).then_some(EventTime(millis)))
     }
 
-    pub fn now() -> EventTime {
-        EventTime(jiff::Timestamp::now().as_millisecond())
-    }
-
     pub fn saturating_add(self, duration: Duration) -> EventTime {
         let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
         EventTime(self.0.saturating_add(millis))

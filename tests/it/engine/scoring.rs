@@ -1,7 +1,7 @@
 //! Scoring scenarios: tiers, hysteresis, the digest, and feedback changing a later decision.
 
-use crate::engine::{DecisionKind, Engine, Notification, PageAction, Tier};
-use crate::model::{Alert, Event, Expiry, Feedback, FeedbackAction, Labels, Severity};
+use noisegate_engine::model::{Alert, Event, Expiry, Feedback, FeedbackAction, Labels, Severity};
+use noisegate_engine::{DecisionKind, Engine, Notification, PageAction, Tier};
 
 use super::{T0, at, engine_from};
 

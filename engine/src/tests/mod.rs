@@ -420,8 +420,6 @@ fn a_sender_keyed_alert_keeps_its_identity_when_its_labels_change() {
     assert_eq!(engine.stats().active_alerts, 1);
 }
 
-mod scenarios;
-
 /// The pages among notifications.
 pub(super) fn page_of(notification: Notification) -> Option<Page> {
     match notification {
@@ -437,18 +435,6 @@ pub(super) fn pages(out: &[Notification]) -> Vec<&Page> {
             _ => None,
         })
         .collect()
-}
-
-mod builder;
-mod scoring;
-mod storms;
-
-/// An engine from a YAML config (the scenarios' way to set it up).
-pub(super) fn engine_from(yaml: &str) -> Engine {
-    match crate::config::parse(yaml, &|_| None) {
-        Ok(config) => Engine::new(config.engine),
-        Err(errors) => panic!("scenario config is invalid:\n{errors}"),
-    }
 }
 
 /// The scoring settings the hand-built configs use (the config's defaults).
