@@ -1072,14 +1072,35 @@ impl Engine {
         self.timers.push(Reverse((due, seq, group_key)));
     }
 
-    /// Decides what a group's flush at `time` pages, then forgets resolved alerts and
+    /// Decides what a group's flush at `time` pages, says it, then forgets resolved alerts and
     /// reschedules (or removes) the group.
     fn flush(&mut self, group_key: u64, time: EventTime, out: &mut Vec<Notification>) {
-        let Some(group) = self.groups.get_mut(&group_key) else {
-            return;
-        };
+        let Some(mut flushed) = self.decide(group_key, time) else { return };
+        if flushed.needs_context {
+            self.name_related(group_key, &mut flushed.decision);
+        }
+        self.emit(&mut flushed, time, out);
+        self.settle_members(&flushed);
+        if flushed.decision.remove_group {
+            self.groups.remove(&group_key);
+            self.topology_groups.retain(|key| *key != group_key);
+        } else {
+            let next = time.saturating_add(flushed.group_interval);
+            let next = flushed
+                .decision
+                .settles_at
+                .filter(|settles| *settles > time)
+                .map_or(next, |settles| settles.min(next));
+            self.schedule(group_key, next);
+        }
+    }
+
+    /// The group's decision at `time`: its members sorted out, the incident scored and
+    /// concluded, and the context its triggers and digest carry (root cause, entities, logs,
+    /// evidence).
+    fn decide(&mut self, group_key: u64, time: EventTime) -> Option<Flushed> {
+        let group = self.groups.get_mut(&group_key)?;
         let route = self.config.routes.get(group.route);
-        let group_interval = route.group_interval;
         let mutes = Mutes {
             configured: &self.config.silences,
             dynamic: &self.silences,
@@ -1116,8 +1137,6 @@ impl Engine {
             features(&self.config, &self.history, group, &classified, &self.alerts, time, evidence.len());
         let assessment = self.config.scoring.assess(&features);
         let mut decision = group.conclude(group_key, classified, assessment, &flush);
-        // A live member of an incident that is not on PagerDuty was kept back by its score.
-        let scored = group.incident().is_some_and(|incident| !incident.on_pagerduty);
         let needs_context =
             decision.pages.iter().any(|page| page.action == PageAction::Trigger) || decision.digest.is_some();
         if needs_context {
@@ -1126,7 +1145,6 @@ impl Engine {
                 .as_ref()
                 .map(|link| root_cause(&self.config.topology, link.root, group, &self.alerts, time));
             let entities = group_entities(&self.config.topology, group, &self.alerts);
-
             let names =
                 services.get_or_insert_with(|| group_services(&self.config.topology, group, &self.alerts));
             let names: Vec<&str> = names.iter().map(|service| &**service).collect();
@@ -1139,29 +1157,58 @@ impl Engine {
                 page.incident.evidence = evidence.clone();
             }
         }
-        if let Some(incident) = group.incident() {
-            for (kind, tier) in &decision.records {
-                out.push(Notification::Decision(DecisionRecord {
-                    at: time,
-                    dedup_key: incident.dedup_key().clone(),
-                    kind: *kind,
-                    tier: *tier,
-                    score: incident.assessment.score,
-                    why: incident.assessment.why.clone(),
-                    group_labels: group.labels.clone(),
-                }));
+        // What the decisions log says of it: the open incident's, or (it just ended) what its
+        // resolve carries.
+        let recorded = match group.incident() {
+            Some(incident) => Some((
+                incident.dedup_key().clone(),
+                incident.assessment.score,
+                incident.assessment.why.clone(),
+            )),
+            None => {
+                decision.pages.first().map(|page| (page.dedup_key.clone(), page.incident.score, Vec::new()))
             }
-        } else if let Some(page) = decision.pages.first() {
-            // The incident just ended: its resolve carries what the record needs.
+        };
+        Some(Flushed {
+            // A live member of an incident that is not on PagerDuty was kept back by its score.
+            scored: group.incident().is_some_and(|incident| !incident.on_pagerduty),
+            dropped: decision.pages.is_empty() && decision.remove_group && group.incident.is_none(),
+            group_labels: group.labels.clone(),
+            group_interval: route.group_interval,
+            recorded,
+            decision,
+            fates,
+            needs_context,
+        })
+    }
+
+    /// Names, in the triggers, the open incidents linked to this one in the inventory.
+    fn name_related(&self, group_key: u64, decision: &mut group::Decision) {
+        let Some(root) =
+            self.groups.get(&group_key).and_then(|group| group.topology.as_ref()).map(|link| link.root)
+        else {
+            return;
+        };
+        let related =
+            related_incidents(&self.config.topology, &self.groups, &self.topology_groups, group_key, root);
+        for page in decision.pages.iter_mut().filter(|page| page.action == PageAction::Trigger) {
+            page.incident.related = related.clone();
+        }
+    }
+
+    /// Says what was decided: the decision records, the digest, the pages, and the counts.
+    fn emit(&mut self, flushed: &mut Flushed, time: EventTime, out: &mut Vec<Notification>) {
+        let decision = &mut flushed.decision;
+        if let Some((dedup_key, score, why)) = &flushed.recorded {
             for (kind, tier) in &decision.records {
                 out.push(Notification::Decision(DecisionRecord {
                     at: time,
-                    dedup_key: page.dedup_key.clone(),
+                    dedup_key: dedup_key.clone(),
                     kind: *kind,
                     tier: *tier,
-                    score: page.incident.score,
-                    why: Vec::new(),
-                    group_labels: group.labels.clone(),
+                    score: *score,
+                    why: why.clone(),
+                    group_labels: flushed.group_labels.clone(),
                 }));
             }
         }
@@ -1175,33 +1222,12 @@ impl Engine {
         let suppressed =
             decision.records.iter().filter(|(kind, _)| *kind == DecisionKind::Suppressed).count();
         self.stats.incidents_suppressed += suppressed as u64;
-        if let Some(digest) = decision.digest {
+        if let Some(digest) = decision.digest.take() {
             self.stats.digested += 1;
             out.push(Notification::Digest(digest));
         }
-        if decision.pages.is_empty() && decision.remove_group && group.incident.is_none() {
-            self.stats.groups_dropped += 1;
-        }
-        // Linked open incidents, named in triggers (worked out once the group is let go).
-        let linked_root = needs_context
-            .then(|| {
-                self.groups.get(&group_key).and_then(|group| group.topology.as_ref()).map(|link| link.root)
-            })
-            .flatten();
-        if let Some(root) = linked_root {
-            let related = related_incidents(
-                &self.config.topology,
-                &self.groups,
-                &self.topology_groups,
-                group_key,
-                root,
-            );
-            let triggers = decision.pages.iter_mut().filter(|page| page.action == PageAction::Trigger);
-            for page in triggers {
-                page.incident.related = related.clone();
-            }
-        }
-        for page in decision.pages {
+        self.stats.groups_dropped += u64::from(flushed.dropped);
+        for page in decision.pages.drain(..) {
             match page.action {
                 PageAction::Trigger => self.stats.pages_trigger += 1,
                 PageAction::Acknowledge => self.stats.pages_acknowledge += 1,
@@ -1215,19 +1241,24 @@ impl Engine {
             }
             out.push(Notification::Page(page));
         }
-        for (fingerprint, fate) in fates {
-            if let Some(entry) = self.alerts.get_mut(&fingerprint) {
-                if fate != Fate::Scored || scored {
-                    entry.fate = fate;
+    }
+
+    /// What the decision leaves on the members: each one's fate, the alerts now paged, and the
+    /// resolved ones forgotten (their episodes counted in the history).
+    fn settle_members(&mut self, flushed: &Flushed) {
+        for (fingerprint, fate) in &flushed.fates {
+            if let Some(entry) = self.alerts.get_mut(fingerprint) {
+                if *fate != Fate::Scored || flushed.scored {
+                    entry.fate = *fate;
                 }
             }
         }
-        for fingerprint in &decision.mark_paged {
+        for fingerprint in &flushed.decision.mark_paged {
             if let Some(entry) = self.alerts.get_mut(fingerprint) {
                 entry.paged = true;
             }
         }
-        for (fingerprint, paged) in &decision.forget {
+        for (fingerprint, paged) in &flushed.decision.forget {
             if let Some(entry) = self.alerts.remove(fingerprint) {
                 self.inhibitor.remove(*fingerprint, &entry.labels);
                 // An episode that ended without ever paging resolved on its own.
@@ -1247,18 +1278,23 @@ impl Engine {
                 self.history_version += 1;
             }
         }
-        if decision.remove_group {
-            self.groups.remove(&group_key);
-            self.topology_groups.retain(|key| *key != group_key);
-        } else {
-            let next = time.saturating_add(group_interval);
-            let next = decision
-                .settles_at
-                .filter(|settles| *settles > time)
-                .map_or(next, |settles| settles.min(next));
-            self.schedule(group_key, next);
-        }
     }
+}
+
+/// A flush's decision and what the steps after it need of the group.
+struct Flushed {
+    decision: group::Decision,
+    fates: Vec<(Fingerprint, Fate)>,
+    /// A live member of an incident kept off PagerDuty by its score.
+    scored: bool,
+    /// The group ends without having paged anything.
+    dropped: bool,
+    /// Triggers or a digest went out: they carry context.
+    needs_context: bool,
+    group_labels: Labels,
+    group_interval: Duration,
+    /// The incident the decision records are about: its key, score and why.
+    recorded: Option<(Arc<str>, f64, Vec<Contribution>)>,
 }
 
 /// The features an incident is scored on, from its live alerts.
