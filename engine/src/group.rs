@@ -113,6 +113,31 @@ pub(super) struct Decision {
     pub ended: Option<(Vec<Box<str>>, bool)>,
 }
 
+impl Decision {
+    /// An empty decision about these members: the resolved ones are forgotten, as (fingerprint,
+    /// ever paged).
+    fn of(classified: &Classified, alerts: &AlertTable) -> Decision {
+        let forget = classified
+            .members
+            .iter()
+            .filter(|member| !member.firing)
+            .map(|member| {
+                (member.fingerprint, alerts.get(&member.fingerprint).is_some_and(|entry| entry.paged))
+            })
+            .collect();
+        Decision {
+            pages: Vec::new(),
+            digest: None,
+            records: Vec::new(),
+            mark_paged: Vec::new(),
+            forget,
+            remove_group: false,
+            settles_at: classified.settles_at,
+            ended: None,
+        }
+    }
+}
+
 /// A group's members sorted out at a flush: the first half of a decision. The engine scores
 /// the live members, then `Group::conclude` decides.
 pub(super) struct Classified {
@@ -267,82 +292,85 @@ impl Group {
         assessment: Assessment,
         flush: &Flush<'_>,
     ) -> Decision {
-        let Flush { route, alerts, time, evidence, .. } = *flush;
-        let members = &classified.members;
-        let forget: Vec<(Fingerprint, bool)> = members
-            .iter()
-            .filter(|member| !member.firing)
-            .map(|member| {
-                (member.fingerprint, alerts.get(&member.fingerprint).is_some_and(|entry| entry.paged))
-            })
-            .collect();
-        let mut decision = Decision {
-            pages: Vec::new(),
-            digest: None,
-            records: Vec::new(),
-            mark_paged: Vec::new(),
-            forget,
-            remove_group: false,
-            settles_at: classified.settles_at,
-            ended: None,
-        };
-
+        let mut decision = Decision::of(&classified, flush.alerts);
         if classified.live == 0 {
-            // A group whose alerts all resolve before anything is decided sends nothing
-            // (Alertmanager); an open incident ends, with a resolve if PagerDuty has it.
-            if let Some(incident) = self.incident.take() {
-                if incident.on_pagerduty {
-                    decision.pages.push(self.page(
-                        route,
-                        &incident,
-                        alerts,
-                        members,
-                        time,
-                        PageAction::Resolve,
-                        PageReason::Resolved,
-                    ));
-                }
-                decision.records.push((DecisionKind::Resolved, incident.tier));
-                if incident.on_pagerduty {
-                    decision.ended = Some((incident.kinds, incident.acted));
-                }
+            self.end(&classified, flush, &mut decision);
+        } else if self.incident.is_some() || classified.pageable > 0 {
+            if self.incident.is_none() {
+                self.open(group_key, &classified, &assessment, flush.time, flush.evidence);
+                decision.records.push((DecisionKind::Opened, assessment.tier));
             }
-            self.keep_firing(members);
-            // Muted alerts still firing keep the group, so they page if their mute ends.
-            decision.remove_group = !classified.any_firing;
-            return decision;
+            self.carry_on(&classified, assessment, flush, &mut decision);
         }
-        if self.incident.is_none() {
-            if classified.pageable == 0 {
-                self.keep_firing(members);
-                return decision;
+        self.keep_firing(&classified.members);
+        decision
+    }
+
+    /// Nothing is live any more: a group whose alerts all resolve before anything is decided
+    /// sends nothing (Alertmanager); an open incident ends, with a resolve if PagerDuty has it.
+    fn end(&mut self, classified: &Classified, flush: &Flush<'_>, decision: &mut Decision) {
+        if let Some(incident) = self.incident.take() {
+            if incident.on_pagerduty {
+                decision.pages.push(self.page(
+                    &incident,
+                    &classified.members,
+                    flush,
+                    PageAction::Resolve,
+                    PageReason::Resolved,
+                ));
             }
-            self.incident = Some(Incident {
-                dedup_key: dedup_key(group_key),
-                opened_at: time,
-                paged_digest: classified.digest,
-                paged_at: time,
-                paged_severity: classified.severity,
-                paged_evidence: evidence,
-                acknowledged: false,
-                tier: assessment.tier,
-                on_pagerduty: false,
-                paged_tier: Tier::Suppress,
-                digested: false,
-                assessment: assessment.clone(),
-                kinds: Vec::new(),
-                acted: false,
-            });
-            decision.records.push((DecisionKind::Opened, assessment.tier));
+            decision.records.push((DecisionKind::Resolved, incident.tier));
+            if incident.on_pagerduty {
+                decision.ended = Some((incident.kinds, incident.acted));
+            }
         }
-        let Some(incident) = self.incident.as_mut() else { return decision };
+        // Muted alerts still firing keep the group, so they page if their mute ends.
+        decision.remove_group = !classified.any_firing;
+    }
+
+    fn open(
+        &mut self,
+        group_key: u64,
+        classified: &Classified,
+        assessment: &Assessment,
+        time: EventTime,
+        evidence: usize,
+    ) {
+        self.incident = Some(Incident {
+            dedup_key: dedup_key(group_key),
+            opened_at: time,
+            paged_digest: classified.digest,
+            paged_at: time,
+            paged_severity: classified.severity,
+            paged_evidence: evidence,
+            acknowledged: false,
+            tier: assessment.tier,
+            on_pagerduty: false,
+            paged_tier: Tier::Suppress,
+            digested: false,
+            assessment: assessment.clone(),
+            kinds: Vec::new(),
+            acted: false,
+        });
+    }
+
+    /// The open incident goes on: its tier (which only moves up), whether it pages (opened,
+    /// changed, repeated), goes to the digest or is acknowledged, and the pages that say so.
+    fn carry_on(
+        &mut self,
+        classified: &Classified,
+        assessment: Assessment,
+        flush: &Flush<'_>,
+        decision: &mut Decision,
+    ) {
+        let Flush { route, alerts, time, evidence, .. } = *flush;
+        let Some(incident) = self.incident.as_mut() else { return };
         let tier = incident.tier.max(assessment.tier);
         if tier > incident.tier && incident.on_pagerduty {
             decision.records.push((DecisionKind::Escalated, tier));
         }
         incident.tier = tier;
         incident.assessment = assessment;
-
         let reason = if !tier.pages() {
             None
         } else if !incident.on_pagerduty {
@@ -377,7 +405,8 @@ impl Group {
             }
             decision.records.push((DecisionKind::Paged(PageAction::Trigger), tier));
         }
-        if tier == Tier::Digest && !incident.digested {
+        let digested = tier == Tier::Digest && !incident.digested;
+        if digested {
             incident.digested = true;
             decision.records.push((DecisionKind::Digested, tier));
         }
@@ -387,43 +416,20 @@ impl Group {
         let newly_acknowledged = incident.on_pagerduty
             && classified.all_acknowledged
             && !std::mem::replace(&mut incident.acknowledged, true);
-        let Some(incident) = self.incident.as_ref() else { return decision };
+        let Some(incident) = self.incident.as_ref() else { return };
+        let members = &classified.members;
         if let Some(reason) = reason {
-            decision.pages.push(self.page(
-                route,
-                incident,
-                alerts,
-                members,
-                time,
-                PageAction::Trigger,
-                reason,
-            ));
+            decision.pages.push(self.page(incident, members, flush, PageAction::Trigger, reason));
         }
-        if decision.records.iter().any(|(kind, _)| *kind == DecisionKind::Digested) {
-            decision.digest = Some(self.page(
-                route,
-                incident,
-                alerts,
-                members,
-                time,
-                PageAction::Trigger,
-                PageReason::Opened,
-            ));
+        if digested {
+            decision.digest =
+                Some(self.page(incident, members, flush, PageAction::Trigger, PageReason::Opened));
         }
         if newly_acknowledged {
-            decision.pages.push(self.page(
-                route,
-                incident,
-                alerts,
-                members,
-                time,
-                PageAction::Acknowledge,
-                PageReason::Acknowledged,
-            ));
+            let page = self.page(incident, members, flush, PageAction::Acknowledge, PageReason::Acknowledged);
+            decision.pages.push(page);
             decision.records.push((DecisionKind::Paged(PageAction::Acknowledge), tier));
         }
-        self.keep_firing(members);
-        decision
     }
 
     /// The incident's latest assessment, if it has one open.
@@ -440,17 +446,15 @@ impl Group {
             members.iter().filter(|member| member.firing).map(|member| member.fingerprint).collect();
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn page(
         &self,
-        route: &Route,
         incident: &Incident,
-        alerts: &AlertTable,
         members: &[Member],
-        time: EventTime,
+        flush: &Flush<'_>,
         action: PageAction,
         reason: PageReason,
     ) -> Page {
+        let Flush { route, alerts, time, .. } = *flush;
         // Live alerts first (pageable before muted-but-paged), then muted, then resolved; arrival
         // order within each class. A page lists at most MAX_LISTED of them.
         let class = |member: &Member| match (member.firing, member.live, member.muted.is_some()) {
