@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::json::round;
 use crate::replay::{Replay, Watch};
-use crate::sinks::pagerduty::dto::page_summary;
+use crate::sinks::page::page_summary;
 use noisegate_engine::{DecisionKind, Notification, PageAction};
 
 /// One side's view of an incident.

@@ -48,6 +48,11 @@ struct ListenerLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabel {
+    sink: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabel {
     queue: &'static str,
 }
@@ -55,7 +60,7 @@ struct QueueLabel {
 /// Why a page could not be delivered. Also the `reason` label of `pages_failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageFailure {
-    /// PagerDuty answered 4xx (other than 429): the event itself is wrong; not retried.
+    /// The destination answered 4xx (other than 429): the page or the key is wrong; not retried.
     Rejected,
     /// Retries ran out on 429, 5xx or network errors (`retry.max_attempts`).
     RetriesExhausted,
@@ -76,11 +81,11 @@ impl PageFailure {
     }
 }
 
-/// The engine queue and the PagerDuty queue, for `queue_depth`.
+/// The engine queue and the queue of pages waiting for delivery, for `queue_depth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Queue {
     Engine,
-    PagerDuty,
+    Delivery,
 }
 
 pub struct Metrics {
@@ -109,6 +114,7 @@ pub struct Metrics {
     pages_written: Family<ActionLabel, Counter>,
     pages_failed: Family<ReasonLabel, Counter>,
     pagerduty_retries: Counter,
+    delivery_retries: Family<SinkLabel, Counter>,
     queue_depth: Family<QueueLabel, Gauge>,
     unauthenticated: Family<ListenerLabel, Counter>,
     tls_handshake_failures: Counter,
@@ -160,6 +166,7 @@ impl Metrics {
             pages_written: Family::default(),
             pages_failed: Family::default(),
             pagerduty_retries: Counter::default(),
+            delivery_retries: Family::default(),
             queue_depth: Family::default(),
             unauthenticated: Family::default(),
             tls_handshake_failures: Counter::default(),
@@ -263,12 +270,12 @@ impl Metrics {
         );
         registry.register(
             "pages_sent",
-            "PagerDuty events accepted by PagerDuty, by action",
+            "Pages their destination (PagerDuty, Opsgenie) accepted, by action",
             metrics.pages_sent.clone(),
         );
         registry.register(
             "pages_written",
-            "Pages written to the pages file because no routing key is set, by action",
+            "Pages written to the pages file because their destination has no key set, by action",
             metrics.pages_written.clone(),
         );
         registry.register(
@@ -280,6 +287,11 @@ impl Metrics {
             "pagerduty_retries",
             "Retried PagerDuty requests",
             metrics.pagerduty_retries.clone(),
+        );
+        registry.register(
+            "delivery_retries",
+            "Retried requests to a destination, by sink",
+            metrics.delivery_retries.clone(),
         );
         registry.register("queue_depth", "Items waiting in a queue", metrics.queue_depth.clone());
         registry.register("config_reloads", "Config reloads, by outcome", metrics.reloads.clone());
@@ -457,14 +469,18 @@ impl Metrics {
         self.tls_handshake_failures.inc();
     }
 
-    pub fn pagerduty_retry(&self) {
-        self.pagerduty_retries.inc();
+    /// A request to a destination failed and is retried.
+    pub fn delivery_retry(&self, sink: &'static str) {
+        self.delivery_retries.get_or_create(&SinkLabel { sink }).inc();
+        if sink == "pagerduty" {
+            self.pagerduty_retries.inc();
+        }
     }
 
     pub fn queue_depth(&self, queue: Queue, depth: usize) {
         let name = match queue {
             Queue::Engine => "engine",
-            Queue::PagerDuty => "pagerduty",
+            Queue::Delivery => "delivery",
         };
         self.queue_depth
             .get_or_create(&QueueLabel { queue: name })

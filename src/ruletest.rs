@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::{self, ConfigSource, Overrides, parse_duration};
-use crate::sinks::pagerduty::dto::page_summary;
+use crate::sinks::page::page_summary;
 use crate::sources::alertmanager;
 use noisegate_engine::model::EventTime;
 use noisegate_engine::{Engine, Notification, PageAction, Tier};

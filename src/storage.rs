@@ -3,8 +3,8 @@
 //! - `wal`: the write-ahead log, every alert batch and command the engine accepted, in order,
 //!   with the event time it was applied at, and every clock step that made the engine decide
 //!   something. A sender's 2xx / gRPC OK is given only once its batch is committed here.
-//! - `outbox`: every PagerDuty event the engine decided and PagerDuty has not yet accepted,
-//!   by a sequence number that orders them.
+//! - `outbox`: every page the engine decided and its destination (PagerDuty, Opsgenie) has not
+//!   yet accepted, by a sequence number that orders them.
 //! - the file `snapshot`: the engine's state as of one log position, written by a thread of
 //!   its own (temporary file, fsync, rename), so that the engine thread only serializes it.
 //!   Once it is durable, the log records it includes are deleted a few at every commit, not in
@@ -209,14 +209,17 @@ pub fn encode_advance(at: EventTime) -> Result<Vec<u8>, postcard::Error> {
     postcard::to_allocvec(&PlainRecord::Advance { at })
 }
 
-/// A PagerDuty event waiting for PagerDuty: the Events API v2 body with the routing key's
-/// *name* in `routing_key` (the secret is put in when it is sent).
+/// A page waiting for its destination: the page as `sinks::page` writes it, which names its
+/// destination (a routing key's or API key's *name*; the secret is put in when it is sent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEvent {
     pub at: EventTime,
     pub action: PageAction,
     pub dedup_key: Box<str>,
-    pub routing_key: Box<str>,
+    /// The destination's name. (Outboxes of earlier versions hold a PagerDuty routing key's
+    /// name here and a PagerDuty event in `body`: the layout is the same, and the page reader
+    /// reads both.)
+    pub destination: Box<str>,
     pub body: String,
     /// The Kafka partition whose engine decided it (`topic/partition`), if any: its changelog
     /// records carry the event until it is delivered.
@@ -577,7 +580,7 @@ mod tests {
             at: EventTime::from_millis(1),
             action: PageAction::Trigger,
             dedup_key: dedup_key.into(),
-            routing_key: "default".into(),
+            destination: "default".into(),
             body: "{}".into(),
             shard: None,
         }

@@ -6,14 +6,14 @@
 mod raw;
 mod rules;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use raw::{RawConfig, RawKafka, RawRoute, RawSecret};
+use raw::{RawConfig, RawKafka, RawRateLimit, RawRetry, RawRoute, RawSecret};
 
 use crate::secret::Secret;
 
@@ -21,7 +21,9 @@ use crate::auth::{Token, Tokens};
 use crate::ingest::Limits;
 use crate::kafka::{DeadLetter, Encoding, KafkaConfig, KafkaSource};
 use crate::sinks::digest::DigestConfig;
-use crate::sinks::pagerduty::{PagerDutyConfig, PagesOutput, RateLimit, RetryPolicy};
+use crate::sinks::opsgenie::{self, OpsgenieConfig, Priorities, Priority};
+use crate::sinks::pagerduty::PagerDutyConfig;
+use crate::sinks::sink::{DeliveryConfig, PagesOutput, RateLimit, RetryPolicy};
 use crate::tls::Tls;
 use noisegate_engine::model::EventTime;
 use noisegate_engine::model::Severity;
@@ -30,7 +32,7 @@ use noisegate_engine::{EngineConfig, GroupBy, Matcher, Route, RouteTree};
 /// The configuration `noisegate serve` runs with when given no `--config`.
 pub const DEFAULT_CONFIG: &str = include_str!("../../configs/default.yaml");
 
-/// The name routes use for their routing key unless they name another.
+/// The destination routes page unless they name another.
 pub const DEFAULT_ROUTING_KEY: &str = "default";
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,7 @@ pub struct Config {
     pub limits: Limits,
     pub engine: EngineConfig,
     pub pagerduty: PagerDutyConfig,
+    pub opsgenie: OpsgenieConfig,
     pub digest: DigestConfig,
     /// Where to append the decisions log, if anywhere.
     pub decisions_file: Option<PathBuf>,
@@ -182,7 +185,7 @@ pub fn parse_in(text: &str, context: &Context<'_>) -> Result<Config, ConfigError
         serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let path = error.path().to_string().trim_start_matches('.').to_owned();
             let inner = error.inner().to_string();
-            let message = if path.starts_with("pagerduty.routing_keys") {
+            let message = if path.starts_with("pagerduty.routing_keys") || path.starts_with("opsgenie.api_keys") {
                 // serde quotes the unexpected value, and here it may be the key itself.
                 "expected { env: NAME }, { file: PATH } or { value: KEY } (the value given is not shown: it may be a secret)".to_owned()
             } else {
@@ -281,6 +284,8 @@ impl Validator<'_> {
             }),
         };
         let pagerduty = self.pagerduty(raw.pagerduty);
+        let opsgenie = self.opsgenie(raw.opsgenie);
+        let destinations = self.destinations(&pagerduty, &opsgenie);
         let mut webhook_secrets = Vec::new();
         for (index, secret) in raw.feedback.webhook_secrets.into_iter().enumerate() {
             let path = format!("feedback.webhook_secrets[{index}]");
@@ -295,7 +300,7 @@ impl Validator<'_> {
         };
         let (topology, mut silences) = self.topology(raw.topology);
         silences.extend(self.silences(raw.silences, &topology));
-        let routes = self.routes(raw.route, &pagerduty.routing_keys);
+        let routes = self.routes(raw.route, &destinations);
         let catalog = self.catalog(raw.catalog);
         let mut inhibit_rules = self.inhibit_rules(raw.inhibit_rules);
         inhibit_rules.extend(rules::cordon_rule(&catalog));
@@ -352,6 +357,7 @@ impl Validator<'_> {
             limits,
             engine,
             pagerduty,
+            opsgenie,
             digest,
             decisions_file,
             feedback,
@@ -362,7 +368,7 @@ impl Validator<'_> {
         }
     }
 
-    fn routes(&mut self, root: RawRoute, keys: &BTreeMap<String, Option<Secret>>) -> RouteTree {
+    fn routes(&mut self, root: RawRoute, destinations: &BTreeSet<&str>) -> RouteTree {
         if !root.matchers.is_empty() {
             self.error("route.matchers", "the root route matches every alert and takes no matchers");
         }
@@ -373,7 +379,7 @@ impl Validator<'_> {
             repeat_interval: Duration::from_secs(4 * 3600),
             routing_key: Arc::from(DEFAULT_ROUTING_KEY),
         };
-        let root_route = self.route("route", &root, &defaults, keys);
+        let root_route = self.route("route", &root, &defaults, destinations);
         let inherited = RouteDefaults {
             group_by: root_route.group_by.clone(),
             group_wait: root_route.group_wait,
@@ -390,7 +396,7 @@ impl Validator<'_> {
                     "nested routes are not supported: list child routes under route.routes",
                 );
             }
-            children.push(self.route(&path, child, &inherited, keys));
+            children.push(self.route(&path, child, &inherited, destinations));
         }
         RouteTree::new(root_route, children)
     }
@@ -400,7 +406,7 @@ impl Validator<'_> {
         path: &str,
         raw: &RawRoute,
         defaults: &RouteDefaults,
-        keys: &BTreeMap<String, Option<Secret>>,
+        destinations: &BTreeSet<&str>,
     ) -> Route {
         let mut matchers = Vec::with_capacity(raw.matchers.len());
         for (index, text) in raw.matchers.iter().enumerate() {
@@ -426,13 +432,26 @@ impl Validator<'_> {
                 GroupBy::Labels(names.iter().map(|name| name.as_str().into()).collect())
             }
         };
-        let routing_key: Arc<str> = match &raw.routing_key {
+        let named = match (&raw.routing_key, &raw.destination) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    format!("{path}.destination"),
+                    "give destination or routing_key (the same thing), not both",
+                );
+                raw.destination.as_ref().map(|name| ("destination", name))
+            }
+            (Some(name), None) => Some(("routing_key", name)),
+            (None, name) => name.as_ref().map(|name| ("destination", name)),
+        };
+        let routing_key: Arc<str> = match named {
             None => defaults.routing_key.clone(),
-            Some(name) => {
-                if name != DEFAULT_ROUTING_KEY && !keys.contains_key(name) {
+            Some((field, name)) => {
+                if name != DEFAULT_ROUTING_KEY && !destinations.contains(name.as_str()) {
                     self.error(
-                        format!("{path}.routing_key"),
-                        format!("unknown routing key {name:?}: define it under pagerduty.routing_keys"),
+                        format!("{path}.{field}"),
+                        format!(
+                            "unknown destination {name:?}: define it under pagerduty.routing_keys or opsgenie.api_keys"
+                        ),
                     );
                 }
                 Arc::from(name.as_str())
@@ -463,25 +482,12 @@ impl Validator<'_> {
 
     fn pagerduty(&mut self, raw: raw::RawPagerDuty) -> PagerDutyConfig {
         let url = raw.url.unwrap_or_else(|| "https://events.pagerduty.com".to_owned());
-        match reqwest::Url::parse(&url) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
-            Ok(parsed) => self.error(
-                "pagerduty.url",
-                format!("unsupported scheme {:?}: expected http or https", parsed.scheme()),
-            ),
-            Err(error) => self.error("pagerduty.url", format!("invalid URL {url:?}: {error}")),
-        }
+        self.http_url("pagerduty.url", &url);
         let mut routing_keys = BTreeMap::new();
         for (name, secret) in raw.routing_keys {
             let path = format!("pagerduty.routing_keys.{name}");
             let value = self.secret(&path, secret);
             routing_keys.insert(name, value);
-        }
-        if routing_keys.values().all(Option::is_none) {
-            self.warnings.push(
-                "no PagerDuty routing key is set: pages are written to pagerduty.pages_file instead of sent"
-                    .to_owned(),
-            );
         }
         let pages_file = match raw.pages_file.as_deref() {
             None | Some("-") => PagesOutput::Stdout,
@@ -491,53 +497,148 @@ impl Validator<'_> {
             }
             Some(path) => PagesOutput::File(PathBuf::from(path)),
         };
-        let retry = RetryPolicy {
-            initial_backoff: self.positive_duration(
-                "pagerduty.retry.initial_backoff",
-                raw.retry.initial_backoff,
-                "1s",
-            ),
-            max_backoff: self.positive_duration("pagerduty.retry.max_backoff", raw.retry.max_backoff, "60s"),
-            max_attempts: match raw.retry.max_attempts {
-                Some(0) => {
-                    self.error("pagerduty.retry.max_attempts", "must be at least 1");
-                    None
-                }
-                attempts => attempts,
-            },
-            max_age: self.positive_duration("pagerduty.retry.max_age", raw.retry.max_age, "24h"),
-        };
-        let rate_limit = RateLimit {
-            events_per_minute: match raw.rate_limit.events_per_minute {
-                Some(0) => {
-                    self.error("pagerduty.rate_limit.events_per_minute", "must be at least 1");
-                    1
-                }
-                Some(rate) => rate,
-                None => 110,
-            },
-            burst: match raw.rate_limit.burst {
-                Some(0) => {
-                    self.error("pagerduty.rate_limit.burst", "must be at least 1");
-                    1
-                }
-                Some(burst) => burst,
-                None => 10,
-            },
-        };
-        if retry.max_backoff < retry.initial_backoff {
-            self.error("pagerduty.retry.max_backoff", "must not be less than initial_backoff");
-        }
         PagerDutyConfig {
             url,
             routing_keys,
             pages_file,
-            timeout: self.positive_duration("pagerduty.timeout", raw.timeout, "10s"),
-            retry,
+            delivery: self.delivery("pagerduty", raw.timeout, raw.retry, raw.rate_limit, 110),
             queue_capacity: self.positive("pagerduty.queue_capacity", raw.queue_capacity, 10_000),
             client_url: raw.client_url,
-            rate_limit,
             dead_letter_file: raw.dead_letter_file.map(|file| self.relative(&file)),
+        }
+    }
+
+    fn opsgenie(&mut self, raw: raw::RawOpsgenie) -> OpsgenieConfig {
+        let region_url = match raw.region.as_deref() {
+            None | Some("us") => opsgenie::US_URL,
+            Some("eu") => opsgenie::EU_URL,
+            Some(other) => {
+                self.error("opsgenie.region", format!("unknown region {other:?}: expected us or eu"));
+                opsgenie::US_URL
+            }
+        };
+        let url = raw.url.unwrap_or_else(|| region_url.to_owned());
+        self.http_url("opsgenie.url", &url);
+        let mut api_keys = BTreeMap::new();
+        for (name, secret) in raw.api_keys {
+            let path = format!("opsgenie.api_keys.{name}");
+            let value = self.secret(&path, secret);
+            api_keys.insert(name, value);
+        }
+        let mut priority = |field: &str, text: Option<String>, default: Priority| match text {
+            None => default,
+            Some(text) => Priority::parse(&text).unwrap_or_else(|| {
+                self.error(
+                    format!("opsgenie.priority.{field}"),
+                    format!("unknown priority {text:?}: expected P1 to P5"),
+                );
+                default
+            }),
+        };
+        let priority = Priorities {
+            high: priority("high", raw.priority.high, Priority::P1),
+            low: priority("low", raw.priority.low, Priority::P3),
+        };
+        OpsgenieConfig {
+            url,
+            api_keys,
+            priority,
+            delivery: self.delivery("opsgenie", raw.timeout, raw.retry, raw.rate_limit, 60),
+        }
+    }
+
+    /// The names routes can page, of every sink; a name defined twice is an error (a route
+    /// could not say which it means).
+    fn destinations<'a>(
+        &mut self,
+        pagerduty: &'a PagerDutyConfig,
+        opsgenie: &'a OpsgenieConfig,
+    ) -> BTreeSet<&'a str> {
+        let mut names = BTreeSet::new();
+        for name in pagerduty.routing_keys.keys() {
+            names.insert(name.as_str());
+        }
+        for name in opsgenie.api_keys.keys() {
+            if !names.insert(name.as_str()) {
+                self.error(
+                    format!("opsgenie.api_keys.{name}"),
+                    "also a PagerDuty routing key's name: a destination's name must be unique",
+                );
+            }
+        }
+        if names.is_empty()
+            || pagerduty.routing_keys.values().chain(opsgenie.api_keys.values()).all(Option::is_none)
+        {
+            self.warnings.push(
+                "no PagerDuty routing key or Opsgenie API key is set: pages are written to pagerduty.pages_file instead of sent"
+                    .to_owned(),
+            );
+        }
+        names
+    }
+
+    fn http_url(&mut self, path: &str, url: &str) {
+        match reqwest::Url::parse(url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+            Ok(parsed) => {
+                self.error(path, format!("unsupported scheme {:?}: expected http or https", parsed.scheme()))
+            }
+            Err(error) => self.error(path, format!("invalid URL {url:?}: {error}")),
+        }
+    }
+
+    /// A sink's `timeout`, `retry` and `rate_limit`, under `sink`.
+    fn delivery(
+        &mut self,
+        sink: &str,
+        timeout: Option<String>,
+        retry: RawRetry,
+        rate_limit: RawRateLimit,
+        events_per_minute: u32,
+    ) -> DeliveryConfig {
+        let retry = RetryPolicy {
+            initial_backoff: self.positive_duration(
+                &format!("{sink}.retry.initial_backoff"),
+                retry.initial_backoff,
+                "1s",
+            ),
+            max_backoff: self.positive_duration(
+                &format!("{sink}.retry.max_backoff"),
+                retry.max_backoff,
+                "60s",
+            ),
+            max_attempts: match retry.max_attempts {
+                Some(0) => {
+                    self.error(format!("{sink}.retry.max_attempts"), "must be at least 1");
+                    None
+                }
+                attempts => attempts,
+            },
+            max_age: self.positive_duration(&format!("{sink}.retry.max_age"), retry.max_age, "24h"),
+        };
+        if retry.max_backoff < retry.initial_backoff {
+            self.error(format!("{sink}.retry.max_backoff"), "must not be less than initial_backoff");
+        }
+        let mut at_least_one = |field: &str, value: Option<u32>, default: u32| match value {
+            Some(0) => {
+                self.error(format!("{sink}.rate_limit.{field}"), "must be at least 1");
+                1
+            }
+            Some(value) => value,
+            None => default,
+        };
+        let rate_limit = RateLimit {
+            events_per_minute: at_least_one(
+                "events_per_minute",
+                rate_limit.events_per_minute,
+                events_per_minute,
+            ),
+            burst: at_least_one("burst", rate_limit.burst, 10),
+        };
+        DeliveryConfig {
+            timeout: self.positive_duration(&format!("{sink}.timeout"), timeout, "10s"),
+            retry,
+            rate_limit,
         }
     }
 

@@ -19,6 +19,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub pagerduty: RawPagerDuty,
     #[serde(default)]
+    pub opsgenie: RawOpsgenie,
+    #[serde(default)]
     pub topology: RawTopology,
     #[serde(default)]
     pub correlation: RawCorrelation,
@@ -406,6 +408,8 @@ pub struct RawRoute {
     pub group_interval: Option<String>,
     pub repeat_interval: Option<String>,
     pub routing_key: Option<String>,
+    /// The same as `routing_key`: a destination's name, of any sink.
+    pub destination: Option<String>,
     #[serde(default)]
     pub routes: Vec<RawRoute>,
 }
@@ -425,6 +429,30 @@ pub struct RawPagerDuty {
     #[serde(default)]
     pub rate_limit: RawRateLimit,
     pub dead_letter_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpsgenie {
+    /// `us` (the default) or `eu`.
+    pub region: Option<String>,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub api_keys: BTreeMap<String, RawSecret>,
+    #[serde(default)]
+    pub priority: RawPriorities,
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub retry: RawRetry,
+    #[serde(default)]
+    pub rate_limit: RawRateLimit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPriorities {
+    pub high: Option<String>,
+    pub low: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::json::round;
 use crate::metrics::action_str;
-use crate::sinks::pagerduty::dto::page_summary;
+use crate::sinks::page::page_summary;
 use noisegate_engine::model::{Event, EventTime};
 use noisegate_engine::{DecisionKind, EngineStats, Notification, PageAction};
 

@@ -1,12 +1,12 @@
 //! The engine's own thread: the async shell around the synchronous engine. It stamps each
 //! request with the time it reached the engine (recording it, when asked, in the same order),
-//! applies it, makes it durable, and hands what the engine decided to the sinks: pages to
-//! PagerDuty (through the outbox), digest items to the digest, decisions to the decisions log.
+//! applies it, makes it durable, and hands what the engine decided to the sinks: pages to their
+//! destinations (through the outbox), digest items to the digest, decisions to the decisions log.
 //!
 //! Group commit: the thread applies what is queued (up to `MAX_STEP` inputs), then commits
 //! their log records and the events they produced in one transaction, and only then answers
 //! the senders and hands the events to the sink. A crash before the commit loses nothing a
-//! sender was told was taken, and no event PagerDuty could have seen.
+//! sender was told was taken, and no page a destination could have seen.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,8 +23,8 @@ use crate::ingest::Pressure;
 use crate::kafka::decisions::DecisionsTopic;
 use crate::metrics::{Metrics, Queue};
 use crate::sinks::decisions::DecisionsLog;
-use crate::sinks::pagerduty::Outgoing;
-use crate::sinks::pagerduty::dto::EventBody;
+use crate::sinks::page::PageBody;
+use crate::sinks::sink::Outgoing;
 use crate::sources::capture::CaptureWriter;
 use crate::storage::{self, Logged, OutboxEvent, Record, Storage, StorageError};
 use noisegate_engine::model::{Event, EventTime};
@@ -51,8 +51,6 @@ pub struct Outputs {
     pub timeline: Arc<Timeline>,
     /// Shadow mode `silent`: pages are decided and logged, not sent.
     pub silent: bool,
-    /// Sent as the events' `client_url`.
-    pub client_url: Option<String>,
     /// Where the history of alert kinds is saved when it changes.
     pub history_file: Option<PathBuf>,
     /// Where ingest reads how many alerts are active.
@@ -424,7 +422,7 @@ fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
             Notification::Page(page) if outputs.silent => {
                 tracing::info!(dedup_key = %page.dedup_key, "shadow mode: page decided, not sent");
             }
-            Notification::Page(page) => match (outbox_event(&page, outputs.client_url.as_deref()), shard) {
+            Notification::Page(page) => match (outbox_event(&page), shard) {
                 (Ok(event), None) => {
                     events.push(event);
                     releases.push(Release::Now);
@@ -509,7 +507,7 @@ fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
     );
     for outgoing in outgoing {
         if outputs.pages.blocking_send(outgoing).is_err() {
-            tracing::error!("the pagerduty sink has stopped; the event stays in the outbox");
+            tracing::error!("delivery has stopped; the page stays in the outbox");
         }
     }
     for page in digests {
@@ -519,14 +517,14 @@ fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
     }
 }
 
-/// The event as the outbox keeps it: the Events API body with the routing key's name.
-fn outbox_event(page: &Page, client_url: Option<&str>) -> Result<OutboxEvent, serde_json::Error> {
-    let body = serde_json::to_string(&EventBody::new(page, &page.routing_key, client_url))?;
+/// The page as the outbox keeps it, for its destination's sink to render.
+fn outbox_event(page: &Page) -> Result<OutboxEvent, serde_json::Error> {
+    let body = serde_json::to_string(&PageBody::new(page))?;
     Ok(OutboxEvent {
         at: page.at,
         action: page.action,
         dedup_key: page.dedup_key.as_ref().into(),
-        routing_key: page.routing_key.as_ref().into(),
+        destination: page.routing_key.as_ref().into(),
         body,
         shard: None,
     })

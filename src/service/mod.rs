@@ -1,10 +1,11 @@
 //! The `serve` runtime: binds nothing itself (listeners come in bound), wires sources to the
-//! engine thread and the engine to the PagerDuty sink, and shuts down in order.
+//! engine thread and the engine to the sinks, and shuts down in order.
 
 mod engine_loop;
 pub mod history;
 pub mod shards;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,9 +25,13 @@ use crate::ingest::Pressure;
 use crate::kafka::{self, decisions::DecisionsTopic, source::KafkaSource};
 use crate::metrics::Metrics;
 use crate::reload::{self, Reloader};
+use crate::sinks::dead_letters::DeadLetters;
 use crate::sinks::decisions::DecisionsLog;
+use crate::sinks::delivery::{Dispatcher, PagesFallback};
 use crate::sinks::digest::DigestSink;
-use crate::sinks::pagerduty::{DeadLetters, Outgoing, PagerDutySink};
+use crate::sinks::opsgenie::Opsgenie;
+use crate::sinks::pagerduty::PagerDuty;
+use crate::sinks::sink::{Destination, Outgoing};
 use crate::sources::Ingest;
 use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
@@ -169,6 +174,14 @@ fn serve(
     }
 }
 
+/// Every destination a route can name, by name: each sink registers its own.
+fn destinations(config: &Config) -> BTreeMap<String, Destination> {
+    let mut destinations = BTreeMap::new();
+    PagerDuty::register(&config.pagerduty, &mut destinations);
+    Opsgenie::register(&config.opsgenie, &mut destinations);
+    destinations
+}
+
 /// The engine as the store left it: the snapshot and the log after it, or a fresh engine
 /// (seeded with the history files) when the store is empty; and the undelivered events.
 fn restore(config: &Config, recovery: Recovery) -> anyhow::Result<(Engine, Vec<(u64, OutboxEvent)>)> {
@@ -233,7 +246,6 @@ pub async fn run(
         digests: digest_sender,
         decisions,
         silent: config.engine.scoring.shadow == Shadow::Silent,
-        client_url: config.pagerduty.client_url.clone(),
         history_file: config.feedback.state_file.clone(),
         pressure: pressure.clone(),
     };
@@ -262,8 +274,13 @@ pub async fn run(
         .dead_letter_file
         .clone()
         .unwrap_or_else(|| config.storage.dir.join("dead-letter.jsonl"));
-    let sink = PagerDutySink::new(
-        config.pagerduty.clone(),
+    let fallback = PagesFallback {
+        output: config.pagerduty.pages_file.clone(),
+        client_url: config.pagerduty.client_url.clone(),
+    };
+    let sink = Dispatcher::new(
+        destinations(&config),
+        fallback,
         metrics.clone(),
         DeadLetters::new(dead_letter_file, metrics.clone()),
     )?;

@@ -1,28 +1,23 @@
-//! The PagerDuty sink: delivers the outbox's events to the Events API v2. One lane per routing
-//! key, each with its own rate limit (PagerDuty allows about 120 events a minute per key),
-//! queue and backoff, so a slow or failing key holds up no other. Within a lane, events for a
-//! dedup key go out in the order they were decided; queued updates of the same kind coalesce
-//! (the latest state wins, triggers and resolves are never dropped). Retries (429, 5xx, network)
-//! back off exponentially with jitter, or as PagerDuty's `Retry-After` says, until the event is
-//! older than `retry.max_age` (or out of `retry.max_attempts`); then it goes to the dead-letter
-//! file, counted, never silently. Events whose routing key is not set go to the pages file.
+//! The PagerDuty sink: a page becomes one Events API v2 event (`POST <url>/v2/enqueue`), the
+//! routing key's secret in its body. The only place that knows PagerDuty's JSON shape; the pages
+//! file holds these events too (with the routing key's name).
+//!
+//! PagerDuty allows about 120 events a minute per routing key (the default rate limit is under
+//! it) and refuses events over 512 KB: a larger one is cut (alerts from the end, then the log
+//! context and evidence), never refused.
 
-pub mod dto;
-mod lane;
+use std::collections::BTreeMap;
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
-use crate::metrics::{Metrics, PageFailure, Queue};
+use super::page::{StoredLink, StoredPage};
+use super::sink::{DeliveryConfig, Destination, PagesOutput, Request, Sink};
 use crate::secret::Secret;
-use crate::sinks::pages_file::PagesWriter;
-use crate::storage::OutboxEvent;
+
+/// PagerDuty refuses events larger than this.
+pub const MAX_EVENT_BYTES: usize = 512 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct PagerDutyConfig {
@@ -30,204 +25,141 @@ pub struct PagerDutyConfig {
     pub url: String,
     /// Routing keys by name; `None` when the key's source (an environment variable) is unset.
     pub routing_keys: BTreeMap<String, Option<Secret>>,
-    /// Where pages go when their routing key is not set.
+    /// Where pages go when their destination's key is not set.
     pub pages_file: PagesOutput,
-    pub timeout: Duration,
-    pub retry: RetryPolicy,
-    /// Pages waiting to be sent before the engine has to wait.
+    pub delivery: DeliveryConfig,
+    /// Pages waiting for delivery (every sink's) before the engine has to wait.
     pub queue_capacity: usize,
     pub client_url: Option<String>,
-    pub rate_limit: RateLimit,
-    /// Where undeliverable events go; by default `dead-letter.jsonl` in the data directory.
-    pub dead_letter_file: Option<PathBuf>,
+    /// Where undeliverable pages go (every sink's); by default `dead-letter.jsonl` in the data
+    /// directory.
+    pub dead_letter_file: Option<std::path::PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PagesOutput {
-    Stdout,
-    File(PathBuf),
+pub struct PagerDuty {
+    events_url: String,
+    client_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-    /// Attempts in all, the first one included; `None`: until `max_age`.
-    pub max_attempts: Option<u32>,
-    /// An event still undelivered this long after it was decided is dead-lettered.
-    pub max_age: Duration,
-}
-
-/// Events per routing key: a token bucket of `burst` tokens refilled at `events_per_minute`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub events_per_minute: u32,
-    pub burst: u32,
-}
-
-impl RetryPolicy {
-    /// Exponential backoff with "equal jitter": half the step fixed, half random, so
-    /// retries from many senders spread out but never come back too soon.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let step = self
-            .initial_backoff
-            .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX))
-            .min(self.max_backoff);
-        let half = step / 2;
-        half + half.mul_f64(fastrand::f64())
-    }
-}
-
-/// An event for the sink, with its outbox sequence number (`None` if the store failed).
-#[derive(Debug)]
-pub struct Outgoing {
-    pub sequence: Option<u64>,
-    pub event: OutboxEvent,
-}
-
-/// The dead-letter file: one JSON line per event given up on, with why.
-pub struct DeadLetters {
-    path: PathBuf,
-    metrics: Arc<Metrics>,
-}
-
-impl DeadLetters {
-    pub fn new(path: PathBuf, metrics: Arc<Metrics>) -> DeadLetters {
-        DeadLetters { path, metrics }
-    }
-
-    /// Appends the event; returns whether it was written (if not, it stays in the outbox).
-    fn write(&self, event: &OutboxEvent, failure: PageFailure, detail: &str) -> bool {
-        self.metrics.page_failed(failure);
-        tracing::error!(
-            dedup_key = %event.dedup_key,
-            reason = failure.as_str(),
-            %detail,
-            file = %self.path.display(),
-            "page not delivered: written to the dead-letter file"
-        );
-        let line = serde_json::json!({
-            "dead_lettered_at": crate::clock::now().to_string(),
-            "reason": failure.as_str(),
-            "detail": detail,
-            "at": event.at.to_string(),
-            "event": serde_json::value::RawValue::from_string(event.body.clone()).ok(),
+impl PagerDuty {
+    /// Adds a destination per routing key.
+    pub fn register(config: &PagerDutyConfig, destinations: &mut BTreeMap<String, Destination>) {
+        let sink = std::sync::Arc::new(PagerDuty {
+            events_url: format!("{}/v2/enqueue", config.url.trim_end_matches('/')),
+            client_url: config.client_url.clone(),
         });
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .and_then(|mut file| writeln!(file, "{line}").and_then(|()| file.sync_data()));
-        match written {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::error!(%error, file = %self.path.display(), "cannot write the dead-letter file; the event stays in the outbox");
-                false
-            }
+        for (name, key) in &config.routing_keys {
+            let destination = Destination { sink: sink.clone(), key: key.clone(), delivery: config.delivery };
+            destinations.insert(name.clone(), destination);
         }
     }
 }
 
-pub struct PagerDutySink {
-    config: PagerDutyConfig,
-    client: reqwest::Client,
-    pages: Option<PagesWriter>,
-    metrics: Arc<Metrics>,
-    dead_letters: Arc<DeadLetters>,
+impl Sink for PagerDuty {
+    fn name(&self) -> &'static str {
+        "pagerduty"
+    }
+
+    fn requests(&self, page: &StoredPage, key: Option<&Secret>) -> Result<Vec<Request>, String> {
+        let routing_key = key.map_or(page.destination.as_str(), Secret::expose);
+        let body = event(page, routing_key, self.client_url.as_deref())?;
+        if body.len() > MAX_EVENT_BYTES {
+            return Err(format!("event of {} bytes over PagerDuty's limit even when cut", body.len()));
+        }
+        Ok(vec![Request {
+            method: reqwest::Method::POST,
+            url: self.events_url.clone(),
+            authorization: None,
+            body,
+        }])
+    }
 }
 
-impl PagerDutySink {
-    pub fn new(
-        config: PagerDutyConfig,
-        metrics: Arc<Metrics>,
-        dead_letters: DeadLetters,
-    ) -> anyhow::Result<PagerDutySink> {
-        // reqwest is built without a bundled crypto provider; ring is this process's one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("noisegate/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        let needs_file = config.routing_keys.values().any(Option::is_none) || config.routing_keys.is_empty();
-        let pages = match (&config.pages_file, needs_file) {
-            (_, false) => None,
-            (PagesOutput::Stdout, true) => Some(PagesWriter::stdout()),
-            (PagesOutput::File(path), true) => Some(PagesWriter::create(path)?),
+#[derive(Serialize)]
+struct EventBody<'a> {
+    routing_key: &'a str,
+    event_action: &'static str,
+    dedup_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<Payload<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    links: &'a [StoredLink],
+    client: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Payload<'a> {
+    summary: &'a str,
+    source: &'a str,
+    severity: &'a str,
+    timestamp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    component: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<&'a str>,
+    custom_details: &'a RawValue,
+}
+
+/// The Events API v2 event for `page`, sent with `routing_key`, cut to PagerDuty's size limit.
+pub fn event(page: &StoredPage, routing_key: &str, client_url: Option<&str>) -> Result<Vec<u8>, String> {
+    let incident = page.incident.as_ref();
+    let body = EventBody {
+        routing_key,
+        event_action: page.action.as_str(),
+        dedup_key: &page.dedup_key,
+        payload: incident.map(|incident| Payload {
+            summary: &incident.summary,
+            source: &incident.source,
+            severity: &incident.severity,
+            timestamp: &incident.timestamp,
+            component: incident.component.as_deref(),
+            group: incident.group.as_deref(),
+            class: incident.class.as_deref(),
+            custom_details: &incident.details,
+        }),
+        links: incident.map_or(&[], |incident| &incident.links),
+        client: "noisegate",
+        client_url,
+    };
+    let encoded = serde_json::to_vec(&body).map_err(|error| error.to_string())?;
+    if encoded.len() <= MAX_EVENT_BYTES {
+        return Ok(encoded);
+    }
+    let mut event: Value = serde_json::from_slice(&encoded).map_err(|error| error.to_string())?;
+    fit(&mut event);
+    serde_json::to_vec(&event).map_err(|error| error.to_string())
+}
+
+/// Cuts `custom_details` until the event fits: alerts from the end (counted in
+/// `alerts_omitted`), then the log context and evidence, then everything but the counts.
+fn fit(event: &mut Value) {
+    let size = |event: &Value| serde_json::to_vec(event).map_or(usize::MAX, |bytes| bytes.len());
+    while size(event) > MAX_EVENT_BYTES {
+        let Some(details) = event.pointer_mut("/payload/custom_details").and_then(Value::as_object_mut)
+        else {
+            return;
         };
-        Ok(PagerDutySink { config, client, pages, metrics, dead_letters: Arc::new(dead_letters) })
-    }
-
-    /// The HTTP client, for other sinks to share.
-    pub fn client(&self) -> reqwest::Client {
-        self.client.clone()
-    }
-
-    /// Delivers events until the engine closes the channel and every lane is done, or `cancel`
-    /// fires (shutdown grace period over: what is left stays in the outbox). Each delivered or
-    /// dead-lettered event's sequence number goes to `delivered`.
-    pub async fn run(
-        mut self,
-        mut events: mpsc::Receiver<Outgoing>,
-        delivered: mpsc::UnboundedSender<u64>,
-        cancel: CancellationToken,
-    ) {
-        let events_url = format!("{}/v2/enqueue", self.config.url.trim_end_matches('/'));
-        let mut lanes: HashMap<Box<str>, mpsc::UnboundedSender<Outgoing>> = HashMap::new();
-        let mut tasks = tokio::task::JoinSet::new();
-        while let Some(outgoing) = events.recv().await {
-            self.metrics.queue_depth(Queue::PagerDuty, events.len());
-            let name = outgoing.event.routing_key.clone();
-            let Some(secret) = self.config.routing_keys.get(name.as_ref()).and_then(Option::as_ref) else {
-                self.write_page(&outgoing, &delivered);
-                continue;
-            };
-            let lane = lanes.entry(name.clone()).or_insert_with(|| {
-                let (sender, receiver) = mpsc::unbounded_channel();
-                let lane = lane::Lane {
-                    name,
-                    secret: secret.clone(),
-                    client: self.client.clone(),
-                    url: events_url.clone(),
-                    retry: self.config.retry,
-                    rate: self.config.rate_limit,
-                    metrics: self.metrics.clone(),
-                    dead_letters: self.dead_letters.clone(),
-                    delivered: delivered.clone(),
-                };
-                tasks.spawn(lane.run(receiver, cancel.clone()));
-                sender
-            });
-            if lane.send(outgoing).is_err() {
-                tracing::error!("a pagerduty lane has stopped; the event stays in the outbox");
-            }
+        let alerts = details.get_mut("alerts").and_then(Value::as_array_mut);
+        if let Some(alerts) = alerts.filter(|alerts| !alerts.is_empty()) {
+            let dropped = alerts.len().div_ceil(2);
+            alerts.truncate(alerts.len() - dropped);
+            let omitted = details.get("alerts_omitted").and_then(Value::as_u64).unwrap_or(0);
+            details.insert("alerts_omitted".to_owned(), Value::from(omitted + dropped as u64));
+            continue;
         }
-        drop(lanes);
-        while tasks.join_next().await.is_some() {}
-        if let Some(pages) = &mut self.pages {
-            if let Err(error) = pages.flush() {
-                tracing::error!(%error, "cannot flush the pages file");
-            }
+        let extras = ["log_context", "evidence", "why", "entities", "tags", "group_labels", "probable_cause"];
+        if let Some(extra) = extras.iter().find(|extra| details.contains_key(**extra)) {
+            details.remove(*extra);
+            continue;
         }
-    }
-
-    fn write_page(&mut self, outgoing: &Outgoing, delivered: &mpsc::UnboundedSender<u64>) {
-        let event = &outgoing.event;
-        let written = match &mut self.pages {
-            Some(pages) => pages.write_raw(event.at, &event.body).and_then(|()| pages.flush()),
-            None => Err(std::io::Error::other("no pages file is open")),
-        };
-        match written {
-            Ok(()) => {
-                self.metrics.page_written(event.action);
-                if let Some(sequence) = outgoing.sequence {
-                    let _ = delivered.send(sequence);
-                }
-            }
-            Err(error) => {
-                self.metrics.page_failed(PageFailure::Write);
-                tracing::error!(%error, dedup_key = %event.dedup_key, "cannot write page to the pages file; it stays in the outbox");
-            }
-        }
+        // Nothing left to cut but the counts: keep them, and say the details were cut.
+        details.retain(|key, _| matches!(key.as_str(), "firing" | "resolved" | "alerts_omitted" | "reason"));
+        details.insert("truncated".to_owned(), Value::Bool(true));
+        return;
     }
 }
 
@@ -236,22 +168,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_and_is_capped() {
-        let policy = RetryPolicy {
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(1),
-            max_attempts: None,
-            max_age: Duration::from_secs(3600),
-        };
-        for attempt in 1..=8 {
-            let step = Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_secs(1));
-            let wait = policy.backoff(attempt);
-            assert!(
-                wait >= step / 2 && wait <= step,
-                "attempt {attempt}: {wait:?} outside [{:?}, {step:?}]",
-                step / 2
-            );
+    fn an_oversized_event_is_cut_to_the_limit_keeping_its_counts() {
+        let alert = serde_json::json!({"labels": {"alertname": "X", "blob": "x".repeat(4000)}});
+        let page = serde_json::json!({
+            "action": "trigger",
+            "dedup_key": "k",
+            "destination": "default",
+            "reason": "opened",
+            "incident": {
+                "summary": "s",
+                "source": "src",
+                "severity": "critical",
+                "timestamp": "2026-11-01T00:00:00Z",
+                "details": {
+                    "alerts": vec![alert; 400],
+                    "firing": 400,
+                    "resolved": 0,
+                    "reason": "opened",
+                    "evidence": ["e".repeat(300_000)],
+                },
+            },
+        });
+        let page = StoredPage::parse(&page.to_string()).unwrap();
+        let sink = PagerDuty { events_url: "http://pagerduty/v2/enqueue".to_owned(), client_url: None };
+        let requests = sink.requests(&page, Some(&Secret::new("SECRET".to_owned()))).unwrap();
+        let body = &requests[0].body;
+        assert!(body.len() <= MAX_EVENT_BYTES);
+        let sent: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(sent["routing_key"], "SECRET");
+        let details = &sent["payload"]["custom_details"];
+        assert_eq!(details["firing"], 400);
+        let listed = details["alerts"].as_array().map_or(0, Vec::len) as u64;
+        assert_eq!(listed + details["alerts_omitted"].as_u64().unwrap(), 400);
+        let shown = sink.requests(&page, None).unwrap();
+        let shown: Value = serde_json::from_slice(&shown[0].body).unwrap();
+        assert_eq!(shown["routing_key"], "default", "without the key: its name, never the secret");
+    }
+
+    #[test]
+    fn an_outbox_written_by_an_earlier_version_delivers_the_same_events() {
+        // Earlier outboxes hold the Events API body itself, the routing key's name in it.
+        let trigger = r#"{"routing_key":"db-team","event_action":"trigger","dedup_key":"noisegate-7","payload":{"summary":"KubeNodeNotReady (node-3)","source":"node-3","severity":"warning","timestamp":"2026-11-01T00:00:00Z","class":"KubeNodeNotReady","custom_details":{"alerts":[],"firing":1,"resolved":0,"reason":"changed","tier":"page_high"}},"links":[{"href":"https://runbooks/x","text":"Runbook: KubeNodeNotReady"}],"client":"noisegate","client_url":"https://noisegate.example"}"#;
+        let resolve = r#"{"routing_key":"db-team","event_action":"resolve","dedup_key":"noisegate-7","client":"noisegate"}"#;
+        for (legacy, reason) in [(trigger, "changed"), (resolve, "resolved")] {
+            let page = StoredPage::parse(legacy).unwrap();
+            assert_eq!((page.destination.as_str(), page.reason.as_str()), ("db-team", reason));
+            let client_url = legacy.contains("client_url").then_some("https://noisegate.example");
+            let sent = event(&page, "db-team", client_url).unwrap();
+            assert_eq!(std::str::from_utf8(&sent).unwrap(), legacy);
         }
-        assert!(policy.backoff(40) <= Duration::from_secs(1));
     }
 }

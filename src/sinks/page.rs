@@ -1,38 +1,43 @@
-//! The PagerDuty Events API v2 request body, built from an engine `Page`. The only place that
-//! knows PagerDuty's JSON shape.
+//! A page as the outbox keeps it and every sink reads it: the engine's decision (trigger,
+//! acknowledge, resolve), the name of its destination, and on triggers the incident rendered
+//! once: summary, source, links and the details a responder reads. Sinks render it to their
+//! wire format when they deliver it (`pagerduty`, `opsgenie`); nothing here knows a wire format.
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::json::{LabelsObject, round};
 use noisegate_engine::model::Labels;
 use noisegate_engine::{AlertView, IncidentView, Page, PageAction};
 
-/// PagerDuty truncates summaries longer than this.
+/// Summaries longer than this are cut (PagerDuty's limit; other sinks cut shorter).
 const MAX_SUMMARY_CHARS: usize = 1024;
 const MAX_LINKS: usize = 10;
-/// PagerDuty refuses events over 512 KB; the alert list stops before this many bytes.
+/// The alert list stops before this many bytes, so a page stays under every sink's size limit
+/// (PagerDuty's 512 KB is the largest).
 const MAX_ALERT_DETAILS_BYTES: usize = 384 * 1024;
 /// Annotation values longer than this are cut in pages (the full text stays with the sender).
 const MAX_ANNOTATION_CHARS: usize = 4096;
 
+/// A page, written into the outbox.
 #[derive(Serialize)]
-pub struct EventBody<'a> {
-    pub routing_key: &'a str,
-    pub event_action: &'static str,
+pub struct PageBody<'a> {
+    pub action: &'static str,
     pub dedup_key: &'a str,
+    /// The name of the destination its route picked (a PagerDuty routing key's name, an
+    /// Opsgenie API key's name), never a secret.
+    pub destination: &'a str,
+    /// Why it was sent: opened, changed, repeat, acknowledged, resolved.
+    pub reason: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload: Option<Payload<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub links: Vec<Link<'a>>,
-    pub client: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_url: Option<&'a str>,
+    pub incident: Option<Incident<'a>>,
 }
 
+/// What a trigger says about its incident.
 #[derive(Serialize)]
-pub struct Payload<'a> {
+pub struct Incident<'a> {
     pub summary: String,
     pub source: String,
     pub severity: &'static str,
@@ -43,7 +48,9 @@ pub struct Payload<'a> {
     pub group: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class: Option<&'a str>,
-    pub custom_details: CustomDetails<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link<'a>>,
+    pub details: CustomDetails<'a>,
 }
 
 #[derive(Serialize)]
@@ -140,27 +147,28 @@ fn is_false(flag: &bool) -> bool {
     !*flag
 }
 
-impl<'a> EventBody<'a> {
-    /// The request for `page`, sent with `routing_key`.
-    pub fn new(page: &'a Page, routing_key: &'a str, client_url: Option<&'a str>) -> EventBody<'a> {
-        let (event_action, payload, links) = match page.action {
-            PageAction::Trigger => ("trigger", Some(payload(page)), links(&page.incident)),
-            PageAction::Acknowledge => ("acknowledge", None, Vec::new()),
-            PageAction::Resolve => ("resolve", None, Vec::new()),
-        };
-        EventBody {
-            routing_key,
-            event_action,
+impl<'a> PageBody<'a> {
+    pub fn new(page: &'a Page) -> PageBody<'a> {
+        PageBody {
+            action: action_name(page.action),
             dedup_key: &page.dedup_key,
-            payload,
-            links,
-            client: "noisegate",
-            client_url,
+            destination: &page.routing_key,
+            reason: page.reason.as_str(),
+            incident: (page.action == PageAction::Trigger).then(|| incident(page)),
         }
     }
 }
 
-fn payload(page: &Page) -> Payload<'_> {
+/// The action's name in pages: `trigger`, `acknowledge`, `resolve`.
+pub fn action_name(action: PageAction) -> &'static str {
+    match action {
+        PageAction::Trigger => "trigger",
+        PageAction::Acknowledge => "acknowledge",
+        PageAction::Resolve => "resolve",
+    }
+}
+
+fn incident(page: &Page) -> Incident<'_> {
     let incident = &page.incident;
     let first = incident.alerts.first();
     // Empty values would make PagerDuty refuse the event (summary and source are required).
@@ -176,7 +184,7 @@ fn payload(page: &Page) -> Payload<'_> {
     let timestamp = incident.alerts.iter().map(|alert| alert.starts_at).min().unwrap_or(incident.opened_at);
     let alerts = alert_details(incident);
     let kept = alerts.len();
-    Payload {
+    Incident {
         summary: summary(incident, &names),
         source: label(&["instance", "pod", "node", "service", "job", "source"])
             .map_or_else(|| source_from_group(&incident.group_labels), str::to_owned),
@@ -185,7 +193,8 @@ fn payload(page: &Page) -> Payload<'_> {
         component: label(&["service", "job", "container", "component"]),
         group: label(&["namespace", "cluster", "group"]),
         class,
-        custom_details: CustomDetails {
+        links: links(incident),
+        details: CustomDetails {
             alerts,
             alerts_omitted: incident.alerts_omitted + incident.alerts.len() - kept,
             firing: incident.firing,
@@ -348,6 +357,133 @@ fn links(incident: &IncidentView) -> Vec<Link<'_>> {
     links.into_iter().take(MAX_LINKS).collect()
 }
 
+/// A page read back from the outbox, for a sink to render. The details stay JSON text: a sink
+/// copies them or reads the parts it shows.
+#[derive(Debug, Deserialize)]
+pub struct StoredPage {
+    pub action: StoredAction,
+    pub dedup_key: String,
+    pub destination: String,
+    pub reason: String,
+    #[serde(default)]
+    pub incident: Option<StoredIncident>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoredAction {
+    Trigger,
+    Acknowledge,
+    Resolve,
+}
+
+impl StoredAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoredAction::Trigger => "trigger",
+            StoredAction::Acknowledge => "acknowledge",
+            StoredAction::Resolve => "resolve",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StoredIncident {
+    pub summary: String,
+    pub source: String,
+    pub severity: String,
+    pub timestamp: String,
+    pub component: Option<String>,
+    pub group: Option<String>,
+    pub class: Option<String>,
+    #[serde(default)]
+    pub links: Vec<StoredLink>,
+    pub details: Box<RawValue>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StoredLink {
+    pub href: String,
+    pub text: String,
+}
+
+impl StoredPage {
+    /// Reads a page the outbox kept. Outboxes written before sinks had a format of their own
+    /// hold PagerDuty Events API bodies (the routing key's name in `routing_key`): read too, so
+    /// an upgrade delivers what was pending.
+    pub fn parse(text: &str) -> Result<StoredPage, String> {
+        match serde_json::from_str::<StoredPage>(text) {
+            Ok(page) => Ok(page),
+            Err(error) => match serde_json::from_str::<PagerDutyBody>(text) {
+                Ok(body) => Ok(body.into_page()),
+                Err(_) => Err(format!("the outbox holds a page that cannot be read: {error}")),
+            },
+        }
+    }
+}
+
+/// The outbox's former format: an Events API v2 body.
+#[derive(Deserialize)]
+struct PagerDutyBody {
+    routing_key: String,
+    event_action: StoredAction,
+    dedup_key: String,
+    payload: Option<PagerDutyPayload>,
+    #[serde(default)]
+    links: Vec<StoredLink>,
+}
+
+#[derive(Deserialize)]
+struct PagerDutyPayload {
+    summary: String,
+    source: String,
+    severity: String,
+    timestamp: String,
+    component: Option<String>,
+    group: Option<String>,
+    class: Option<String>,
+    custom_details: Box<RawValue>,
+}
+
+impl PagerDutyBody {
+    fn into_page(self) -> StoredPage {
+        #[derive(Deserialize)]
+        struct Reason {
+            reason: Option<String>,
+        }
+        let reason = self
+            .payload
+            .as_ref()
+            .and_then(|payload| serde_json::from_str::<Reason>(payload.custom_details.get()).ok())
+            .and_then(|details| details.reason);
+        let reason = reason.unwrap_or_else(|| {
+            match self.event_action {
+                StoredAction::Trigger => "opened",
+                StoredAction::Acknowledge => "acknowledged",
+                StoredAction::Resolve => "resolved",
+            }
+            .to_owned()
+        });
+        StoredPage {
+            action: self.event_action,
+            dedup_key: self.dedup_key,
+            destination: self.routing_key,
+            reason,
+            incident: self.payload.map(|payload| StoredIncident {
+                summary: payload.summary,
+                source: payload.source,
+                severity: payload.severity,
+                timestamp: payload.timestamp,
+                component: payload.component,
+                group: payload.group,
+                class: payload.class,
+                links: self.links,
+                details: payload.custom_details,
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -402,9 +538,9 @@ mod tests {
     #[test]
     fn empty_labels_never_make_an_empty_summary_or_source() {
         let page = page(vec![view(&[("alertname", ""), ("instance", "")], &[("summary", " ")])]);
-        let body = serde_json::to_value(EventBody::new(&page, "key", None)).unwrap();
-        assert_eq!(body["payload"]["summary"], "alert");
-        assert_eq!(body["payload"]["source"], "noisegate");
+        let body = serde_json::to_value(PageBody::new(&page)).unwrap();
+        assert_eq!(body["incident"]["summary"], "alert");
+        assert_eq!(body["incident"]["source"], "noisegate");
     }
 
     #[test]
@@ -417,15 +553,14 @@ mod tests {
             })
             .collect();
         let page = page(alerts);
-        let encoded = serde_json::to_vec(&EventBody::new(&page, "key", None)).unwrap();
+        let encoded = serde_json::to_vec(&PageBody::new(&page)).unwrap();
         assert!(encoded.len() < 512 * 1024, "{} bytes", encoded.len());
         let body: serde_json::Value = serde_json::from_slice(&encoded).unwrap();
-        let kept = body["payload"]["custom_details"]["alerts"].as_array().unwrap().len();
+        let kept = body["incident"]["details"]["alerts"].as_array().unwrap().len();
         assert!(kept > 0);
-        assert_eq!(body["payload"]["custom_details"]["alerts_omitted"], 200 - kept);
-        assert_eq!(body["payload"]["custom_details"]["firing"], 200);
-        let description =
-            body["payload"]["custom_details"]["alerts"][0]["annotations"]["description"].as_str();
+        assert_eq!(body["incident"]["details"]["alerts_omitted"], 200 - kept);
+        assert_eq!(body["incident"]["details"]["firing"], 200);
+        let description = body["incident"]["details"]["alerts"][0]["annotations"]["description"].as_str();
         assert_eq!(description.unwrap().chars().count(), MAX_ANNOTATION_CHARS + 1);
     }
 }

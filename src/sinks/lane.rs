@@ -1,50 +1,50 @@
-//! One routing key's delivery lane: its queue (coalesced per dedup key), rate limit, backoff.
+//! One destination's delivery lane: its queue (coalesced per dedup key), rate limit, backoff,
+//! and the requests of each page in order.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{DeadLetters, Outgoing, RateLimit, RetryPolicy};
+use super::dead_letters::DeadLetters;
+use super::page::StoredPage;
+use super::sink::{DeliveryConfig, Outgoing, RateLimit, Request, Sink};
 use crate::metrics::{Metrics, PageFailure, action_str};
 use crate::secret::Secret;
 use crate::storage::OutboxEvent;
 
-/// PagerDuty refuses events larger than this.
-pub const MAX_EVENT_BYTES: usize = 512 * 1024;
-
 pub(super) struct Lane {
+    /// The destination's name.
     pub name: Box<str>,
-    pub secret: Secret,
+    pub sink: Arc<dyn Sink>,
+    pub key: Secret,
     pub client: reqwest::Client,
-    pub url: String,
-    pub retry: RetryPolicy,
-    pub rate: RateLimit,
+    pub delivery: DeliveryConfig,
     pub metrics: Arc<Metrics>,
     pub dead_letters: Arc<DeadLetters>,
     pub delivered: mpsc::UnboundedSender<u64>,
 }
 
-/// A queued event and the outbox entries it stands for (more than one once coalesced).
+/// A queued page and the outbox entries it stands for (more than one once coalesced).
 struct Pending {
     event: OutboxEvent,
     sequences: Vec<u64>,
+    /// Attempts at the current request.
     attempts: u32,
+    /// Requests of the page already accepted (a retry resumes after them).
+    sent: usize,
 }
 
-/// What one delivery attempt came to.
+/// What one request came to.
 enum Attempt {
-    Delivered,
-    /// Worth retrying (429, 5xx, network); with PagerDuty's `Retry-After` when it gave one.
-    Retry {
-        reason: String,
-        retry_after: Option<Duration>,
-    },
-    /// The event itself is wrong (400 and other 4xx): retrying cannot help.
+    /// Accepted; `last`: the page's last request.
+    Accepted { last: bool },
+    /// Worth retrying (429, 5xx, network); with the destination's `Retry-After` when it gave one.
+    Retry { reason: String, retry_after: Option<Duration> },
+    /// The page or the key is wrong (400, 401, 403 and other 4xx): retrying cannot help.
     Rejected(String),
 }
 
@@ -88,26 +88,27 @@ impl Bucket {
     }
 }
 
-/// Queues an event behind the others; an update of the same kind as the last one queued for
-/// its dedup key replaces it (PagerDuty keeps only the latest state of a trigger, and a second
-/// acknowledge or resolve changes nothing), keeping its place so order per key holds.
+/// Queues a page behind the others; an update of the same kind as the last one queued for its
+/// dedup key replaces it (a destination keeps only the latest state of a trigger, and a second
+/// acknowledge or resolve changes nothing), keeping its place so order per key holds. A page
+/// partly delivered already (some of its requests accepted) is not replaced.
 fn enqueue(queue: &mut VecDeque<Pending>, outgoing: Outgoing) {
     let Outgoing { sequence, event } = outgoing;
     let last = queue.iter_mut().rev().find(|pending| pending.event.dedup_key == event.dedup_key);
-    if let Some(last) = last.filter(|last| last.event.action == event.action) {
+    if let Some(last) = last.filter(|last| last.event.action == event.action && last.sent == 0) {
         // The age of the older event counts: coalescing must not keep an event alive forever.
         let at = last.event.at;
         last.event = OutboxEvent { at, ..event };
         last.sequences.extend(sequence);
         return;
     }
-    queue.push_back(Pending { event, sequences: sequence.into_iter().collect(), attempts: 0 });
+    queue.push_back(Pending { event, sequences: sequence.into_iter().collect(), attempts: 0, sent: 0 });
 }
 
 impl Lane {
     pub async fn run(self, mut events: mpsc::UnboundedReceiver<Outgoing>, cancel: CancellationToken) {
         let mut queue = VecDeque::new();
-        let mut bucket = Bucket::new(self.rate);
+        let mut bucket = Bucket::new(self.delivery.rate_limit);
         let mut retry_at = Instant::now();
         let mut open = true;
         loop {
@@ -135,13 +136,19 @@ impl Lane {
             bucket.take();
             front.attempts += 1;
             let attempt = tokio::select! {
-                attempt = self.attempt(&front.event) => attempt,
+                attempt = self.attempt(&front.event, front.sent) => attempt,
                 () = cancel.cancelled() => break,
             };
             match attempt {
-                Attempt::Delivered => {
+                Attempt::Accepted { last: false } => {
+                    front.sent += 1;
+                    front.attempts = 0;
+                }
+                Attempt::Accepted { last: true } => {
                     self.metrics.page_sent(front.event.action);
                     tracing::info!(
+                        sink = self.sink.name(),
+                        destination = %self.name,
                         dedup_key = %front.event.dedup_key,
                         action = action_str(front.event.action),
                         "page delivered"
@@ -149,25 +156,33 @@ impl Lane {
                     self.done(queue.pop_front());
                 }
                 Attempt::Rejected(detail) => {
-                    tracing::error!(dedup_key = %front.event.dedup_key, %detail, "pagerduty rejected the page; not retrying");
+                    tracing::error!(
+                        sink = self.sink.name(),
+                        destination = %self.name,
+                        dedup_key = %front.event.dedup_key,
+                        %detail,
+                        "the destination refused the page; not retrying"
+                    );
                     self.dead_letter(queue.pop_front(), PageFailure::Rejected, &detail);
                 }
                 Attempt::Retry { reason, retry_after } => {
+                    let retry = self.delivery.retry;
                     let age = crate::clock::now().since(front.event.at);
-                    if self.retry.max_attempts.is_some_and(|max| front.attempts >= max) {
+                    if retry.max_attempts.is_some_and(|max| front.attempts >= max) {
                         let detail = format!("{reason} after {} attempts", front.attempts);
                         self.dead_letter(queue.pop_front(), PageFailure::RetriesExhausted, &detail);
-                    } else if age >= self.retry.max_age {
+                    } else if age >= retry.max_age {
                         let detail = format!("{reason}; undelivered for {}s", age.as_secs());
                         self.dead_letter(queue.pop_front(), PageFailure::Expired, &detail);
                     } else {
                         let wait = retry_after.map_or_else(
-                            || self.retry.backoff(front.attempts),
-                            |after| after.min(self.retry.max_backoff),
+                            || retry.backoff(front.attempts),
+                            |after| after.min(retry.max_backoff),
                         );
-                        self.metrics.pagerduty_retry();
+                        self.metrics.delivery_retry(self.sink.name());
                         tracing::warn!(
-                            routing_key = %self.name,
+                            sink = self.sink.name(),
+                            destination = %self.name,
                             dedup_key = %front.event.dedup_key,
                             attempt = front.attempts,
                             %reason,
@@ -181,14 +196,15 @@ impl Lane {
         }
         if !queue.is_empty() {
             tracing::warn!(
-                routing_key = %self.name,
-                events = queue.len(),
+                sink = self.sink.name(),
+                destination = %self.name,
+                pages = queue.len(),
                 "pages not yet delivered stay in the outbox; they go out at the next start"
             );
         }
     }
 
-    /// Reports the event's outbox entries as done.
+    /// Reports the page's outbox entries as done.
     fn done(&self, pending: Option<Pending>) {
         for sequence in pending.into_iter().flat_map(|pending| pending.sequences) {
             let _ = self.delivered.send(sequence);
@@ -197,24 +213,39 @@ impl Lane {
 
     fn dead_letter(&self, pending: Option<Pending>, failure: PageFailure, detail: &str) {
         let Some(pending) = pending else { return };
-        if self.dead_letters.write(&pending.event, failure, detail) {
+        if self.dead_letters.write(&pending.event, &*self.sink, failure, detail) {
             self.done(Some(pending));
         }
     }
 
-    async fn attempt(&self, event: &OutboxEvent) -> Attempt {
-        let body = match wire_body(&event.body, self.secret.expose()) {
-            Ok(body) => body,
+    /// Sends the page's request number `index`.
+    async fn attempt(&self, event: &OutboxEvent, index: usize) -> Attempt {
+        let requests =
+            StoredPage::parse(&event.body).and_then(|page| self.sink.requests(&page, Some(&self.key)));
+        let mut requests = match requests {
+            Ok(requests) => requests,
             Err(detail) => return Attempt::Rejected(detail),
         };
-        let response = self
+        let last = index + 1 >= requests.len();
+        if index >= requests.len() {
+            return Attempt::Accepted { last: true };
+        }
+        let request = requests.swap_remove(index);
+        self.send(request, last).await
+    }
+
+    async fn send(&self, request: Request, last: bool) -> Attempt {
+        let sink = self.sink.name();
+        let mut builder = self
             .client
-            .post(&self.url)
+            .request(request.method, &request.url)
+            .timeout(self.delivery.timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
-        let response = match response {
+            .body(request.body);
+        if let Some(authorization) = &request.authorization {
+            builder = builder.header(reqwest::header::AUTHORIZATION, authorization.expose());
+        }
+        let response = match builder.send().await {
             Ok(response) => response,
             Err(error) => {
                 return Attempt::Retry { reason: format!("request failed: {error}"), retry_after: None };
@@ -228,62 +259,16 @@ impl Lane {
             .and_then(|value| value.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         match status {
-            200..=299 => Attempt::Delivered,
-            429 | 500..=599 => Attempt::Retry { reason: format!("pagerduty answered {status}"), retry_after },
+            200..=299 => Attempt::Accepted { last },
+            429 | 500..=599 => Attempt::Retry { reason: format!("{sink} answered {status}"), retry_after },
             _ => {
                 let body = response.text().await.unwrap_or_default();
                 Attempt::Rejected(format!(
-                    "pagerduty answered {status}: {}",
+                    "{sink} answered {status}: {}",
                     body.chars().take(1024).collect::<String>()
                 ))
             }
         }
-    }
-}
-
-/// The request body: the stored event with the routing key's secret in place of its name, cut
-/// to PagerDuty's size limit.
-fn wire_body(stored: &str, secret: &str) -> Result<Vec<u8>, String> {
-    let mut event: Value =
-        serde_json::from_str(stored).map_err(|error| format!("stored event is not JSON: {error}"))?;
-    let Some(fields) = event.as_object_mut() else {
-        return Err("stored event is not a JSON object".to_owned());
-    };
-    fields.insert("routing_key".to_owned(), Value::String(secret.to_owned()));
-    fit(&mut event);
-    let body = serde_json::to_vec(&event).map_err(|error| error.to_string())?;
-    if body.len() > MAX_EVENT_BYTES {
-        return Err(format!("event of {} bytes over PagerDuty's limit even when cut", body.len()));
-    }
-    Ok(body)
-}
-
-/// Cuts `custom_details` until the event fits: alerts from the end (counted in
-/// `alerts_omitted`), then the log context and evidence, then everything but the counts.
-fn fit(event: &mut Value) {
-    let size = |event: &Value| serde_json::to_vec(event).map_or(usize::MAX, |bytes| bytes.len());
-    while size(event) > MAX_EVENT_BYTES {
-        let Some(details) = event.pointer_mut("/payload/custom_details").and_then(Value::as_object_mut)
-        else {
-            return;
-        };
-        let alerts = details.get_mut("alerts").and_then(Value::as_array_mut);
-        if let Some(alerts) = alerts.filter(|alerts| !alerts.is_empty()) {
-            let dropped = alerts.len().div_ceil(2);
-            alerts.truncate(alerts.len() - dropped);
-            let omitted = details.get("alerts_omitted").and_then(Value::as_u64).unwrap_or(0);
-            details.insert("alerts_omitted".to_owned(), Value::from(omitted + dropped as u64));
-            continue;
-        }
-        let extras = ["log_context", "evidence", "why", "entities", "tags", "group_labels", "probable_cause"];
-        if let Some(extra) = extras.iter().find(|extra| details.contains_key(**extra)) {
-            details.remove(*extra);
-            continue;
-        }
-        // Nothing left to cut but the counts: keep them, and say the details were cut.
-        details.retain(|key, _| matches!(key.as_str(), "firing" | "resolved" | "alerts_omitted" | "reason"));
-        details.insert("truncated".to_owned(), Value::Bool(true));
-        return;
     }
 }
 
@@ -300,7 +285,7 @@ mod tests {
                 at: EventTime::from_millis(sequence as i64),
                 action,
                 dedup_key: key.into(),
-                routing_key: "default".into(),
+                destination: "default".into(),
                 body: format!(r#"{{"summary": "{summary}"}}"#),
                 shard: None,
             },
@@ -342,30 +327,6 @@ mod tests {
                 ("a", Trigger, r#"{"summary": "a5"}"#, vec![6], 6),
             ]
         );
-    }
-
-    #[test]
-    fn an_oversized_event_is_cut_to_the_limit_keeping_its_counts() {
-        let alert = serde_json::json!({"labels": {"alertname": "X", "blob": "x".repeat(4000)}});
-        let event = serde_json::json!({
-            "routing_key": "default",
-            "event_action": "trigger",
-            "payload": {"summary": "s", "custom_details": {
-                "alerts": vec![alert; 400],
-                "firing": 400,
-                "resolved": 0,
-                "reason": "opened",
-                "evidence": ["e".repeat(300_000)],
-            }},
-        });
-        let body = wire_body(&event.to_string(), "SECRET").unwrap();
-        assert!(body.len() <= MAX_EVENT_BYTES);
-        let sent: Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(sent["routing_key"], "SECRET");
-        let details = &sent["payload"]["custom_details"];
-        assert_eq!(details["firing"], 400);
-        let listed = details["alerts"].as_array().map_or(0, Vec::len) as u64;
-        assert_eq!(listed + details["alerts_omitted"].as_u64().unwrap(), 400);
     }
 
     #[test]
