@@ -249,3 +249,54 @@ fn the_standard_catalog_is_whole_and_the_config_extends_and_overrides_it() {
     assert_eq!(paths, vec!["catalog.alerts[0].class", "catalog.alerts[1].name", "catalog.alerts[2]"]);
     assert!(errors.to_string().contains("unknown class \"urgent\""), "{errors}");
 }
+
+#[test]
+fn opsgenie_destinations_regions_and_priorities() {
+    let text = r#"
+opsgenie:
+  region: eu
+  api_keys:
+    ops: { value: "0b5e55ed" }
+  priority: { low: P4 }
+route:
+  destination: ops
+"#;
+    let config = parse(text, &no_env).unwrap();
+    assert_eq!(config.opsgenie.url, crate::sinks::opsgenie::EU_URL);
+    assert_eq!(config.opsgenie.priority, Priorities { high: Priority::P1, low: Priority::P4 });
+    assert_eq!(config.opsgenie.delivery.rate_limit.events_per_minute, 60);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+
+    let text = r#"
+pagerduty:
+  routing_keys:
+    ops: { value: "R0UT1NG" }
+opsgenie:
+  region: mars
+  api_keys:
+    ops: { value: "0b5e55ed" }
+  priority: { high: urgent }
+  rate_limit: { burst: 0 }
+route:
+  routes:
+    - destination: ops
+      routing_key: ops
+    - destination: nowhere
+"#;
+    let errors = parse(text, &no_env).unwrap_err();
+    let paths: Vec<&str> = errors.0.iter().map(|error| error.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "opsgenie.region",
+            "opsgenie.priority.high",
+            "opsgenie.rate_limit.burst",
+            "opsgenie.api_keys.ops",
+            "route.routes[0].destination",
+            "route.routes[1].destination",
+        ]
+    );
+    let rendered = errors.to_string();
+    assert!(rendered.contains("unknown destination \"nowhere\""), "{rendered}");
+    assert!(rendered.contains("destination's name must be unique"), "{rendered}");
+}

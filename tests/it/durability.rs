@@ -1,5 +1,6 @@
-//! Crashes and PagerDuty outages: the real binary killed with SIGKILL mid-storm and restarted on
-//! its data directory, and a PagerDuty that fails for a while.
+//! Crashes and destination outages: the real binary killed with SIGKILL mid-storm and restarted
+//! on its data directory, and a PagerDuty (or Opsgenie) that fails for a while. Every sink gets
+//! the same tests.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,13 +9,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{
-    FakePagerDuty, PATIENCE, Process, ROUTING_KEY, TestServer, config_with, http, post_json, temp_path,
+    Destination, FakeOpsgenie, FakePagerDuty, PATIENCE, Process, Seen, TestServer, config_for, config_with,
+    http, post_json, temp_path,
 };
 
 const KINDS: usize = 12;
 const ROUTE: &str = "route:\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n";
 
-fn crash_config(dir: &Path, pagerduty_url: &str) -> PathBuf {
+fn crash_config(dir: &Path, destination: &impl Destination) -> PathBuf {
     let path = dir.join("noisegate.yaml");
     let yaml = format!(
         r#"
@@ -35,13 +37,10 @@ route:
   group_wait: 0s
   group_interval: 1s
   repeat_interval: 24h
-pagerduty:
-  url: "{pagerduty_url}"
-  routing_keys:
-    default: {{ value: "{ROUTING_KEY}" }}
-  retry: {{initial_backoff: 10ms, max_backoff: 50ms}}
-  rate_limit: {{events_per_minute: 60000, burst: 100}}
-"#
+{}"#,
+        destination.config(
+            "  retry: {initial_backoff: 10ms, max_backoff: 50ms}\n  rate_limit: {events_per_minute: 60000, burst: 100}\n"
+        )
     );
     std::fs::write(&path, yaml).unwrap();
     path
@@ -79,19 +78,18 @@ fn storm() -> Vec<(String, usize, bool)> {
     requests
 }
 
-/// PagerDuty's view of the events: per dedup key, the incidents it opened (a trigger on a key
+/// The destination's view of the pages: per key, the incidents it opened (a trigger on a key
 /// with no open incident opens one) and whether the last one is resolved.
-fn incidents(events: &[Value]) -> BTreeMap<String, (usize, bool)> {
+fn incidents(pages: &[Seen]) -> BTreeMap<String, (usize, bool)> {
     let mut keys: BTreeMap<String, (usize, bool)> = BTreeMap::new();
-    for event in events {
-        let key = event["dedup_key"].as_str().unwrap_or_default().to_owned();
-        let (opened, open) = keys.entry(key).or_insert((0, false));
-        match event["event_action"].as_str() {
-            Some("trigger") if !*open => {
+    for page in pages {
+        let (opened, open) = keys.entry(page.key.clone()).or_insert((0, false));
+        match page.action.as_str() {
+            "trigger" if !*open => {
                 *opened += 1;
                 *open = true;
             }
-            Some("resolve") => *open = false,
+            "resolve" => *open = false,
             _ => {}
         }
     }
@@ -122,9 +120,17 @@ async fn start(config: &Path, dir: &Path) -> Process {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_storm_and_restarted_it_pages_every_incident_once_and_every_resolve() {
+    killed_mid_storm(&FakePagerDuty::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_storm_opsgenie_gets_every_incident_once_and_every_close() {
+    killed_mid_storm(&FakeOpsgenie::start().await).await;
+}
+
+async fn killed_mid_storm(pagerduty: &impl Destination) {
     let dir = tempfile::tempdir().unwrap();
-    let pagerduty = FakePagerDuty::start().await;
-    let config = crash_config(dir.path(), &pagerduty.url);
+    let config = crash_config(dir.path(), pagerduty);
     let requests = storm();
     // Kill points spread over the storm, at pseudo-random requests (fixed seed: reproducible).
     let mut random = fastrand::Rng::with_seed(7);
@@ -143,7 +149,7 @@ async fn killed_mid_storm_and_restarted_it_pages_every_incident_once_and_every_r
                 process = Some(start(&config, dir.path()).await);
             }
             pagerduty
-                .wait_for("every incident of the round resolved", |events| {
+                .wait_seen("every incident of the round resolved", |events| {
                     let incidents = incidents(events);
                     incidents.len() == KINDS && incidents.values().all(|(_, resolved)| *resolved)
                 })
@@ -156,7 +162,7 @@ async fn killed_mid_storm_and_restarted_it_pages_every_incident_once_and_every_r
             }
             let expected: usize = if *round == 0 { KINDS } else { KINDS + KINDS.div_ceil(3) };
             pagerduty
-                .wait_for("every trigger of the round", |events| {
+                .wait_seen("every trigger of the round", |events| {
                     incidents(events).values().map(|(opened, _)| opened).sum::<usize>() >= expected
                 })
                 .await;
@@ -174,7 +180,7 @@ async fn killed_mid_storm_and_restarted_it_pages_every_incident_once_and_every_r
         process = Some(start(&config, dir.path()).await);
     }
     let events = pagerduty
-        .wait_for("every incident resolved", |events| {
+        .wait_seen("every incident resolved", |events| {
             let incidents = incidents(events);
             incidents.len() == KINDS && incidents.values().all(|(_, resolved)| *resolved)
         })
@@ -186,19 +192,15 @@ async fn killed_mid_storm_and_restarted_it_pages_every_incident_once_and_every_r
     // One incident per episode: kinds 0, 3, 6, 9 had two, the rest one; every one resolved.
     let incidents = incidents(&events);
     for (key, (opened, resolved)) in &incidents {
-        let event = events.iter().find(|event| event["dedup_key"] == key.as_str()).unwrap();
-        let kind: usize =
-            event["payload"]["summary"].as_str().unwrap().trim_start_matches("Kind").parse().unwrap();
+        let event = events.iter().find(|event| event.key == *key).unwrap();
+        let kind: usize = event.summary.as_deref().unwrap().trim_start_matches("Kind").parse().unwrap();
         let episodes = if kind % 3 == 0 { 2 } else { 1 };
         assert_eq!((*opened, *resolved), (episodes, true), "Kind{kind} ({key}): {events:#?}");
     }
     // In order per key: never a resolve before the key's first trigger.
     for key in incidents.keys() {
-        let actions: Vec<&str> = events
-            .iter()
-            .filter(|event| event["dedup_key"] == key.as_str())
-            .filter_map(|event| event["event_action"].as_str())
-            .collect();
+        let actions: Vec<&str> =
+            events.iter().filter(|event| event.key == *key).map(|event| event.action.as_str()).collect();
         assert_eq!(actions.first(), Some(&"trigger"), "{key}: {actions:?}");
         assert_eq!(actions.last(), Some(&"resolve"), "{key}: {actions:?}");
     }
@@ -206,21 +208,29 @@ async fn killed_mid_storm_and_restarted_it_pages_every_incident_once_and_every_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pagerduty_outage_delays_pages_without_losing_reordering_or_duplicating_them() {
-    let pagerduty = FakePagerDuty::start().await;
+    outage(&FakePagerDuty::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opsgenie_outage_delays_pages_without_losing_reordering_or_duplicating_them() {
+    outage(&FakeOpsgenie::start().await).await;
+}
+
+async fn outage(pagerduty: &impl Destination) {
     // Down for a while: errors and throttling, then back.
     let mut outage = vec![500; 12];
     outage.extend([429; 6]);
     outage.extend([503; 6]);
     pagerduty.script(&outage);
     let rate = "  rate_limit: {events_per_minute: 600, burst: 3}";
-    let server = TestServer::start(&config_with(&pagerduty.url, rate, ROUTE)).await;
+    let server = TestServer::start(&config_for(pagerduty, rate, ROUTE)).await;
     let url = server.url("/api/v2/alerts");
     for kind in 0..6 {
         let body = format!(r#"[{{"labels": {{"alertname": "Outage{kind}", "severity": "critical"}}}}]"#);
         assert_eq!(post_json(&url, &body).await.0, 200);
     }
-    let triggered = |events: &[Value]| incidents(events).len() == 6;
-    pagerduty.wait_for("a trigger per alert", triggered).await;
+    let triggered = |events: &[Seen]| incidents(events).len() == 6;
+    pagerduty.wait_seen("a trigger per alert", triggered).await;
     for kind in 0..6 {
         let body = format!(
             r#"[{{"labels": {{"alertname": "Outage{kind}", "severity": "critical"}}, "endsAt": "2020-01-01T00:00:00Z"}}]"#
@@ -228,7 +238,7 @@ async fn a_pagerduty_outage_delays_pages_without_losing_reordering_or_duplicatin
         assert_eq!(post_json(&url, &body).await.0, 200);
     }
     let events = pagerduty
-        .wait_for("every incident resolved", |events| {
+        .wait_seen("every incident resolved", |events| {
             let incidents = incidents(events);
             incidents.len() == 6 && incidents.values().all(|(_, resolved)| *resolved)
         })
@@ -237,11 +247,8 @@ async fn a_pagerduty_outage_delays_pages_without_losing_reordering_or_duplicatin
 
     // Each alert one incident, triggered then resolved, nothing twice.
     for (key, incident) in incidents(&events) {
-        let actions: Vec<&str> = events
-            .iter()
-            .filter(|event| event["dedup_key"] == key.as_str())
-            .filter_map(|event| event["event_action"].as_str())
-            .collect();
+        let actions: Vec<&str> =
+            events.iter().filter(|event| event.key == key).map(|event| event.action.as_str()).collect();
         assert_eq!((incident, actions.as_slice()), ((1, true), ["trigger", "resolve"].as_slice()), "{key}");
     }
     // The outage was retried through, never faster than the rate limit: at most the burst

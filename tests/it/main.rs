@@ -10,6 +10,7 @@ mod durability;
 mod engine;
 mod fuzz_seeds;
 mod kafka;
+mod opsgenie;
 mod otlp;
 mod overload;
 mod pagerduty;

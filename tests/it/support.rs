@@ -1,4 +1,5 @@
-//! Test harness: the real service on 127.0.0.1 port 0, and a fake PagerDuty Events API server.
+//! Test harness: the real service on 127.0.0.1 port 0, and fake PagerDuty (Events API v2) and
+//! Opsgenie (Alert API v2) servers.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -30,6 +31,19 @@ pub fn config_yaml(pagerduty_url: &str, extra: &str) -> String {
 
 /// `config_yaml` with more `pagerduty:` settings (indented lines).
 pub fn config_with(pagerduty_url: &str, pagerduty_extra: &str, extra: &str) -> String {
+    let pagerduty = format!(
+        "pagerduty:\n  url: \"{pagerduty_url}\"\n  routing_keys:\n    default: {{ value: \"{ROUTING_KEY}\" }}\n"
+    );
+    config_paging(&pagerduty, pagerduty_extra, extra)
+}
+
+/// A config for tests paging `destination` (its section with `destination_extra` settings), and
+/// `extra` YAML appended.
+pub fn config_for(destination: &impl Destination, destination_extra: &str, extra: &str) -> String {
+    config_paging(&destination.config(""), destination_extra, extra)
+}
+
+fn config_paging(destination: &str, destination_extra: &str, extra: &str) -> String {
     format!(
         r#"
 server:
@@ -41,16 +55,13 @@ server:
 # Ingest tests: every incident pages as its severity says (scoring has tests of its own).
 scoring:
   shadow: unfiltered
-pagerduty:
-  url: "{pagerduty_url}"
-  routing_keys:
-    default: {{ value: "{ROUTING_KEY}" }}
-  retry:
+{}  retry:
     initial_backoff: 10ms
     max_backoff: 50ms
-{pagerduty_extra}
+{destination_extra}
 {extra}
-"#
+"#,
+        destination.trim_end_matches('\n').to_owned() + "\n"
     )
 }
 
@@ -147,17 +158,90 @@ fn parse_metric(text: &str, sample: &str) -> Option<f64> {
     })
 }
 
-/// One request the fake PagerDuty received.
+/// One request a fake destination received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: String,
+    /// The path and query.
+    pub path: String,
+    pub authorization: Option<String>,
     pub body: Value,
     pub status: u16,
     /// When it arrived.
     pub at: std::time::Instant,
 }
 
+/// A page as a destination took it: its key (dedup key, alias), its action (`trigger`,
+/// `acknowledge`, `resolve`) and on triggers its summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub key: String,
+    pub action: String,
+    pub summary: Option<String>,
+}
+
+/// What the delivery tests need of a fake destination.
+pub trait Destination {
+    /// Its config section, a destination named `default` with `extra` settings (indented lines).
+    fn config(&self, extra: &str) -> String;
+    fn script(&self, statuses: &[u16]);
+    fn received(&self) -> Vec<Received>;
+    /// The pages it accepted, in order.
+    fn seen(&self) -> Vec<Seen>;
+    fn state(&self) -> &FakeState;
+
+    /// Waits until the pages accepted satisfy `done` and returns them.
+    async fn wait_seen(&self, what: &str, done: impl Fn(&[Seen]) -> bool) -> Vec<Seen> {
+        let waiting = async {
+            loop {
+                let notified = self.state().notify.notified();
+                let seen = self.seen();
+                if done(&seen) {
+                    return seen;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, waiting)
+            .await
+            .unwrap_or_else(|_| panic!("expected {what}, got {:#?}", self.seen()))
+    }
+}
+
+impl Destination for FakePagerDuty {
+    fn config(&self, extra: &str) -> String {
+        format!(
+            "pagerduty:\n  url: \"{}\"\n  routing_keys:\n    default: {{ value: \"{ROUTING_KEY}\" }}\n{extra}",
+            self.url
+        )
+    }
+
+    fn script(&self, statuses: &[u16]) {
+        FakePagerDuty::script(self, statuses);
+    }
+
+    fn received(&self) -> Vec<Received> {
+        FakePagerDuty::received(self)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.events()
+            .iter()
+            .map(|event| Seen {
+                key: event["dedup_key"].as_str().unwrap_or_default().to_owned(),
+                action: event["event_action"].as_str().unwrap_or_default().to_owned(),
+                summary: event["payload"]["summary"].as_str().map(str::to_owned),
+            })
+            .collect()
+    }
+
+    fn state(&self) -> &FakeState {
+        &self.state
+    }
+}
+
 #[derive(Default)]
-struct FakeState {
+pub struct FakeState {
     received: Mutex<Vec<Received>>,
     /// Statuses to answer with, in order; 202 once empty.
     script: Mutex<VecDeque<u16>>,
@@ -252,17 +336,176 @@ impl FakePagerDuty {
     }
 }
 
-async fn enqueue(State(state): State<Arc<FakeState>>, _headers: HeaderMap, body: String) -> Response {
-    let status = state.script.lock().unwrap().pop_front().unwrap_or(202);
+impl FakeState {
+    /// Records a request and returns the status to answer with.
+    /// `refused`: the status it answers whatever the script says (a bad key).
+    fn receive(
+        &self,
+        method: &str,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        body: &Value,
+        refused: Option<u16>,
+    ) -> u16 {
+        let status = refused.unwrap_or_else(|| self.script.lock().unwrap().pop_front().unwrap_or(202));
+        let authorization =
+            headers.get("authorization").and_then(|value| value.to_str().ok()).map(str::to_owned);
+        let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |path| path.to_string());
+        let at = std::time::Instant::now();
+        let received =
+            Received { method: method.to_owned(), path, authorization, body: body.clone(), status, at };
+        self.received.lock().unwrap().push(received);
+        self.notify.notify_waiters();
+        status
+    }
+}
+
+async fn enqueue(
+    State(state): State<Arc<FakeState>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    let at = std::time::Instant::now();
-    state.received.lock().unwrap().push(Received { body: body.clone(), status, at });
-    state.notify.notify_waiters();
+    let status = state.receive("POST", &uri, &headers, &body, None);
     let code = StatusCode::from_u16(status).unwrap();
     if status == 429 {
         return (code, [("retry-after", "0")], "{\"status\":\"throttle event\"}").into_response();
     }
     (code, axum::Json(serde_json::json!({"status": "success", "dedup_key": body["dedup_key"]})))
+        .into_response()
+}
+
+/// The API key the fake Opsgenie expects.
+pub const OPSGENIE_KEY: &str = "0b5e55ed-0000-4000-8000-000000000000";
+
+/// A local stand-in for Opsgenie's Alert API v2: takes every request under `/v2/alerts` and
+/// answers as Opsgenie does (202 and a request id), or as scripted.
+pub struct FakeOpsgenie {
+    pub url: String,
+    state: Arc<FakeState>,
+}
+
+impl FakeOpsgenie {
+    pub async fn start() -> FakeOpsgenie {
+        let state = Arc::new(FakeState::default());
+        let app = axum::Router::new().fallback(opsgenie).with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeOpsgenie { url, state }
+    }
+
+    /// Waits until `count` requests in all have arrived and returns them.
+    pub async fn wait_requests(&self, count: usize) -> Vec<Received> {
+        let waiting = async {
+            loop {
+                let notified = self.state.notify.notified();
+                let received = self.received();
+                if received.len() >= count {
+                    return received;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, waiting)
+            .await
+            .unwrap_or_else(|_| panic!("expected {count} Opsgenie requests, got {:#?}", self.received()))
+    }
+}
+
+impl Destination for FakeOpsgenie {
+    fn config(&self, extra: &str) -> String {
+        format!(
+            "opsgenie:\n  url: \"{}\"\n  api_keys:\n    default: {{ value: \"{OPSGENIE_KEY}\" }}\n{extra}",
+            self.url
+        )
+    }
+
+    fn script(&self, statuses: &[u16]) {
+        self.state.script.lock().unwrap().extend(statuses);
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// Creates are triggers, and acknowledge and close by alias the other actions; notes and
+    /// priority updates go with a trigger and are not pages of their own.
+    fn seen(&self) -> Vec<Seen> {
+        self.received()
+            .into_iter()
+            .filter(|received| received.status < 300)
+            .filter_map(|received| {
+                let path = received.path.split('?').next().unwrap_or_default();
+                let parts: Vec<&str> = path.trim_start_matches("/v2/alerts").split('/').collect();
+                let decode = |alias: &str| percent_decode(alias);
+                match (received.method.as_str(), parts.as_slice()) {
+                    ("POST", [""]) => Some(Seen {
+                        key: received.body["alias"].as_str().unwrap_or_default().to_owned(),
+                        action: "trigger".to_owned(),
+                        summary: received.body["message"].as_str().map(str::to_owned),
+                    }),
+                    ("POST", ["", alias, "acknowledge"]) => {
+                        Some(Seen { key: decode(alias), action: "acknowledge".to_owned(), summary: None })
+                    }
+                    ("POST", ["", alias, "close"]) => {
+                        Some(Seen { key: decode(alias), action: "resolve".to_owned(), summary: None })
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    fn state(&self) -> &FakeState {
+        &self.state
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes.get(index + 1..index + 3).and_then(|hex| std::str::from_utf8(hex).ok());
+        match (bytes[index], hex.and_then(|hex| u8::from_str_radix(hex, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                index += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn opsgenie(
+    State(state): State<Arc<FakeState>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    let authorized =
+        headers.get("authorization").is_some_and(|value| *value == format!("GenieKey {OPSGENIE_KEY}"));
+    let status = state.receive(method.as_str(), &uri, &headers, &body, (!authorized).then_some(401));
+    let code = StatusCode::from_u16(status).unwrap();
+    if !authorized {
+        let refused =
+            serde_json::json!({"message": "Key format is not valid!", "took": 0.0, "requestId": "r"});
+        return (StatusCode::UNAUTHORIZED, axum::Json(refused)).into_response();
+    }
+    if status == 202 {
+        let accepted =
+            serde_json::json!({"result": "Request will be processed", "took": 0.01, "requestId": "r"});
+        return (code, axum::Json(accepted)).into_response();
+    }
+    (code, axum::Json(serde_json::json!({"message": "scripted", "took": 0.0, "requestId": "r"})))
         .into_response()
 }
 
