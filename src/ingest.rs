@@ -233,10 +233,75 @@ impl Decoded {
     }
 }
 
-/// A request body to write to the capture file: the capture's `source` name and the body as
-/// single-line JSON.
+/// A request body to write to the capture file: its format and the body as single-line JSON.
 #[derive(Debug)]
 pub struct CapturedBody {
-    pub source: &'static str,
+    pub format: WireFormat,
     pub json: String,
+}
+
+/// The request bodies noisegate decodes, each named here once: by its name in capture files
+/// (`source`) and as a Kafka source's `encoding`. Every path in (HTTP, gRPC, Kafka, replay)
+/// decodes a format with the same decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    /// Alertmanager API v2 `POST /api/v2/alerts`: a JSON array of alerts.
+    AlertmanagerV2,
+    /// Alertmanager's webhook notification.
+    AlertmanagerWebhook,
+    /// A PagerDuty Events API v2 event.
+    PagerDutyV2,
+    /// An OTLP `ExportLogsServiceRequest` in its JSON mapping.
+    OtlpLogsJson,
+    /// The same, protobuf (the OpenTelemetry Collector's Kafka exporter's default). Recorded in
+    /// capture files as its JSON mapping.
+    OtlpLogsProto,
+}
+
+impl WireFormat {
+    pub const ALL: [WireFormat; 5] = [
+        WireFormat::OtlpLogsProto,
+        WireFormat::OtlpLogsJson,
+        WireFormat::AlertmanagerV2,
+        WireFormat::AlertmanagerWebhook,
+        WireFormat::PagerDutyV2,
+    ];
+
+    /// Its name in capture files: the format it is recorded in.
+    pub fn capture_name(self) -> &'static str {
+        match self {
+            WireFormat::AlertmanagerV2 => "alertmanager_v2",
+            WireFormat::AlertmanagerWebhook => "alertmanager_webhook",
+            WireFormat::PagerDutyV2 => "pagerduty_v2",
+            WireFormat::OtlpLogsJson | WireFormat::OtlpLogsProto => "otlp_logs_json",
+        }
+    }
+
+    /// Its name as a Kafka source's `encoding`.
+    pub fn kafka_name(self) -> &'static str {
+        match self {
+            WireFormat::AlertmanagerV2 => "alertmanager_v2",
+            WireFormat::AlertmanagerWebhook => "alertmanager_webhook",
+            WireFormat::PagerDutyV2 => "pagerduty_v2",
+            WireFormat::OtlpLogsJson => "otlp_json",
+            WireFormat::OtlpLogsProto => "otlp_proto",
+        }
+    }
+
+    pub fn from_capture_name(name: &str) -> Option<WireFormat> {
+        // Protobuf is recorded as JSON: a capture names only the JSON formats.
+        WireFormat::ALL
+            .into_iter()
+            .filter(|format| *format != WireFormat::OtlpLogsProto)
+            .find(|format| format.capture_name() == name)
+    }
+
+    pub fn from_kafka_name(name: &str) -> Option<WireFormat> {
+        WireFormat::ALL.into_iter().find(|format| format.kafka_name() == name)
+    }
+
+    /// The Kafka encodings, for error messages.
+    pub fn kafka_names() -> String {
+        WireFormat::ALL.map(WireFormat::kafka_name).join(", ")
+    }
 }

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use noisegate::config;
 use noisegate::ingest::Limits;
-use noisegate::kafka::{Encoding, changelog as kafka_changelog, source as kafka_source};
+use noisegate::ingest::WireFormat;
+use noisegate::kafka::{changelog as kafka_changelog, source as kafka_source};
 use noisegate::secret::Secret;
 use noisegate::sources::{alertmanager, capture, otlp, pagerduty, pagerduty_webhook};
 use noisegate_engine::{Engine, EngineConfig};
@@ -159,15 +160,8 @@ pub fn capture_line(data: &[u8]) {
 
 /// Kafka messages: the first byte picks the topic's encoding, the rest is the message.
 pub fn kafka_message(data: &[u8]) {
-    const ENCODINGS: [Encoding; 5] = [
-        Encoding::OtlpProto,
-        Encoding::OtlpJson,
-        Encoding::AlertmanagerV2,
-        Encoding::AlertmanagerWebhook,
-        Encoding::PagerDutyV2,
-    ];
     let Some((&first, payload)) = data.split_first() else { return };
-    let encoding = ENCODINGS[usize::from(first) % ENCODINGS.len()];
+    let encoding = WireFormat::ALL[usize::from(first) % WireFormat::ALL.len()];
     for limits in limit_sets() {
         let _ = kafka_source::decode(encoding, payload, limits, true);
     }

@@ -44,7 +44,9 @@ pub struct AdminState {
     pub engine: mpsc::Sender<Input>,
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
-    pub counter: Arc<AtomicU64>,
+    /// Silences created through this API so far: part of each new silence's id, so that two
+    /// created in the same millisecond with the same matchers differ.
+    pub silences_created: Arc<AtomicU64>,
     /// Present when the service knows where its config came from.
     pub reloader: Option<Arc<Reloader>>,
     /// The recent decisions about each incident.
@@ -223,7 +225,7 @@ async fn create_silence(State(state): State<AdminState>, body: String) -> Respon
         Err(parse_error) => return error(StatusCode::BAD_REQUEST, format!("invalid silence: {parse_error}")),
     };
     let now = crate::clock::now();
-    let silence = match silence_from(request, now, state.counter.fetch_add(1, Ordering::Relaxed)) {
+    let silence = match silence_from(request, now, state.silences_created.fetch_add(1, Ordering::Relaxed)) {
         Ok(silence) => silence,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
@@ -238,7 +240,7 @@ async fn create_silence(State(state): State<AdminState>, body: String) -> Respon
     }
 }
 
-fn silence_from(request: SilenceRequest, now: EventTime, counter: u64) -> Result<Silence, String> {
+fn silence_from(request: SilenceRequest, now: EventTime, created: u64) -> Result<Silence, String> {
     if request.matchers.is_empty() {
         return Err("`matchers` must list at least one matcher".to_owned());
     }
@@ -273,7 +275,7 @@ fn silence_from(request: SilenceRequest, now: EventTime, counter: u64) -> Result
     }
     let mut hasher = Xxh3::new();
     hasher.update(&now.as_millis().to_le_bytes());
-    hasher.update(&counter.to_le_bytes());
+    hasher.update(&created.to_le_bytes());
     for matcher in &request.matchers {
         hasher.update(matcher.as_bytes());
     }

@@ -19,7 +19,8 @@ use crate::secret::Secret;
 
 use crate::auth::{Token, Tokens};
 use crate::ingest::Limits;
-use crate::kafka::{DeadLetter, Encoding, KafkaConfig, KafkaSource};
+use crate::ingest::WireFormat;
+use crate::kafka::{DeadLetter, KafkaConfig, KafkaSource};
 use crate::sinks::digest::DigestConfig;
 use crate::sinks::opsgenie::{self, OpsgenieConfig, Priorities, Priority};
 use crate::sinks::pagerduty::PagerDutyConfig;
@@ -715,11 +716,15 @@ impl Validator<'_> {
             if source.topic.is_empty() {
                 self.error(format!("{path}.topic"), "empty topic name");
             }
-            match Encoding::parse(&source.encoding) {
+            match WireFormat::from_kafka_name(&source.encoding) {
                 Some(encoding) => sources.push(KafkaSource { topic: source.topic, encoding }),
                 None => self.error(
                     format!("{path}.encoding"),
-                    format!("unknown encoding {:?}: expected one of {}", source.encoding, Encoding::NAMES),
+                    format!(
+                        "unknown encoding {:?}: expected one of {}",
+                        source.encoding,
+                        WireFormat::kafka_names()
+                    ),
                 ),
             }
         }

@@ -164,7 +164,7 @@ fn kafka_defaults_and_errors() {
     assert_eq!(kafka.changelog_topic, "noisegate-changelog");
     assert_eq!(kafka.checkpoint_interval, Duration::from_secs(1));
     assert_eq!(kafka.dead_letter, DeadLetter::File(PathBuf::from("noisegate-data/kafka-dead-letter.jsonl")));
-    assert_eq!(kafka.sources, [KafkaSource { topic: "logs".into(), encoding: Encoding::OtlpProto }]);
+    assert_eq!(kafka.sources, [KafkaSource { topic: "logs".into(), encoding: WireFormat::OtlpLogsProto }]);
     assert!(kafka.client().get("sasl.password") == Some("hunter2"));
     // The secret stays out of debug output.
     assert!(!format!("{kafka:?}").contains("hunter2"));

@@ -20,6 +20,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 
+use crate::ingest::WireFormat;
 use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
@@ -43,34 +44,8 @@ pub struct KafkaConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaSource {
     pub topic: String,
-    pub encoding: Encoding,
-}
-
-/// How a topic's messages are written: each message one request body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// An OTLP `ExportLogsServiceRequest`, protobuf (the OpenTelemetry Collector's Kafka
-    /// exporter's default).
-    OtlpProto,
-    OtlpJson,
-    AlertmanagerV2,
-    AlertmanagerWebhook,
-    PagerDutyV2,
-}
-
-impl Encoding {
-    pub const NAMES: &str = "otlp_proto, otlp_json, alertmanager_v2, alertmanager_webhook, pagerduty_v2";
-
-    pub fn parse(name: &str) -> Option<Encoding> {
-        Some(match name {
-            "otlp_proto" => Encoding::OtlpProto,
-            "otlp_json" => Encoding::OtlpJson,
-            "alertmanager_v2" => Encoding::AlertmanagerV2,
-            "alertmanager_webhook" => Encoding::AlertmanagerWebhook,
-            "pagerduty_v2" => Encoding::PagerDutyV2,
-            _ => return None,
-        })
-    }
+    /// How the topic's messages are written: each message one request body.
+    pub encoding: WireFormat,
 }
 
 /// Where messages that cannot be decoded go, with why.

@@ -35,11 +35,11 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
 
 use super::changelog::Changelog;
-use super::{DeadLetter, Encoding, KafkaConfig, Logging};
+use super::{DeadLetter, KafkaConfig, Logging};
 use crate::inbox::{Batch, Input, ShardKey};
-use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind};
+use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind, WireFormat};
 use crate::metrics::Metrics;
-use crate::sources::{capture, otlp, single_line_json};
+use crate::sources::{otlp, single_line_json};
 
 /// What the source needs from the service.
 pub struct Wiring {
@@ -363,7 +363,7 @@ enum DeadLetterSink {
 
 struct Worker {
     consumer: BaseConsumer<Context>,
-    encodings: HashMap<String, Encoding>,
+    encodings: HashMap<String, WireFormat>,
     dead_letter: DeadLetterSink,
     limits: Arc<Limits>,
     metrics: Arc<Metrics>,
@@ -569,35 +569,27 @@ impl Worker {
 /// Decodes one message as its topic's encoding, with the decoders of the HTTP endpoints;
 /// with `record`, also the body for the capture file (`serve --record`).
 pub fn decode(
-    encoding: Encoding,
+    encoding: WireFormat,
     payload: &[u8],
     limits: &Limits,
     record: bool,
 ) -> Result<(Decoded, Option<CapturedBody>), IngestError> {
-    let source = match encoding {
-        Encoding::OtlpProto => {
-            let request = ExportLogsServiceRequest::decode(payload).map_err(|error| {
-                IngestError::new(Reason::Malformed, format!("not an OTLP ExportLogsServiceRequest: {error}"))
-            })?;
-            let decoded = otlp::decode_request(&request, limits)?;
-            // Recorded as OTLP/JSON, as the OTLP endpoints record protobuf.
-            let captured = match record {
-                true => {
-                    Some(CapturedBody { source: capture::OTLP_LOGS_JSON, json: otlp::to_json(&request)? })
-                }
-                false => None,
-            };
-            return Ok((decoded, captured));
-        }
-        Encoding::OtlpJson => capture::OTLP_LOGS_JSON,
-        Encoding::AlertmanagerV2 => capture::ALERTMANAGER_V2,
-        Encoding::AlertmanagerWebhook => capture::ALERTMANAGER_WEBHOOK,
-        Encoding::PagerDutyV2 => capture::PAGERDUTY_V2,
-    };
+    if encoding == WireFormat::OtlpLogsProto {
+        let request = ExportLogsServiceRequest::decode(payload).map_err(|error| {
+            IngestError::new(Reason::Malformed, format!("not an OTLP ExportLogsServiceRequest: {error}"))
+        })?;
+        let decoded = otlp::decode_request(&request, limits)?;
+        // Recorded as OTLP/JSON, as the OTLP endpoints record protobuf.
+        let captured = match record {
+            true => Some(CapturedBody { format: encoding, json: otlp::to_json(&request)? }),
+            false => None,
+        };
+        return Ok((decoded, captured));
+    }
     let text = std::str::from_utf8(payload)
         .map_err(|error| IngestError::new(Reason::InvalidUtf8, format!("not UTF-8: {error}")))?;
-    let decoded = capture::decode_body(source, text, limits)?;
-    let captured = record.then(|| CapturedBody { source, json: single_line_json(text) });
+    let decoded = crate::sources::decode_text(encoding, text, limits)?;
+    let captured = record.then(|| CapturedBody { format: encoding, json: single_line_json(text) });
     Ok((decoded, captured))
 }
 
@@ -633,32 +625,32 @@ mod tests {
         let pagerduty = r#"{"routing_key":"k","event_action":"trigger","payload":{"summary":"P","source":"s","severity":"error"}}"#;
         let json = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[{"key":"alertname","value":{"stringValue":"J"}}]}]}]}]}"#;
         let proto = otlp::parse_json(json).unwrap().encode_to_vec();
-        let cases: [(Encoding, &[u8], &str); 5] = [
-            (Encoding::AlertmanagerV2, alertmanager.as_bytes(), capture::ALERTMANAGER_V2),
-            (Encoding::AlertmanagerWebhook, webhook.as_bytes(), capture::ALERTMANAGER_WEBHOOK),
-            (Encoding::PagerDutyV2, pagerduty.as_bytes(), capture::PAGERDUTY_V2),
-            (Encoding::OtlpJson, json.as_bytes(), capture::OTLP_LOGS_JSON),
-            (Encoding::OtlpProto, &proto, capture::OTLP_LOGS_JSON),
+        let cases: [(WireFormat, &[u8], &str); 5] = [
+            (WireFormat::AlertmanagerV2, alertmanager.as_bytes(), "alertmanager_v2"),
+            (WireFormat::AlertmanagerWebhook, webhook.as_bytes(), "alertmanager_webhook"),
+            (WireFormat::PagerDutyV2, pagerduty.as_bytes(), "pagerduty_v2"),
+            (WireFormat::OtlpLogsJson, json.as_bytes(), "otlp_logs_json"),
+            (WireFormat::OtlpLogsProto, &proto, "otlp_logs_json"),
         ];
         for (encoding, payload, source) in cases {
             let (decoded, captured) = decode(encoding, payload, &limits(), true).unwrap();
             assert_eq!(decoded.events.len(), 1, "{encoding:?}");
             let captured = captured.unwrap();
-            assert_eq!(captured.source, source);
+            assert_eq!(captured.format.capture_name(), source);
             // What is recorded decodes to the same alerts in replay.
-            let again = capture::decode_body(source, &captured.json, &limits()).unwrap();
+            let again = crate::sources::capture::decode_body(source, &captured.json, &limits()).unwrap();
             assert_eq!(alert_names(&again), alert_names(&decoded), "{encoding:?}");
         }
-        assert!(decode(Encoding::OtlpJson, json.as_bytes(), &limits(), false).unwrap().1.is_none());
+        assert!(decode(WireFormat::OtlpLogsJson, json.as_bytes(), &limits(), false).unwrap().1.is_none());
     }
 
     #[test]
     fn undecodable_messages_say_why() {
-        let error = decode(Encoding::OtlpProto, b"\xff\xff", &limits(), false).unwrap_err();
+        let error = decode(WireFormat::OtlpLogsProto, b"\xff\xff", &limits(), false).unwrap_err();
         assert_eq!(error.reason, Reason::Malformed);
-        let error = decode(Encoding::AlertmanagerV2, b"\xff[]", &limits(), false).unwrap_err();
+        let error = decode(WireFormat::AlertmanagerV2, b"\xff[]", &limits(), false).unwrap_err();
         assert_eq!(error.reason, Reason::InvalidUtf8);
-        let error = decode(Encoding::PagerDutyV2, b"{}", &limits(), false).unwrap_err();
+        let error = decode(WireFormat::PagerDutyV2, b"{}", &limits(), false).unwrap_err();
         assert!(
             error.message.contains("routing_key") || error.message.contains("event_action"),
             "{}",

@@ -130,9 +130,9 @@ fn log_and_apply(
     record
 }
 
-/// What one step (a group of inputs) produced, waiting for its commit.
+/// What a group of inputs produced, waiting for its commit.
 #[derive(Default)]
-struct Step {
+struct Uncommitted {
     records: Vec<Vec<u8>>,
     applied: Vec<oneshot::Sender<Result<(), String>>>,
     commands: Vec<(oneshot::Sender<CommandResult>, CommandResult)>,
@@ -149,14 +149,14 @@ struct Step {
     scratch: Vec<Notification>,
 }
 
-/// When a committed event goes to the sink.
-enum Release {
+/// When a committed page goes to delivery.
+enum SendWhen {
     Now,
-    /// Once the changelog has the partition's checkpoint.
-    Parked(ShardKey),
+    /// Once the changelog has the partition's checkpoint (parked until then).
+    Checkpointed(ShardKey),
 }
 
-impl Step {
+impl Uncommitted {
     /// Files what a partition's engine just decided (in `scratch`) under the partition.
     fn tag(&mut self, key: &ShardKey) {
         self.shard_out.extend(self.scratch.drain(..).map(|notification| (key.clone(), notification)));
@@ -178,7 +178,7 @@ pub fn run(
     let mut last = EventTime::default();
     let mut snapshot_at = Instant::now();
     let mut history_at = Instant::now();
-    let mut step = Step::default();
+    let mut step = Uncommitted::default();
     let mut stopping = false;
     while !stopping {
         let Some(first) = inputs.blocking_recv() else { break };
@@ -192,7 +192,8 @@ pub fn run(
                 stopping = true;
                 break;
             }
-            let context = Context { capture: &mut capture, outputs: &mut outputs, inputs: &inputs, metrics };
+            let context =
+                Surroundings { capture: &mut capture, outputs: &mut outputs, inputs: &inputs, metrics };
             apply(&mut engine, &mut durability.shards, input, now, &mut step, context);
             count += 1;
             if count < MAX_STEP {
@@ -273,8 +274,9 @@ pub fn run(
     }
 }
 
-/// What `apply` needs besides the engines and the step.
-struct Context<'a> {
+/// What `apply` reaches besides the engines and the uncommitted work: the capture file, the
+/// outputs, the input queue and the metrics.
+struct Surroundings<'a> {
     capture: &'a mut Option<CaptureWriter>,
     outputs: &'a mut Outputs,
     inputs: &'a mpsc::Receiver<Input>,
@@ -287,15 +289,15 @@ fn apply(
     shards: &mut Shards,
     input: Input,
     now: EventTime,
-    step: &mut Step,
-    context: Context<'_>,
+    step: &mut Uncommitted,
+    context: Surroundings<'_>,
 ) {
     let before = step.out.len();
     let mut logged = false;
     match input {
         Input::Batch(batch) => {
             if let (Some(writer), Some(body)) = (context.capture.as_mut(), &batch.capture) {
-                if let Err(error) = writer.write(now, body.source, &body.json) {
+                if let Err(error) = writer.write(now, body.format.capture_name(), &body.json) {
                     tracing::error!(%error, "cannot write to the capture file");
                 }
             }
@@ -399,7 +401,7 @@ fn apply(
 }
 
 /// Moves every engine's clock to `now`.
-fn advance(engine: &mut Engine, shards: &mut Shards, now: EventTime, step: &mut Step) {
+fn advance(engine: &mut Engine, shards: &mut Shards, now: EventTime, step: &mut Uncommitted) {
     engine.advance(now, &mut step.out);
     for (key, shard) in shards.engines_mut() {
         shard.advance(now, &mut step.scratch);
@@ -408,9 +410,9 @@ fn advance(engine: &mut Engine, shards: &mut Shards, now: EventTime, step: &mut 
 }
 
 /// Commits the step, then answers its senders and hands its notifications on.
-fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
+fn commit(step: &mut Uncommitted, durability: &mut Durability, outputs: &mut Outputs) {
     let mut events: Vec<OutboxEvent> = std::mem::take(&mut step.resend);
-    let mut releases: Vec<Release> = events.iter().map(|_| Release::Now).collect();
+    let mut releases: Vec<SendWhen> = events.iter().map(|_| SendWhen::Now).collect();
     let mut digests = Vec::new();
     let notifications = step
         .out
@@ -425,7 +427,7 @@ fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
             Notification::Page(page) => match (outbox_event(&page), shard) {
                 (Ok(event), None) => {
                     events.push(event);
-                    releases.push(Release::Now);
+                    releases.push(SendWhen::Now);
                 }
                 // Held until the partition's next checkpoint.
                 (Ok(event), Some(key)) => durability
@@ -453,7 +455,7 @@ fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
     for (key, _, _) in &step.checkpoints {
         for event in durability.shards.take_held(key) {
             events.push(event);
-            releases.push(Release::Parked(key.clone()));
+            releases.push(SendWhen::Checkpointed(key.clone()));
         }
     }
     let mut delivered = Vec::new();
@@ -497,7 +499,7 @@ fn commit(step: &mut Step, durability: &mut Durability, outputs: &mut Outputs) {
     let mut outgoing = Vec::with_capacity(events.len() + step.released.len());
     for ((event, sequence), release) in events.into_iter().zip(sequences).zip(releases) {
         match (release, sequence) {
-            (Release::Parked(key), Some(sequence)) => durability.shards.park(key, sequence, event),
+            (SendWhen::Checkpointed(key), Some(sequence)) => durability.shards.park(key, sequence, event),
             // Without the outbox there is no parking: out now.
             (_, sequence) => outgoing.push(Outgoing { sequence, event }),
         }

@@ -210,6 +210,76 @@ fn restore(config: &Config, recovery: Recovery) -> anyhow::Result<(Engine, Vec<(
     Ok((engine, outbox))
 }
 
+/// Opens the store and restores the engine from it, off the async workers.
+async fn open_store(config: &Config) -> anyhow::Result<(Storage, Engine, Vec<(u64, OutboxEvent)>)> {
+    let storage_dir = config.storage.dir.clone();
+    let storage = tokio::task::spawn_blocking(move || Storage::open(&storage_dir)).await??;
+    let storage_path = storage.path().to_owned();
+    let restore_config = config.clone();
+    let (storage, engine, outbox) = tokio::task::spawn_blocking(move || {
+        let recovery = storage.recover()?;
+        let (engine, outbox) = restore(&restore_config, recovery)?;
+        anyhow::Ok((storage, engine, outbox))
+    })
+    .await?
+    .with_context(|| format!("cannot restore the state stored in {}", storage_path.display()))?;
+    Ok((storage, engine, outbox))
+}
+
+/// Asks the engine to run due flushes every `every`, until shutdown.
+async fn tick(engine: mpsc::Sender<Input>, every: std::time::Duration, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                // A full queue means the engine is busy and will run due flushes anyway.
+                let _ = engine.try_send(Input::Tick);
+            }
+            () = shutdown.cancelled() => break,
+        }
+    }
+}
+
+/// The delivery tasks: pages to their destinations, digest items to the digest.
+struct Delivery {
+    pages: tokio::task::JoinHandle<()>,
+    digest: tokio::task::JoinHandle<()>,
+    /// Sequence numbers of the pages delivered or dead-lettered, for the outbox.
+    delivered: mpsc::UnboundedReceiver<u64>,
+    /// Stops both at once (the shutdown grace period is over).
+    cancel: CancellationToken,
+}
+
+fn start_delivery(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    pages: mpsc::Receiver<Outgoing>,
+    digests: mpsc::Receiver<noisegate_engine::Page>,
+) -> anyhow::Result<Delivery> {
+    let dead_letter_file = config
+        .pagerduty
+        .dead_letter_file
+        .clone()
+        .unwrap_or_else(|| config.storage.dir.join("dead-letter.jsonl"));
+    let fallback = PagesFallback {
+        output: config.pagerduty.pages_file.clone(),
+        client_url: config.pagerduty.client_url.clone(),
+    };
+    let dispatcher = Dispatcher::new(
+        destinations(config),
+        fallback,
+        metrics.clone(),
+        DeadLetters::new(dead_letter_file, metrics.clone()),
+    )?;
+    let cancel = CancellationToken::new();
+    let digest = DigestSink::new(config.digest.clone(), dispatcher.client());
+    let digest = tokio::spawn(digest.run(digests, cancel.clone()));
+    let (delivered_sender, delivered) = mpsc::unbounded_channel();
+    let pages = tokio::spawn(dispatcher.run(pages, delivered_sender, cancel.clone()));
+    Ok(Delivery { pages, digest, delivered, cancel })
+}
+
 /// Runs until `shutdown` is cancelled, then stops accepting, drains the engine, flushes pages
 /// (within `server.shutdown_grace`) and returns.
 pub async fn run(
@@ -257,38 +327,8 @@ pub async fn run(
         None => None,
     };
 
-    let storage_dir = config.storage.dir.clone();
-    let storage = tokio::task::spawn_blocking(move || Storage::open(&storage_dir)).await??;
-    let storage_path = storage.path().to_owned();
-    let restore_config = config.clone();
-    let (storage, engine, outbox) = tokio::task::spawn_blocking(move || {
-        let recovery = storage.recover()?;
-        let (engine, outbox) = restore(&restore_config, recovery)?;
-        anyhow::Ok((storage, engine, outbox))
-    })
-    .await?
-    .with_context(|| format!("cannot restore the state stored in {}", storage_path.display()))?;
-
-    let dead_letter_file = config
-        .pagerduty
-        .dead_letter_file
-        .clone()
-        .unwrap_or_else(|| config.storage.dir.join("dead-letter.jsonl"));
-    let fallback = PagesFallback {
-        output: config.pagerduty.pages_file.clone(),
-        client_url: config.pagerduty.client_url.clone(),
-    };
-    let sink = Dispatcher::new(
-        destinations(&config),
-        fallback,
-        metrics.clone(),
-        DeadLetters::new(dead_letter_file, metrics.clone()),
-    )?;
-    let sink_cancel = CancellationToken::new();
-    let digest = DigestSink::new(config.digest.clone(), sink.client());
-    let digest_task = tokio::spawn(digest.run(digest_receiver, sink_cancel.clone()));
-    let (delivered_sender, delivered_receiver) = mpsc::unbounded_channel();
-    let sink_task = tokio::spawn(sink.run(page_receiver, delivered_sender, sink_cancel.clone()));
+    let (storage, engine, outbox) = open_store(&config).await?;
+    let delivery = start_delivery(&config, &metrics, page_receiver, digest_receiver)?;
     // Events decided before the last stop and not yet delivered go first, in order.
     if !outbox.is_empty() {
         tracing::info!(events = outbox.len(), "delivering events left in the outbox");
@@ -302,7 +342,7 @@ pub async fn run(
         shards,
         storage,
         snapshot_every: config.storage.snapshot_every,
-        delivered: delivered_receiver,
+        delivered: delivery.delivered,
     };
     let (engine_done, engine_stopped) = oneshot::channel();
     let engine_metrics = metrics.clone();
@@ -369,7 +409,7 @@ pub async fn run(
         engine: input_sender.clone(),
         metrics: metrics.clone(),
         ready: ready.clone(),
-        counter: Arc::default(),
+        silences_created: Arc::default(),
         reloader,
         timeline,
         config_text,
@@ -395,21 +435,7 @@ pub async fn run(
     let grpc_task = serve(listeners.grpc, config.server.tls.clone(), grpc_router, &metrics, &shutdown);
 
     let engine_input = input_sender.clone();
-    let tick = config.server.tick;
-    let ticker_shutdown = shutdown.clone();
-    let ticker = tokio::spawn(async move {
-        let mut interval = tokio::time::interval(tick);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = interval.tick() => {
-                    // A full queue means the engine is busy and will run due flushes anyway.
-                    let _ = input_sender.try_send(Input::Tick);
-                }
-                () = ticker_shutdown.cancelled() => break,
-            }
-        }
-    });
+    let ticker = tokio::spawn(tick(input_sender, config.server.tick, shutdown.clone()));
 
     ready.store(true, Ordering::Relaxed);
     tracing::info!(%http_addr, %grpc_addr, %admin_addr, "noisegate serving");
@@ -423,20 +449,12 @@ pub async fn run(
     //    keep the engine from paging what is pending.
     let servers = async {
         let _ = ticker.await;
-        match http_task.await {
-            Ok(Err(error)) => tracing::warn!(%error, "http server stopped with an error"),
-            Err(error) => tracing::warn!(%error, "http server task failed"),
-            Ok(Ok(())) => {}
-        }
-        match grpc_task.await {
-            Ok(Err(error)) => tracing::warn!(%error, "grpc server stopped with an error"),
-            Err(error) => tracing::warn!(%error, "grpc server task failed"),
-            Ok(Ok(())) => {}
-        }
-        match admin_task.await {
-            Ok(Err(error)) => tracing::warn!(%error, "admin server stopped with an error"),
-            Err(error) => tracing::warn!(%error, "admin server task failed"),
-            Ok(Ok(())) => {}
+        for (name, task) in [("http", http_task), ("grpc", grpc_task), ("admin", admin_task)] {
+            match task.await {
+                Ok(Err(error)) => tracing::warn!(%error, server = name, "server stopped with an error"),
+                Err(error) => tracing::warn!(%error, server = name, "server task failed"),
+                Ok(Ok(())) => {}
+            }
         }
     };
     let kafka_stopped = async {
@@ -452,11 +470,11 @@ pub async fn run(
     let closing = async {
         let _ = engine_input.send(Input::Shutdown).await;
         let _ = engine_stopped.await;
-        let _ = sink_task.await;
-        let _ = digest_task.await;
+        let _ = delivery.pages.await;
+        let _ = delivery.digest.await;
     };
     if tokio::time::timeout_at(deadline, closing).await.is_err() {
-        sink_cancel.cancel();
+        delivery.cancel.cancel();
         tracing::error!(
             grace_ms = grace.as_millis() as u64,
             "shutdown grace period over; undelivered pages stay in the outbox for the next start"

@@ -1,8 +1,8 @@
 //! The capture file: what `serve --record` writes and `replay` reads. JSON Lines, one request a
 //! line: `{"received_at": RFC 3339, "source": NAME, "body": REQUEST BODY}`, optionally gzip.
 //!
-//! `source` is `alertmanager_v2`, `alertmanager_webhook`, `pagerduty_v2` or `otlp_logs_json`
-//! (OTLP arriving as protobuf is recorded as OTLP/JSON). Replay decodes each body with the
+//! `source` names its `ingest::WireFormat`: `alertmanager_v2`, `alertmanager_webhook`,
+//! `pagerduty_v2` or `otlp_logs_json` (OTLP arriving as protobuf is recorded as OTLP/JSON). Replay decodes each body with the
 //! same decoder the live endpoint used.
 
 use std::fs::File;
@@ -15,26 +15,14 @@ use flate2::write::GzEncoder;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{alertmanager, otlp, pagerduty};
-use crate::ingest::{Decoded, IngestError, Limits, Reason};
+use crate::ingest::{Decoded, IngestError, Limits, Reason, WireFormat};
 use noisegate_engine::model::EventTime;
-
-pub const ALERTMANAGER_V2: &str = "alertmanager_v2";
-pub const ALERTMANAGER_WEBHOOK: &str = "alertmanager_webhook";
-pub const PAGERDUTY_V2: &str = "pagerduty_v2";
-pub const OTLP_LOGS_JSON: &str = "otlp_logs_json";
 
 /// Decodes a recorded body exactly as its live endpoint decoded it.
 pub fn decode_body(source: &str, body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
-    match source {
-        ALERTMANAGER_V2 => alertmanager::decode_v2(body, limits),
-        ALERTMANAGER_WEBHOOK => alertmanager::decode_webhook(body, limits),
-        PAGERDUTY_V2 => {
-            let decoded = pagerduty::decode_event(body, limits)?;
-            Ok(Decoded { events: vec![decoded.event], rejected: Vec::new() })
-        }
-        OTLP_LOGS_JSON => otlp::decode_request(&otlp::parse_json(body)?, limits),
-        other => Err(IngestError::new(Reason::InvalidValue, format!("unknown capture source {other:?}"))),
+    match WireFormat::from_capture_name(source) {
+        Some(format) => super::decode_text(format, body, limits),
+        None => Err(IngestError::new(Reason::InvalidValue, format!("unknown capture source {source:?}"))),
     }
 }
 

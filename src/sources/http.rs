@@ -15,9 +15,9 @@ use flate2::read::GzDecoder;
 use http_body_util::{BodyExt, Limited};
 
 use super::{Ingest, require_utf8, single_line_json};
-use super::{alertmanager, capture, otlp, pagerduty, pagerduty_webhook};
+use super::{alertmanager, otlp, pagerduty, pagerduty_webhook};
 use crate::auth::{self, Guard};
-use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Reason, SourceKind};
+use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Reason, SourceKind, WireFormat};
 use crate::secret::Secret;
 
 #[derive(Clone)]
@@ -65,7 +65,7 @@ async fn alertmanager_v2(State(state): State<HttpState>, headers: HeaderMap, bod
         headers,
         body,
         SourceKind::AlertmanagerV2,
-        capture::ALERTMANAGER_V2,
+        WireFormat::AlertmanagerV2,
         alertmanager::decode_v2,
     )
     .await
@@ -77,7 +77,7 @@ async fn alertmanager_webhook(State(state): State<HttpState>, headers: HeaderMap
         headers,
         body,
         SourceKind::AlertmanagerWebhook,
-        capture::ALERTMANAGER_WEBHOOK,
+        WireFormat::AlertmanagerWebhook,
         alertmanager::decode_webhook,
     )
     .await
@@ -90,7 +90,7 @@ async fn json_records(
     headers: HeaderMap,
     body: Body,
     source: SourceKind,
-    capture_source: &'static str,
+    format: WireFormat,
     decode: fn(&str, &Limits) -> Result<Decoded, IngestError>,
 ) -> Response {
     let ingest = &state.ingest;
@@ -98,9 +98,7 @@ async fn json_records(
     let result = async {
         let text = json_text(&headers, body, ingest.limits()).await?;
         let mut decoded = decode(&text, ingest.limits())?;
-        let capture = ingest
-            .recording()
-            .then(|| CapturedBody { source: capture_source, json: single_line_json(&text) });
+        let capture = ingest.recording().then(|| CapturedBody { format, json: single_line_json(&text) });
         let accepted = decoded.events.len();
         ingest.submit(source, &mut decoded, capture).await?;
         Ok::<_, IngestError>((accepted, decoded))

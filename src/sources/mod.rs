@@ -16,9 +16,25 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::inbox::{Batch, Input};
-use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind};
+use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind, WireFormat};
 use crate::metrics::Metrics;
 use noisegate_engine::model::{Event, Labels};
+
+/// Decodes a body of a text format with its endpoint's decoder (replay and Kafka use it too).
+pub fn decode_text(format: WireFormat, body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
+    match format {
+        WireFormat::AlertmanagerV2 => alertmanager::decode_v2(body, limits),
+        WireFormat::AlertmanagerWebhook => alertmanager::decode_webhook(body, limits),
+        WireFormat::PagerDutyV2 => {
+            let decoded = pagerduty::decode_event(body, limits)?;
+            Ok(Decoded { events: vec![decoded.event], rejected: Vec::new() })
+        }
+        WireFormat::OtlpLogsJson => otlp::decode_request(&otlp::parse_json(body)?, limits),
+        WireFormat::OtlpLogsProto => {
+            Err(IngestError::new(Reason::InvalidValue, "OTLP protobuf is binary, not text"))
+        }
+    }
+}
 
 /// The sources' handle to the engine.
 #[derive(Clone)]

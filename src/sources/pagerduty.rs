@@ -14,8 +14,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::http::{HttpState, json_text, status_of, with_retry_after};
-use super::{capture, check_annotations, check_labels, single_line_json};
-use crate::ingest::{CapturedBody, IngestError, Limits, Reason, SourceKind};
+use super::{check_annotations, check_labels, single_line_json};
+use crate::ingest::{CapturedBody, IngestError, Limits, Reason, SourceKind, WireFormat};
 use noisegate_engine::model::{Alert, Event, Expiry, LabelsBuilder, Severity};
 
 #[derive(Deserialize)]
@@ -202,7 +202,7 @@ pub async fn enqueue(State(state): State<HttpState>, headers: HeaderMap, body: B
         let decoded = decode_event(&text, ingest.limits())?;
         let capture = ingest
             .recording()
-            .then(|| CapturedBody { source: capture::PAGERDUTY_V2, json: single_line_json(&text) });
+            .then(|| CapturedBody { format: WireFormat::PagerDutyV2, json: single_line_json(&text) });
         let mut batch = crate::ingest::Decoded { events: vec![decoded.event], rejected: Vec::new() };
         ingest.submit(source, &mut batch, capture).await?;
         Ok::<_, IngestError>(decoded.dedup_key)

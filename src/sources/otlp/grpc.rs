@@ -21,9 +21,9 @@ use tonic::{Code, Status};
 
 use super::{decode_request, export_response, to_json};
 use crate::auth::Tokens;
-use crate::ingest::{CapturedBody, IngestError, Reason, SourceKind};
+use crate::ingest::{CapturedBody, IngestError, Reason, SourceKind, WireFormat};
 use crate::metrics::Metrics;
-use crate::sources::{Ingest, capture};
+use crate::sources::Ingest;
 
 const SERVICE: &str = "opentelemetry.proto.collector.logs.v1.LogsService";
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
@@ -144,7 +144,7 @@ impl UnaryService<ExportLogsServiceRequest> for Export {
             let result = async {
                 let mut decoded = decode_request(&request, ingest.limits())?;
                 let capture = if ingest.recording() {
-                    Some(CapturedBody { source: capture::OTLP_LOGS_JSON, json: to_json(&request)? })
+                    Some(CapturedBody { format: WireFormat::OtlpLogsJson, json: to_json(&request)? })
                 } else {
                     None
                 };

@@ -10,9 +10,9 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 
 use super::{decode_request, export_response, parse_json, to_json};
-use crate::ingest::{CapturedBody, IngestError, Reason, SourceKind};
+use crate::ingest::{CapturedBody, IngestError, Reason, SourceKind, WireFormat};
 use crate::sources::http::{HttpState, media_type, read_body, status_of, with_retry_after};
-use crate::sources::{capture, require_utf8, single_line_json};
+use crate::sources::{require_utf8, single_line_json};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Encoding {
@@ -68,8 +68,8 @@ pub async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Bo
         let mut decoded = decode_request(&request, ingest.limits())?;
         let capture = match (ingest.recording(), json) {
             (false, _) => None,
-            (true, Some(json)) => Some(CapturedBody { source: capture::OTLP_LOGS_JSON, json }),
-            (true, None) => Some(CapturedBody { source: capture::OTLP_LOGS_JSON, json: to_json(&request)? }),
+            (true, Some(json)) => Some(CapturedBody { format: WireFormat::OtlpLogsJson, json }),
+            (true, None) => Some(CapturedBody { format: WireFormat::OtlpLogsJson, json: to_json(&request)? }),
         };
         ingest.submit(source, &mut decoded, capture).await?;
         Ok::<_, IngestError>(decoded)
