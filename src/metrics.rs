@@ -7,7 +7,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::ingest::{Reason, SourceKind};
 use noisegate_engine::{EngineStats, PageAction};
@@ -138,205 +138,237 @@ struct OutcomeLabel {
     outcome: &'static str,
 }
 
+/// Registers `metric` under `name` and returns it: each metric is named and described where it
+/// is made.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("noisegate");
-        let metrics = Metrics {
-            received_requests: Family::default(),
-            rejected_requests: Family::default(),
-            accepted_records: Family::default(),
-            rejected_records: Family::default(),
-            alerts_new: Counter::default(),
-            alerts_duplicate: Counter::default(),
-            alerts_resolved: Counter::default(),
-            resolves_unknown: Counter::default(),
-            acknowledgements: Counter::default(),
-            logs: Counter::default(),
-            incidents_opened: Counter::default(),
-            incidents_resolved: Counter::default(),
-            alerts_correlated: Counter::default(),
-            groups_dropped: Counter::default(),
-            log_bursts: Counter::default(),
-            digested: Counter::default(),
-            feedback: Counter::default(),
-            feedback_unmatched: Counter::default(),
-            active_alerts: Gauge::default(),
-            active_groups: Gauge::default(),
-            pages_sent: Family::default(),
-            pages_written: Family::default(),
-            pages_failed: Family::default(),
-            pagerduty_retries: Counter::default(),
-            delivery_retries: Family::default(),
-            queue_depth: Family::default(),
-            unauthenticated: Family::default(),
-            tls_handshake_failures: Counter::default(),
-            limit_hits: Family::default(),
-            reloads: Family::default(),
-            memory: Gauge::default(),
-            kafka_errors: Family::default(),
-            kafka_dead_lettered: Counter::default(),
-            kafka_partitions: Gauge::default(),
-            kafka_checkpoints: Counter::default(),
-            ingest_to_engine: Histogram::new(INGEST_BUCKETS),
+        let mut metrics = Metrics {
+            received_requests: registered(
+                &mut registry,
+                "received_requests",
+                "Ingest requests received, by source",
+                Family::default(),
+            ),
+            rejected_requests: registered(
+                &mut registry,
+                "rejected_requests",
+                "Ingest requests refused as a whole, by source and reason",
+                Family::default(),
+            ),
+            accepted_records: registered(
+                &mut registry,
+                "accepted_records",
+                "Alerts and log records accepted into the engine, by source",
+                Family::default(),
+            ),
+            rejected_records: registered(
+                &mut registry,
+                "rejected_records",
+                "Alerts and log records refused one by one, by source and reason",
+                Family::default(),
+            ),
+            alerts_new: registered(
+                &mut registry,
+                "alerts_new",
+                "Alerts seen for the first time or firing again after resolving",
+                Counter::default(),
+            ),
+            alerts_duplicate: registered(
+                &mut registry,
+                "duplicate_alerts",
+                "Re-sends of a known firing alert, dropped as duplicates",
+                Counter::default(),
+            ),
+            alerts_resolved: registered(
+                &mut registry,
+                "alerts_resolved",
+                "Alerts resolved by their sender",
+                Counter::default(),
+            ),
+            resolves_unknown: registered(
+                &mut registry,
+                "unknown_resolves",
+                "Resolves for alerts not known (already resolved or never seen)",
+                Counter::default(),
+            ),
+            acknowledgements: registered(
+                &mut registry,
+                "acknowledgements",
+                "Acknowledgements received from PagerDuty-style senders",
+                Counter::default(),
+            ),
+            logs: registered(
+                &mut registry,
+                "logs",
+                "Log records received (evidence, not paged)",
+                Counter::default(),
+            ),
+            incidents_opened: registered(
+                &mut registry,
+                "incidents_opened",
+                "Incidents opened (first page of a group)",
+                Counter::default(),
+            ),
+            incidents_resolved: registered(
+                &mut registry,
+                "incidents_resolved",
+                "Incidents resolved",
+                Counter::default(),
+            ),
+            alerts_correlated: registered(
+                &mut registry,
+                "alerts_correlated",
+                "New alerts placed in an open incident through the inventory",
+                Counter::default(),
+            ),
+            groups_dropped: registered(
+                &mut registry,
+                "groups_dropped",
+                "Groups that ended without a page (resolved while settling, or muted throughout)",
+                Counter::default(),
+            ),
+            digested: registered(
+                &mut registry,
+                "incidents_digested",
+                "Incidents sent to the digest instead of paging",
+                Counter::default(),
+            ),
+            feedback: registered(
+                &mut registry,
+                "feedback",
+                "Responder feedback received (PagerDuty webhooks)",
+                Counter::default(),
+            ),
+            feedback_unmatched: registered(
+                &mut registry,
+                "feedback_unmatched",
+                "Responder feedback about no open incident",
+                Counter::default(),
+            ),
+            log_bursts: registered(
+                &mut registry,
+                "log_bursts",
+                "New error log templates bursting, and must-page log lines: evidence for incidents",
+                Counter::default(),
+            ),
+            active_alerts: registered(
+                &mut registry,
+                "active_alerts",
+                "Alerts the engine holds now",
+                Gauge::default(),
+            ),
+            active_groups: registered(
+                &mut registry,
+                "active_groups",
+                "Aggregation groups the engine holds now",
+                Gauge::default(),
+            ),
+            pages_sent: registered(
+                &mut registry,
+                "pages_sent",
+                "Pages their destination (PagerDuty, Opsgenie) accepted, by action",
+                Family::default(),
+            ),
+            pages_written: registered(
+                &mut registry,
+                "pages_written",
+                "Pages written to the pages file because their destination has no key set, by action",
+                Family::default(),
+            ),
+            pages_failed: registered(
+                &mut registry,
+                "pages_failed",
+                "Pages that could not be delivered, by reason",
+                Family::default(),
+            ),
+            pagerduty_retries: registered(
+                &mut registry,
+                "pagerduty_retries",
+                "Retried PagerDuty requests",
+                Counter::default(),
+            ),
+            delivery_retries: registered(
+                &mut registry,
+                "delivery_retries",
+                "Retried requests to a destination, by sink",
+                Family::default(),
+            ),
+            queue_depth: registered(
+                &mut registry,
+                "queue_depth",
+                "Items waiting in a queue",
+                Family::default(),
+            ),
+            reloads: registered(
+                &mut registry,
+                "config_reloads",
+                "Config reloads, by outcome",
+                Family::default(),
+            ),
+            unauthenticated: registered(
+                &mut registry,
+                "unauthenticated_requests",
+                "Requests refused for a missing, invalid or expired bearer token, by listener",
+                Family::default(),
+            ),
+            tls_handshake_failures: registered(
+                &mut registry,
+                "tls_handshake_failures",
+                "TLS handshakes that failed or timed out (bad or missing client certificate, plain HTTP to a TLS port)",
+                Counter::default(),
+            ),
+            limit_hits: registered(
+                &mut registry,
+                "limit_hits",
+                "Work refused or not done because a limit was reached, by limit: memory, active_alerts, \
+             active_groups, engine_queue (requests refused), log_templates, log_services (lines not mined)",
+                Family::default(),
+            ),
+            memory: registered(
+                &mut registry,
+                "memory_bytes",
+                "Resident memory of the process",
+                Gauge::default(),
+            ),
+            ingest_to_engine: registered(
+                &mut registry,
+                "ingest_to_engine_seconds",
+                "From a decoded request's hand-off to the engine to the engine having applied it (and made the decisions due then)",
+                Histogram::new(INGEST_BUCKETS),
+            ),
+            kafka_errors: registered(
+                &mut registry,
+                "kafka_errors",
+                "Kafka operations that failed, by operation: consume, commit, changelog, decisions, dead_letter",
+                Family::default(),
+            ),
+            kafka_dead_lettered: registered(
+                &mut registry,
+                "kafka_dead_lettered",
+                "Kafka messages that could not be decoded, sent to the dead letter with why",
+                Counter::default(),
+            ),
+            kafka_partitions: registered(
+                &mut registry,
+                "kafka_partitions",
+                "Kafka partitions this replica owns",
+                Gauge::default(),
+            ),
+            kafka_checkpoints: registered(
+                &mut registry,
+                "kafka_checkpoints",
+                "Kafka partition states published to the changelog (each with its offset committed)",
+                Counter::default(),
+            ),
             registry: Registry::default(),
         };
-        registry.register(
-            "received_requests",
-            "Ingest requests received, by source",
-            metrics.received_requests.clone(),
-        );
-        registry.register(
-            "rejected_requests",
-            "Ingest requests refused as a whole, by source and reason",
-            metrics.rejected_requests.clone(),
-        );
-        registry.register(
-            "accepted_records",
-            "Alerts and log records accepted into the engine, by source",
-            metrics.accepted_records.clone(),
-        );
-        registry.register(
-            "rejected_records",
-            "Alerts and log records refused one by one, by source and reason",
-            metrics.rejected_records.clone(),
-        );
-        registry.register(
-            "alerts_new",
-            "Alerts seen for the first time or firing again after resolving",
-            metrics.alerts_new.clone(),
-        );
-        registry.register(
-            "duplicate_alerts",
-            "Re-sends of a known firing alert, dropped as duplicates",
-            metrics.alerts_duplicate.clone(),
-        );
-        registry.register(
-            "alerts_resolved",
-            "Alerts resolved by their sender",
-            metrics.alerts_resolved.clone(),
-        );
-        registry.register(
-            "unknown_resolves",
-            "Resolves for alerts not known (already resolved or never seen)",
-            metrics.resolves_unknown.clone(),
-        );
-        registry.register(
-            "acknowledgements",
-            "Acknowledgements received from PagerDuty-style senders",
-            metrics.acknowledgements.clone(),
-        );
-        registry.register("logs", "Log records received (evidence, not paged)", metrics.logs.clone());
-        registry.register(
-            "incidents_opened",
-            "Incidents opened (first page of a group)",
-            metrics.incidents_opened.clone(),
-        );
-        registry.register("incidents_resolved", "Incidents resolved", metrics.incidents_resolved.clone());
-        registry.register(
-            "alerts_correlated",
-            "New alerts placed in an open incident through the inventory",
-            metrics.alerts_correlated.clone(),
-        );
-        registry.register(
-            "groups_dropped",
-            "Groups that ended without a page (resolved while settling, or muted throughout)",
-            metrics.groups_dropped.clone(),
-        );
-        registry.register(
-            "incidents_digested",
-            "Incidents sent to the digest instead of paging",
-            metrics.digested.clone(),
-        );
-        registry.register(
-            "feedback",
-            "Responder feedback received (PagerDuty webhooks)",
-            metrics.feedback.clone(),
-        );
-        registry.register(
-            "feedback_unmatched",
-            "Responder feedback about no open incident",
-            metrics.feedback_unmatched.clone(),
-        );
-        registry.register(
-            "log_bursts",
-            "New error log templates bursting, and must-page log lines: evidence for incidents",
-            metrics.log_bursts.clone(),
-        );
-        registry.register("active_alerts", "Alerts the engine holds now", metrics.active_alerts.clone());
-        registry.register(
-            "active_groups",
-            "Aggregation groups the engine holds now",
-            metrics.active_groups.clone(),
-        );
-        registry.register(
-            "pages_sent",
-            "Pages their destination (PagerDuty, Opsgenie) accepted, by action",
-            metrics.pages_sent.clone(),
-        );
-        registry.register(
-            "pages_written",
-            "Pages written to the pages file because their destination has no key set, by action",
-            metrics.pages_written.clone(),
-        );
-        registry.register(
-            "pages_failed",
-            "Pages that could not be delivered, by reason",
-            metrics.pages_failed.clone(),
-        );
-        registry.register(
-            "pagerduty_retries",
-            "Retried PagerDuty requests",
-            metrics.pagerduty_retries.clone(),
-        );
-        registry.register(
-            "delivery_retries",
-            "Retried requests to a destination, by sink",
-            metrics.delivery_retries.clone(),
-        );
-        registry.register("queue_depth", "Items waiting in a queue", metrics.queue_depth.clone());
-        registry.register("config_reloads", "Config reloads, by outcome", metrics.reloads.clone());
-        registry.register(
-            "unauthenticated_requests",
-            "Requests refused for a missing, invalid or expired bearer token, by listener",
-            metrics.unauthenticated.clone(),
-        );
-        registry.register(
-            "tls_handshake_failures",
-            "TLS handshakes that failed or timed out (bad or missing client certificate, plain HTTP to a TLS port)",
-            metrics.tls_handshake_failures.clone(),
-        );
-        registry.register(
-            "limit_hits",
-            "Work refused or not done because a limit was reached, by limit: memory, active_alerts, \
-             active_groups, engine_queue (requests refused), log_templates, log_services (lines not mined)",
-            metrics.limit_hits.clone(),
-        );
-        registry.register("memory_bytes", "Resident memory of the process", metrics.memory.clone());
-        registry.register(
-            "ingest_to_engine_seconds",
-            "From a decoded request's hand-off to the engine to the engine having applied it (and made the decisions due then)",
-            metrics.ingest_to_engine.clone(),
-        );
-        registry.register(
-            "kafka_errors",
-            "Kafka operations that failed, by operation: consume, commit, changelog, decisions, dead_letter",
-            metrics.kafka_errors.clone(),
-        );
-        registry.register(
-            "kafka_dead_lettered",
-            "Kafka messages that could not be decoded, sent to the dead letter with why",
-            metrics.kafka_dead_lettered.clone(),
-        );
-        registry.register(
-            "kafka_partitions",
-            "Kafka partitions this replica owns",
-            metrics.kafka_partitions.clone(),
-        );
-        registry.register(
-            "kafka_checkpoints",
-            "Kafka partition states published to the changelog (each with its offset committed)",
-            metrics.kafka_checkpoints.clone(),
-        );
+        metrics.registry = registry;
         for source in SourceKind::ALL {
             let _ = metrics.received_requests.get_or_create(&SourceLabel { source: source.as_str() });
             let _ = metrics.accepted_records.get_or_create(&SourceLabel { source: source.as_str() });
@@ -344,7 +376,7 @@ impl Metrics {
         for action in [PageAction::Trigger, PageAction::Acknowledge, PageAction::Resolve] {
             let _ = metrics.pages_sent.get_or_create(&ActionLabel { action: action_str(action) });
         }
-        Metrics { registry, ..metrics }
+        metrics
     }
 
     pub fn received_request(&self, source: SourceKind) {
