@@ -290,40 +290,12 @@ fn apply(
     input: Input,
     now: EventTime,
     step: &mut Uncommitted,
-    context: Surroundings<'_>,
+    mut context: Surroundings<'_>,
 ) {
     let before = step.out.len();
     let mut logged = false;
     match input {
-        Input::Batch(batch) => {
-            if let (Some(writer), Some(body)) = (context.capture.as_mut(), &batch.capture) {
-                if let Err(error) = writer.write(now, body.format.capture_name(), &body.json) {
-                    tracing::error!(%error, "cannot write to the capture file");
-                }
-            }
-            match batch.shard {
-                // A partition's state is kept by its changelog, not the log.
-                Some(key) => {
-                    if shards.get_mut(&key).is_none() {
-                        tracing::warn!(partition = %key, "a batch for a partition not taken over: started afresh");
-                        let _ = shards.assign(key.clone(), None, engine.config());
-                    }
-                    if let Some(shard) = shards.get_mut(&key) {
-                        shard.apply_batch(batch.events, now, &mut step.scratch);
-                        step.tag(&key);
-                    }
-                    shards.changed(&key);
-                }
-                None => {
-                    if let Some(record) = log_and_apply(engine, batch.events, now, &mut step.out) {
-                        step.records.push(record);
-                        logged = true;
-                    }
-                }
-            }
-            context.metrics.ingest_to_engine(batch.received.elapsed().as_secs_f64());
-            step.applied.push(batch.applied);
-        }
+        Input::Batch(batch) => logged = apply_batch(engine, shards, batch, now, step, &mut context),
         Input::Command(command, reply) => {
             match storage::encode_command(now, &command) {
                 Ok(record) => step.records.push(record),
@@ -366,16 +338,7 @@ fn apply(
         Input::Tick => {
             advance(engine, shards, now, step);
             context.metrics.queue_depth(Queue::Engine, context.inputs.len());
-            if let Some(writer) = context.capture.as_mut() {
-                if let Err(error) = writer.flush() {
-                    tracing::error!(%error, "cannot flush the capture file");
-                }
-            }
-            if let Some(log) = &mut context.outputs.decisions {
-                if let Err(error) = log.flush() {
-                    tracing::error!(%error, "cannot flush the decisions log");
-                }
-            }
+            flush_files(&mut context);
         }
         Input::ShardAssign(key, state, reply) => {
             let result = shards.assign(key.clone(), state, engine.config()).map(|resend| {
@@ -400,6 +363,62 @@ fn apply(
     }
 }
 
+/// Records and applies a batch: to its partition's engine, or to the main engine and its log.
+/// Returns whether it was logged.
+fn apply_batch(
+    engine: &mut Engine,
+    shards: &mut Shards,
+    batch: crate::inbox::Batch,
+    now: EventTime,
+    step: &mut Uncommitted,
+    context: &mut Surroundings<'_>,
+) -> bool {
+    if let (Some(writer), Some(body)) = (context.capture.as_mut(), &batch.capture) {
+        if let Err(error) = writer.write(now, body.format.capture_name(), &body.json) {
+            tracing::error!(%error, "cannot write to the capture file");
+        }
+    }
+    let mut logged = false;
+    match batch.shard {
+        // A partition's state is kept by its changelog, not the log.
+        Some(key) => {
+            if shards.get_mut(&key).is_none() {
+                tracing::warn!(partition = %key, "a batch for a partition not taken over: started afresh");
+                let _ = shards.assign(key.clone(), None, engine.config());
+            }
+            if let Some(shard) = shards.get_mut(&key) {
+                shard.apply_batch(batch.events, now, &mut step.scratch);
+                step.tag(&key);
+            }
+            shards.changed(&key);
+        }
+        None => {
+            if let Some(record) = log_and_apply(engine, batch.events, now, &mut step.out) {
+                step.records.push(record);
+                logged = true;
+            }
+        }
+    }
+    context.metrics.ingest_to_engine(batch.received.elapsed().as_secs_f64());
+    step.applied.push(batch.applied);
+    logged
+}
+
+/// Flushes the capture file and the decisions log (on ticks: what was written reaches the disk
+/// within a tick).
+fn flush_files(context: &mut Surroundings<'_>) {
+    if let Some(writer) = context.capture.as_mut() {
+        if let Err(error) = writer.flush() {
+            tracing::error!(%error, "cannot flush the capture file");
+        }
+    }
+    if let Some(log) = &mut context.outputs.decisions {
+        if let Err(error) = log.flush() {
+            tracing::error!(%error, "cannot flush the decisions log");
+        }
+    }
+}
+
 /// Moves every engine's clock to `now`.
 fn advance(engine: &mut Engine, shards: &mut Shards, now: EventTime, step: &mut Uncommitted) {
     engine.advance(now, &mut step.out);
@@ -411,8 +430,49 @@ fn advance(engine: &mut Engine, shards: &mut Shards, now: EventTime, step: &mut 
 
 /// Commits the step, then answers its senders and hands its notifications on.
 fn commit(step: &mut Uncommitted, durability: &mut Durability, outputs: &mut Outputs) {
+    let (events, sends, digests) = sort_notifications(step, durability, outputs);
+    let mut delivered = Vec::new();
+    while let Ok(sequence) = durability.delivered.try_recv() {
+        durability.shards.delivered(sequence);
+        delivered.push(sequence);
+    }
+    let nothing = step.records.is_empty() && events.is_empty() && delivered.is_empty();
+    let committed: Result<Vec<u64>, StorageError> =
+        if nothing { Ok(Vec::new()) } else { durability.storage.commit(&step.records, &events, &delivered) };
+    step.records.clear();
+    let sequences = answer(step, durability, committed, &events);
+    let mut outgoing = Vec::with_capacity(events.len() + step.released.len());
+    for ((event, sequence), send) in events.into_iter().zip(sequences).zip(sends) {
+        match (send, sequence) {
+            (SendWhen::Checkpointed(key), Some(sequence)) => durability.shards.park(key, sequence, event),
+            // Without the outbox there is no parking: out now.
+            (_, sequence) => outgoing.push(Outgoing { sequence, event }),
+        }
+    }
+    outgoing.extend(
+        step.released.drain(..).map(|(sequence, event)| Outgoing { sequence: Some(sequence), event }),
+    );
+    for outgoing in outgoing {
+        if outputs.pages.blocking_send(outgoing).is_err() {
+            tracing::error!("delivery has stopped; the page stays in the outbox");
+        }
+    }
+    for page in digests {
+        if outputs.digests.blocking_send(page).is_err() {
+            tracing::error!("the digest sink has stopped; a digest item was lost");
+        }
+    }
+}
+
+/// Sorts what the engines decided: pages to the outbox (a partition's held until its
+/// checkpoint), digest items aside, decision records written out now (they promise nothing).
+fn sort_notifications(
+    step: &mut Uncommitted,
+    durability: &mut Durability,
+    outputs: &mut Outputs,
+) -> (Vec<OutboxEvent>, Vec<SendWhen>, Vec<Page>) {
     let mut events: Vec<OutboxEvent> = std::mem::take(&mut step.resend);
-    let mut releases: Vec<SendWhen> = events.iter().map(|_| SendWhen::Now).collect();
+    let mut sends: Vec<SendWhen> = events.iter().map(|_| SendWhen::Now).collect();
     let mut digests = Vec::new();
     let notifications = step
         .out
@@ -427,7 +487,7 @@ fn commit(step: &mut Uncommitted, durability: &mut Durability, outputs: &mut Out
             Notification::Page(page) => match (outbox_event(&page), shard) {
                 (Ok(event), None) => {
                     events.push(event);
-                    releases.push(SendWhen::Now);
+                    sends.push(SendWhen::Now);
                 }
                 // Held until the partition's next checkpoint.
                 (Ok(event), Some(key)) => durability
@@ -438,41 +498,45 @@ fn commit(step: &mut Uncommitted, durability: &mut Durability, outputs: &mut Out
                 }
             },
             Notification::Digest(page) => digests.push(page),
-            Notification::Decision(record) => {
-                if let Some(log) = &mut outputs.decisions {
-                    if let Err(error) = log.write(&record) {
-                        tracing::error!(%error, "cannot write to the decisions log");
-                    }
-                }
-                if let Some(topic) = &mut outputs.decisions_topic {
-                    topic.publish(&record);
-                }
-                outputs.timeline.record(&record);
-            }
+            Notification::Decision(record) => write_decision(outputs, &record),
         }
     }
     // A checkpoint's held events enter the outbox with it, parked until it is published.
     for (key, _, _) in &step.checkpoints {
         for event in durability.shards.take_held(key) {
             events.push(event);
-            releases.push(SendWhen::Checkpointed(key.clone()));
+            sends.push(SendWhen::Checkpointed(key.clone()));
         }
     }
-    let mut delivered = Vec::new();
-    while let Ok(sequence) = durability.delivered.try_recv() {
-        durability.shards.delivered(sequence);
-        delivered.push(sequence);
+    (events, sends, digests)
+}
+
+fn write_decision(outputs: &mut Outputs, record: &noisegate_engine::DecisionRecord) {
+    if let Some(log) = &mut outputs.decisions {
+        if let Err(error) = log.write(record) {
+            tracing::error!(%error, "cannot write to the decisions log");
+        }
     }
-    let nothing = step.records.is_empty() && events.is_empty() && delivered.is_empty();
-    let committed: Result<Vec<u64>, StorageError> =
-        if nothing { Ok(Vec::new()) } else { durability.storage.commit(&step.records, &events, &delivered) };
-    step.records.clear();
+    if let Some(topic) = &mut outputs.decisions_topic {
+        topic.publish(record);
+    }
+    outputs.timeline.record(record);
+}
+
+/// Answers the step's senders with the commit's outcome (and its partitions' checkpoints);
+/// returns each event's outbox sequence number (`None`: the store failed, sent without it).
+fn answer(
+    step: &mut Uncommitted,
+    durability: &mut Durability,
+    committed: Result<Vec<u64>, StorageError>,
+    events: &[OutboxEvent],
+) -> Vec<Option<u64>> {
     let sequences: Vec<Option<u64>> = match committed {
         Ok(sequences) => {
             for applied in step.applied.drain(..) {
                 let _ = applied.send(Ok(()));
             }
-            for (sequence, event) in sequences.iter().zip(&events) {
+            for (sequence, event) in sequences.iter().zip(events) {
                 durability.shards.track(*sequence, event);
             }
             sequences.into_iter().map(Some).collect()
@@ -496,27 +560,7 @@ fn commit(step: &mut Uncommitted, durability: &mut Durability, outputs: &mut Out
     for (key, force, reply) in step.checkpoints.drain(..) {
         let _ = reply.send(durability.shards.checkpoint(&key, force));
     }
-    let mut outgoing = Vec::with_capacity(events.len() + step.released.len());
-    for ((event, sequence), release) in events.into_iter().zip(sequences).zip(releases) {
-        match (release, sequence) {
-            (SendWhen::Checkpointed(key), Some(sequence)) => durability.shards.park(key, sequence, event),
-            // Without the outbox there is no parking: out now.
-            (_, sequence) => outgoing.push(Outgoing { sequence, event }),
-        }
-    }
-    outgoing.extend(
-        step.released.drain(..).map(|(sequence, event)| Outgoing { sequence: Some(sequence), event }),
-    );
-    for outgoing in outgoing {
-        if outputs.pages.blocking_send(outgoing).is_err() {
-            tracing::error!("delivery has stopped; the page stays in the outbox");
-        }
-    }
-    for page in digests {
-        if outputs.digests.blocking_send(page).is_err() {
-            tracing::error!("the digest sink has stopped; a digest item was lost");
-        }
-    }
+    sequences
 }
 
 /// The page as the outbox keeps it, for its destination's sink to render.
