@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::{FakePagerDuty, TestServer, config_yaml, post_json};
+use crate::support::{Destination, FakePagerDuty, TestServer, config_yaml, post_json};
 
 const ROUTE: &str = "route:\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n";
 

@@ -192,19 +192,14 @@ pub trait Destination {
 
     /// Waits until the pages accepted satisfy `done` and returns them.
     async fn wait_seen(&self, what: &str, done: impl Fn(&[Seen]) -> bool) -> Vec<Seen> {
-        let waiting = async {
-            loop {
-                let notified = self.state().notify.notified();
-                let seen = self.seen();
-                if done(&seen) {
-                    return seen;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(PATIENCE, waiting)
-            .await
-            .unwrap_or_else(|_| panic!("expected {what}, got {:#?}", self.seen()))
+        let seen = || Some(self.seen()).filter(|seen| done(seen));
+        self.state().wait(seen, || format!("expected {what}, got {:#?}", self.seen())).await
+    }
+
+    /// Waits until `count` requests in all have arrived and returns them.
+    async fn wait_requests(&self, count: usize) -> Vec<Received> {
+        let received = || Some(self.received()).filter(|received| received.len() >= count);
+        self.state().wait(received, || format!("expected {count} requests, got {:#?}", self.received())).await
     }
 }
 
@@ -284,59 +279,36 @@ impl FakePagerDuty {
             .collect()
     }
 
-    /// Waits until `count` requests in all have arrived and returns them.
-    pub async fn wait_requests(&self, count: usize) -> Vec<Received> {
-        let waiting = async {
-            loop {
-                let notified = self.state.notify.notified();
-                let received = self.received();
-                if received.len() >= count {
-                    return received;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(PATIENCE, waiting)
-            .await
-            .unwrap_or_else(|_| panic!("expected {count} PagerDuty requests, got {:#?}", self.received()))
-    }
-
     /// Waits until the accepted events satisfy `done` and returns them.
     pub async fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let waiting = async {
-            loop {
-                let notified = self.state.notify.notified();
-                let events = self.events();
-                if done(&events) {
-                    return events;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(PATIENCE, waiting)
-            .await
-            .unwrap_or_else(|_| panic!("expected {what}, got {:#?}", self.events()))
+        let events = || Some(self.events()).filter(|events| done(events));
+        self.state.wait(events, || format!("expected {what}, got {:#?}", self.events())).await
     }
 
     /// Waits until `count` events were accepted and returns them.
     pub async fn wait_events(&self, count: usize) -> Vec<Value> {
-        let waiting = async {
-            loop {
-                let notified = self.state.notify.notified();
-                let events = self.events();
-                if events.len() >= count {
-                    return events;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(PATIENCE, waiting)
+        let events = || Some(self.events()).filter(|events| events.len() >= count);
+        self.state
+            .wait(events, || format!("expected {count} PagerDuty events, got {:#?}", self.events()))
             .await
-            .unwrap_or_else(|_| panic!("expected {count} PagerDuty events, got {:#?}", self.events()))
     }
 }
 
 impl FakeState {
+    /// Waits (for at most `PATIENCE`) until `ready` gives a value, checking at every request.
+    async fn wait<T>(&self, ready: impl Fn() -> Option<T>, failure: impl Fn() -> String) -> T {
+        let waiting = async {
+            loop {
+                let notified = self.notify.notified();
+                if let Some(value) = ready() {
+                    return value;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, waiting).await.unwrap_or_else(|_| panic!("{}", failure()))
+    }
+
     /// Records a request and returns the status to answer with.
     /// `refused`: the status it answers whatever the script says (a bad key).
     fn receive(
@@ -394,23 +366,6 @@ impl FakeOpsgenie {
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
         FakeOpsgenie { url, state }
-    }
-
-    /// Waits until `count` requests in all have arrived and returns them.
-    pub async fn wait_requests(&self, count: usize) -> Vec<Received> {
-        let waiting = async {
-            loop {
-                let notified = self.state.notify.notified();
-                let received = self.received();
-                if received.len() >= count {
-                    return received;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(PATIENCE, waiting)
-            .await
-            .unwrap_or_else(|_| panic!("expected {count} Opsgenie requests, got {:#?}", self.received()))
     }
 }
 
