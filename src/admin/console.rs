@@ -98,11 +98,12 @@ mod tests {
     #[test]
     fn secrets_are_redacted_and_the_rest_kept() {
         let text = "pagerduty:\n  routing_keys:\n    default: {value: R0UT1NG}\n    team: {env: TEAM_KEY}\n\
+                    opsgenie:\n  api_keys:\n    ops: {value: G3N1EKEY}\n\
                     auth:\n  admin_tokens: [{value: t0ken, expires: '2030-01-01T00:00:00Z'}]\n\
                     kafka:\n  brokers: k:9092\n  properties: {sasl.password: hunter2, security.protocol: SASL_SSL}\n\
                     route: {group_wait: 30s}\n";
         let shown = redact(text);
-        for secret in ["R0UT1NG", "t0ken", "hunter2"] {
+        for secret in ["R0UT1NG", "G3N1EKEY", "t0ken", "hunter2"] {
             assert!(!shown.contains(secret), "{shown}");
         }
         for kept in ["TEAM_KEY", "SASL_SSL", "group_wait: 30s", "k:9092", "2030-01-01"] {
