@@ -139,59 +139,8 @@ impl Lane {
                 attempt = self.attempt(&front.event, front.sent) => attempt,
                 () = cancel.cancelled() => break,
             };
-            match attempt {
-                Attempt::Accepted { last: false } => {
-                    front.sent += 1;
-                    front.attempts = 0;
-                }
-                Attempt::Accepted { last: true } => {
-                    self.metrics.page_sent(front.event.action);
-                    tracing::info!(
-                        sink = self.sink.name(),
-                        destination = %self.name,
-                        dedup_key = %front.event.dedup_key,
-                        action = action_str(front.event.action),
-                        "page delivered"
-                    );
-                    self.done(queue.pop_front());
-                }
-                Attempt::Rejected(detail) => {
-                    tracing::error!(
-                        sink = self.sink.name(),
-                        destination = %self.name,
-                        dedup_key = %front.event.dedup_key,
-                        %detail,
-                        "the destination refused the page; not retrying"
-                    );
-                    self.dead_letter(queue.pop_front(), PageFailure::Rejected, &detail);
-                }
-                Attempt::Retry { reason, retry_after } => {
-                    let retry = self.delivery.retry;
-                    let age = crate::clock::now().since(front.event.at);
-                    if retry.max_attempts.is_some_and(|max| front.attempts >= max) {
-                        let detail = format!("{reason} after {} attempts", front.attempts);
-                        self.dead_letter(queue.pop_front(), PageFailure::RetriesExhausted, &detail);
-                    } else if age >= retry.max_age {
-                        let detail = format!("{reason}; undelivered for {}s", age.as_secs());
-                        self.dead_letter(queue.pop_front(), PageFailure::Expired, &detail);
-                    } else {
-                        let wait = retry_after.map_or_else(
-                            || retry.backoff(front.attempts),
-                            |after| after.min(retry.max_backoff),
-                        );
-                        self.metrics.delivery_retry(self.sink.name());
-                        tracing::warn!(
-                            sink = self.sink.name(),
-                            destination = %self.name,
-                            dedup_key = %front.event.dedup_key,
-                            attempt = front.attempts,
-                            %reason,
-                            wait_ms = wait.as_millis() as u64,
-                            "page delivery failed; retrying"
-                        );
-                        retry_at = Instant::now() + wait;
-                    }
-                }
+            if let Some(wait) = self.outcome(attempt, &mut queue) {
+                retry_at = Instant::now() + wait;
             }
         }
         if !queue.is_empty() {
@@ -202,6 +151,65 @@ impl Lane {
                 "pages not yet delivered stay in the outbox; they go out at the next start"
             );
         }
+    }
+
+    /// Acts on what an attempt at the front page's current request came to; returns how long to
+    /// wait before retrying it, if it is to be retried.
+    fn outcome(&self, attempt: Attempt, queue: &mut VecDeque<Pending>) -> Option<Duration> {
+        let front = queue.front_mut()?;
+        match attempt {
+            Attempt::Accepted { last: false } => {
+                front.sent += 1;
+                front.attempts = 0;
+            }
+            Attempt::Accepted { last: true } => {
+                self.metrics.page_sent(front.event.action);
+                tracing::info!(
+                    sink = self.sink.name(),
+                    destination = %self.name,
+                    dedup_key = %front.event.dedup_key,
+                    action = action_str(front.event.action),
+                    "page delivered"
+                );
+                self.done(queue.pop_front());
+            }
+            Attempt::Rejected(detail) => {
+                tracing::error!(
+                    sink = self.sink.name(),
+                    destination = %self.name,
+                    dedup_key = %front.event.dedup_key,
+                    %detail,
+                    "the destination refused the page; not retrying"
+                );
+                self.dead_letter(queue.pop_front(), PageFailure::Rejected, &detail);
+            }
+            Attempt::Retry { reason, retry_after } => {
+                let retry = self.delivery.retry;
+                let age = crate::clock::now().since(front.event.at);
+                if retry.max_attempts.is_some_and(|max| front.attempts >= max) {
+                    let detail = format!("{reason} after {} attempts", front.attempts);
+                    self.dead_letter(queue.pop_front(), PageFailure::RetriesExhausted, &detail);
+                } else if age >= retry.max_age {
+                    let detail = format!("{reason}; undelivered for {}s", age.as_secs());
+                    self.dead_letter(queue.pop_front(), PageFailure::Expired, &detail);
+                } else {
+                    let wait = retry_after
+                        .map_or_else(|| retry.backoff(front.attempts), |after| after.min(retry.max_backoff));
+                    self.metrics.delivery_retry(self.sink.name());
+                    tracing::warn!(
+                        sink = self.sink.name(),
+                        destination = %self.name,
+                        dedup_key = %front.event.dedup_key,
+                        attempt = front.attempts,
+                        %reason,
+                        wait_ms = wait.as_millis() as u64,
+                        "page delivery failed; retrying"
+                    );
+                    return Some(wait);
+                }
+            }
+        }
+        None
     }
 
     /// Reports the page's outbox entries as done.
