@@ -8,6 +8,7 @@
 
 pub mod grpc;
 pub mod http;
+pub mod traces;
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
