@@ -10,10 +10,10 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use noisegate_engine::model::{Alert, Event, Expiry, Labels, Severity};
+use noisegate_engine::model::{Event, Labels, Severity};
 use noisegate_engine::{Engine, Notification, PageAction};
 
-use super::{T0, at, engine_from};
+use super::{T0, at, engine_from, prometheus_alert};
 
 /// The engine's shipped kube-prometheus config: what the scenarios run.
 const KUBE_PROMETHEUS: &str = include_str!("../../../configs/kube-prometheus.yaml");
@@ -844,18 +844,7 @@ impl Scenario {
                 let mut pairs: Vec<(&str, &str)> =
                     episode.labels.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
                 pairs.push(("prometheus_replica", replica));
-                let labels = Labels::from_pairs(pairs);
-                batch.push(Event::Alert(Alert {
-                    severity: labels.get("severity").and_then(Severity::parse),
-                    labels,
-                    annotations: Labels::default(),
-                    starts_at: Some(at(episode.start)),
-                    ends_at: Some(at(ends)),
-                    resolved: false,
-                    expiry: Expiry::ResolveTimeout,
-                    generator_url: None,
-                    external_key: None,
-                }));
+                batch.push(prometheus_alert(Labels::from_pairs(pairs), episode.start, ends));
             }
         }
         if let Some(time) = batch_time {

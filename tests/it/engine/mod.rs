@@ -1,7 +1,7 @@
 //! The engine on configs of our own, through its public interface: correlation and muting
 //! scenarios, scoring, and seeded storms on inventories of our own design.
 
-use noisegate_engine::model::EventTime;
+use noisegate_engine::model::{Alert, Event, EventTime, Expiry, Labels, Severity};
 use noisegate_engine::{Engine, Notification, Page};
 
 mod builder;
@@ -14,6 +14,22 @@ pub const T0: i64 = 1_800_000_000_000;
 
 pub fn at(seconds: i64) -> EventTime {
     EventTime::from_millis(T0 + seconds * 1000)
+}
+
+/// An alert as Prometheus sends it: its severity from the `severity` label, firing from `starts`
+/// with `endsAt` at `ends` (seconds after T0).
+pub fn prometheus_alert(labels: Labels, starts: i64, ends: i64) -> Event {
+    Event::Alert(Alert {
+        severity: labels.get("severity").and_then(Severity::parse),
+        labels,
+        annotations: Labels::default(),
+        starts_at: Some(at(starts)),
+        ends_at: Some(at(ends)),
+        resolved: false,
+        expiry: Expiry::ResolveTimeout,
+        generator_url: None,
+        external_key: None,
+    })
 }
 
 /// An engine from a YAML config (the scenarios' way to set it up).

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use noisegate_engine::model::{Alert, Event, Expiry, Labels, Severity};
+use noisegate_engine::model::{Alert, Event, Labels, Severity};
 use noisegate_engine::silence::Silence;
 use noisegate_engine::{Command, Engine, Matcher, Notification, PageAction};
 
-use super::{T0, at, engine_from};
+use super::{T0, at, engine_from, prometheus_alert};
 
 const INVENTORY: &str = r#"
 topology:
@@ -52,18 +52,7 @@ fn engine(extra: &str) -> Engine {
 fn alert(labels: &[(&str, &str)], starts: i64, ends: i64) -> Event {
     let mut pairs = vec![("cluster", "prod"), ("namespace", "shop")];
     pairs.extend_from_slice(labels);
-    let labels = Labels::from_pairs(pairs);
-    Event::Alert(Alert {
-        severity: labels.get("severity").and_then(Severity::parse),
-        labels,
-        annotations: Labels::default(),
-        starts_at: Some(at(starts)),
-        ends_at: Some(at(ends)),
-        resolved: false,
-        expiry: Expiry::ResolveTimeout,
-        generator_url: None,
-        external_key: None,
-    })
+    prometheus_alert(Labels::from_pairs(pairs), starts, ends)
 }
 
 fn with_summary(event: Event, summary: &str) -> Event {

@@ -1,9 +1,9 @@
 //! Scoring scenarios: tiers, hysteresis, the digest, and feedback changing a later decision.
 
-use noisegate_engine::model::{Alert, Event, Expiry, Feedback, FeedbackAction, Labels, Severity};
+use noisegate_engine::model::{Event, Feedback, FeedbackAction, Labels};
 use noisegate_engine::{DecisionKind, Engine, Notification, PageAction, Tier};
 
-use super::{T0, at, engine_from};
+use super::{T0, at, engine_from, prometheus_alert};
 
 const CONFIG: &str = r#"
 topology:
@@ -40,17 +40,7 @@ fn alert(name: &str, service: &str, severity: &str, starts: i64, ends: i64) -> E
         ("service", service),
         ("severity", severity),
     ]);
-    Event::Alert(Alert {
-        severity: Severity::parse(severity),
-        labels,
-        annotations: Labels::default(),
-        starts_at: Some(at(starts)),
-        ends_at: Some(at(ends)),
-        resolved: false,
-        expiry: Expiry::ResolveTimeout,
-        generator_url: None,
-        external_key: None,
-    })
+    prometheus_alert(labels, starts, ends)
 }
 
 /// (seconds, what happened, tier) for pages, digests and tier changes.
