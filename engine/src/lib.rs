@@ -1158,22 +1158,26 @@ impl Engine {
             }
         }
         // What the decisions log says of it: the open incident's, or (it just ended) what its
-        // resolve carries.
-        let recorded = match group.incident() {
-            Some(incident) => Some((
-                incident.dedup_key().clone(),
-                incident.assessment.score,
-                incident.assessment.why.clone(),
-            )),
-            None => {
-                decision.pages.first().map(|page| (page.dedup_key.clone(), page.incident.score, Vec::new()))
-            }
+        // resolve carries. Copied only when there is a record to write.
+        let recorded = if decision.records.is_empty() {
+            None
+        } else {
+            let incident = group.incident();
+            let about = match incident {
+                Some(incident) => Some((incident.dedup_key().clone(), incident.assessment.score)),
+                None => decision.pages.first().map(|page| (page.dedup_key.clone(), page.incident.score)),
+            };
+            about.map(|(dedup_key, score)| Recorded {
+                dedup_key,
+                score,
+                why: incident.map(|incident| incident.assessment.why.clone()).unwrap_or_default(),
+                group_labels: group.labels.clone(),
+            })
         };
         Some(Flushed {
             // A live member of an incident that is not on PagerDuty was kept back by its score.
             scored: group.incident().is_some_and(|incident| !incident.on_pagerduty),
             dropped: decision.pages.is_empty() && decision.remove_group && group.incident.is_none(),
-            group_labels: group.labels.clone(),
             group_interval: route.group_interval,
             recorded,
             decision,
@@ -1184,6 +1188,9 @@ impl Engine {
 
     /// Names, in the triggers, the open incidents linked to this one in the inventory.
     fn name_related(&self, group_key: u64, decision: &mut group::Decision) {
+        if !decision.pages.iter().any(|page| page.action == PageAction::Trigger) {
+            return;
+        }
         let Some(root) =
             self.groups.get(&group_key).and_then(|group| group.topology.as_ref()).map(|link| link.root)
         else {
@@ -1199,16 +1206,16 @@ impl Engine {
     /// Says what was decided: the decision records, the digest, the pages, and the counts.
     fn emit(&mut self, flushed: &mut Flushed, time: EventTime, out: &mut Vec<Notification>) {
         let decision = &mut flushed.decision;
-        if let Some((dedup_key, score, why)) = &flushed.recorded {
+        if let Some(recorded) = &flushed.recorded {
             for (kind, tier) in &decision.records {
                 out.push(Notification::Decision(DecisionRecord {
                     at: time,
-                    dedup_key: dedup_key.clone(),
+                    dedup_key: recorded.dedup_key.clone(),
                     kind: *kind,
                     tier: *tier,
-                    score: *score,
-                    why: why.clone(),
-                    group_labels: flushed.group_labels.clone(),
+                    score: recorded.score,
+                    why: recorded.why.clone(),
+                    group_labels: recorded.group_labels.clone(),
                 }));
             }
         }
@@ -1291,10 +1298,17 @@ struct Flushed {
     dropped: bool,
     /// Triggers or a digest went out: they carry context.
     needs_context: bool,
-    group_labels: Labels,
     group_interval: Duration,
-    /// The incident the decision records are about: its key, score and why.
-    recorded: Option<(Arc<str>, f64, Vec<Contribution>)>,
+    /// The incident the decision records are about, when there are records.
+    recorded: Option<Recorded>,
+}
+
+/// What each decision record of a flush says of its incident.
+struct Recorded {
+    dedup_key: Arc<str>,
+    score: f64,
+    why: Vec<Contribution>,
+    group_labels: Labels,
 }
 
 /// The features an incident is scored on, from its live alerts.
