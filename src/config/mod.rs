@@ -567,9 +567,8 @@ impl Validator<'_> {
                 );
             }
         }
-        if names.is_empty()
-            || pagerduty.routing_keys.values().chain(opsgenie.api_keys.values()).all(Option::is_none)
-        {
+        // Also when none is defined (`all` of nothing).
+        if pagerduty.routing_keys.values().chain(opsgenie.api_keys.values()).all(Option::is_none) {
             self.warnings.push(
                 "no PagerDuty routing key or Opsgenie API key is set: pages are written to pagerduty.pages_file instead of sent"
                     .to_owned(),

@@ -271,6 +271,7 @@ fn start_delivery(
         fallback,
         metrics.clone(),
         DeadLetters::new(dead_letter_file, metrics.clone()),
+        config.pagerduty.delivery.timeout,
     )?;
     let cancel = CancellationToken::new();
     let digest = DigestSink::new(config.digest.clone(), dispatcher.client());

@@ -21,12 +21,14 @@ impl DeadLetters {
         DeadLetters { path, metrics }
     }
 
-    /// Appends the page with what its sink would send (no secret in it); returns whether it was
-    /// written (if not, it stays in the outbox).
+    /// Appends the page with what its sink had still to send (no secret in it: the requests
+    /// after the `accepted` first ones); returns whether it was written (if not, it stays in the
+    /// outbox).
     pub(super) fn write(
         &self,
         event: &OutboxEvent,
         sink: &dyn Sink,
+        accepted: usize,
         failure: PageFailure,
         detail: &str,
     ) -> bool {
@@ -40,7 +42,9 @@ impl DeadLetters {
             file = %self.path.display(),
             "page not delivered: written to the dead-letter file"
         );
-        let requests = StoredPage::parse(&event.body).and_then(|page| sink.requests(&page, None));
+        let requests = StoredPage::parse(&event.body)
+            .and_then(|page| sink.requests(&page, None))
+            .map(|requests| requests.into_iter().skip(accepted).collect::<Vec<_>>());
         let shown = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).ok();
         let (sent, requests) = match &requests {
             // One request: the event itself, as PagerDuty's dead letters always showed it.

@@ -29,11 +29,19 @@ pub struct PagesFallback {
     pub client_url: Option<String>,
 }
 
+fn open_pages(output: &PagesOutput) -> std::io::Result<PagesWriter> {
+    match output {
+        PagesOutput::Stdout => Ok(PagesWriter::stdout()),
+        PagesOutput::File(path) => PagesWriter::create(path),
+    }
+}
+
 /// Hands each page to its destination's lane.
 pub struct Dispatcher {
     destinations: BTreeMap<String, Destination>,
     client: reqwest::Client,
     pages: Option<PagesWriter>,
+    output: PagesOutput,
     client_url: Option<String>,
     metrics: Arc<Metrics>,
     dead_letters: Arc<DeadLetters>,
@@ -45,23 +53,26 @@ impl Dispatcher {
         fallback: PagesFallback,
         metrics: Arc<Metrics>,
         dead_letters: DeadLetters,
+        timeout: std::time::Duration,
     ) -> anyhow::Result<Dispatcher> {
         // reqwest is built without a bundled crypto provider; ring is this process's one.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Every request has a timeout: a lane's own per request, the digest's this one.
         let client = reqwest::Client::builder()
+            .timeout(timeout)
             .user_agent(concat!("noisegate/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let needs_file =
             destinations.is_empty() || destinations.values().any(|destination| destination.key.is_none());
-        let pages = match (&fallback.output, needs_file) {
-            (_, false) => None,
-            (PagesOutput::Stdout, true) => Some(PagesWriter::stdout()),
-            (PagesOutput::File(path), true) => Some(PagesWriter::create(path)?),
+        let pages = match needs_file {
+            true => Some(open_pages(&fallback.output)?),
+            false => None,
         };
         Ok(Dispatcher {
             destinations,
             client,
             pages,
+            output: fallback.output,
             client_url: fallback.client_url,
             metrics,
             dead_letters: Arc::new(dead_letters),
@@ -124,6 +135,14 @@ impl Dispatcher {
 
     fn write_page(&mut self, outgoing: &Outgoing, delivered: &mpsc::UnboundedSender<u64>) {
         let event = &outgoing.event;
+        // Opened at the first page that needs it too: a route may name a destination no sink
+        // has (`default`, when only other names are defined).
+        if self.pages.is_none() {
+            match open_pages(&self.output) {
+                Ok(pages) => self.pages = Some(pages),
+                Err(error) => tracing::error!(%error, "cannot open the pages file"),
+            }
+        }
         let written = match &mut self.pages {
             Some(pages) => StoredPage::parse(&event.body)
                 .map_err(std::io::Error::other)

@@ -221,7 +221,7 @@ impl Lane {
 
     fn dead_letter(&self, pending: Option<Pending>, failure: PageFailure, detail: &str) {
         let Some(pending) = pending else { return };
-        if self.dead_letters.write(&pending.event, &*self.sink, failure, detail) {
+        if self.dead_letters.write(&pending.event, &*self.sink, pending.sent, failure, detail) {
             self.done(Some(pending));
         }
     }
@@ -251,7 +251,13 @@ impl Lane {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(request.body);
         if let Some(authorization) = &request.authorization {
-            builder = builder.header(reqwest::header::AUTHORIZATION, authorization.expose());
+            match reqwest::header::HeaderValue::from_str(authorization.expose()) {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    builder = builder.header(reqwest::header::AUTHORIZATION, value);
+                }
+                Err(_) => return Attempt::Rejected("the key is not a valid header value".to_owned()),
+            }
         }
         let response = match builder.send().await {
             Ok(response) => response,

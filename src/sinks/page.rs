@@ -150,21 +150,12 @@ fn is_false(flag: &bool) -> bool {
 impl<'a> PageBody<'a> {
     pub fn new(page: &'a Page) -> PageBody<'a> {
         PageBody {
-            action: action_name(page.action),
+            action: crate::metrics::action_str(page.action),
             dedup_key: &page.dedup_key,
             destination: &page.routing_key,
             reason: page.reason.as_str(),
             incident: (page.action == PageAction::Trigger).then(|| incident(page)),
         }
-    }
-}
-
-/// The action's name in pages: `trigger`, `acknowledge`, `resolve`.
-pub fn action_name(action: PageAction) -> &'static str {
-    match action {
-        PageAction::Trigger => "trigger",
-        PageAction::Acknowledge => "acknowledge",
-        PageAction::Resolve => "resolve",
     }
 }
 

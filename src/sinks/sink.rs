@@ -21,8 +21,7 @@ pub trait Sink: Send + Sync + 'static {
     fn requests(&self, page: &StoredPage, key: Option<&Secret>) -> Result<Vec<Request>, String>;
 }
 
-/// One HTTP request of a delivery.
-#[derive(Debug)]
+/// One HTTP request of a delivery. No `Debug`: a PagerDuty body holds its routing key.
 pub struct Request {
     pub method: reqwest::Method,
     pub url: String,

@@ -1,6 +1,6 @@
 //! Crashes and destination outages: the real binary killed with SIGKILL mid-storm and restarted
-//! on its data directory, and a PagerDuty (or Opsgenie) that fails for a while. Every sink gets
-//! the same tests.
+//! on its data directory, and a PagerDuty (or Opsgenie) that fails for a while. The outage and
+//! the kill -9 storm run for every sink; `opsgenie.rs` has Opsgenie's dead-letter test.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -128,9 +128,9 @@ async fn killed_mid_storm_opsgenie_gets_every_incident_once_and_every_close() {
     killed_mid_storm(&FakeOpsgenie::start().await).await;
 }
 
-async fn killed_mid_storm(pagerduty: &impl Destination) {
+async fn killed_mid_storm(destination: &impl Destination) {
     let dir = tempfile::tempdir().unwrap();
-    let config = crash_config(dir.path(), pagerduty);
+    let config = crash_config(dir.path(), destination);
     let requests = storm();
     // Kill points spread over the storm, at pseudo-random requests (fixed seed: reproducible).
     let mut random = fastrand::Rng::with_seed(7);
@@ -148,7 +148,7 @@ async fn killed_mid_storm(pagerduty: &impl Destination) {
             if process.is_none() {
                 process = Some(start(&config, dir.path()).await);
             }
-            pagerduty
+            destination
                 .wait_seen("every incident of the round resolved", |events| {
                     let incidents = incidents(events);
                     incidents.len() == KINDS && incidents.values().all(|(_, resolved)| *resolved)
@@ -161,7 +161,7 @@ async fn killed_mid_storm(pagerduty: &impl Destination) {
                 process = Some(start(&config, dir.path()).await);
             }
             let expected: usize = if *round == 0 { KINDS } else { KINDS + KINDS.div_ceil(3) };
-            pagerduty
+            destination
                 .wait_seen("every trigger of the round", |events| {
                     incidents(events).values().map(|(opened, _)| opened).sum::<usize>() >= expected
                 })
@@ -179,7 +179,7 @@ async fn killed_mid_storm(pagerduty: &impl Destination) {
     if process.is_none() {
         process = Some(start(&config, dir.path()).await);
     }
-    let events = pagerduty
+    let events = destination
         .wait_seen("every incident resolved", |events| {
             let incidents = incidents(events);
             incidents.len() == KINDS && incidents.values().all(|(_, resolved)| *resolved)
@@ -216,28 +216,28 @@ async fn an_opsgenie_outage_delays_pages_without_losing_reordering_or_duplicatin
     outage(&FakeOpsgenie::start().await).await;
 }
 
-async fn outage(pagerduty: &impl Destination) {
+async fn outage(destination: &impl Destination) {
     // Down for a while: errors and throttling, then back.
     let mut outage = vec![500; 12];
     outage.extend([429; 6]);
     outage.extend([503; 6]);
-    pagerduty.script(&outage);
+    destination.script(&outage);
     let rate = "  rate_limit: {events_per_minute: 600, burst: 3}";
-    let server = TestServer::start(&config_for(pagerduty, rate, ROUTE)).await;
+    let server = TestServer::start(&config_for(destination, rate, ROUTE)).await;
     let url = server.url("/api/v2/alerts");
     for kind in 0..6 {
         let body = format!(r#"[{{"labels": {{"alertname": "Outage{kind}", "severity": "critical"}}}}]"#);
         assert_eq!(post_json(&url, &body).await.0, 200);
     }
     let triggered = |events: &[Seen]| incidents(events).len() == 6;
-    pagerduty.wait_seen("a trigger per alert", triggered).await;
+    destination.wait_seen("a trigger per alert", triggered).await;
     for kind in 0..6 {
         let body = format!(
             r#"[{{"labels": {{"alertname": "Outage{kind}", "severity": "critical"}}, "endsAt": "2020-01-01T00:00:00Z"}}]"#
         );
         assert_eq!(post_json(&url, &body).await.0, 200);
     }
-    let events = pagerduty
+    let events = destination
         .wait_seen("every incident resolved", |events| {
             let incidents = incidents(events);
             incidents.len() == 6 && incidents.values().all(|(_, resolved)| *resolved)
@@ -253,7 +253,7 @@ async fn outage(pagerduty: &impl Destination) {
     }
     // The outage was retried through, never faster than the rate limit: at most the burst
     // plus the rate's share in any one-second window.
-    let received = pagerduty.received();
+    let received = destination.received();
     assert!(received.len() >= outage.len() + 12, "{} requests", received.len());
     for (index, first) in received.iter().enumerate() {
         let within = received[index..]

@@ -18,6 +18,15 @@ fn trigger(summary: &str, severity: &str) -> String {
     )
 }
 
+/// The priority the default `opsgenie.priority` gives the tier a create names.
+fn priority_of(create: &Value) -> &'static str {
+    match create["details"]["tier"].as_str() {
+        Some("page_high") => "P1",
+        Some("page_low") => "P3",
+        _ => "P5",
+    }
+}
+
 #[tokio::test]
 async fn an_incident_is_created_updated_acknowledged_and_closed_by_its_alias() {
     let opsgenie = FakeOpsgenie::start().await;
@@ -31,7 +40,7 @@ async fn an_incident_is_created_updated_acknowledged_and_closed_by_its_alias() {
     let alias = create.body["alias"].as_str().unwrap().to_owned();
     assert!(create.body["message"].as_str().unwrap().starts_with("Disk almost full on db-1"), "{create:#?}");
     assert_eq!(create.body["source"], "db-1.example");
-    assert!(["P1", "P2", "P3", "P4", "P5"].contains(&create.body["priority"].as_str().unwrap()));
+    assert_eq!(create.body["priority"], priority_of(&create.body), "{create:#?}");
     let description = create.body["description"].as_str().unwrap();
     assert!(description.contains(": https://grafana.example/d/disk"), "{description}");
 
@@ -49,6 +58,7 @@ async fn an_incident_is_created_updated_acknowledged_and_closed_by_its_alias() {
         [("POST", "/v2/alerts"), ("POST", at("notes").as_str()), ("PUT", at("priority").as_str())]
     );
     assert_eq!(updated[1].body["alias"], alias.as_str());
+    assert_eq!(updated[3].body["priority"], priority_of(&updated[1].body), "the tier's priority now");
     assert!(
         updated[2].body["note"].as_str().unwrap().starts_with("Changed: Disk full on db-1"),
         "{:#?}",

@@ -82,9 +82,14 @@ pub fn facts(request: &ExportTraceServiceRequest, limits: &Limits) -> Result<Tra
             cluster: attribute(resource, "k8s.cluster.name").map(str::to_owned),
         });
         for span in resource_spans.scope_spans.iter().flat_map(|scope| &scope.spans) {
+            let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
+            // Internal spans say nothing of calls.
+            if matches!(kind, SpanKind::Unspecified | SpanKind::Internal) {
+                continue;
+            }
             seen.push(Seen {
                 service,
-                kind: SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified),
+                kind,
                 trace_id: &span.trace_id,
                 span_id: &span.span_id,
                 parent_span_id: &span.parent_span_id,

@@ -877,7 +877,7 @@ pub(super) struct Verdict {
 /// Attributes the pages to incidents (by the majority of the alerts a PagerDuty incident
 /// listed, as the evaluation's scorer does) and lists every problem: a real incident not paged
 /// by its deadline or not at its urgency, a PagerDuty incident that is noise, a low-urgency
-/// problem paged high, an incident split into more than two.
+/// problem paged high, a problem split into more than three incidents.
 pub(super) fn judge(scenario: &Scenario, out: &[Notification]) -> Verdict {
     let mut owners: HashMap<LabelSet, Vec<(i64, Option<usize>)>> = HashMap::new();
     for episode in &scenario.episodes {
