@@ -217,9 +217,17 @@ pub struct Rejection {
 pub struct Decoded {
     pub events: Vec<Event>,
     pub rejected: Vec<Rejection>,
+    /// Records read for the facts they show and dropped (spans): accepted, not events.
+    pub read: usize,
 }
 
 impl Decoded {
+    /// The records accepted: the events, not counting the inventory facts read from them, and
+    /// the records read for those facts.
+    pub fn accepted(&self) -> usize {
+        self.events.iter().filter(|event| !matches!(event, Event::Inventory(_))).count() + self.read
+    }
+
     /// A one-line summary of the rejections, for error responses (first few in full).
     pub fn rejection_summary(&self) -> String {
         let mut summary = format!("{} record(s) rejected", self.rejected.len());

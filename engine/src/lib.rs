@@ -685,6 +685,7 @@ impl Engine {
             Event::AcknowledgeKey(key) => self.acknowledge_key(&key),
             Event::Log(record) => self.apply_log(&record),
             Event::Feedback(feedback) => self.apply_feedback(&feedback),
+            Event::Inventory(facts) => self.learn(&facts),
         }
     }
 
@@ -745,6 +746,8 @@ impl Engine {
 
     /// Mines a log line into its service's templates; a burst of a new error template (or a
     /// must-page phrase) becomes evidence for the pages of incidents about that service.
+    fn learn(&mut self, _facts: &model::InventoryFacts) {}
+
     fn apply_log(&mut self, record: &LogRecord) {
         self.stats.logs_received += 1;
         let hits = if self.config.patterns.is_empty() {

@@ -482,7 +482,7 @@ impl Worker {
                 if !decoded.rejected.is_empty() {
                     tracing::debug!(partition = %key, offset = message.offset(), rejected = %decoded.rejection_summary(), "records rejected");
                 }
-                let accepted = decoded.events.len();
+                let accepted = decoded.accepted();
                 if accepted > 0 || captured.is_some() {
                     let (applied, _) = oneshot::channel();
                     let batch = Batch {

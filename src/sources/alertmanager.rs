@@ -101,7 +101,7 @@ pub fn decode_v2(body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
     // item, to reject only the malformed ones.
     if let Ok(alerts) = serde_json::from_str::<Vec<RawAlert>>(body) {
         check_count(alerts.len(), limits)?;
-        let mut decoded = Decoded { events: Vec::with_capacity(alerts.len()), rejected: Vec::new() };
+        let mut decoded = Decoded { events: Vec::with_capacity(alerts.len()), rejected: Vec::new(), read: 0 };
         for (index, alert) in alerts.into_iter().enumerate() {
             push(&mut decoded, index, build_alert(alert, Lifecycle::PostedState, limits));
         }
@@ -111,7 +111,7 @@ pub fn decode_v2(body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
         IngestError::new(Reason::Malformed, format!("body is not a JSON array of alerts: {error}"))
     })?;
     check_count(items.len(), limits)?;
-    let mut decoded = Decoded { events: Vec::with_capacity(items.len()), rejected: Vec::new() };
+    let mut decoded = Decoded { events: Vec::with_capacity(items.len()), rejected: Vec::new(), read: 0 };
     for (index, item) in items.into_iter().enumerate() {
         let result = serde_json::from_str::<RawAlert>(item.get())
             .map_err(|error| (Reason::Malformed, format!("invalid alert: {error}")))
@@ -139,7 +139,7 @@ pub fn decode_webhook(body: &str, limits: &Limits) -> Result<Decoded, IngestErro
     let items =
         message.alerts.ok_or_else(|| IngestError::new(Reason::MissingField, "missing field `alerts`"))?;
     check_count(items.len(), limits)?;
-    let mut decoded = Decoded { events: Vec::with_capacity(items.len()), rejected: Vec::new() };
+    let mut decoded = Decoded { events: Vec::with_capacity(items.len()), rejected: Vec::new(), read: 0 };
     for (index, item) in items.into_iter().enumerate() {
         let result = serde_json::from_str::<RawAlert>(item.get())
             .map_err(|error| (Reason::Malformed, format!("invalid alert: {error}")))

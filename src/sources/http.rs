@@ -99,7 +99,7 @@ async fn json_records(
         let text = json_text(&headers, body, ingest.limits()).await?;
         let mut decoded = decode(&text, ingest.limits())?;
         let capture = ingest.recording().then(|| CapturedBody { format, json: single_line_json(&text) });
-        let accepted = decoded.events.len();
+        let accepted = decoded.accepted();
         ingest.submit(source, &mut decoded, capture).await?;
         Ok::<_, IngestError>((accepted, decoded))
     }

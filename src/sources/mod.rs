@@ -27,7 +27,7 @@ pub fn decode_text(format: WireFormat, body: &str, limits: &Limits) -> Result<De
         WireFormat::AlertmanagerWebhook => alertmanager::decode_webhook(body, limits),
         WireFormat::PagerDutyV2 => {
             let decoded = pagerduty::decode_event(body, limits)?;
-            Ok(Decoded { events: vec![decoded.event], rejected: Vec::new() })
+            Ok(Decoded { events: vec![decoded.event], rejected: Vec::new(), read: 0 })
         }
         WireFormat::OtlpLogsJson => otlp::decode_request(&otlp::parse_json(body)?, limits),
         WireFormat::OtlpLogsProto => {
@@ -123,7 +123,7 @@ impl Ingest {
         decoded: &mut Decoded,
         capture: Option<CapturedBody>,
     ) -> Result<(), IngestError> {
-        let accepted = decoded.events.len();
+        let accepted = decoded.accepted();
         for rejection in &decoded.rejected {
             self.metrics.rejected_record(source, rejection.reason);
         }

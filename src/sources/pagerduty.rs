@@ -203,7 +203,7 @@ pub async fn enqueue(State(state): State<HttpState>, headers: HeaderMap, body: B
         let capture = ingest
             .recording()
             .then(|| CapturedBody { format: WireFormat::PagerDutyV2, json: single_line_json(&text) });
-        let mut batch = crate::ingest::Decoded { events: vec![decoded.event], rejected: Vec::new() };
+        let mut batch = crate::ingest::Decoded { events: vec![decoded.event], rejected: Vec::new(), read: 0 };
         ingest.submit(source, &mut batch, capture).await?;
         Ok::<_, IngestError>(decoded.dedup_key)
     }

@@ -115,6 +115,56 @@ pub enum Event {
     Log(LogRecord),
     /// What a responder did with a page (from PagerDuty's webhooks).
     Feedback(Feedback),
+    /// What telemetry says about the inventory (where pods run, which service calls which).
+    Inventory(InventoryFacts),
+}
+
+/// Facts about the inventory that one request showed, each once: read from the resources of
+/// spans and logs (placements) and from spans (calls). Learned by the engine, never paged.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InventoryFacts {
+    pub source: FactSource,
+    pub placements: Vec<Placement>,
+    pub edges: Vec<Edge>,
+}
+
+/// Where a learned fact comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub enum FactSource {
+    #[default]
+    Spans,
+    Logs,
+    Alerts,
+}
+
+impl FactSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactSource::Spans => "spans",
+            FactSource::Logs => "logs",
+            FactSource::Alerts => "alerts",
+        }
+    }
+}
+
+/// A service, one of its pods and where it runs, as a resource says (`service.name`,
+/// `k8s.pod.name`, `k8s.node.name`, `k8s.namespace.name`, `k8s.cluster.name`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Placement {
+    pub service: Box<str>,
+    pub pod: Option<Box<str>>,
+    pub node: Option<Box<str>>,
+    pub namespace: Option<Box<str>>,
+    pub cluster: Option<Box<str>>,
+}
+
+/// A call from one service to another, or to a datastore that sends no spans.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Edge {
+    pub from: Box<str>,
+    pub to: Box<str>,
+    /// `db.system` of a database call (`redis`, `postgresql`, ...): the callee is a datastore.
+    pub datastore: Option<Box<str>>,
 }
 
 /// A responder's action on an incident noisegate paged, named by its dedup key.

@@ -18,7 +18,9 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLogRecord;
 
 use super::check_labels;
 use crate::ingest::{Decoded, IngestError, Limits, Reason, Rejection};
-use noisegate_engine::model::{Alert, Event, EventTime, Expiry, LabelsBuilder, LogRecord, Severity};
+use noisegate_engine::model::{
+    Alert, Event, EventTime, Expiry, FactSource, InventoryFacts, LabelsBuilder, LogRecord, Severity,
+};
 
 /// The attribute that marks a log record as an alert.
 pub const ALERTNAME: &str = "alertname";
@@ -39,11 +41,17 @@ pub fn decode_request(request: &ExportLogsServiceRequest, limits: &Limits) -> Re
             format!("{total} log records exceed the limit of {} per request", limits.max_records_per_request),
         ));
     }
-    let mut decoded = Decoded { events: Vec::with_capacity(total), rejected: Vec::new() };
+    let mut decoded = Decoded { events: Vec::with_capacity(total), rejected: Vec::new(), read: 0 };
     let mut index = 0usize;
+    let mut placements = Vec::new();
     for resource_logs in &request.resource_logs {
         let resource_attributes: &[KeyValue] =
             resource_logs.resource.as_ref().map_or(&[], |resource| resource.attributes.as_slice());
+        if let Some(placement) = traces::placement(resource_attributes)
+            && !placements.contains(&placement)
+        {
+            placements.push(placement);
+        }
         for scope_logs in &resource_logs.scope_logs {
             for record in &scope_logs.log_records {
                 match map_record(resource_attributes, record, limits) {
@@ -53,6 +61,13 @@ pub fn decode_request(request: &ExportLogsServiceRequest, limits: &Limits) -> Re
                 index += 1;
             }
         }
+    }
+    if !placements.is_empty() && !decoded.events.is_empty() {
+        decoded.events.push(Event::Inventory(InventoryFacts {
+            source: FactSource::Logs,
+            placements,
+            edges: Vec::new(),
+        }));
     }
     Ok(decoded)
 }

@@ -13,26 +13,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
-use crate::ingest::{IngestError, Limits, Reason};
+use noisegate_engine::model::{Edge, Event, FactSource, InventoryFacts, Placement};
 
-/// A pod of a service, and where it runs, as a span's resource says.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Placement {
-    pub service: String,
-    pub pod: Option<String>,
-    pub node: Option<String>,
-    pub namespace: Option<String>,
-    pub cluster: Option<String>,
-}
-
-/// A call from one service to another, or to a datastore that sends no spans.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Edge {
-    pub from: String,
-    pub to: String,
-    /// `db.system` of a database call (`redis`, `postgresql`, ...).
-    pub datastore: Option<String>,
-}
+use crate::ingest::{Decoded, IngestError, Limits, Reason};
 
 /// What one export request teaches, each fact once.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -71,16 +54,9 @@ pub fn facts(request: &ExportTraceServiceRequest, limits: &Limits) -> Result<Tra
     for resource_spans in &request.resource_spans {
         let resource: &[KeyValue] =
             resource_spans.resource.as_ref().map_or(&[], |resource| resource.attributes.as_slice());
-        let Some(service) = attribute(resource, "service.name").filter(|service| !service.is_empty()) else {
-            continue;
-        };
-        facts.placements.insert(Placement {
-            service: service.to_owned(),
-            pod: attribute(resource, "k8s.pod.name").map(str::to_owned),
-            node: attribute(resource, "k8s.node.name").map(str::to_owned),
-            namespace: attribute(resource, "k8s.namespace.name").map(str::to_owned),
-            cluster: attribute(resource, "k8s.cluster.name").map(str::to_owned),
-        });
+        let Some(placement) = placement(resource) else { continue };
+        let service = attribute(resource, "service.name").unwrap_or_default();
+        facts.placements.insert(placement);
         for span in resource_spans.scope_spans.iter().flat_map(|scope| &scope.spans) {
             let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
             // Internal spans say nothing of calls.
@@ -108,11 +84,7 @@ pub fn facts(request: &ExportTraceServiceRequest, limits: &Limits) -> Result<Tra
         let Some(caller) = callers.get(&(span.trace_id, span.parent_span_id)) else { continue };
         answered.insert((caller.trace_id, caller.span_id));
         if caller.service != span.service {
-            facts.edges.insert(Edge {
-                from: caller.service.to_owned(),
-                to: span.service.to_owned(),
-                datastore: None,
-            });
+            facts.edges.insert(Edge { from: caller.service.into(), to: span.service.into(), datastore: None });
         }
     }
     for caller in callers.values().filter(|caller| !answered.contains(&(caller.trace_id, caller.span_id))) {
@@ -123,12 +95,41 @@ pub fn facts(request: &ExportTraceServiceRequest, limits: &Limits) -> Result<Tra
     Ok(facts)
 }
 
+/// The service a resource (of spans or logs) describes, with its pod, node, namespace and
+/// cluster when the resource names them. A resource without `service.name` teaches nothing.
+pub fn placement(resource: &[KeyValue]) -> Option<Placement> {
+    let service = attribute(resource, "service.name").filter(|service| !service.is_empty())?;
+    let named = |key: &str| attribute(resource, key).filter(|value| !value.is_empty()).map(Into::into);
+    Some(Placement {
+        service: service.into(),
+        pod: named("k8s.pod.name"),
+        node: named("k8s.node.name"),
+        namespace: named("k8s.namespace.name"),
+        cluster: named("k8s.cluster.name"),
+    })
+}
+
+/// Maps a whole export request: its spans are read for their facts and dropped; what the engine
+/// receives is the facts, once each.
+pub fn decode_request(request: &ExportTraceServiceRequest, limits: &Limits) -> Result<Decoded, IngestError> {
+    let facts = facts(request, limits)?;
+    let mut decoded = Decoded { read: facts.spans, ..Decoded::default() };
+    if !facts.placements.is_empty() || !facts.edges.is_empty() {
+        decoded.events.push(Event::Inventory(InventoryFacts {
+            source: FactSource::Spans,
+            placements: facts.placements.into_iter().collect(),
+            edges: facts.edges.into_iter().collect(),
+        }));
+    }
+    Ok(decoded)
+}
+
 /// The callee a CLIENT span names when no span of the callee's is seen.
 fn named_callee(span: &Seen) -> Option<Edge> {
     let named = |key: &str| attribute(span.attributes, key).filter(|value| !value.is_empty());
-    let datastore = named("db.system").map(str::to_owned);
+    let datastore = named("db.system").map(Into::into);
     let to = named("peer.service").or_else(|| named("server.address")).or_else(|| named("net.peer.name"))?;
-    (to != span.service).then(|| Edge { from: span.service.to_owned(), to: to.to_owned(), datastore })
+    (to != span.service).then(|| Edge { from: span.service.into(), to: to.into(), datastore })
 }
 
 fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
@@ -182,7 +183,7 @@ mod tests {
     ]}"#;
 
     fn edge(from: &str, to: &str, datastore: Option<&str>) -> Edge {
-        Edge { from: from.to_owned(), to: to.to_owned(), datastore: datastore.map(str::to_owned) }
+        Edge { from: from.into(), to: to.into(), datastore: datastore.map(Into::into) }
     }
 
     #[test]
@@ -204,7 +205,7 @@ mod tests {
             .placements
             .iter()
             .map(|placement| {
-                (placement.service.as_str(), placement.pod.as_deref(), placement.node.as_deref())
+                (&*placement.service, placement.pod.as_deref(), placement.node.as_deref())
             })
             .collect();
         assert_eq!(
