@@ -17,6 +17,7 @@ pub mod catalog;
 mod correlate;
 mod group;
 pub mod impact;
+pub mod inventory;
 pub mod inhibit;
 pub mod logs;
 pub mod matcher;
@@ -67,7 +68,10 @@ pub struct EngineConfig {
     /// Severity of alerts that carry no recognisable `severity` label.
     pub default_severity: Severity,
     pub routes: RouteTree,
+    /// The inventory the config declares; what the engine learns is applied on top of it.
     pub topology: Arc<Topology>,
+    /// Whether the engine learns the inventory from telemetry and alerts, and for how long.
+    pub learning: inventory::Learning,
     pub correlation: Correlation,
     pub flapping: Flapping,
     pub inhibit_rules: Vec<InhibitRule>,
@@ -398,6 +402,8 @@ pub struct Engine {
     history: History,
     history_version: u64,
     generator_urls: UrlCache,
+    /// The learned inventory's facts (applied to `config.topology`).
+    learned: inventory::Learned,
 }
 
 impl Engine {
@@ -420,6 +426,7 @@ impl Engine {
             history: History::default(),
             history_version: 0,
             generator_urls: UrlCache::default(),
+            learned: inventory::Learned::default(),
         }
     }
 
@@ -520,6 +527,10 @@ impl Engine {
     /// each at its own due time, in due-time order.
     pub fn advance(&mut self, now: EventTime, out: &mut Vec<Notification>) {
         self.now = self.now.max(now);
+        if !self.learned.is_empty() {
+            let learning = self.config.learning;
+            self.learned.expire(Arc::make_mut(&mut self.config.topology), &learning, self.now);
+        }
         while let Some(&Reverse((due, seq, key))) = self.timers.peek() {
             if due > self.now {
                 break;
@@ -578,6 +589,7 @@ impl Engine {
         let old_topology = self.config.topology.clone();
         let log_settings = self.config.logs;
         self.config = EngineConfig { logs: log_settings, ..config };
+        self.apply_learned();
         for group in self.groups.values_mut() {
             if let Some(link) = &mut group.topology {
                 let name = old_topology.entity_name(link.root);
@@ -592,6 +604,13 @@ impl Engine {
             }
         }
         self.derive_from_config();
+    }
+
+    /// Applies the learned facts to the config's inventory (after a reload or a restore).
+    fn apply_learned(&mut self) {
+        if self.config.learning.enabled && !self.learned.is_empty() {
+            self.learned.reapply(Arc::make_mut(&mut self.config.topology));
+        }
     }
 
     /// Derives again what the config decides about the alerts and groups held: patterns,
@@ -746,7 +765,26 @@ impl Engine {
 
     /// Mines a log line into its service's templates; a burst of a new error template (or a
     /// must-page phrase) becomes evidence for the pages of incidents about that service.
-    fn learn(&mut self, _facts: &model::InventoryFacts) {}
+    fn learn(&mut self, facts: &model::InventoryFacts) {
+        if self.config.learning.enabled {
+            self.learned.learn(Arc::make_mut(&mut self.config.topology), facts, self.now);
+        }
+    }
+
+    /// The learned inventory's facts.
+    pub fn learned(&self) -> &inventory::Learned {
+        &self.learned
+    }
+
+    /// The inventory correlation reads: the config's, with what was learned.
+    pub fn topology(&self) -> &Topology {
+        &self.config.topology
+    }
+
+    /// The inventory, entry by entry, with where each comes from.
+    pub fn inventory(&self) -> inventory::Listing {
+        inventory::Listing::of(&self.config.topology, &self.learned)
+    }
 
     fn apply_log(&mut self, record: &LogRecord) {
         self.stats.logs_received += 1;
@@ -838,6 +876,9 @@ impl Engine {
         let starts_at = alert.starts_at.unwrap_or(now);
         let severity = alert.severity.unwrap_or(default_severity);
         let patterns = scan(&self.config.patterns, &alert.labels, &alert.annotations);
+        if self.config.learning.enabled {
+            self.learned.learn_from_alert(Arc::make_mut(&mut self.config.topology), &alert.labels, now);
+        }
         let subject = self.config.topology.resolve(&alert.labels);
         let route_id = self.config.routes.select(&alert.labels);
         let flapping = self.record_episode(fingerprint);

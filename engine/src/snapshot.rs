@@ -1,8 +1,9 @@
 //! Snapshots of the engine's state, for the durable store: every alert, group, incident, timer,
 //! API silence, flapping record and the history of alert kinds. What the config derives (routes,
 //! inventory subjects, pattern hits, inhibition indexes) is not stored but derived again on
-//! restore, under the config in force then; inventory roots are stored by name. Log templates
-//! are not stored: they are relearned from the logs that follow.
+//! restore, under the config in force then; inventory roots are stored by name, and the learned
+//! inventory's facts are applied again to the config's. Log templates are not stored: they are
+//! relearned from the logs that follow.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -10,6 +11,7 @@ use std::collections::BinaryHeap;
 use serde::{Deserialize, Serialize};
 
 use super::group::{Group, TopologyLink};
+use super::inventory::Learned;
 use super::score::History;
 use super::silence::Silence;
 use super::store::{AlertTable, FlapTracker, KeyMap};
@@ -18,7 +20,7 @@ use super::{Engine, EngineConfig, EngineStats, Timer};
 use crate::model::{EventTime, Severity};
 
 /// Bumped when the layout changes; a snapshot of another version is refused, not misread.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -52,6 +54,7 @@ struct SnapshotRef<'a> {
     flaps: &'a FlapTracker,
     silences: &'a [Silence],
     history: &'a History,
+    learned: &'a Learned,
 }
 
 /// ...and owned, to read it (the same fields in the same order).
@@ -71,6 +74,7 @@ struct Snapshot {
     flaps: FlapTracker,
     silences: Vec<Silence>,
     history: History,
+    learned: Learned,
 }
 
 /// The engine's state, ready to be written (postcard), straight into the store's buffer so
@@ -125,6 +129,7 @@ impl Engine {
             flaps: &self.flaps,
             silences: &self.silences,
             history: &self.history,
+            learned: &self.learned,
         };
         EngineSnapshot(snapshot)
     }
@@ -147,6 +152,8 @@ impl Engine {
         engine.flaps = snapshot.flaps;
         engine.silences = snapshot.silences;
         engine.history = snapshot.history;
+        engine.learned = snapshot.learned;
+        engine.apply_learned();
         let topology = engine.config.topology.clone();
         for (key, link) in snapshot.links {
             let root = if link.service {

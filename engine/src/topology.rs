@@ -59,6 +59,10 @@ pub struct Service {
     /// `redis`, `postgres`, `app`, ... as the inventory says.
     pub kind: Option<Box<str>>,
     pub depends_on: Vec<ServiceId>,
+    /// The config declares it: its kind and dependencies are the config's, not learned.
+    pub declared: bool,
+    /// The config lists its pods: they are the config's, not learned.
+    pub pods_declared: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -76,6 +80,8 @@ pub struct Topology {
     service_nodes: Vec<Vec<NodeId>>,
     /// Pods each service declares, with the node each runs on.
     service_pods: Vec<Vec<(Box<str>, Option<NodeId>)>>,
+    /// Nodes below this id are the config's; the others were learned.
+    declared_nodes: usize,
     /// Whether another service depends on each one (directly): those that none depends on are
     /// the entry points, where requests come in.
     has_dependents: Vec<bool>,
@@ -136,6 +142,8 @@ impl Topology {
                 name: name.as_str().into(),
                 kind: kind.as_deref().filter(|kind| !kind.is_empty()).map(Into::into),
                 depends_on: Vec::new(),
+                declared: true,
+                pods_declared: false,
             });
         }
         topology.service_nodes = vec![Vec::new(); topology.services.len()];
@@ -145,10 +153,7 @@ impl Topology {
             let Some(&id) = topology.service_ids.get(name.as_str()) else { continue };
             for (index, dependency) in depends_on.iter().enumerate() {
                 match topology.service_ids.get(dependency.as_str()) {
-                    Some(&target) => {
-                        topology.services[id as usize].depends_on.push(target);
-                        topology.has_dependents[target as usize] = true;
-                    }
+                    Some(&target) => topology.services[id as usize].depends_on.push(target),
                     None => errors.push(TopologyError {
                         path: format!("services.{name}.depends_on[{index}]"),
                         message: format!("unknown service {dependency:?}"),
@@ -164,6 +169,7 @@ impl Topology {
                     });
                 }
                 topology.service_pods[id as usize].push((pod.as_str().into(), node_id));
+                topology.services[id as usize].pods_declared = true;
                 if let Some(node_id) = node_id {
                     let nodes = &mut topology.service_nodes[id as usize];
                     if !nodes.contains(&node_id) {
@@ -172,6 +178,7 @@ impl Topology {
                 }
             }
         }
+        topology.declared_nodes = topology.nodes.len();
         if let Some(cycle) = topology.find_cycle() {
             errors.push(TopologyError {
                 path: format!("services.{}.depends_on", cycle[0]),
@@ -182,7 +189,6 @@ impl Topology {
             for service in &mut topology.services {
                 service.depends_on.clear();
             }
-            topology.has_dependents.fill(false);
             topology.close_dependencies();
             return (topology, errors);
         }
@@ -250,35 +256,140 @@ impl Topology {
         None
     }
 
+    /// The transitive closure of the direct dependencies, and which services have dependents:
+    /// a walk from each service (services are hundreds at most; calls a few per service).
     fn close_dependencies(&mut self) {
         let count = self.services.len();
         let words = count.div_ceil(64);
         self.depends = vec![vec![0u64; words]; count];
-        // Services are few (hundreds at most): a fixed point over direct edges is plenty fast.
-        for (id, service) in self.services.iter().enumerate() {
-            for &dependency in &service.depends_on {
-                self.depends[id][dependency as usize / 64] |= 1 << (dependency % 64);
-            }
-        }
-        loop {
-            let mut changed = false;
-            for id in 0..count {
-                for dependency in 0..count {
-                    if self.depends[id][dependency / 64] & (1 << (dependency % 64)) == 0 {
-                        continue;
-                    }
-                    for word in 0..words {
-                        let merged = self.depends[id][word] | self.depends[dependency][word];
-                        if merged != self.depends[id][word] {
-                            self.depends[id][word] = merged;
-                            changed = true;
-                        }
-                    }
+        self.has_dependents = vec![false; count];
+        let mut stack: Vec<ServiceId> = Vec::new();
+        for id in 0..count {
+            let bits = &mut self.depends[id];
+            stack.extend(&self.services[id].depends_on);
+            while let Some(dependency) = stack.pop() {
+                let (word, bit) = (dependency as usize / 64, 1u64 << (dependency % 64));
+                if bits[word] & bit == 0 {
+                    bits[word] |= bit;
+                    stack.extend(&self.services[dependency as usize].depends_on);
                 }
             }
-            if !changed {
-                break;
+            for &dependency in &self.services[id].depends_on {
+                self.has_dependents[dependency as usize] = true;
             }
+        }
+    }
+
+    /// The most services or nodes an inventory holds (their ids are 16 bits).
+    pub const MAX_ENTITIES: usize = u16::MAX as usize;
+
+    /// The id of a service, added (as learned, not declared) if the inventory does not have it;
+    /// `None` when the inventory is full.
+    pub fn learn_service(&mut self, name: &str) -> Option<ServiceId> {
+        if let Some(id) = self.service_id(name) {
+            return Some(id);
+        }
+        if self.services.len() >= Self::MAX_ENTITIES {
+            return None;
+        }
+        let id = self.services.len() as ServiceId;
+        self.services.push(Service {
+            name: name.into(),
+            kind: None,
+            depends_on: Vec::new(),
+            declared: false,
+            pods_declared: false,
+        });
+        self.service_ids.insert(name.into(), id);
+        self.service_nodes.push(Vec::new());
+        self.service_pods.push(Vec::new());
+        self.has_dependents.push(false);
+        let words = self.services.len().div_ceil(64);
+        for bits in &mut self.depends {
+            bits.resize(words, 0);
+        }
+        self.depends.push(vec![0; words]);
+        Some(id)
+    }
+
+    /// The id of a node, added if the inventory does not have it; `None` when it is full.
+    pub fn learn_node(&mut self, name: &str) -> Option<NodeId> {
+        match self.node_id(name) {
+            Some(id) => Some(id),
+            None if self.nodes.len() >= Self::MAX_ENTITIES => None,
+            None => Some(self.add_node(name)),
+        }
+    }
+
+    /// Gives a learned service a kind (a datastore's `db.system`); a declared one keeps its own.
+    pub fn learn_kind(&mut self, service: ServiceId, kind: &str) {
+        let service = &mut self.services[service as usize];
+        if !service.declared && service.kind.is_none() && !kind.is_empty() {
+            service.kind = Some(kind.into());
+        }
+    }
+
+    /// Places a pod of `service` on `node`, moving it if it was elsewhere. Refused (false) where
+    /// the config speaks: a pod it lists, or a service whose pods it lists.
+    pub fn place_pod(&mut self, pod: &str, service: ServiceId, node: Option<NodeId>) -> bool {
+        if self.services[service as usize].pods_declared {
+            return false;
+        }
+        match self.pods.get(pod).copied() {
+            Some((held, _)) if self.services[held as usize].pods_declared => return false,
+            Some(placed) if placed == (service, node) => return true,
+            Some(_) => self.forget_pod(pod),
+            None => {}
+        }
+        self.pods.insert(pod.into(), (service, node));
+        self.service_pods[service as usize].push((pod.into(), node));
+        self.place_service(service);
+        true
+    }
+
+    /// Forgets a learned pod (a declared one stays).
+    pub fn forget_pod(&mut self, pod: &str) {
+        let Some(&(service, _)) = self.pods.get(pod) else { return };
+        if self.services[service as usize].pods_declared {
+            return;
+        }
+        self.pods.remove(pod);
+        self.service_pods[service as usize].retain(|(held, _)| **held != *pod);
+        self.place_service(service);
+    }
+
+    /// The nodes a service runs on, again from its pods.
+    fn place_service(&mut self, service: ServiceId) {
+        let mut nodes: Vec<NodeId> = self.service_pods[service as usize].iter().filter_map(|(_, node)| *node).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        self.service_nodes[service as usize] = nodes;
+    }
+
+    /// Adds a learned call from `from` to `to`. Refused (false) where the config speaks: the
+    /// dependencies of a service it declares.
+    pub fn learn_call(&mut self, from: ServiceId, to: ServiceId) -> bool {
+        let caller = &mut self.services[from as usize];
+        if caller.declared || from == to {
+            return false;
+        }
+        if !caller.depends_on.contains(&to) {
+            caller.depends_on.push(to);
+            self.close_dependencies();
+        }
+        true
+    }
+
+    /// Forgets a learned call.
+    pub fn forget_call(&mut self, from: ServiceId, to: ServiceId) {
+        let caller = &mut self.services[from as usize];
+        if caller.declared {
+            return;
+        }
+        let before = caller.depends_on.len();
+        caller.depends_on.retain(|&dependency| dependency != to);
+        if caller.depends_on.len() != before {
+            self.close_dependencies();
         }
     }
 
@@ -332,6 +443,21 @@ impl Topology {
         (0..self.services.len() as ServiceId).filter(move |&entry| {
             self.is_entry_point(entry) && (entry == service || self.depends_on(entry, service))
         })
+    }
+
+    /// Every service with its id.
+    pub fn services(&self) -> impl Iterator<Item = (ServiceId, &Service)> {
+        self.services.iter().enumerate().map(|(id, service)| (id as ServiceId, service))
+    }
+
+    /// Whether the config declares the node (by name, or as where a pod it lists runs).
+    pub fn declares_node(&self, name: &str) -> bool {
+        self.node_id(name).is_some_and(|id| (id as usize) < self.declared_nodes)
+    }
+
+    /// Every node's name.
+    pub fn node_names(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().map(|name| &**name)
     }
 
     pub fn service(&self, id: ServiceId) -> &Service {
@@ -395,18 +521,30 @@ impl Topology {
                 if let Some(&(service, node)) = self.pods.get(value) {
                     return Some(Subject { service: Some(service), node, pod_level: true });
                 }
-                // Not in the inventory (pods come and go): `<deployment>-<replicaset>-<id>` or
-                // `<statefulset>-<ordinal>` names their workload, which is a service.
-                let mut name = value;
-                for _ in 0..2 {
-                    name = name.rsplit_once('-')?.0;
-                    if let Some(service) = self.service_id(name) {
-                        return Some(Subject { service: Some(service), node: None, pod_level: true });
-                    }
-                }
-                None
+                self.workload_of(value).map(|service| Subject { service: Some(service), node: None, pod_level: true })
             }
         }
+    }
+
+    /// The service a pod belongs to: the inventory's, or for a pod it has not seen (pods come
+    /// and go), the workload its name gives: `<deployment>-<replicaset>-<id>`,
+    /// `<daemonset>-<id>` or `<statefulset>-<ordinal>`, when that is a service.
+    pub fn resolve_pod_service(&self, pod: &str) -> Option<ServiceId> {
+        match self.pods.get(pod) {
+            Some(&(service, _)) => Some(service),
+            None => self.workload_of(pod),
+        }
+    }
+
+    fn workload_of(&self, pod: &str) -> Option<ServiceId> {
+        let mut name = pod;
+        for _ in 0..2 {
+            name = name.rsplit_once('-')?.0;
+            if let Some(service) = self.service_id(name) {
+                return Some(service);
+            }
+        }
+        None
     }
 }
 

@@ -299,6 +299,7 @@ impl Validator<'_> {
             state_file: raw.feedback.state_file.map(|file| self.relative(&file)),
             seed_file: raw.feedback.seed_file.map(|file| self.relative(&file)),
         };
+        let learning = self.learning(&raw.topology);
         let (topology, mut silences) = self.topology(raw.topology);
         silences.extend(self.silences(raw.silences, &topology));
         let routes = self.routes(raw.route, &destinations);
@@ -315,6 +316,7 @@ impl Validator<'_> {
             default_severity,
             routes,
             topology,
+            learning,
             correlation: self.correlation(raw.correlation),
             flapping: self.flapping(raw.flapping),
             inhibit_rules,

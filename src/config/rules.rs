@@ -14,6 +14,7 @@ use super::raw::{
 };
 use noisegate_engine::catalog::{AlertClass, Catalog, CatalogEntry};
 use noisegate_engine::inhibit::{InhibitRule, InhibitScope};
+use noisegate_engine::inventory::Learning;
 use noisegate_engine::model::EventTime;
 use noisegate_engine::patterns::{Pattern, PatternAction, Patterns};
 use noisegate_engine::silence::{Silence, Weekly};
@@ -299,6 +300,18 @@ impl Validator<'_> {
             );
         }
         catalog
+    }
+
+    /// Whether and for how long the engine learns the inventory (`topology.learn`,
+    /// `topology.forget_after`).
+    pub(super) fn learning(&mut self, raw: &RawTopology) -> Learning {
+        let forget = &raw.forget_after;
+        Learning {
+            enabled: raw.learn.unwrap_or(true),
+            pods: self.positive_duration("topology.forget_after.pods", forget.pods.clone(), "1h"),
+            calls: self.positive_duration("topology.forget_after.calls", forget.calls.clone(), "48h"),
+            entities: self.positive_duration("topology.forget_after.entities", forget.entities.clone(), "24h"),
+        }
     }
 
     pub(super) fn correlation(&mut self, raw: RawCorrelation) -> Correlation {

@@ -30,6 +30,7 @@ fn config() -> EngineConfig {
         exclude_labels: vec!["prometheus_replica".into()],
         resolve_timeout: Duration::from_secs(300),
         default_severity: Severity::Error,
+        learning: crate::inventory::Learning::default(),
         routes: RouteTree::new(
             route("route", &[], &["alertname", "cluster"], 30, 300, 4 * 3600),
             vec![route(

@@ -1,0 +1,456 @@
+//! The learned inventory: what telemetry and alerts say about the monitored system (where pods
+//! run, which workload each belongs to, which service calls which), each fact with its source,
+//! when it was first and last seen, and an expiry.
+//!
+//! The facts are the state; the inventory correlation reads (`Topology`) is the config's, with
+//! the facts applied on top in the order they were learned, where the config does not speak.
+//! Ids are never reused while the engine runs: a fact that expires takes its relation (a pod's
+//! placement, a call) out of the inventory, not the service or node's name, so incidents rooted
+//! at it keep their root.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Edge, EventTime, FactSource, InventoryFacts, Labels, Placement};
+use crate::topology::Topology;
+
+/// Whether the engine learns, and how long a fact lives without being seen again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Learning {
+    pub enabled: bool,
+    /// A pod (its service and node) not seen for this long is forgotten: it went away.
+    pub pods: Duration,
+    /// The same for a call between services: one used once a day is kept a day or more.
+    pub calls: Duration,
+    /// The same for a service or a node that no fact names any more (its name stays, for
+    /// incidents rooted at it; it leaves the listing).
+    pub entities: Duration,
+}
+
+impl Default for Learning {
+    fn default() -> Learning {
+        Learning {
+            enabled: true,
+            pods: Duration::from_secs(3600),
+            calls: Duration::from_secs(2 * 24 * 3600),
+            entities: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// When a fact was learned and last seen, and from what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// Learning order: facts are applied again in it (restore, reload) so ids come out the same.
+    pub seq: u64,
+    pub source: FactSource,
+    pub first: EventTime,
+    pub last: EventTime,
+}
+
+impl Seen {
+    fn touch(&mut self, source: FactSource, now: EventTime) {
+        self.last = self.last.max(now);
+        // Spans and logs are what the workload says of itself; they outrank alert labels.
+        self.source = self.source.min(source);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceFact {
+    pub seen: Seen,
+    pub namespace: Option<Box<str>>,
+    pub cluster: Option<Box<str>>,
+    /// `db.system` when spans call it as a datastore.
+    pub kind: Option<Box<str>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodFact {
+    pub seen: Seen,
+    pub service: Box<str>,
+    pub node: Option<Box<str>>,
+}
+
+/// Counts of what learning did, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnStats {
+    pub learned: u64,
+    pub expired: u64,
+    /// Facts left out: the inventory is full, or the config speaks for them.
+    pub refused: u64,
+}
+
+/// Every learned fact. Each carries its learning order, so that the re-application and the
+/// listing are the same from one run to the next.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Learned {
+    services: HashMap<Box<str>, ServiceFact>,
+    nodes: HashMap<Box<str>, Seen>,
+    pods: HashMap<Box<str>, PodFact>,
+    /// Calls by caller, then callee: looked up by borrowed names.
+    calls: HashMap<Box<str>, HashMap<Box<str>, Seen>>,
+    next_seq: u64,
+    next_sweep: Option<EventTime>,
+    pub stats: LearnStats,
+}
+
+/// How often expired facts are looked for, in event time.
+const SWEEP: Duration = Duration::from_secs(60);
+
+/// The service a resource belongs to must be in the inventory's cluster: a fact of another
+/// cluster (a Collector that forwards several) would misplace pods.
+fn foreign(topology: &Topology, cluster: Option<&str>) -> bool {
+    matches!((&topology.cluster, cluster), (Some(expected), Some(actual)) if **expected != *actual)
+}
+
+impl Learned {
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    fn count(&self) -> usize {
+        self.services.len() + self.nodes.len() + self.pods.len() + self.call_count()
+    }
+
+    fn call_count(&self) -> usize {
+        self.calls.values().map(HashMap::len).sum()
+    }
+
+    fn each_call(&self) -> impl Iterator<Item = (&str, &str, &Seen)> {
+        self.calls.iter().flat_map(|(from, callees)| callees.iter().map(move |(to, seen)| (&**from, &**to, seen)))
+    }
+
+    fn next_seen(&mut self, source: FactSource, now: EventTime) -> Seen {
+        self.next_seq += 1;
+        self.stats.learned += 1;
+        Seen { seq: self.next_seq, source, first: now, last: now }
+    }
+
+    /// Learns the facts of one request at `now`, into the facts and the inventory.
+    pub fn learn(&mut self, topology: &mut Topology, facts: &InventoryFacts, now: EventTime) {
+        for placement in &facts.placements {
+            self.place(topology, placement, facts.source, now);
+        }
+        for edge in &facts.edges {
+            self.call(topology, edge, facts.source, now);
+        }
+    }
+
+    fn service(
+        &mut self,
+        topology: &mut Topology,
+        name: &str,
+        source: FactSource,
+        now: EventTime,
+    ) -> Option<crate::topology::ServiceId> {
+        if let Some(fact) = self.services.get_mut(name) {
+            fact.seen.touch(source, now);
+            return topology.service_id(name);
+        }
+        let Some(id) = topology.learn_service(name) else {
+            self.stats.refused += 1;
+            return None;
+        };
+        let seen = self.next_seen(source, now);
+        self.services.insert(name.into(), ServiceFact { seen, namespace: None, cluster: None, kind: None });
+        Some(id)
+    }
+
+    fn node(&mut self, topology: &mut Topology, name: &str, source: FactSource, now: EventTime) -> Option<u16> {
+        if let Some(seen) = self.nodes.get_mut(name) {
+            seen.touch(source, now);
+            return topology.node_id(name);
+        }
+        let Some(id) = topology.learn_node(name) else {
+            self.stats.refused += 1;
+            return None;
+        };
+        let seen = self.next_seen(source, now);
+        self.nodes.insert(name.into(), seen);
+        Some(id)
+    }
+
+    fn place(&mut self, topology: &mut Topology, placement: &Placement, source: FactSource, now: EventTime) {
+        if foreign(topology, placement.cluster.as_deref()) {
+            self.stats.refused += 1;
+            return;
+        }
+        let Some(service) = self.service(topology, &placement.service, source, now) else { return };
+        if let Some(fact) = self.services.get_mut(&*placement.service) {
+            if placement.namespace.is_some() && fact.namespace != placement.namespace {
+                fact.namespace.clone_from(&placement.namespace);
+            }
+            if placement.cluster.is_some() && fact.cluster != placement.cluster {
+                fact.cluster.clone_from(&placement.cluster);
+            }
+        }
+        let node = match &placement.node {
+            Some(node) => self.node(topology, node, source, now),
+            None => None,
+        };
+        let Some(pod) = &placement.pod else { return };
+        if let Some(fact) = self.pods.get_mut(&**pod)
+            && *fact.service == *placement.service
+            && (placement.node.is_none() || fact.node == placement.node)
+        {
+            fact.seen.touch(source, now);
+            return;
+        }
+        // New, moved (a StatefulSet's pod comes back on another node under its name) or
+        // now placed: the latest placement wins.
+        if !topology.place_pod(pod, service, node) {
+            self.stats.refused += 1;
+            return;
+        }
+        let seen = match self.pods.get(&**pod) {
+            Some(fact) => Seen { last: now, source, ..fact.seen },
+            None => self.next_seen(source, now),
+        };
+        self.pods.insert(pod.clone(), PodFact { seen, service: placement.service.clone(), node: placement.node.clone() });
+    }
+
+    fn call(&mut self, topology: &mut Topology, edge: &Edge, source: FactSource, now: EventTime) {
+        let Some(from) = self.service(topology, &edge.from, source, now) else { return };
+        let Some(to) = self.service(topology, &edge.to, source, now) else { return };
+        if let Some(kind) = &edge.datastore {
+            topology.learn_kind(to, kind);
+            if let Some(fact) = self.services.get_mut(&*edge.to)
+                && fact.kind.is_none()
+            {
+                fact.kind = Some(kind.clone());
+            }
+        }
+        if let Some(seen) = self.calls.get_mut(&*edge.from).and_then(|callees| callees.get_mut(&*edge.to)) {
+            seen.touch(source, now);
+            return;
+        }
+        if !topology.learn_call(from, to) {
+            self.stats.refused += 1;
+            return;
+        }
+        let seen = self.next_seen(source, now);
+        self.calls.entry(edge.from.clone()).or_default().insert(edge.to.clone(), seen);
+    }
+
+    /// What an alert's labels say: a pod's workload (`deployment`, `statefulset`, `daemonset`
+    /// beside `pod`) and its node (`node` beside `pod`). Read once per new alert.
+    pub fn learn_from_alert(&mut self, topology: &mut Topology, labels: &Labels, now: EventTime) {
+        let Some(pod) = labels.get("pod") else { return };
+        let workload = ["deployment", "statefulset", "daemonset"].iter().find_map(|label| labels.get(label));
+        let service = match workload {
+            Some(workload) => workload,
+            // Without a workload label, only a pod of a service the inventory has is placed.
+            None => match topology.resolve_pod_service(pod) {
+                Some(service) => &*topology.service(service).name,
+                None => return,
+            },
+        };
+        if labels.get("node").is_none() && workload.is_none() {
+            return;
+        }
+        let placement = Placement {
+            service: service.into(),
+            pod: Some(pod.into()),
+            node: labels.get("node").map(Into::into),
+            namespace: labels.get("namespace").map(Into::into),
+            cluster: labels.get("cluster").map(Into::into),
+        };
+        self.place(topology, &placement, FactSource::Alerts, now);
+    }
+
+    /// Forgets what has not been seen within its time, once a minute of event time.
+    pub fn expire(&mut self, topology: &mut Topology, learning: &Learning, now: EventTime) {
+        if self.next_sweep.is_some_and(|next| now < next) {
+            return;
+        }
+        self.next_sweep = Some(now.saturating_add(SWEEP));
+        let old = |seen: &Seen, keep: Duration| now.since(seen.last) > keep;
+        let before = self.count();
+        self.pods.retain(|pod, fact| {
+            let keep = !old(&fact.seen, learning.pods);
+            if !keep {
+                topology.forget_pod(pod);
+            }
+            keep
+        });
+        self.calls.retain(|from, callees| {
+            callees.retain(|to, seen| {
+                let keep = !old(seen, learning.calls);
+                if !keep
+                    && let (Some(from), Some(to)) = (topology.service_id(from), topology.service_id(to))
+                {
+                    topology.forget_call(from, to);
+                }
+                keep
+            });
+            !callees.is_empty()
+        });
+        self.services.retain(|_, fact| !old(&fact.seen, learning.entities));
+        self.nodes.retain(|_, seen| !old(seen, learning.entities));
+        self.stats.expired += (before - self.count()) as u64;
+    }
+
+    /// Applies every fact again to a freshly built inventory (after a reload or a restore), in
+    /// the order they were learned.
+    pub fn reapply(&self, topology: &mut Topology) {
+        enum Fact<'a> {
+            Service(&'a str, &'a ServiceFact),
+            Node(&'a str),
+            Pod(&'a str, &'a PodFact),
+            Call(&'a str, &'a str),
+        }
+        let mut facts: Vec<(u64, Fact<'_>)> = Vec::with_capacity(self.count());
+        facts.extend(self.services.iter().map(|(name, fact)| (fact.seen.seq, Fact::Service(name, fact))));
+        facts.extend(self.nodes.iter().map(|(name, seen)| (seen.seq, Fact::Node(name))));
+        facts.extend(self.pods.iter().map(|(name, fact)| (fact.seen.seq, Fact::Pod(name, fact))));
+        facts.extend(self.each_call().map(|(from, to, seen)| (seen.seq, Fact::Call(from, to))));
+        facts.sort_unstable_by_key(|(seq, _)| *seq);
+        for (_, fact) in facts {
+            match fact {
+                Fact::Service(name, fact) => {
+                    if let (Some(id), Some(kind)) = (topology.learn_service(name), &fact.kind) {
+                        topology.learn_kind(id, kind);
+                    }
+                }
+                Fact::Node(name) => {
+                    topology.learn_node(name);
+                }
+                Fact::Pod(name, fact) => {
+                    let node = fact.node.as_deref().and_then(|node| topology.learn_node(node));
+                    if let Some(service) = topology.learn_service(&fact.service) {
+                        topology.place_pod(name, service, node);
+                    }
+                }
+                Fact::Call(from, to) => {
+                    if let (Some(from), Some(to)) = (topology.learn_service(from), topology.learn_service(to)) {
+                        topology.learn_call(from, to);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many facts of each kind are held: services, nodes, pods, calls.
+    pub fn sizes(&self) -> [(&'static str, usize); 4] {
+        [
+            ("service", self.services.len()),
+            ("node", self.nodes.len()),
+            ("pod", self.pods.len()),
+            ("call", self.call_count()),
+        ]
+    }
+}
+
+/// The inventory correlation reads, for people: what the config declares and what was learned,
+/// each entry with where it comes from (`config`, `spans`, `logs`, `alerts`) and, when learned,
+/// when it was first and last seen. Sorted by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub services: Vec<ServiceEntry>,
+    pub nodes: Vec<Entry>,
+    pub pods: Vec<PodEntry>,
+    pub calls: Vec<CallEntry>,
+}
+
+/// Where an entry comes from and when it was seen (learned entries only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub source: &'static str,
+    pub first_seen: Option<EventTime>,
+    pub last_seen: Option<EventTime>,
+}
+
+impl Origin {
+    const CONFIG: Origin = Origin { source: "config", first_seen: None, last_seen: None };
+
+    fn learned(seen: &Seen) -> Origin {
+        Origin { source: seen.source.as_str(), first_seen: Some(seen.first), last_seen: Some(seen.last) }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: Box<str>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEntry {
+    pub name: Box<str>,
+    pub kind: Option<Box<str>>,
+    pub namespace: Option<Box<str>>,
+    pub origin: Origin,
+    /// Whether it is an entry point (no service calls it).
+    pub entry_point: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodEntry {
+    pub name: Box<str>,
+    pub service: Box<str>,
+    pub node: Option<Box<str>>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEntry {
+    pub from: Box<str>,
+    pub to: Box<str>,
+    pub origin: Origin,
+}
+
+impl Listing {
+    /// The inventory `topology` holds (the config's with `learned` applied), entry by entry.
+    /// Learned services, nodes and pods that expired are left out; names a service or node
+    /// keeps for the incidents rooted at it are not listed once nothing names them.
+    pub fn of(topology: &Topology, learned: &Learned) -> Listing {
+        let mut listing = Listing::default();
+        for (id, service) in topology.services() {
+            let fact = learned.services.get(&*service.name);
+            let origin = match (service.declared, fact) {
+                (true, _) => Origin::CONFIG,
+                (false, Some(fact)) => Origin::learned(&fact.seen),
+                (false, None) => continue,
+            };
+            listing.services.push(ServiceEntry {
+                name: service.name.clone(),
+                kind: service.kind.clone(),
+                namespace: fact.and_then(|fact| fact.namespace.clone()).or_else(|| topology.namespace.clone()),
+                origin,
+                entry_point: topology.is_entry_point(id),
+            });
+            for (pod, node) in topology.pods(id) {
+                let origin = match learned.pods.get(&**pod) {
+                    Some(fact) if !service.pods_declared => Origin::learned(&fact.seen),
+                    _ => Origin::CONFIG,
+                };
+                let node = node.map(|node| topology.node_name(node).into());
+                listing.pods.push(PodEntry { name: pod.clone(), service: service.name.clone(), node, origin });
+            }
+            for &callee in &service.depends_on {
+                let to = &topology.service(callee).name;
+                let origin = match learned.calls.get(&*service.name).and_then(|callees| callees.get(&**to)) {
+                    Some(seen) if !service.declared => Origin::learned(seen),
+                    _ => Origin::CONFIG,
+                };
+                listing.calls.push(CallEntry { from: service.name.clone(), to: to.clone(), origin });
+            }
+        }
+        for name in topology.node_names() {
+            let origin = match learned.nodes.get(name) {
+                Some(seen) => Origin::learned(seen),
+                None if topology.declares_node(name) => Origin::CONFIG,
+                None => continue,
+            };
+            listing.nodes.push(Entry { name: name.into(), origin });
+        }
+        listing.services.sort_unstable_by(|left, right| left.name.cmp(&right.name));
+        listing.nodes.sort_unstable_by(|left, right| left.name.cmp(&right.name));
+        listing.pods.sort_unstable_by(|left, right| left.name.cmp(&right.name));
+        listing.calls.sort_unstable_by(|left, right| (&left.from, &left.to).cmp(&(&right.from, &right.to)));
+        listing
+    }
+}
