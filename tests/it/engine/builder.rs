@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use noisegate_engine::model::{Event, Labels, Severity};
+use noisegate_engine::model::{Edge, Event, FactSource, InventoryFacts, Labels, Placement, Severity};
 use noisegate_engine::{Engine, Notification, PageAction};
 
 use super::{T0, at, engine_from, prometheus_alert};
@@ -303,6 +303,9 @@ const HOUR: i64 = 3600;
 /// The correlation window of the config under test: a second problem on a related entity must
 /// start after it to be told apart (within it, it is the first problem's own cause or symptom).
 const WINDOW: i64 = 10 * MINUTE;
+/// How often the learned-inventory storms send each pod's log resource (their spans, every
+/// minute).
+const PLACEMENTS_EVERY: i64 = 5 * MINUTE;
 
 /// An alert's labels (the cluster's added).
 type LabelSet = Vec<(String, String)>;
@@ -799,10 +802,11 @@ impl Scenario {
         self.episodes.extend(planned);
     }
 
-    /// The config the engine runs: the shipped kube-prometheus config with this inventory and
-    /// its maintenance windows.
-    pub fn config(&self) -> String {
-        let mut yaml = format!("{KUBE_PROMETHEUS}\n{}", self.inventory.yaml());
+    /// The config the engine runs: the shipped kube-prometheus config with its maintenance
+    /// windows, and this inventory when `declared`.
+    pub fn config(&self, declared: bool) -> String {
+        let inventory = if declared { self.inventory.yaml() } else { String::new() };
+        let mut yaml = format!("{KUBE_PROMETHEUS}\n{inventory}");
         yaml.push_str("silences:\n");
         for (node, from, to) in &self.maintenance {
             let _ = writeln!(
@@ -818,9 +822,67 @@ impl Scenario {
 
     /// Plays the scenario through the engine as an HA pair of Prometheus servers sends it:
     /// every firing alert sent at once and again every minute (`endsAt` four minutes ahead),
-    /// and once more with its `endsAt` when it stops.
+    /// and once more with its `endsAt` when it stops. The engine knows the inventory from the
+    /// config.
     pub fn play(&self) -> Vec<Notification> {
-        let mut engine: Engine = engine_from(&self.config());
+        self.play_with(&self.config(true), |_| Vec::new())
+    }
+
+    /// The same with no inventory in the config: the engine learns it from the telemetry a
+    /// Collector forwards, as a sampled copy: every `PLACEMENTS_EVERY`, each pod's log resource
+    /// (service, pod, node) from every pod but those of a node that is down; every minute,
+    /// about half of each app's calls from its spans (sampling), a datastore's named by
+    /// `db.system` and its address. Datastores send no spans.
+    pub fn play_learned(&self, seed: u64) -> Vec<Notification> {
+        let mut rng = Rng::new(seed ^ 0x7e1e_3e7e);
+        let inventory = &self.inventory;
+        let node_down = |node: &str, time: i64| {
+            self.incidents.iter().any(|incident| {
+                incident.kind == Kind::NodeFailure
+                    && incident.entity == node
+                    && (incident.start..incident.end).contains(&time)
+            })
+        };
+        self.play_with(&self.config(false), move |time| {
+            let mut placements = Vec::new();
+            for service in inventory.services.iter().filter(|_| time % PLACEMENTS_EVERY == 0) {
+                for (pod, node) in &service.pods {
+                    let node = &inventory.nodes[*node];
+                    if !node_down(node, time) {
+                        placements.push(Placement {
+                            service: service.name.as_str().into(),
+                            pod: Some(pod.as_str().into()),
+                            node: Some(node.as_str().into()),
+                            namespace: Some("shop".into()),
+                            cluster: Some("prod".into()),
+                        });
+                    }
+                }
+            }
+            let mut edges = Vec::new();
+            for service in &inventory.services {
+                for &callee in &service.depends_on {
+                    if rng.chance(50) {
+                        let callee = &inventory.services[callee];
+                        edges.push(Edge {
+                            from: service.name.as_str().into(),
+                            to: callee.name.as_str().into(),
+                            datastore: callee.kind.map(Into::into),
+                        });
+                    }
+                }
+            }
+            vec![
+                Event::Inventory(InventoryFacts { source: FactSource::Logs, placements, edges: Vec::new() }),
+                Event::Inventory(InventoryFacts { source: FactSource::Spans, placements: Vec::new(), edges }),
+            ]
+        })
+    }
+
+    /// Plays the alerts, with what `telemetry` gives for each minute applied at that minute,
+    /// before that minute's alerts.
+    fn play_with(&self, config: &str, mut telemetry: impl FnMut(i64) -> Vec<Event>) -> Vec<Notification> {
+        let mut engine: Engine = engine_from(config);
         let mut sends: Vec<(i64, usize, i64)> = Vec::new();
         for (index, episode) in self.episodes.iter().enumerate() {
             let mut time = episode.start;
@@ -832,11 +894,19 @@ impl Scenario {
         }
         sends.sort_unstable();
         let mut out = Vec::new();
+        let mut next_minute = 0;
+        let mut told = |engine: &mut Engine, until: i64, out: &mut Vec<Notification>| {
+            while next_minute <= until {
+                engine.apply_batch(telemetry(next_minute), at(next_minute), out);
+                next_minute += MINUTE;
+            }
+        };
         let mut batch: Vec<Event> = Vec::new();
         let mut batch_time = None;
         for (time, index, ends) in sends {
-            if batch_time.is_some_and(|current| current != time) {
-                engine.apply_batch(std::mem::take(&mut batch), at(batch_time.unwrap_or(time)), &mut out);
+            if let Some(current) = batch_time.filter(|current| *current != time) {
+                told(&mut engine, current, &mut out);
+                engine.apply_batch(std::mem::take(&mut batch), at(current), &mut out);
             }
             batch_time = Some(time);
             let episode = &self.episodes[index];
@@ -848,8 +918,10 @@ impl Scenario {
             }
         }
         if let Some(time) = batch_time {
+            told(&mut engine, time, &mut out);
             engine.apply_batch(batch, at(time), &mut out);
         }
+        told(&mut engine, self.duration, &mut out);
         engine.flush_pending(at(self.duration + HOUR), &mut out);
         out
     }

@@ -8,22 +8,48 @@ use super::builder::{Kind, Scenario, Shape, judge};
 /// Seeds per shape.
 const SEEDS: u64 = 40;
 
+/// Where the engine's inventory comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// The config declares it.
+    Declared,
+    /// No inventory in the config: learned from the telemetry and the alerts.
+    Learned,
+}
+
 /// Plays `SEEDS` storms of a shape and fails with every problem found, seed by seed.
 fn storms_page_every_real_problem_and_no_noise(shape: Shape) {
+    storms_of(shape, Known::Declared);
+}
+
+fn storms_of(shape: Shape, known: Known) {
     let mut problems = Vec::new();
     let (mut real, mut paged_incidents) = (0usize, 0usize);
     for seed in 0..SEEDS {
         let scenario = Scenario::build(shape, seed);
-        let verdict = judge(&scenario, &scenario.play());
+        let out = match known {
+            Known::Declared => scenario.play(),
+            Known::Learned => scenario.play_learned(seed),
+        };
+        let verdict = judge(&scenario, &out);
         problems
             .extend(verdict.problems.into_iter().map(|problem| format!("{shape:?} seed {seed}: {problem}")));
         real += scenario.incidents.len();
         paged_incidents += verdict.paged.iter().filter(|incident| incident.owner.is_some()).count();
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(problems.is_empty(), "{known:?} {} problems:\n{}", problems.len(), problems.join("\n"));
     // One PagerDuty incident per real problem, give or take a cause that surfaced late.
     let per_problem = paged_incidents as f64 / real as f64;
-    assert!(per_problem <= 1.3, "{shape:?}: {per_problem:.2} PagerDuty incidents per real problem");
+    assert!(per_problem <= 1.3, "{shape:?} {known:?}: {per_problem:.2} PagerDuty incidents per real problem");
+}
+
+/// The same storms with no inventory in the config: what the telemetry teaches must do as well
+/// as the declared inventory.
+#[test]
+fn storms_on_a_learned_inventory() {
+    for shape in [Shape::Chain, Shape::Star, Shape::Layered, Shape::Tiny] {
+        storms_of(shape, Known::Learned);
+    }
 }
 
 #[test]
