@@ -2,7 +2,8 @@
 //! inventory resolution and topology correlation, routing and grouping, inhibition, silences and
 //! flush decisions; no I/O.
 //!
-//! Also the decoding of an Alertmanager API request, and an engine snapshot.
+//! Also the decoding of an Alertmanager API request and of an OTLP trace request (protobuf, and
+//! what its spans say about the inventory), and an engine snapshot.
 //!
 //! Run: `cargo bench --bench engine`. Throughput is in alert events per second on one core.
 
@@ -15,6 +16,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 use noisegate::config;
+use noisegate::sources::otlp::traces::Traces;
+use prost::Message as _;
 
 #[path = "../examples/common/telemetry.rs"]
 #[allow(dead_code)] // the log batches are for the load generators
@@ -227,6 +230,20 @@ fn decoding_and_snapshots(criterion: &mut Criterion) {
         bencher.iter(|| {
             noisegate::sources::alertmanager::decode_v2(&body, &limits).map(|decoded| decoded.events.len())
         });
+    });
+    // 300 spans, ten traces through a chain of ten services, as the load generator sends them.
+    let spans = telemetry::traces_request(0, 300).encode_to_vec();
+    let trace_facts = |body: &[u8]| {
+        let request = noisegate::sources::otlp::decode_protobuf::<Traces>(body)?;
+        noisegate::sources::otlp::traces::decode_request(&request, &limits).map(|decoded| decoded.accepted())
+    };
+    group.throughput(Throughput::Elements(300));
+    group.bench_function("decode_otlp_traces_300_spans", |bencher| bencher.iter(|| trace_facts(&spans)));
+    let request = telemetry::traces_request(0, 300);
+    group.bench_function("trace_facts_300_spans", |bencher| {
+        bencher.iter(|| {
+            noisegate::sources::otlp::traces::facts(&request, &limits).map(|facts| facts.edges.len())
+        })
     });
     let engine = run(stream(10_000, 2), config());
     group.throughput(Throughput::Elements(10_000));

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Replays every labelled sample through noisegate, as a new user would run it, and prints one
-# table: a row per sample with the scorer's figures and what it missed.
+# table: rows per sample with the scorer's figures and what it missed. Each sample is replayed
+# three ways: CONFIG with the sample's topology file (`file`), CONFIG without it (`learned`:
+# the inventory learned from the capture's telemetry and alerts), and the embedded default
+# config without it (`learned, default config`).
 #
 #   benches/eval.sh [CONFIG] [DATA_DIR]
 #
@@ -27,11 +30,19 @@ for sample in "$data"/*/; do
   name=$(basename "$sample")
   [ -e "$sample/capture.jsonl.gz" ] && [ -e "$sample/topology.json" ] && [ -e "$sample/truth.json" ] || continue
   found=$((found + 1))
-  "$target"/release/noisegate replay --config "$config" --topology "$sample/topology.json" \
-    --input "$sample/capture.jsonl.gz" --pages-out "$pages_dir/$name.pages.jsonl" 2>"$work/$name.log" \
-    || { cat "$work/$name.log" >&2; exit 1; }
-  printf '%s\t' "$name" >>"$work/scores.tsv"
-  python3 "$scorer" "$sample" "$pages_dir/$name.pages.jsonl" --json >>"$work/scores.tsv"
+  for inventory in file learned default; do
+    args=(--config "$config" --topology "$sample/topology.json")
+    case $inventory in
+      learned) args=(--config "$config") ;;
+      default) args=() ;;
+    esac
+    pages="$pages_dir/$name.pages.jsonl"
+    [ "$inventory" = file ] || pages="$pages_dir/$name.$inventory.pages.jsonl"
+    "$target"/release/noisegate replay "${args[@]}" --input "$sample/capture.jsonl.gz" --pages-out "$pages" \
+      2>"$work/$name.log" || { cat "$work/$name.log" >&2; exit 1; }
+    printf '%s\t%s\t' "$name" "$inventory" >>"$work/scores.tsv"
+    python3 "$scorer" "$sample" "$pages" --json >>"$work/scores.tsv"
+  done
 done
 [ "$found" -gt 0 ] || { echo "no labelled sample in $data" >&2; exit 2; }
 python3 - "$work/scores.tsv" <<'EOF'
@@ -39,8 +50,9 @@ import json, sys
 
 rows = []
 for line in open(sys.argv[1]):
-    name, scores = line.rstrip("\n").split("\t", 1)
-    rows.append((name, json.loads(scores)))
+    name, inventory, scores = line.rstrip("\n").split("\t", 2)
+    inventory = {"default": "learned, default config"}.get(inventory, inventory)
+    rows.append((name, inventory, json.loads(scores)))
 columns = [
     ("high recall", "high_recall"),
     ("low recall", "low_recall"),
@@ -51,11 +63,11 @@ columns = [
     ("noise red. vs ideal", "noise_reduction_vs_ideal"),
     ("PD incidents", "pagerduty_incidents"),
 ]
-header = ["sample"] + [title for title, _ in columns] + ["missed"]
+header = ["sample", "inventory"] + [title for title, _ in columns] + ["missed"]
 table = []
-for name, scores in rows:
+for name, inventory, scores in rows:
     missed = scores["missed_high"] + scores["missed_low"]
-    cells = [name] + ["-" if scores.get(key) is None else str(scores[key]) for _, key in columns]
+    cells = [name, inventory] + ["-" if scores.get(key) is None else str(scores[key]) for _, key in columns]
     table.append(cells + [", ".join(missed) or "none"])
 widths = [max(len(row[index]) for row in [header] + table) for index in range(len(header))]
 for row in [header] + table:

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Whole-system ingest benchmarks against the release binary with its durable store, the load
 # generator on the same machine: OTLP/gRPC and OTLP/HTTP log records per second, Alertmanager
-# API v2 alerts per second, latency at half the measured Alertmanager maximum, and memory per
-# active alert with a million alerts held.
+# API v2 alerts per second, latency at half the measured Alertmanager maximum, memory per
+# active alert with a million alerts held, and OTLP/gRPC and OTLP/HTTP spans per second.
 #
-#   benches/ingest.sh [seconds per run] [grpc|http|am|memory ...]   (all four by default)
+#   benches/ingest.sh [seconds per run] [grpc|http|am|memory|traces-grpc|traces-http ...]   (all by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
 seconds="${1:-15}"
 shift || true
-only=" ${*:-grpc http am memory} "
+only=" ${*:-grpc http am memory traces-grpc traces-http} "
 run() { [[ "$only" == *" $1 "* ]]; }
 cargo build --release --quiet --bin noisegate --example loadgen
 work="$(mktemp -d)"
@@ -42,6 +42,14 @@ fi
 if run http; then
   echo "== OTLP/HTTP (protobuf): the same"
   start; load --protocol otlp-http --batch 512 --concurrency 8 --seconds "$seconds"; stop
+fi
+if run traces-grpc; then
+  echo "== OTLP/gRPC traces: 300-span requests, ten traces each through a chain of ten services"
+  start; load --protocol otlp-traces-grpc --batch 300 --concurrency 8 --seconds "$seconds"; stop
+fi
+if run traces-http; then
+  echo "== OTLP/HTTP traces (protobuf): the same"
+  start; load --protocol otlp-traces-http --batch 300 --concurrency 8 --seconds "$seconds"; stop
 fi
 if run am; then
   echo "== Alertmanager API v2: 256-alert batches, 10,000 kube-prometheus alerts re-sent"

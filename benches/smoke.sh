@@ -18,7 +18,7 @@ YAML
 NOISEGATE_LOG=warn "$target"/debug/noisegate serve --config "$work/config.yaml" 2>"$work/stderr" &
 pid=$!
 for _ in $(seq 100); do curl -sf localhost:14318/healthz >/dev/null && break; sleep 0.1; done
-for protocol in am otlp-http otlp-grpc; do
+for protocol in am otlp-http otlp-grpc otlp-traces-http otlp-traces-grpc; do
   out=$("$target"/debug/examples/loadgen --protocol "$protocol" --url http://127.0.0.1:14318 \
     --grpc http://127.0.0.1:14317 --seconds 2 --concurrency 2 --batch 20 --pid "$pid")
   echo "$out"

@@ -1,18 +1,23 @@
 //! The load generator: `concurrency` clients send batches to a running noisegate over the
-//! Alertmanager API v2, OTLP/HTTP or OTLP/gRPC, as fast as they are answered (or at `--rate`
-//! requests per second in all), for `--seconds`; it reports what was accepted, the latency of
-//! the acknowledgements, and, given the service's `--pid`, its CPU use and peak memory.
+//! Alertmanager API v2, OTLP/HTTP or OTLP/gRPC (logs or traces), as fast as they are answered
+//! (or at `--rate` requests per second in all), for `--seconds`; it reports what was accepted,
+//! the latency of the acknowledgements, and, given the service's `--pid`, its CPU use and peak
+//! memory.
 //!
 //! ```sh
 //! cargo run --release --example loadgen -- --protocol otlp-grpc --batch 512 --concurrency 16
 //! cargo run --release --example loadgen -- --protocol am --batch 256 --distinct 10000 --pid $(pidof noisegate)
+//! cargo run --release --example loadgen -- --protocol otlp-traces-grpc --batch 300 --concurrency 8
 //! ```
 //!
 //! Alerts are shaped like kube-prometheus ones (alertname, namespace, pod, container, job,
 //! instance, severity, cluster, prometheus, summary and description annotations), and cycle
 //! through `--distinct` label sets: fewer than the service holds means re-sends (deduplicated),
 //! more means new alerts, as in a storm. OTLP records are OTel SDK logs of about 300 bytes, one
-//! in `1 / --alert-ratio` an alert; their batches repeat after 256. Each distinct request body
+//! in `1 / --alert-ratio` an alert; their batches repeat after 256. Traces are requests through
+//! a chain of ten services (`telemetry::CALL_CHAIN`), 30 spans each (SERVER, INTERNAL and
+//! CLIENT spans per service), from three pods per service; `--batch` spans a request, rounded
+//! up to whole traces; their batches repeat after 256 too. Each distinct request body
 //! is built once and sent again as it comes round (unless there are too many: a storm of new
 //! alerts builds each as it goes), so the generator spends its share of the CPU sending. A 429
 //! or 503 is answered by waiting its `Retry-After` (capped at one second), as Alertmanager and
@@ -28,7 +33,7 @@ use prost::Message;
 
 #[path = "common/telemetry.rs"]
 mod telemetry;
-use telemetry::{alerts_json, logs_request};
+use telemetry::{alerts_json, logs_request, spans_per_request, traces_request};
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Protocol {
@@ -38,6 +43,25 @@ enum Protocol {
     OtlpHttp,
     /// OTLP/gRPC, `LogsService/Export`.
     OtlpGrpc,
+    /// OTLP/HTTP, `POST /v1/traces` (protobuf).
+    OtlpTracesHttp,
+    /// OTLP/gRPC, `TraceService/Export`.
+    OtlpTracesGrpc,
+}
+
+impl Protocol {
+    fn traces(self) -> bool {
+        matches!(self, Protocol::OtlpTracesHttp | Protocol::OtlpTracesGrpc)
+    }
+
+    /// What a request carries.
+    fn what(self) -> &'static str {
+        match self {
+            Protocol::Am => "alerts",
+            Protocol::OtlpHttp | Protocol::OtlpGrpc => "records",
+            Protocol::OtlpTracesHttp | Protocol::OtlpTracesGrpc => "spans",
+        }
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -54,7 +78,7 @@ struct Args {
     seconds: u64,
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Alerts or log records per request.
+    /// Alerts, log records or spans per request (spans rounded up to whole traces).
     #[arg(long, default_value_t = 256)]
     batch: usize,
     /// Distinct alerts cycled through.
@@ -136,7 +160,7 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build().expect("client");
     let grpc = match args.protocol {
-        Protocol::OtlpGrpc => Some(
+        Protocol::OtlpGrpc | Protocol::OtlpTracesGrpc => Some(
             tonic::transport::Endpoint::from_shared(args.grpc.clone())
                 .expect("grpc url")
                 .connect()
@@ -181,25 +205,29 @@ async fn main() {
                             .get(key, cache_alerts, || alerts_json(first, batch, distinct).into_bytes());
                         post(&http, format!("{url}/api/v2/alerts"), "application/json", body).await
                     }
-                    Protocol::OtlpHttp => {
+                    Protocol::OtlpHttp | Protocol::OtlpTracesHttp => {
                         let key = first / batch.max(1) as u64 % LOG_CYCLE;
-                        let body = bodies
-                            .get(key, true, || logs_request(first, batch, distinct, ratio).encode_to_vec());
-                        post(&http, format!("{url}/v1/logs"), "application/x-protobuf", body).await
+                        let body =
+                            bodies.get(key, true, || otlp_body(protocol, first, batch, distinct, ratio));
+                        let path = if protocol.traces() { "/v1/traces" } else { "/v1/logs" };
+                        post(&http, format!("{url}{path}"), "application/x-protobuf", body).await
                     }
-                    Protocol::OtlpGrpc => {
+                    Protocol::OtlpGrpc | Protocol::OtlpTracesGrpc => {
                         let key = first / batch.max(1) as u64 % LOG_CYCLE;
-                        let body = bodies
-                            .get(key, true, || logs_request(first, batch, distinct, ratio).encode_to_vec());
+                        let body =
+                            bodies.get(key, true, || otlp_body(protocol, first, batch, distinct, ratio));
                         let client = grpc.as_mut().expect("connected");
                         let export = async {
                             client
                                 .ready()
                                 .await
                                 .map_err(|error| tonic::Status::unavailable(error.to_string()))?;
-                            let path = tonic::codegen::http::uri::PathAndQuery::from_static(
-                                "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-                            );
+                            let path =
+                                tonic::codegen::http::uri::PathAndQuery::from_static(if protocol.traces() {
+                                    "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+                                } else {
+                                    "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+                                });
                             client.unary(tonic::Request::new(body), path, RawCodec).await
                         };
                         match export.await {
@@ -257,17 +285,18 @@ async fn main() {
             .get(((total.latencies.len() as f64 * p) as usize).min(total.latencies.len().saturating_sub(1)))
             .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
     };
-    let what = if args.protocol == Protocol::Am { "alerts" } else { "records" };
+    let what = args.protocol.what();
+    let per_request = if args.protocol.traces() { spans_per_request(args.batch) } else { args.batch };
     println!(
         "{:?}, {} clients, {} {what}/request, {:.1}s: {} ok ({:.0} requests/s, {:.0} {what}/s), {} 429, {} 503, \
          {} other, {} errors; acknowledged in p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         args.protocol,
         args.concurrency,
-        args.batch,
+        per_request,
         elapsed,
         total.ok,
         total.ok as f64 / elapsed,
-        (total.ok * args.batch as u64) as f64 / elapsed,
+        (total.ok * per_request as u64) as f64 / elapsed,
         total.throttled,
         total.unavailable,
         total.other,
@@ -297,6 +326,15 @@ async fn main() {
             cpu.map_or(0.0, |cpu| cpu / elapsed * 100.0),
             peak_rss_mib(pid).unwrap_or(0)
         );
+    }
+}
+
+/// An OTLP request body: log records, or spans of whole traces.
+fn otlp_body(protocol: Protocol, first: u64, batch: usize, distinct: u64, ratio: f64) -> Vec<u8> {
+    if protocol.traces() {
+        traces_request(first, batch).encode_to_vec()
+    } else {
+        logs_request(first, batch, distinct, ratio).encode_to_vec()
     }
 }
 

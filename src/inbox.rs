@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 
 use crate::ingest::{CapturedBody, SourceKind};
 use crate::storage::OutboxEvent;
+use noisegate_engine::inventory::Listing;
 use noisegate_engine::model::Event;
 use noisegate_engine::{Command, CommandError, EngineConfig, History, IncidentSummary, SilenceView};
 
@@ -24,6 +25,8 @@ pub enum Input {
     ListSilences(oneshot::Sender<Vec<SilenceView>>),
     /// The open incidents, for the admin API.
     ListIncidents(oneshot::Sender<Vec<IncidentSummary>>),
+    /// The inventory (every engine's, merged) and the open incidents, for the admin API.
+    Inventory(oneshot::Sender<(Listing, Vec<IncidentSummary>)>),
     /// The history of alert kinds, for the admin API.
     History(oneshot::Sender<History>),
     /// A reloaded configuration, answered once in force.

@@ -56,8 +56,14 @@ pub(crate) fn test_limits() -> Limits {
 /// Where a request came in. Also the `source` label of ingest metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SourceKind {
+    /// OTLP logs over gRPC.
     OtlpGrpc,
+    /// OTLP logs over HTTP.
     OtlpHttp,
+    /// OTLP traces over gRPC.
+    OtlpTracesGrpc,
+    /// OTLP traces over HTTP.
+    OtlpTracesHttp,
     AlertmanagerV2,
     AlertmanagerWebhook,
     PagerDutyV2,
@@ -67,9 +73,11 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 8] = [
+    pub const ALL: [SourceKind; 10] = [
         SourceKind::OtlpGrpc,
         SourceKind::OtlpHttp,
+        SourceKind::OtlpTracesGrpc,
+        SourceKind::OtlpTracesHttp,
         SourceKind::AlertmanagerV2,
         SourceKind::AlertmanagerWebhook,
         SourceKind::PagerDutyV2,
@@ -82,6 +90,8 @@ impl SourceKind {
         match self {
             SourceKind::OtlpGrpc => "otlp_grpc",
             SourceKind::OtlpHttp => "otlp_http",
+            SourceKind::OtlpTracesGrpc => "otlp_traces_grpc",
+            SourceKind::OtlpTracesHttp => "otlp_traces_http",
             SourceKind::AlertmanagerV2 => "alertmanager_v2",
             SourceKind::AlertmanagerWebhook => "alertmanager_webhook",
             SourceKind::PagerDutyV2 => "pagerduty_v2",
@@ -264,15 +274,21 @@ pub enum WireFormat {
     /// The same, protobuf (the OpenTelemetry Collector's Kafka exporter's default). Recorded in
     /// capture files as its JSON mapping.
     OtlpLogsProto,
+    /// An OTLP `ExportTraceServiceRequest` in its JSON mapping.
+    OtlpTracesJson,
+    /// The same, protobuf. Recorded in capture files as its JSON mapping.
+    OtlpTracesProto,
 }
 
 impl WireFormat {
-    pub const ALL: [WireFormat; 5] = [
+    pub const ALL: [WireFormat; 7] = [
         WireFormat::OtlpLogsProto,
         WireFormat::OtlpLogsJson,
         WireFormat::AlertmanagerV2,
         WireFormat::AlertmanagerWebhook,
         WireFormat::PagerDutyV2,
+        WireFormat::OtlpTracesProto,
+        WireFormat::OtlpTracesJson,
     ];
 
     /// Its name in capture files: the format it is recorded in.
@@ -282,6 +298,7 @@ impl WireFormat {
             WireFormat::AlertmanagerWebhook => "alertmanager_webhook",
             WireFormat::PagerDutyV2 => "pagerduty_v2",
             WireFormat::OtlpLogsJson | WireFormat::OtlpLogsProto => "otlp_logs_json",
+            WireFormat::OtlpTracesJson | WireFormat::OtlpTracesProto => "otlp_traces_json",
         }
     }
 
@@ -293,14 +310,21 @@ impl WireFormat {
             WireFormat::PagerDutyV2 => "pagerduty_v2",
             WireFormat::OtlpLogsJson => "otlp_json",
             WireFormat::OtlpLogsProto => "otlp_proto",
+            WireFormat::OtlpTracesJson => "otlp_traces_json",
+            WireFormat::OtlpTracesProto => "otlp_traces_proto",
         }
     }
 
+    /// Whether its bodies are binary (protobuf), not text.
+    pub fn is_binary(self) -> bool {
+        matches!(self, WireFormat::OtlpLogsProto | WireFormat::OtlpTracesProto)
+    }
+
     pub fn from_capture_name(name: &str) -> Option<WireFormat> {
-        // Protobuf is recorded as JSON: a capture names only the JSON formats.
+        // Protobuf is recorded as JSON: a capture names only the text formats.
         WireFormat::ALL
             .into_iter()
-            .filter(|format| *format != WireFormat::OtlpLogsProto)
+            .filter(|format| !format.is_binary())
             .find(|format| format.capture_name() == name)
     }
 
@@ -311,5 +335,28 @@ impl WireFormat {
     /// The Kafka encodings, for error messages.
     pub fn kafka_names() -> String {
         WireFormat::ALL.map(WireFormat::kafka_name).join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_wire_format_is_found_by_its_names() {
+        for format in WireFormat::ALL {
+            assert_eq!(WireFormat::from_kafka_name(format.kafka_name()), Some(format));
+            let recorded = WireFormat::from_capture_name(format.capture_name());
+            let expected = match format {
+                WireFormat::OtlpLogsProto => WireFormat::OtlpLogsJson,
+                WireFormat::OtlpTracesProto => WireFormat::OtlpTracesJson,
+                text => text,
+            };
+            assert_eq!(recorded, Some(expected), "{format:?} is recorded as its text form");
+            assert!(!expected.is_binary());
+        }
+        assert_eq!(WireFormat::OtlpTracesJson.capture_name(), "otlp_traces_json");
+        assert_eq!(WireFormat::from_kafka_name("otlp_traces_proto"), Some(WireFormat::OtlpTracesProto));
+        assert_eq!(WireFormat::from_capture_name("otlp_traces_proto"), None);
     }
 }

@@ -10,6 +10,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
 
 use crate::ingest::{Reason, SourceKind};
+use noisegate_engine::inventory::LearnStats;
 use noisegate_engine::{EngineStats, PageAction};
 
 /// Buckets of `noisegate_ingest_to_engine_seconds`: half a millisecond to five seconds.
@@ -55,6 +56,11 @@ struct SinkLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabel {
     queue: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
 }
 
 /// Why a page could not be delivered. Also the `reason` label of `pages_failed`.
@@ -126,6 +132,10 @@ pub struct Metrics {
     kafka_partitions: Gauge,
     kafka_checkpoints: Counter,
     ingest_to_engine: Histogram,
+    inventory_entries: Family<KindLabel, Gauge>,
+    inventory_learned: Counter,
+    inventory_expired: Counter,
+    inventory_refused: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -164,7 +174,7 @@ impl Metrics {
             accepted_records: registered(
                 &mut registry,
                 "accepted_records",
-                "Alerts and log records accepted into the engine, by source",
+                "Alerts, log records and spans accepted into the engine, by source",
                 Family::default(),
             ),
             rejected_records: registered(
@@ -366,6 +376,30 @@ impl Metrics {
                 "Kafka partition states published to the changelog (each with its offset committed)",
                 Counter::default(),
             ),
+            inventory_entries: registered(
+                &mut registry,
+                "inventory_entries",
+                "Inventory entries learned from telemetry and alerts and held now, by kind: service, node, pod, call",
+                Family::default(),
+            ),
+            inventory_learned: registered(
+                &mut registry,
+                "inventory_facts_learned",
+                "Inventory facts learned (a service, node, pod or call seen for the first time)",
+                Counter::default(),
+            ),
+            inventory_expired: registered(
+                &mut registry,
+                "inventory_facts_expired",
+                "Learned inventory facts forgotten, not seen again within `topology.forget_after`",
+                Counter::default(),
+            ),
+            inventory_refused: registered(
+                &mut registry,
+                "inventory_facts_refused",
+                "Inventory facts left out: the inventory is full, the config speaks for them, or another cluster's",
+                Counter::default(),
+            ),
             registry: Registry::default(),
         };
         metrics.registry = registry;
@@ -428,6 +462,22 @@ impl Metrics {
         }
         self.active_alerts.set(i64::try_from(now.active_alerts).unwrap_or(i64::MAX));
         self.active_groups.set(i64::try_from(now.active_groups).unwrap_or(i64::MAX));
+    }
+
+    /// Publishes what an engine's inventory learning counted since `before`.
+    pub fn inventory_learning(&self, before: &LearnStats, now: &LearnStats) {
+        self.inventory_learned.inc_by(now.learned.saturating_sub(before.learned));
+        self.inventory_expired.inc_by(now.expired.saturating_sub(before.expired));
+        self.inventory_refused.inc_by(now.refused.saturating_sub(before.refused));
+    }
+
+    /// The learned inventory entries held now, by kind (`Learned::sizes`).
+    pub fn inventory_entries(&self, sizes: [(&'static str, usize); 4]) {
+        for (kind, size) in sizes {
+            self.inventory_entries
+                .get_or_create(&KindLabel { kind })
+                .set(i64::try_from(size).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn page_sent(&self, action: PageAction) {

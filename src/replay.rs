@@ -44,7 +44,13 @@ impl Replay {
 
     /// Replays `input`, showing `watch` every request and everything decided; returns what it
     /// did and the history of alert kinds it built.
-    pub fn run(mut self, input: &Path, watch: &mut dyn Watch) -> anyhow::Result<(Summary, History)> {
+    pub fn run(self, input: &Path, watch: &mut dyn Watch) -> anyhow::Result<(Summary, History)> {
+        let (summary, engine) = self.run_to_end(input, watch)?;
+        Ok((summary, engine.history().clone()))
+    }
+
+    /// `run`, returning the engine as the replay left it (its inventory, open incidents).
+    pub fn run_to_end(mut self, input: &Path, watch: &mut dyn Watch) -> anyhow::Result<(Summary, Engine)> {
         let mut reader =
             CaptureReader::open(input).with_context(|| format!("cannot open capture {}", input.display()))?;
         let mut summary = Summary::default();
@@ -88,7 +94,7 @@ impl Replay {
         }
         watch.finish()?;
         summary.engine = self.engine.stats();
-        Ok((summary, self.engine.history().clone()))
+        Ok((summary, self.engine))
     }
 }
 

@@ -12,7 +12,8 @@
 //!
 //! Relations, best first:
 //! 1. it is about something running on the root node, which is failing, and starts within the
-//!    window: a node that just died explains its pods and targets better than anything else;
+//!    window: a node that just died explains its pods and targets better than anything else
+//!    (a service the inventory cannot place anywhere is taken as possibly running there);
 //! 2. it is about the root of a young incident (its first alert within the window), and the
 //!    root is failing (an availability alert, or one the catalog does not know, about the root
 //!    itself fires);
@@ -89,7 +90,13 @@ fn relation(topology: &Topology, root: Entity, subject: &Subject) -> Option<Rela
                 return None;
             }
             let service = subject.service?;
-            topology.runs_on(service, root_node).then_some(Relation::Symptom { placed: true })
+            if topology.runs_on(service, root_node) {
+                return Some(Relation::Symptom { placed: true });
+            }
+            // Nothing says where the service runs (a datastore that sends no telemetry, pods
+            // nobody declared): a node that stops reporting has every pod on it marked not
+            // ready at once, so its failures at the node's onset are taken as the node's.
+            topology.placement_unknown(service).then_some(Relation::Symptom { placed: false })
         }
     }
 }

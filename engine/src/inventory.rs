@@ -120,7 +120,9 @@ impl Learned {
     }
 
     fn each_call(&self) -> impl Iterator<Item = (&str, &str, &Seen)> {
-        self.calls.iter().flat_map(|(from, callees)| callees.iter().map(move |(to, seen)| (&**from, &**to, seen)))
+        self.calls
+            .iter()
+            .flat_map(|(from, callees)| callees.iter().map(move |(to, seen)| (&**from, &**to, seen)))
     }
 
     fn next_seen(&mut self, source: FactSource, now: EventTime) -> Seen {
@@ -159,7 +161,13 @@ impl Learned {
         Some(id)
     }
 
-    fn node(&mut self, topology: &mut Topology, name: &str, source: FactSource, now: EventTime) -> Option<u16> {
+    fn node(
+        &mut self,
+        topology: &mut Topology,
+        name: &str,
+        source: FactSource,
+        now: EventTime,
+    ) -> Option<u16> {
         if let Some(seen) = self.nodes.get_mut(name) {
             seen.touch(source, now);
             return topology.node_id(name);
@@ -209,7 +217,10 @@ impl Learned {
             Some(fact) => Seen { last: now, source, ..fact.seen },
             None => self.next_seen(source, now),
         };
-        self.pods.insert(pod.clone(), PodFact { seen, service: placement.service.clone(), node: placement.node.clone() });
+        self.pods.insert(
+            pod.clone(),
+            PodFact { seen, service: placement.service.clone(), node: placement.node.clone() },
+        );
     }
 
     fn call(&mut self, topology: &mut Topology, edge: &Edge, source: FactSource, now: EventTime) {
@@ -235,26 +246,34 @@ impl Learned {
         self.calls.entry(edge.from.clone()).or_default().insert(edge.to.clone(), seen);
     }
 
-    /// What an alert's labels say: a pod's workload (`deployment`, `statefulset`, `daemonset`
-    /// beside `pod`) and its node (`node` beside `pod`). Read once per new alert.
+    /// What an alert's labels say: a node of the cluster (`node`, as kube-state-metrics' node
+    /// alerts name it), a pod's workload (`deployment`, `statefulset`, `daemonset` beside
+    /// `pod`) and its node (`node` beside `pod`). Read once per new alert.
     pub fn learn_from_alert(&mut self, topology: &mut Topology, labels: &Labels, now: EventTime) {
-        let Some(pod) = labels.get("pod") else { return };
+        if foreign(topology, labels.get("cluster")) {
+            return;
+        }
+        let node = labels.get("node");
+        let Some(pod) = labels.get("pod") else {
+            if let Some(node) = node {
+                self.node(topology, node, FactSource::Alerts, now);
+            }
+            return;
+        };
         let workload = ["deployment", "statefulset", "daemonset"].iter().find_map(|label| labels.get(label));
-        let service = match workload {
-            Some(workload) => workload,
-            // Without a workload label, only a pod of a service the inventory has is placed.
-            None => match topology.resolve_pod_service(pod) {
+        let service = match (workload, node) {
+            (Some(workload), _) => workload,
+            // Without a workload label, a pod on a node is placed when its service is known.
+            (None, Some(_)) => match topology.resolve_pod_service(pod) {
                 Some(service) => &*topology.service(service).name,
                 None => return,
             },
+            (None, None) => return,
         };
-        if labels.get("node").is_none() && workload.is_none() {
-            return;
-        }
         let placement = Placement {
             service: service.into(),
             pod: Some(pod.into()),
-            node: labels.get("node").map(Into::into),
+            node: node.map(Into::into),
             namespace: labels.get("namespace").map(Into::into),
             cluster: labels.get("cluster").map(Into::into),
         };
@@ -279,8 +298,7 @@ impl Learned {
         self.calls.retain(|from, callees| {
             callees.retain(|to, seen| {
                 let keep = !old(seen, learning.calls);
-                if !keep
-                    && let (Some(from), Some(to)) = (topology.service_id(from), topology.service_id(to))
+                if !keep && let (Some(from), Some(to)) = (topology.service_id(from), topology.service_id(to))
                 {
                     topology.forget_call(from, to);
                 }
@@ -325,7 +343,8 @@ impl Learned {
                     }
                 }
                 Fact::Call(from, to) => {
-                    if let (Some(from), Some(to)) = (topology.learn_service(from), topology.learn_service(to)) {
+                    if let (Some(from), Some(to)) = (topology.learn_service(from), topology.learn_service(to))
+                    {
                         topology.learn_call(from, to);
                     }
                 }
@@ -418,7 +437,9 @@ impl Listing {
             listing.services.push(ServiceEntry {
                 name: service.name.clone(),
                 kind: service.kind.clone(),
-                namespace: fact.and_then(|fact| fact.namespace.clone()).or_else(|| topology.namespace.clone()),
+                namespace: fact
+                    .and_then(|fact| fact.namespace.clone())
+                    .or_else(|| topology.namespace.clone()),
                 origin,
                 entry_point: topology.is_entry_point(id),
             });
@@ -428,7 +449,12 @@ impl Listing {
                     _ => Origin::CONFIG,
                 };
                 let node = node.map(|node| topology.node_name(node).into());
-                listing.pods.push(PodEntry { name: pod.clone(), service: service.name.clone(), node, origin });
+                listing.pods.push(PodEntry {
+                    name: pod.clone(),
+                    service: service.name.clone(),
+                    node,
+                    origin,
+                });
             }
             for &callee in &service.depends_on {
                 let to = &topology.service(callee).name;
@@ -441,8 +467,8 @@ impl Listing {
         }
         for name in topology.node_names() {
             let origin = match learned.nodes.get(name) {
+                _ if topology.declares_node(name) => Origin::CONFIG,
                 Some(seen) => Origin::learned(seen),
-                None if topology.declares_node(name) => Origin::CONFIG,
                 None => continue,
             };
             listing.nodes.push(Entry { name: name.into(), origin });
@@ -452,5 +478,146 @@ impl Listing {
         listing.pods.sort_unstable_by(|left, right| left.name.cmp(&right.name));
         listing.calls.sort_unstable_by(|left, right| (&left.from, &left.to).cmp(&(&right.from, &right.to)));
         listing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::{Declared, declare, default_rules};
+
+    fn at(minutes: i64) -> EventTime {
+        EventTime::from_millis(1_800_000_000_000 + minutes * 60_000)
+    }
+
+    fn placement(service: &str, pod: &str, node: &str) -> Placement {
+        Placement {
+            service: service.into(),
+            pod: Some(pod.into()),
+            node: Some(node.into()),
+            namespace: Some("shop".into()),
+            cluster: None,
+        }
+    }
+
+    fn call(from: &str, to: &str, datastore: Option<&str>) -> Edge {
+        Edge { from: from.into(), to: to.into(), datastore: datastore.map(Into::into) }
+    }
+
+    fn facts(placements: Vec<Placement>, edges: Vec<Edge>) -> InventoryFacts {
+        InventoryFacts { source: FactSource::Spans, placements, edges }
+    }
+
+    /// The config declares cart (its pod and its call to redis) and nothing else.
+    fn declared() -> Topology {
+        let declared = Declared {
+            cluster: Some("prod".into()),
+            services: vec![
+                declare("cart", None, &["redis"], &[("cart-1", "node-1")]),
+                declare("redis", Some("redis"), &[], &[]),
+            ],
+            ..Declared::default()
+        };
+        Topology::build(declared, default_rules()).0
+    }
+
+    #[test]
+    fn the_declared_inventory_wins_where_it_speaks_and_learning_fills_the_rest() {
+        let mut topology = declared();
+        let mut learned = Learned::default();
+        learned.learn(
+            &mut topology,
+            &facts(
+                vec![
+                    placement("cart", "cart-2", "node-2"),
+                    placement("redis", "redis-0", "node-2"),
+                    placement("search", "search-7f-abcde", "node-3"),
+                ],
+                vec![
+                    call("cart", "payments", None),
+                    call("search", "cart", None),
+                    call("search", "es", Some("elasticsearch")),
+                ],
+            ),
+            at(0),
+        );
+        let id = |name| topology.service_id(name).unwrap();
+        // cart lists its pods and its calls: the config's stand.
+        assert_eq!(topology.pods(id("cart")).len(), 1);
+        assert!(!topology.depends_on(id("cart"), id("payments")));
+        // redis lists no pods: its pod is learned, and so is where it runs.
+        assert!(topology.runs_on(id("redis"), topology.node_id("node-2").unwrap()));
+        // search is new: its pod, its calls, and a datastore with its kind.
+        assert!(topology.depends_on(id("search"), id("redis")), "through cart");
+        assert_eq!(topology.service(id("es")).kind.as_deref(), Some("elasticsearch"));
+        assert!(topology.is_entry_point(id("search")) && !topology.is_entry_point(id("cart")));
+        assert_eq!(learned.stats.refused, 2, "cart's pod and cart's call");
+        // A fact from another cluster than the inventory's is left out.
+        let mut other = placement("search", "search-7f-zzzzz", "node-9");
+        other.cluster = Some("staging".into());
+        learned.learn(&mut topology, &facts(vec![other], vec![]), at(1));
+        assert_eq!(topology.node_id("node-9"), None);
+        let listing = Listing::of(&topology, &learned);
+        let sources: Vec<(&str, &str)> =
+            listing.services.iter().map(|service| (&*service.name, service.origin.source)).collect();
+        assert_eq!(
+            sources,
+            [
+                ("cart", "config"),
+                ("es", "spans"),
+                ("payments", "spans"),
+                ("redis", "config"),
+                ("search", "spans")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_latest_placement_wins_and_facts_not_seen_again_are_forgotten() {
+        let mut topology = Topology::default();
+        let mut learned = Learned::default();
+        let learning = Learning::default();
+        learned.learn(
+            &mut topology,
+            &facts(vec![placement("db", "db-0", "node-a")], vec![call("app", "db", None)]),
+            at(0),
+        );
+        learned.learn(&mut topology, &facts(vec![placement("db", "db-0", "node-b")], vec![]), at(10));
+        let db = topology.service_id("db").unwrap();
+        assert_eq!(topology.pod_node("db-0"), topology.node_id("node-b"));
+        assert!(!topology.runs_on(db, topology.node_id("node-a").unwrap()), "it moved");
+        // Seen at 10 minutes: kept at 65, forgotten after 70.
+        learned.expire(&mut topology, &learning, at(65));
+        assert_eq!(topology.pod_node("db-0"), topology.node_id("node-b"));
+        learned.expire(&mut topology, &learning, at(71));
+        assert_eq!(topology.pod_node("db-0"), None);
+        assert!(topology.placement_unknown(db));
+        let app = topology.service_id("app").unwrap();
+        assert!(topology.depends_on(app, db), "a call lives two days");
+        learned.expire(&mut topology, &learning, at(49 * 60));
+        assert!(!topology.depends_on(app, db));
+        assert!(learned.is_empty(), "services and nodes nothing names are gone too");
+        assert_eq!(learned.stats.expired, 6);
+        // Ids stay: the names are kept for incidents rooted at them.
+        assert_eq!(topology.service_id("db"), Some(db));
+    }
+
+    #[test]
+    fn facts_applied_again_give_the_same_inventory_and_ids() {
+        let mut topology = declared();
+        let mut learned = Learned::default();
+        learned.learn(
+            &mut topology,
+            &facts(vec![placement("search", "search-1", "node-3")], vec![call("search", "cart", None)]),
+            at(0),
+        );
+        learned.learn(&mut topology, &facts(vec![placement("media", "media-1", "node-4")], vec![]), at(1));
+        let mut again = declared();
+        learned.reapply(&mut again);
+        for name in ["search", "media", "cart"] {
+            assert_eq!(again.service_id(name), topology.service_id(name), "{name}");
+        }
+        assert_eq!(again.node_id("node-4"), topology.node_id("node-4"));
+        assert_eq!(Listing::of(&again, &learned), Listing::of(&topology, &learned));
     }
 }

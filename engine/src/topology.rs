@@ -360,7 +360,8 @@ impl Topology {
 
     /// The nodes a service runs on, again from its pods.
     fn place_service(&mut self, service: ServiceId) {
-        let mut nodes: Vec<NodeId> = self.service_pods[service as usize].iter().filter_map(|(_, node)| *node).collect();
+        let mut nodes: Vec<NodeId> =
+            self.service_pods[service as usize].iter().filter_map(|(_, node)| *node).collect();
         nodes.sort_unstable();
         nodes.dedup();
         self.service_nodes[service as usize] = nodes;
@@ -408,6 +409,11 @@ impl Topology {
     /// Whether `service` has a pod on `node`.
     pub fn runs_on(&self, service: ServiceId, node: NodeId) -> bool {
         self.service_nodes.get(service as usize).is_some_and(|nodes| nodes.contains(&node))
+    }
+
+    /// Whether nothing says where `service` runs: no pod of it is placed on a node.
+    pub fn placement_unknown(&self, service: ServiceId) -> bool {
+        self.service_nodes.get(service as usize).is_none_or(Vec::is_empty)
     }
 
     pub fn service_count(&self) -> ServiceId {
@@ -521,7 +527,11 @@ impl Topology {
                 if let Some(&(service, node)) = self.pods.get(value) {
                     return Some(Subject { service: Some(service), node, pod_level: true });
                 }
-                self.workload_of(value).map(|service| Subject { service: Some(service), node: None, pod_level: true })
+                self.workload_of(value).map(|service| Subject {
+                    service: Some(service),
+                    node: None,
+                    pod_level: true,
+                })
             }
         }
     }

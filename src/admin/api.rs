@@ -8,6 +8,8 @@
 //! - `DELETE /api/v1/silences/{id}`: expires a silence created through the API.
 //! - `GET /api/v1/incidents[/{id}]`: the open incidents, with their score, `why` and alerts.
 //! - `GET /api/v1/feedback`: the history of alert kinds responders' feedback built.
+//! - `GET /api/v1/inventory`: services (with the open incidents about each), nodes, pods and
+//!   the calls between services, from the config and learned, with where each comes from.
 //! - `GET /api/v1/stats`, `GET /api/v1/config`: the console's counters and the config in force
 //!   (secrets redacted); the console itself at `/`.
 //! - `POST /-/reload`: reads the config file again and applies it.
@@ -27,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::console;
+use super::inventory::inventory_json;
 use super::timeline::Timeline;
 use crate::auth::{self, Guard};
 use crate::config::parse_duration;
@@ -64,6 +67,7 @@ pub fn router(state: AdminState, guard: Guard) -> Router {
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
         .route("/api/v1/feedback", get(feedback))
+        .route("/api/v1/inventory", get(inventory))
         .route("/api/v1/stats", get(console::stats))
         .route("/api/v1/config", get(console::config))
         .route("/-/reload", post(reload))
@@ -142,6 +146,18 @@ pub fn incident_json(incident: &IncidentSummary, detailed: bool) -> Value {
             .collect();
     }
     value
+}
+
+/// The inventory every engine here holds, merged, with the open incidents about each service.
+async fn inventory(State(state): State<AdminState>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if state.engine.send(Input::Inventory(reply)).await.is_err() {
+        return unavailable();
+    }
+    match answer.await {
+        Ok((listing, incidents)) => axum::Json(inventory_json(&listing, &incidents)).into_response(),
+        Err(_) => unavailable(),
+    }
 }
 
 /// The history of alert kinds: episodes that resolved on their own, pages acted on.

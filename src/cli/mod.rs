@@ -3,6 +3,7 @@
 mod check;
 mod diff;
 mod explain;
+mod inventory;
 mod replay;
 mod serve;
 mod test;
@@ -99,6 +100,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Replay a capture and show the inventory it teaches: services, their pods, nodes and
+    /// calls, each with where it comes from.
+    Inventory {
+        /// Capture file (JSON Lines, gzip if it ends in .gz).
+        #[arg(long, value_name = "CAPTURE.jsonl[.gz]")]
+        input: PathBuf,
+        /// Config file; the embedded default when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Inventory file (the format of topology.json); overrides `topology.file`.
+        #[arg(long, value_name = "FILE")]
+        topology: Option<PathBuf>,
+        /// Write the inventory as a topology file, to review and pin with `--topology`.
+        #[arg(long, value_name = "FILE")]
+        topology_out: Option<PathBuf>,
+        /// Print the inventory as JSON (as `GET /api/v1/inventory` shows it).
+        #[arg(long)]
+        json: bool,
+    },
     /// Run rule test files: alerts with times and the pages expected. Exits 1 when a test fails.
     Test {
         /// Test files (YAML).
@@ -149,6 +169,10 @@ pub fn main(cli: Cli) -> ExitCode {
                 reports: &report,
             };
             replay::run(config_source(config), Overrides { topology, ..Overrides::default() }, &files)
+        }
+        Command::Inventory { input, config, topology, topology_out, json } => {
+            let options = inventory::Options { input: &input, topology_out: topology_out.as_deref(), json };
+            inventory::run(config_source(config), Overrides { topology, ..Overrides::default() }, &options)
         }
         Command::Check { config, topology, secrets_elsewhere } => {
             return check::run(config_source(config), Overrides { topology, secrets_elsewhere });

@@ -310,7 +310,11 @@ impl Validator<'_> {
             enabled: raw.learn.unwrap_or(true),
             pods: self.positive_duration("topology.forget_after.pods", forget.pods.clone(), "1h"),
             calls: self.positive_duration("topology.forget_after.calls", forget.calls.clone(), "48h"),
-            entities: self.positive_duration("topology.forget_after.entities", forget.entities.clone(), "24h"),
+            entities: self.positive_duration(
+                "topology.forget_after.entities",
+                forget.entities.clone(),
+                "24h",
+            ),
         }
     }
 

@@ -22,8 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use prost::Message as _;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -574,17 +572,12 @@ pub fn decode(
     limits: &Limits,
     record: bool,
 ) -> Result<(Decoded, Option<CapturedBody>), IngestError> {
-    if encoding == WireFormat::OtlpLogsProto {
-        let request = ExportLogsServiceRequest::decode(payload).map_err(|error| {
-            IngestError::new(Reason::Malformed, format!("not an OTLP ExportLogsServiceRequest: {error}"))
-        })?;
-        let decoded = otlp::decode_request(&request, limits)?;
-        // Recorded as OTLP/JSON, as the OTLP endpoints record protobuf.
-        let captured = match record {
-            true => Some(CapturedBody { format: encoding, json: otlp::to_json(&request)? }),
-            false => None,
-        };
-        return Ok((decoded, captured));
+    match encoding {
+        WireFormat::OtlpLogsProto => return otlp::decode_message::<otlp::Logs>(payload, limits, record),
+        WireFormat::OtlpTracesProto => {
+            return otlp::decode_message::<otlp::traces::Traces>(payload, limits, record);
+        }
+        _ => {}
     }
     let text = std::str::from_utf8(payload)
         .map_err(|error| IngestError::new(Reason::InvalidUtf8, format!("not UTF-8: {error}")))?;
@@ -601,6 +594,7 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use noisegate_engine::model::Event;
+    use prost::Message as _;
 
     fn limits() -> Limits {
         crate::config::parse("", &|_| None).unwrap().limits
@@ -625,12 +619,16 @@ mod tests {
         let pagerduty = r#"{"routing_key":"k","event_action":"trigger","payload":{"summary":"P","source":"s","severity":"error"}}"#;
         let json = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[{"key":"alertname","value":{"stringValue":"J"}}]}]}]}]}"#;
         let proto = otlp::parse_json(json).unwrap().encode_to_vec();
-        let cases: [(WireFormat, &[u8], &str); 5] = [
+        let spans = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"cart"}}]},"scopeSpans":[{"spans":[{"traceId":"0000000000000000000000000000abcd","spanId":"4444444444444444","kind":3,"attributes":[{"key":"peer.service","value":{"stringValue":"redis"}}]}]}]}]}"#;
+        let spans_proto = otlp::traces::parse_json(spans).unwrap().encode_to_vec();
+        let cases: [(WireFormat, &[u8], &str); 7] = [
             (WireFormat::AlertmanagerV2, alertmanager.as_bytes(), "alertmanager_v2"),
             (WireFormat::AlertmanagerWebhook, webhook.as_bytes(), "alertmanager_webhook"),
             (WireFormat::PagerDutyV2, pagerduty.as_bytes(), "pagerduty_v2"),
             (WireFormat::OtlpLogsJson, json.as_bytes(), "otlp_logs_json"),
             (WireFormat::OtlpLogsProto, &proto, "otlp_logs_json"),
+            (WireFormat::OtlpTracesJson, spans.as_bytes(), "otlp_traces_json"),
+            (WireFormat::OtlpTracesProto, &spans_proto, "otlp_traces_json"),
         ];
         for (encoding, payload, source) in cases {
             let (decoded, captured) = decode(encoding, payload, &limits(), true).unwrap();
@@ -640,6 +638,7 @@ mod tests {
             // What is recorded decodes to the same alerts in replay.
             let again = crate::sources::capture::decode_body(source, &captured.json, &limits()).unwrap();
             assert_eq!(alert_names(&again), alert_names(&decoded), "{encoding:?}");
+            assert_eq!(again.accepted(), decoded.accepted(), "{encoding:?}");
         }
         assert!(decode(WireFormat::OtlpLogsJson, json.as_bytes(), &limits(), false).unwrap().1.is_none());
     }
@@ -648,6 +647,9 @@ mod tests {
     fn undecodable_messages_say_why() {
         let error = decode(WireFormat::OtlpLogsProto, b"\xff\xff", &limits(), false).unwrap_err();
         assert_eq!(error.reason, Reason::Malformed);
+        let error = decode(WireFormat::OtlpTracesProto, b"\xff\xff", &limits(), false).unwrap_err();
+        assert_eq!(error.reason, Reason::Malformed);
+        assert!(error.message.contains("ExportTraceServiceRequest"), "{}", error.message);
         let error = decode(WireFormat::AlertmanagerV2, b"\xff[]", &limits(), false).unwrap_err();
         assert_eq!(error.reason, Reason::InvalidUtf8);
         let error = decode(WireFormat::PagerDutyV2, b"{}", &limits(), false).unwrap_err();

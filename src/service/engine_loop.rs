@@ -174,6 +174,7 @@ pub fn run(
     metrics: &Metrics,
 ) {
     let mut published = engine.stats();
+    let mut published_learning = engine.learned().stats;
     let mut saved_history = engine.history_version();
     let mut last = EventTime::default();
     let mut snapshot_at = Instant::now();
@@ -205,12 +206,20 @@ pub fn run(
             engine.flush_pending(crate::clock::now().max(last), &mut step.out);
         }
         // Before the pages go out: whoever sees a page sees the state that produced it.
-        let (shard_alerts, shard_groups) = durability.shards.publish(metrics);
+        let held = durability.shards.publish(metrics);
         let mut stats = engine.stats();
-        stats.active_alerts += shard_alerts;
-        stats.active_groups += shard_groups;
+        stats.active_alerts += held.alerts;
+        stats.active_groups += held.groups;
         metrics.engine(&published, &stats);
         published = stats;
+        let learned = engine.learned();
+        metrics.inventory_learning(&published_learning, &learned.stats);
+        published_learning = learned.stats;
+        let mut sizes = learned.sizes();
+        for ((_, size), shards) in sizes.iter_mut().zip(held.inventory) {
+            *size += shards;
+        }
+        metrics.inventory_entries(sizes);
         outputs.pressure.active_alerts.store(stats.active_alerts, Ordering::Relaxed);
         outputs.pressure.active_groups.store(stats.active_groups, Ordering::Relaxed);
         outputs
@@ -324,12 +333,11 @@ fn apply(
         }
         Input::ListIncidents(reply) => {
             advance(engine, shards, now, step);
-            let mut incidents = engine.incidents();
-            incidents.extend(shards.incidents());
-            incidents.sort_by(|left, right| {
-                right.opened_at.cmp(&left.opened_at).then(left.dedup_key.cmp(&right.dedup_key))
-            });
-            let _ = reply.send(incidents);
+            let _ = reply.send(open_incidents(engine, shards));
+        }
+        Input::Inventory(reply) => {
+            advance(engine, shards, now, step);
+            let _ = reply.send((shards.inventory(engine.inventory()), open_incidents(engine, shards)));
         }
         Input::ListSilences(reply) => {
             engine.advance(now, &mut step.out);
@@ -417,6 +425,16 @@ fn flush_files(context: &mut Surroundings<'_>) {
             tracing::error!(%error, "cannot flush the decisions log");
         }
     }
+}
+
+/// Every engine's open incidents, the latest opened first.
+fn open_incidents(engine: &Engine, shards: &Shards) -> Vec<noisegate_engine::IncidentSummary> {
+    let mut incidents = engine.incidents();
+    incidents.extend(shards.incidents());
+    incidents.sort_by(|left, right| {
+        right.opened_at.cmp(&left.opened_at).then(left.dedup_key.cmp(&right.dedup_key))
+    });
+    incidents
 }
 
 /// Moves every engine's clock to `now`.

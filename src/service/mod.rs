@@ -35,7 +35,7 @@ use crate::sinks::sink::{Destination, Outgoing};
 use crate::sources::Ingest;
 use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
-use crate::sources::otlp::grpc::LogsService;
+use crate::sources::otlp::grpc::OtlpService;
 use crate::storage::{OutboxEvent, Recovery, Storage};
 use crate::tls::{Tls, TlsListener};
 use noisegate_engine::Engine;
@@ -430,9 +430,9 @@ pub async fn run(
         Guard { tokens: config.ingest_tokens.clone(), metrics: metrics.clone(), listener: "http" },
     );
     let http_task = serve(listeners.http, config.server.tls.clone(), http_router, &metrics, &shutdown);
-    // gRPC is HTTP/2: the same server, every path going to the OTLP logs service.
+    // gRPC is HTTP/2: the same server, every path going to the OTLP service (logs and traces).
     let grpc_router =
-        axum::Router::new().fallback_service(LogsService::new(ingest, config.ingest_tokens.clone()));
+        axum::Router::new().fallback_service(OtlpService::new(ingest, config.ingest_tokens.clone()));
     let grpc_task = serve(listeners.grpc, config.server.tls.clone(), grpc_router, &metrics, &shutdown);
 
     let engine_input = input_sender.clone();

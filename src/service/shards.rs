@@ -11,12 +11,13 @@
 //! events that were never sent; and an owner that takes over from a replica that died sends
 //! what that replica had not delivered (with the same `dedup_key`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::inbox::{ShardKey, ShardState};
 use crate::metrics::Metrics;
 use crate::storage::OutboxEvent;
+use noisegate_engine::inventory::{LearnStats, Listing, Origin};
 use noisegate_engine::{Engine, EngineConfig, EngineStats, IncidentSummary};
 
 struct Shard {
@@ -25,6 +26,17 @@ struct Shard {
     changed: bool,
     /// Its statistics as last published to the metrics.
     published: EngineStats,
+    /// Its inventory learning's counts as last published.
+    learning: LearnStats,
+}
+
+/// What the shards hold now, added to the main engine's in the metrics.
+#[derive(Debug, Default)]
+pub struct Held {
+    pub alerts: u64,
+    pub groups: u64,
+    /// Learned inventory entries, in the order of `Learned::sizes`.
+    pub inventory: [usize; 4],
 }
 
 pub struct Shards {
@@ -86,8 +98,8 @@ impl Shards {
                 (engine, resend)
             }
         };
-        let published = engine.stats();
-        self.shards.insert(key, Shard { engine, published, changed: false });
+        let (published, learning) = (engine.stats(), engine.learned().stats);
+        self.shards.insert(key, Shard { engine, published, learning, changed: false });
         Ok(resend)
     }
 
@@ -169,21 +181,127 @@ impl Shards {
         self.shards.values().flat_map(|shard| shard.engine.incidents())
     }
 
-    /// Publishes the shards' counters; returns their active alerts and groups.
-    pub fn publish(&mut self, metrics: &Metrics) -> (u64, u64) {
-        let (mut alerts, mut groups) = (0, 0);
+    /// The main engine's inventory with every partition's merged in: one entry per name (per
+    /// caller and callee for calls), the one seen last winning, first seen the earliest.
+    pub fn inventory(&self, main: Listing) -> Listing {
+        if self.shards.is_empty() {
+            return main;
+        }
+        let mut merged = main;
+        // In partition order: of two sightings at the same time, the same one wins each time.
+        let mut shards: Vec<(&ShardKey, &Shard)> = self.shards.iter().collect();
+        shards.sort_unstable_by(|left, right| left.0.cmp(right.0));
+        for (_, shard) in shards {
+            let other = shard.engine.inventory();
+            union(
+                &mut merged.services,
+                other.services,
+                |entry| (&*entry.name, ""),
+                |entry| &mut entry.origin,
+            );
+            union(&mut merged.nodes, other.nodes, |entry| (&*entry.name, ""), |entry| &mut entry.origin);
+            union(&mut merged.pods, other.pods, |entry| (&*entry.name, ""), |entry| &mut entry.origin);
+            union(&mut merged.calls, other.calls, |call| (&*call.from, &*call.to), |call| &mut call.origin);
+        }
+        // A service one partition's calls reach is no entry point, whatever another one saw.
+        let called: HashSet<&str> = merged.calls.iter().map(|call| &*call.to).collect();
+        for service in &mut merged.services {
+            service.entry_point = !called.contains(&*service.name);
+        }
+        merged
+    }
+
+    /// Publishes the shards' counters; returns what they hold.
+    pub fn publish(&mut self, metrics: &Metrics) -> Held {
+        let mut held = Held::default();
         for shard in self.shards.values_mut() {
             let stats = shard.engine.stats();
             metrics.engine(&shard.published, &stats);
             shard.published = stats;
-            alerts += stats.active_alerts;
-            groups += stats.active_groups;
+            held.alerts += stats.active_alerts;
+            held.groups += stats.active_groups;
+            let learned = shard.engine.learned();
+            metrics.inventory_learning(&shard.learning, &learned.stats);
+            shard.learning = learned.stats;
+            for (total, (_, size)) in held.inventory.iter_mut().zip(learned.sizes()) {
+                *total += size;
+            }
         }
-        (alerts, groups)
+        held
     }
 
     /// The next hash-table growth of every shard (see `Engine::growth_bytes`).
     pub fn growth_bytes(&self) -> u64 {
         self.shards.values().map(|shard| shard.engine.growth_bytes()).sum()
+    }
+}
+
+/// Adds `other`'s entries to `into`, by `key`: a known one is replaced when `other` saw it
+/// later, keeping the earliest first sighting. `into` stays sorted by key.
+fn union<T>(
+    into: &mut Vec<T>,
+    other: Vec<T>,
+    key: impl Fn(&T) -> (&str, &str),
+    origin: impl Fn(&mut T) -> &mut Origin,
+) {
+    let mut index: HashMap<(Box<str>, Box<str>), usize> = HashMap::with_capacity(into.len());
+    for (position, entry) in into.iter().enumerate() {
+        let (first, second) = key(entry);
+        index.insert((first.into(), second.into()), position);
+    }
+    for mut entry in other {
+        let (first, second) = key(&entry);
+        let Some(&position) = index.get(&(first.into(), second.into())) else {
+            index.insert((first.into(), second.into()), into.len());
+            into.push(entry);
+            continue;
+        };
+        let (held, seen) = (*origin(&mut into[position]), *origin(&mut entry));
+        if seen.last_seen > held.last_seen {
+            into[position] = entry;
+        }
+        let winner = origin(&mut into[position]);
+        if let (Some(held), Some(seen)) = (held.first_seen, seen.first_seen) {
+            winner.first_seen = Some(held.min(seen));
+        }
+    }
+    into.sort_by(|left, right| key(left).cmp(&key(right)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use noisegate_engine::inventory::Entry;
+    use noisegate_engine::model::EventTime;
+
+    fn node(name: &str, seen: Option<(i64, i64)>) -> Entry {
+        let origin = match seen {
+            Some((first, last)) => Origin {
+                source: "logs",
+                first_seen: Some(EventTime::from_millis(first)),
+                last_seen: Some(EventTime::from_millis(last)),
+            },
+            None => Origin { source: "config", first_seen: None, last_seen: None },
+        };
+        Entry { name: name.into(), origin }
+    }
+
+    #[test]
+    fn partitions_entries_merge_by_name_the_latest_sighting_winning_from_the_earliest() {
+        let mut merged = vec![node("a", None), node("c", Some((10, 20)))];
+        union(
+            &mut merged,
+            vec![node("a", None), node("b", Some((5, 6))), node("c", Some((5, 30)))],
+            |entry| (&*entry.name, ""),
+            |entry| &mut entry.origin,
+        );
+        assert_eq!(merged, [node("a", None), node("b", Some((5, 6))), node("c", Some((5, 30)))]);
+        union(
+            &mut merged,
+            vec![node("c", Some((15, 25)))],
+            |entry| (&*entry.name, ""),
+            |entry| &mut entry.origin,
+        );
+        assert_eq!(merged[2], node("c", Some((5, 30))), "an earlier sighting changes nothing");
     }
 }

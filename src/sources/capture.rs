@@ -2,8 +2,8 @@
 //! line: `{"received_at": RFC 3339, "source": NAME, "body": REQUEST BODY}`, optionally gzip.
 //!
 //! `source` names its `ingest::WireFormat`: `alertmanager_v2`, `alertmanager_webhook`,
-//! `pagerduty_v2` or `otlp_logs_json` (OTLP arriving as protobuf is recorded as OTLP/JSON). Replay decodes each body with the
-//! same decoder the live endpoint used.
+//! `pagerduty_v2`, `otlp_logs_json` or `otlp_traces_json` (OTLP arriving as protobuf is recorded
+//! as OTLP/JSON). Replay decodes each body with the same decoder the live endpoint used.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};

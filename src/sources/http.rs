@@ -33,7 +33,8 @@ pub struct HttpState {
 /// PagerDuty webhook authenticates by its signature, and health and metrics stay open.
 pub fn router(state: HttpState, guard: Guard) -> Router {
     Router::new()
-        .route("/v1/logs", post(otlp::http::export))
+        .route("/v1/logs", post(otlp::http::receive::<otlp::Logs>))
+        .route("/v1/traces", post(otlp::http::receive::<otlp::traces::Traces>))
         .route("/api/v2/alerts", post(alertmanager_v2))
         .route("/webhook/alertmanager", post(alertmanager_webhook))
         .route("/v2/enqueue", post(pagerduty::enqueue))

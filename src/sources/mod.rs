@@ -30,7 +30,8 @@ pub fn decode_text(format: WireFormat, body: &str, limits: &Limits) -> Result<De
             Ok(Decoded { events: vec![decoded.event], rejected: Vec::new(), read: 0 })
         }
         WireFormat::OtlpLogsJson => otlp::decode_request(&otlp::parse_json(body)?, limits),
-        WireFormat::OtlpLogsProto => {
+        WireFormat::OtlpTracesJson => otlp::traces::decode_request(&otlp::traces::parse_json(body)?, limits),
+        WireFormat::OtlpLogsProto | WireFormat::OtlpTracesProto => {
             Err(IngestError::new(Reason::InvalidValue, "OTLP protobuf is binary, not text"))
         }
     }

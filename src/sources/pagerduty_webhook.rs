@@ -118,8 +118,11 @@ pub async fn receive(State(state): State<HttpState>, headers: HeaderMap, body: B
                 .into_response();
         }
     };
-    let mut decoded =
-        Decoded { events: feedback.into_iter().map(Event::Feedback).collect(), rejected: Vec::new(), read: 0 };
+    let mut decoded = Decoded {
+        events: feedback.into_iter().map(Event::Feedback).collect(),
+        rejected: Vec::new(),
+        read: 0,
+    };
     match ingest.submit(source, &mut decoded, None).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => {

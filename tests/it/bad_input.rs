@@ -158,11 +158,11 @@ async fn webhook_and_pagerduty_bodies_are_checked() {
 
 /// `google.rpc.Status` as OTLP/HTTP returns it.
 #[derive(Clone, PartialEq, Message)]
-struct RpcStatus {
+pub struct RpcStatus {
     #[prost(int32, tag = "1")]
-    code: i32,
+    pub code: i32,
     #[prost(string, tag = "2")]
-    message: String,
+    pub message: String,
 }
 
 #[tokio::test]
@@ -230,9 +230,9 @@ async fn otlp_http_errors_follow_the_spec() {
 }
 
 /// A client codec that sends raw bytes, to put malformed protobuf on the wire.
-struct RawCodec;
-struct RawEncoder;
-struct RawDecoder;
+pub struct RawCodec;
+pub struct RawEncoder;
+pub struct RawDecoder;
 
 impl Codec for RawCodec {
     type Encode = Vec<u8>;

@@ -52,5 +52,6 @@ async fn serve_drains_and_flushes_pages_on_sigterm() {
     let pages: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(pages.len(), 1, "{stdout}");
     assert_eq!(pages[0]["event"]["event_action"], "trigger");
-    assert_eq!(pages[0]["event"]["payload"]["summary"], "NodeDown");
+    // The alert names its node, which the inventory learns: the incident is about it.
+    assert_eq!(pages[0]["event"]["payload"]["summary"], "NodeDown (n1)");
 }

@@ -489,6 +489,11 @@ pub fn temp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
 }
 
 /// An HTTP client (reqwest is built without a bundled TLS crypto provider; install ring's).
+/// Runs the noisegate binary with `args` to the end.
+pub fn noisegate(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_noisegate")).args(args).output().expect("noisegate runs")
+}
+
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()

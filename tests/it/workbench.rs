@@ -1,13 +1,11 @@
 //! The operators' workbench on the command line: replay reports, config diffs, rule tests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn noisegate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_noisegate")).args(args).output().expect("noisegate runs")
-}
+use crate::support::noisegate;
 
 fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))

@@ -183,6 +183,103 @@ $("#silence-form").addEventListener("submit", async (event) => {
   }
 });
 
+// --- the inventory: a layered dependency graph and the nodes and pods ----------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+const BOX = { width: 170, height: 38, column: 230, row: 56, margin: 12 };
+
+function svg(name, attributes, parent) {
+  const element = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+  parent.append(element);
+  return element;
+}
+
+function when(time) { return time ? new Date(time).toLocaleString() : "—"; }
+
+// Each service's column: the longest chain of calls from an entry point to it (a loop of calls
+// stops growing once it is as long as the list).
+function depths(services, edges) {
+  const depth = new Map(services.map((service) => [service.name, 0]));
+  for (let round = 0; round < services.length; round++) {
+    let moved = false;
+    for (const edge of edges) {
+      if (!depth.has(edge.from) || !depth.has(edge.to)) continue;
+      const next = depth.get(edge.from) + 1;
+      if (next > depth.get(edge.to) && next < services.length) { depth.set(edge.to, next); moved = true; }
+    }
+    if (!moved) break;
+  }
+  return depth;
+}
+
+function drawGraph(graph, services, edges) {
+  graph.replaceChildren();
+  const depth = depths(services, edges);
+  const columns = [];
+  for (const service of services) (columns[depth.get(service.name)] ||= []).push(service);
+  const at = new Map();
+  columns.forEach((column, x) => column.forEach((service, y) => {
+    at.set(service.name, { x: BOX.margin + x * BOX.column, y: BOX.margin + y * BOX.row });
+  }));
+  const rows = Math.max(1, ...columns.map((column) => (column || []).length));
+  graph.setAttribute("width", 2 * BOX.margin + Math.max(0, columns.length - 1) * BOX.column + BOX.width);
+  graph.setAttribute("height", 2 * BOX.margin + (rows - 1) * BOX.row + BOX.height);
+  const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" }, svg("defs", {}, graph));
+  svg("path", { d: "M0,0 L10,5 L0,10 z" }, marker);
+  for (const edge of edges) {
+    const from = at.get(edge.from), to = at.get(edge.to);
+    if (!from || !to) continue;
+    const [x1, y1, x2, y2] = [from.x + BOX.width, from.y + BOX.height / 2, to.x, to.y + BOX.height / 2];
+    const bend = Math.max(40, Math.abs(x2 - x1) / 2);
+    const path = svg("path", {
+      class: "edge" + (edge.source === "config" ? "" : " learned"),
+      d: `M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}`, "marker-end": "url(#arrow)",
+    }, graph);
+    svg("title", {}, path).textContent = `${edge.from} calls ${edge.to} (${edge.source}, last seen ${when(edge.last_seen)})`;
+  }
+  for (const service of services) {
+    const { x, y } = at.get(service.name);
+    const open = service.incidents.length;
+    const classes = ["service", service.kind ? "datastore" : "", open ? "incident" : "", service.source === "config" ? "" : "learned"];
+    const box = open
+      ? svg("a", { href: open === 1 ? "#/incidents/" + encodeURIComponent(service.incidents[0]) : "#/incidents" }, graph)
+      : svg("g", {}, graph);
+    box.setAttribute("class", classes.filter(Boolean).join(" "));
+    box.setAttribute("data-service", service.name);
+    svg("rect", { x, y, width: BOX.width, height: BOX.height, rx: service.kind ? 16 : 4 }, box);
+    const name = service.name.length > 22 ? service.name.slice(0, 21) + "…" : service.name;
+    svg("text", { x: x + 10, y: y + 16 }, box).textContent = name;
+    svg("text", { x: x + 10, y: y + 31, class: "sub" }, box).textContent = [service.kind, service.source].filter(Boolean).join(" · ");
+    if (open) {
+      svg("circle", { cx: x + BOX.width - 4, cy: y + 4, r: 10 }, box);
+      svg("text", { x: x + BOX.width - 4, y: y + 8, class: "count" }, box).textContent = open;
+    }
+    svg("title", {}, box).textContent = `${service.name}${service.entry_point ? " (entry point)" : ""}: ${service.source}, ` +
+      `last seen ${when(service.last_seen)}` + (open ? `; ${open} open incident(s)` : "");
+  }
+}
+
+async function showInventory() {
+  const inventory = await api("/api/v1/inventory");
+  drawGraph($("#graph"), inventory.services, inventory.edges);
+  $("#inventory-empty").hidden = inventory.services.length > 0;
+  const nodes = $("#inventory-nodes tbody");
+  nodes.replaceChildren();
+  for (const node of inventory.nodes) {
+    const row = document.createElement("tr");
+    for (const value of [node.name, node.source, when(node.last_seen)]) cell(row, value);
+    nodes.append(row);
+  }
+  const pods = $("#inventory-pods tbody");
+  pods.replaceChildren();
+  for (const pod of inventory.pods) {
+    const row = document.createElement("tr");
+    for (const value of [pod.name, pod.service, pod.node || "—", pod.source, when(pod.last_seen)]) cell(row, value);
+    pods.append(row);
+  }
+}
+
 async function showConfig() {
   $("#config").textContent = await api("/api/v1/config");
 }
@@ -234,11 +331,12 @@ async function route() {
   const [, view, id] = (location.hash || "#/incidents").split("/");
   for (const section of document.querySelectorAll("main > section[id^=view-]")) section.hidden = true;
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("current", link.dataset.view === view);
-  const shown = { incidents: id ? "incident" : "incidents", silences: "silences", config: "config" }[view] || "incidents";
+  const shown = { incidents: id ? "incident" : "incidents", inventory: "inventory", silences: "silences", config: "config" }[view] || "incidents";
   $("#view-" + shown).hidden = false;
   try {
     if (shown === "incidents") await showIncidents();
     else if (shown === "incident") await showIncident(decodeURIComponent(id));
+    else if (shown === "inventory") await showInventory();
     else if (shown === "silences") await showSilences();
     else await showConfig();
   } catch (error) {
@@ -252,3 +350,4 @@ sample();
 setInterval(sample, INTERVAL);
 // The incident list follows the live state.
 setInterval(() => { if (!$("#view-incidents").hidden) showIncidents().catch(() => {}); }, Math.max(INTERVAL, 2000));
+setInterval(() => { if (!$("#view-inventory").hidden) showInventory().catch(() => {}); }, Math.max(INTERVAL, 5000));

@@ -1,51 +1,49 @@
-//! OTLP/gRPC `LogsService/Export` on the generated OTLP message types.
+//! OTLP/gRPC `LogsService/Export` and `TraceService/Export` on the generated OTLP message types,
+//! one service for both (by the request's path) written once over `Signal`.
 //!
-//! The service is written out rather than taken from the generated `LogsServiceServer` for one
-//! reason: the generated one decodes with a codec that answers malformed protobuf with INTERNAL,
-//! and OTLP senders should get INVALID_ARGUMENT (do not retry) with the decoder's message.
-//! Oversized messages are answered RESOURCE_EXHAUSTED rather than tonic's OUT_OF_RANGE, which
-//! OTLP senders would retry forever.
+//! The service is written out rather than taken from the generated `LogsServiceServer` and
+//! `TraceServiceServer` for one reason: the generated ones decode with a codec that answers
+//! malformed protobuf with INTERNAL, and OTLP senders should get INVALID_ARGUMENT (do not retry)
+//! with the decoder's message. Oversized messages are answered RESOURCE_EXHAUSTED rather than
+//! tonic's OUT_OF_RANGE, which OTLP senders would retry forever.
 
 use std::convert::Infallible;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use bytes::Buf;
 use prost::Message;
 use tonic::codec::{
     Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
 };
 use tonic::codegen::{BoxFuture, Service, StdError, http};
-use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::server::{Grpc, UnaryService};
 use tonic::{Code, Status};
 
-use super::{decode_request, export_response, to_json};
+use super::traces::Traces;
+use super::{Logs, Signal, decode_protobuf, export, export_response};
 use crate::auth::Tokens;
-use crate::ingest::{CapturedBody, IngestError, Reason, SourceKind, WireFormat};
+use crate::ingest::{Reason, SourceKind};
 use crate::metrics::Metrics;
 use crate::sources::Ingest;
 
-const SERVICE: &str = "opentelemetry.proto.collector.logs.v1.LogsService";
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
-
+/// The OTLP services of the gRPC listener: every path comes here; the export paths of logs
+/// and traces are served, any other is UNIMPLEMENTED.
 #[derive(Clone)]
-pub struct LogsService {
+pub struct OtlpService {
     ingest: Ingest,
     /// Bearer tokens the `authorization` metadata must carry; none means open.
     tokens: Tokens,
 }
 
-impl LogsService {
-    pub fn new(ingest: Ingest, tokens: Tokens) -> LogsService {
-        LogsService { ingest, tokens }
+impl OtlpService {
+    pub fn new(ingest: Ingest, tokens: Tokens) -> OtlpService {
+        OtlpService { ingest, tokens }
     }
 }
 
-impl NamedService for LogsService {
-    const NAME: &'static str = SERVICE;
-}
-
-impl<B> Service<http::Request<B>> for LogsService
+impl<B> Service<http::Request<B>> for OtlpService
 where
     B: tonic::codegen::Body + Send + 'static,
     B::Error: Into<StdError> + Send + 'static,
@@ -60,30 +58,43 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let service = self.clone();
-        Box::pin(async move {
-            if request.uri().path() != EXPORT_PATH {
-                return Ok(
-                    Status::unimplemented(format!("unknown method {}", request.uri().path())).into_http()
-                );
+        match request.uri().path() {
+            Logs::GRPC_PATH => Box::pin(serve::<Logs, B>(service, request)),
+            Traces::GRPC_PATH => Box::pin(serve::<Traces, B>(service, request)),
+            other => {
+                let status = Status::unimplemented(format!("unknown method {other}"));
+                Box::pin(async move { Ok(status.into_http()) })
             }
-            let metrics = service.ingest.metrics_handle();
-            let authorization =
-                request.headers().get(http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
-            if let Err(refusal) = service.tokens.check(authorization, crate::clock::now()) {
-                metrics.unauthenticated("grpc");
-                return Ok(Status::unauthenticated(refusal.message()).into_http());
-            }
-            metrics.received_request(SourceKind::OtlpGrpc);
-            let codec = ExportCodec { metrics: metrics.clone() };
-            let mut accept = EnabledCompressionEncodings::default();
-            accept.enable(CompressionEncoding::Gzip);
-            let mut grpc = Grpc::new(codec)
-                .apply_compression_config(accept, EnabledCompressionEncodings::default())
-                .apply_max_message_size_config(Some(service.ingest.limits().max_body_bytes), None);
-            let response = grpc.unary(Export(service), request).await;
-            Ok(resource_exhausted_when_too_large(response, &metrics))
-        })
+        }
     }
+}
+
+/// One export call of signal `S`: authentication, limits, then the generic unary handling with
+/// a codec of `S`'s messages.
+async fn serve<S: Signal, B>(
+    service: OtlpService,
+    request: http::Request<B>,
+) -> Result<http::Response<tonic::body::Body>, Infallible>
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    let metrics = service.ingest.metrics_handle();
+    let authorization =
+        request.headers().get(http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    if let Err(refusal) = service.tokens.check(authorization, crate::clock::now()) {
+        metrics.unauthenticated("grpc");
+        return Ok(Status::unauthenticated(refusal.message()).into_http());
+    }
+    metrics.received_request(S::GRPC_SOURCE);
+    let codec = ExportCodec::<S> { metrics: metrics.clone(), signal: PhantomData };
+    let mut accept = EnabledCompressionEncodings::default();
+    accept.enable(CompressionEncoding::Gzip);
+    let mut grpc = Grpc::new(codec)
+        .apply_compression_config(accept, EnabledCompressionEncodings::default())
+        .apply_max_message_size_config(Some(service.ingest.limits().max_body_bytes), None);
+    let response = grpc.unary(Export::<S> { ingest: service.ingest, signal: PhantomData }, request).await;
+    Ok(resource_exhausted_when_too_large(response, &metrics, S::GRPC_SOURCE))
 }
 
 /// tonic refuses an oversized message with OUT_OF_RANGE before any handler runs; say
@@ -91,6 +102,7 @@ where
 fn resource_exhausted_when_too_large(
     response: http::Response<tonic::body::Body>,
     metrics: &Metrics,
+    source: SourceKind,
 ) -> http::Response<tonic::body::Body> {
     let out_of_range = response
         .headers()
@@ -100,7 +112,7 @@ fn resource_exhausted_when_too_large(
     if !out_of_range {
         return response;
     }
-    metrics.rejected_requests(SourceKind::OtlpGrpc, Reason::TooLarge);
+    metrics.rejected_requests(source, Reason::TooLarge);
     let message = response
         .headers()
         .get(Status::GRPC_MESSAGE)
@@ -130,30 +142,22 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-struct Export(LogsService);
+/// The handler of a decoded request of signal `S`.
+struct Export<S> {
+    ingest: Ingest,
+    signal: PhantomData<fn() -> S>,
+}
 
-impl UnaryService<ExportLogsServiceRequest> for Export {
-    type Response = ExportLogsServiceResponse;
+impl<S: Signal> UnaryService<S::Request> for Export<S> {
+    type Response = S::Response;
     type Future = BoxFuture<tonic::Response<Self::Response>, Status>;
 
-    fn call(&mut self, request: tonic::Request<ExportLogsServiceRequest>) -> Self::Future {
-        let ingest = self.0.ingest.clone();
+    fn call(&mut self, request: tonic::Request<S::Request>) -> Self::Future {
+        let ingest = self.ingest.clone();
         Box::pin(async move {
-            let request = request.into_inner();
-            let source = SourceKind::OtlpGrpc;
-            let result = async {
-                let mut decoded = decode_request(&request, ingest.limits())?;
-                let capture = if ingest.recording() {
-                    Some(CapturedBody { format: WireFormat::OtlpLogsJson, json: to_json(&request)? })
-                } else {
-                    None
-                };
-                ingest.submit(source, &mut decoded, capture).await?;
-                Ok::<_, IngestError>(decoded)
-            }
-            .await;
-            match result {
-                Ok(decoded) => Ok(tonic::Response::new(export_response(&decoded))),
+            let source = S::GRPC_SOURCE;
+            match export::<S>(&ingest, source, request.get_ref(), None).await {
+                Ok(decoded) => Ok(tonic::Response::new(export_response::<S>(&decoded))),
                 Err(error) => {
                     ingest.reject(source, &error);
                     Err(Status::new(error.reason.grpc_code(), error.message))
@@ -163,30 +167,33 @@ impl UnaryService<ExportLogsServiceRequest> for Export {
     }
 }
 
-/// Prost encoding, but malformed requests are INVALID_ARGUMENT (and counted).
-struct ExportCodec {
+/// Prost encoding of `S`'s messages, but malformed requests are INVALID_ARGUMENT (and counted).
+struct ExportCodec<S> {
     metrics: Arc<Metrics>,
+    signal: PhantomData<fn() -> S>,
 }
 
-impl Codec for ExportCodec {
-    type Encode = ExportLogsServiceResponse;
-    type Decode = ExportLogsServiceRequest;
-    type Encoder = ResponseEncoder;
-    type Decoder = RequestDecoder;
+impl<S: Signal> Codec for ExportCodec<S> {
+    type Encode = S::Response;
+    type Decode = S::Request;
+    type Encoder = ResponseEncoder<S>;
+    type Decoder = RequestDecoder<S>;
 
-    fn encoder(&mut self) -> ResponseEncoder {
-        ResponseEncoder
+    fn encoder(&mut self) -> ResponseEncoder<S> {
+        ResponseEncoder { signal: PhantomData }
     }
 
-    fn decoder(&mut self) -> RequestDecoder {
-        RequestDecoder { metrics: self.metrics.clone() }
+    fn decoder(&mut self) -> RequestDecoder<S> {
+        RequestDecoder { metrics: self.metrics.clone(), signal: PhantomData }
     }
 }
 
-struct ResponseEncoder;
+struct ResponseEncoder<S> {
+    signal: PhantomData<fn() -> S>,
+}
 
-impl Encoder for ResponseEncoder {
-    type Item = ExportLogsServiceResponse;
+impl<S: Signal> Encoder for ResponseEncoder<S> {
+    type Item = S::Response;
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, buffer: &mut EncodeBuf<'_>) -> Result<(), Status> {
@@ -194,18 +201,21 @@ impl Encoder for ResponseEncoder {
     }
 }
 
-struct RequestDecoder {
+struct RequestDecoder<S> {
     metrics: Arc<Metrics>,
+    signal: PhantomData<fn() -> S>,
 }
 
-impl Decoder for RequestDecoder {
-    type Item = ExportLogsServiceRequest;
+impl<S: Signal> Decoder for RequestDecoder<S> {
+    type Item = S::Request;
     type Error = Status;
 
     fn decode(&mut self, buffer: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        ExportLogsServiceRequest::decode(buffer).map(Some).map_err(|error| {
-            self.metrics.rejected_requests(SourceKind::OtlpGrpc, Reason::Malformed);
-            Status::invalid_argument(format!("invalid OTLP protobuf logs request: {error}"))
+        // The whole message, without a copy: prost reads a slice faster than tonic's buffer.
+        let message = buffer.copy_to_bytes(buffer.remaining());
+        decode_protobuf::<S>(message.as_ref()).map(Some).map_err(|error| {
+            self.metrics.rejected_requests(S::GRPC_SOURCE, error.reason);
+            Status::invalid_argument(error.message)
         })
     }
 }

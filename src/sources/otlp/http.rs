@@ -1,16 +1,16 @@
-//! OTLP/HTTP `POST /v1/logs`: protobuf (`application/x-protobuf`) or JSON (`application/json`)
-//! bodies, optionally gzip. Answers in the request's encoding, with `partial_success` when some
-//! records were rejected, and a `google.rpc.Status` body on errors, as the OTLP spec asks.
+//! OTLP/HTTP `POST /v1/logs` and `POST /v1/traces`, written once over `Signal`: protobuf
+//! (`application/x-protobuf`) or JSON (`application/json`) bodies, optionally gzip. Answers in
+//! the request's encoding, with `partial_success` when some records were rejected, and a
+//! `google.rpc.Status` body on errors, as the OTLP spec asks.
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 
-use super::{decode_request, export_response, parse_json, to_json};
-use crate::ingest::{CapturedBody, IngestError, Reason, SourceKind, WireFormat};
+use super::{Signal, decode_protobuf, export, export_response, parse};
+use crate::ingest::{IngestError, Reason};
 use crate::sources::http::{HttpState, media_type, read_body, status_of, with_retry_after};
 use crate::sources::{require_utf8, single_line_json};
 
@@ -29,9 +29,10 @@ struct RpcStatus {
     message: String,
 }
 
-pub async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+/// The export endpoint of signal `S`.
+pub async fn receive<S: Signal>(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let ingest = &state.ingest;
-    let source = SourceKind::OtlpHttp;
+    let source = S::HTTP_SOURCE;
     ingest.metrics().received_request(source);
     let encoding = match media_type(&headers).as_deref() {
         Some("application/x-protobuf") | Some("application/protobuf") => Encoding::Protobuf,
@@ -51,33 +52,18 @@ pub async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Bo
     let result = async {
         let bytes = read_body(&headers, body, ingest.limits()).await?;
         let (request, json) = match encoding {
-            Encoding::Protobuf => {
-                let request = ExportLogsServiceRequest::decode(bytes).map_err(|error| {
-                    IngestError::new(
-                        Reason::Malformed,
-                        format!("invalid OTLP protobuf logs request: {error}"),
-                    )
-                })?;
-                (request, None)
-            }
+            Encoding::Protobuf => (decode_protobuf::<S>(bytes)?, None),
             Encoding::Json => {
                 let text = require_utf8(&bytes)?;
-                (parse_json(text)?, Some(single_line_json(text)))
+                (parse::<S>(text)?, Some(single_line_json(text)))
             }
         };
-        let mut decoded = decode_request(&request, ingest.limits())?;
-        let capture = match (ingest.recording(), json) {
-            (false, _) => None,
-            (true, Some(json)) => Some(CapturedBody { format: WireFormat::OtlpLogsJson, json }),
-            (true, None) => Some(CapturedBody { format: WireFormat::OtlpLogsJson, json: to_json(&request)? }),
-        };
-        ingest.submit(source, &mut decoded, capture).await?;
-        Ok::<_, IngestError>(decoded)
+        export::<S>(ingest, source, &request, json).await
     }
     .await;
     match result {
         Ok(decoded) => {
-            let response = export_response(&decoded);
+            let response = export_response::<S>(&decoded);
             match encoding {
                 Encoding::Protobuf => {
                     ([(header::CONTENT_TYPE, "application/x-protobuf")], response.encode_to_vec())

@@ -1,4 +1,6 @@
-//! OTLP logs ingest (gRPC and HTTP), and the mapping of OTLP log records to alerts and logs.
+//! OTLP ingest: logs and traces, each over gRPC and HTTP (`Signal` names what differs between
+//! them; `grpc.rs` and `http.rs` are written once over it), and the mapping of OTLP log records
+//! to alerts and logs (`traces.rs` reads spans).
 //!
 //! A log record is an alert when it carries the attribute `alertname`. Its labels are the
 //! resource attributes plus the record attributes (the record wins on a clash), as strings;
@@ -16,8 +18,8 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLogRecord;
 
-use super::check_labels;
-use crate::ingest::{Decoded, IngestError, Limits, Reason, Rejection};
+use super::{Ingest, check_labels};
+use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Reason, Rejection, SourceKind, WireFormat};
 use noisegate_engine::model::{
     Alert, Event, EventTime, Expiry, FactSource, InventoryFacts, LabelsBuilder, LogRecord, Severity,
 };
@@ -26,6 +28,112 @@ use noisegate_engine::model::{
 pub const ALERTNAME: &str = "alertname";
 /// The attribute carrying an alert's state.
 pub const ALERT_STATUS: &str = "alert.status";
+
+/// One OTLP signal noisegate takes in: its messages, names and decoder. The gRPC service, the
+/// HTTP endpoint and the Kafka source are written once over it.
+pub trait Signal: Send + Sync + 'static {
+    type Request: prost::Message + Default + serde::Serialize + serde::de::DeserializeOwned + 'static;
+    type Response: prost::Message + serde::Serialize + 'static;
+    /// The signal in messages: `logs`, `traces`.
+    const NAME: &'static str;
+    /// The request message's name.
+    const REQUEST: &'static str;
+    /// The gRPC method, `/opentelemetry.proto.collector.<signal>.v1.<Service>/Export`.
+    const GRPC_PATH: &'static str;
+    const GRPC_SOURCE: SourceKind;
+    const HTTP_SOURCE: SourceKind;
+    /// What its requests are recorded as in capture files (OTLP/JSON).
+    const CAPTURE: WireFormat;
+
+    /// Maps a whole export request with the limits.
+    fn decode(request: &Self::Request, limits: &Limits) -> Result<Decoded, IngestError>;
+
+    /// The answer to an export: `partial_success` (the count and summary of the rejected
+    /// records) when some were rejected.
+    fn response(rejected: Option<(i64, String)>) -> Self::Response;
+}
+
+/// OTLP logs: `LogsService/Export`, `POST /v1/logs`.
+pub struct Logs;
+
+impl Signal for Logs {
+    type Request = ExportLogsServiceRequest;
+    type Response = ExportLogsServiceResponse;
+    const NAME: &'static str = "logs";
+    const REQUEST: &'static str = "ExportLogsServiceRequest";
+    const GRPC_PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+    const GRPC_SOURCE: SourceKind = SourceKind::OtlpGrpc;
+    const HTTP_SOURCE: SourceKind = SourceKind::OtlpHttp;
+    const CAPTURE: WireFormat = WireFormat::OtlpLogsJson;
+
+    fn decode(request: &ExportLogsServiceRequest, limits: &Limits) -> Result<Decoded, IngestError> {
+        decode_request(request, limits)
+    }
+
+    fn response(rejected: Option<(i64, String)>) -> ExportLogsServiceResponse {
+        let partial_success = rejected.map(|(rejected_log_records, error_message)| {
+            ExportLogsPartialSuccess { rejected_log_records, error_message }
+        });
+        ExportLogsServiceResponse { partial_success }
+    }
+}
+
+/// The answer to an export of `decoded`, in the signal's message.
+pub fn export_response<S: Signal>(decoded: &Decoded) -> S::Response {
+    S::response(
+        (!decoded.rejected.is_empty()).then(|| (decoded.rejected.len() as i64, decoded.rejection_summary())),
+    )
+}
+
+/// What the gRPC and HTTP endpoints do with a request once it is read: decode it, record it
+/// (as `json`, the body as received, when it came as OTLP/JSON) and hand it to the engine.
+pub async fn export<S: Signal>(
+    ingest: &Ingest,
+    source: SourceKind,
+    request: &S::Request,
+    json: Option<String>,
+) -> Result<Decoded, IngestError> {
+    let mut decoded = S::decode(request, ingest.limits())?;
+    let capture = match (ingest.recording(), json) {
+        (false, _) => None,
+        (true, Some(json)) => Some(CapturedBody { format: S::CAPTURE, json }),
+        (true, None) => Some(CapturedBody { format: S::CAPTURE, json: to_json(request)? }),
+    };
+    ingest.submit(source, &mut decoded, capture).await?;
+    Ok(decoded)
+}
+
+/// Decodes a protobuf request (gRPC, OTLP/HTTP); the error names the signal.
+pub fn decode_protobuf<S: Signal>(bytes: impl bytes::Buf) -> Result<S::Request, IngestError> {
+    <S::Request as prost::Message>::decode(bytes).map_err(|error| {
+        IngestError::new(Reason::Malformed, format!("invalid OTLP protobuf {} request: {error}", S::NAME))
+    })
+}
+
+/// Decodes a protobuf message of a Kafka topic, with the body for the capture file when
+/// `record` (as OTLP/JSON, as the OTLP endpoints record protobuf).
+pub fn decode_message<S: Signal>(
+    payload: &[u8],
+    limits: &Limits,
+    record: bool,
+) -> Result<(Decoded, Option<CapturedBody>), IngestError> {
+    let request = <S::Request as prost::Message>::decode(payload).map_err(|error| {
+        IngestError::new(Reason::Malformed, format!("not an OTLP {}: {error}", S::REQUEST))
+    })?;
+    let decoded = S::decode(&request, limits)?;
+    let captured = match record {
+        true => Some(CapturedBody { format: S::CAPTURE, json: to_json(&request)? }),
+        false => None,
+    };
+    Ok((decoded, captured))
+}
+
+/// Decodes an OTLP/JSON body of the signal; the error names the signal.
+pub fn parse<S: Signal>(body: &str) -> Result<S::Request, IngestError> {
+    serde_json::from_str(body).map_err(|error| {
+        IngestError::new(Reason::Malformed, format!("invalid OTLP/JSON {} request: {error}", S::NAME))
+    })
+}
 
 /// Maps a whole export request. Records that break the limits are rejected one by one.
 pub fn decode_request(request: &ExportLogsServiceRequest, limits: &Limits) -> Result<Decoded, IngestError> {
@@ -198,24 +306,13 @@ fn write_value(value: Option<&any_value::Value>, out: &mut String) {
     }
 }
 
-/// The answer to an export: `partial_success` names the rejected records, if any.
-pub fn export_response(decoded: &Decoded) -> ExportLogsServiceResponse {
-    let partial_success = (!decoded.rejected.is_empty()).then(|| ExportLogsPartialSuccess {
-        rejected_log_records: decoded.rejected.len() as i64,
-        error_message: decoded.rejection_summary(),
-    });
-    ExportLogsServiceResponse { partial_success }
-}
-
 /// Decodes an OTLP/JSON body (`ExportLogsServiceRequest`).
 pub fn parse_json(body: &str) -> Result<ExportLogsServiceRequest, IngestError> {
-    serde_json::from_str(body).map_err(|error| {
-        IngestError::new(Reason::Malformed, format!("invalid OTLP/JSON logs request: {error}"))
-    })
+    parse::<Logs>(body)
 }
 
 /// Renders a request as OTLP/JSON on one line, for the capture file.
-pub fn to_json(request: &ExportLogsServiceRequest) -> Result<String, IngestError> {
+pub fn to_json(request: &impl serde::Serialize) -> Result<String, IngestError> {
     serde_json::to_string(request).map_err(|error| {
         IngestError::new(Reason::Malformed, format!("cannot render request as OTLP/JSON: {error}"))
     })
@@ -243,7 +340,8 @@ mod tests {
         let limits = crate::ingest::test_limits();
         let request = parse_json(BODY).unwrap();
         let decoded = decode_request(&request, &limits).unwrap();
-        assert_eq!(decoded.events.len(), 2);
+        assert_eq!(decoded.events.len(), 3, "a log, an alert and the resource's placement");
+        assert_eq!(decoded.accepted(), 2);
         assert_eq!(decoded.rejected.len(), 1);
         assert_eq!(decoded.rejected[0].index, 2);
         assert!(decoded.rejected[0].message.contains("sideways"));
@@ -257,6 +355,14 @@ mod tests {
         assert_eq!(alert.labels.get(ALERT_STATUS), None);
         assert_eq!(alert.severity, Some(Severity::Critical));
         assert_eq!(alert.annotations.get("summary"), Some("Redis is down"));
+        let Event::Inventory(facts) = &decoded.events[2] else { panic!("not inventory facts") };
+        assert_eq!(facts.source, FactSource::Logs);
+        let placed: Vec<(&str, Option<&str>)> = facts
+            .placements
+            .iter()
+            .map(|placement| (&*placement.service, placement.namespace.as_deref()))
+            .collect();
+        assert_eq!(placed, [("cart", Some("shop"))]);
         // JSON round trip keeps the request equal, which replay relies on.
         assert_eq!(parse_json(&to_json(&request).unwrap()).unwrap(), request);
     }

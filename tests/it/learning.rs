@@ -1,0 +1,308 @@
+//! What the service learns from the traces an OpenTelemetry SDK or Collector sends, through the
+//! real endpoints: calls and placements, kept across a restart, forgotten when no longer seen,
+//! and used to correlate (a pod that moved goes with its new node's failure).
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use serde_json::Value;
+
+use crate::otlp::kv;
+use crate::support::{FakePagerDuty, TestServer, config_yaml, http, noisegate, post_json};
+
+/// A span of trace 1 with a one-byte id and parent.
+fn span(id: u8, parent: Option<u8>, kind: SpanKind, attributes: &[(&str, &str)]) -> Span {
+    let span_id = |id: u8| vec![0, 0, 0, 0, 0, 0, 0, id];
+    Span {
+        trace_id: vec![1; 16],
+        span_id: span_id(id),
+        parent_span_id: parent.map(span_id).unwrap_or_default(),
+        name: format!("operation-{id}"),
+        kind: kind as i32,
+        attributes: attributes.iter().map(|(key, value)| kv(key, value)).collect(),
+        ..Default::default()
+    }
+}
+
+/// The spans of one pod of `service` on `node`, as the SDK's resource detectors describe it.
+fn from_pod(service: &str, pod: &str, node: &str, spans: Vec<Span>) -> ResourceSpans {
+    ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![
+                kv("service.name", service),
+                kv("k8s.pod.name", pod),
+                kv("k8s.node.name", node),
+                kv("k8s.namespace.name", "shop"),
+            ],
+            ..Default::default()
+        }),
+        scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+        ..Default::default()
+    }
+}
+
+/// The frontend calls checkout (whose SERVER span is in the request); checkout calls payments,
+/// which sends no spans, and its PostgreSQL database.
+fn checkout_trace() -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![
+            from_pod(
+                "frontend",
+                "frontend-6d8f7-aaaaa",
+                "node-1",
+                vec![
+                    span(1, None, SpanKind::Server, &[]),
+                    span(2, Some(1), SpanKind::Client, &[("server.address", "checkout.shop.svc")]),
+                ],
+            ),
+            from_pod(
+                "checkout",
+                "checkout-5c9b8-bbbbb",
+                "node-2",
+                vec![
+                    span(3, Some(2), SpanKind::Server, &[]),
+                    span(4, Some(3), SpanKind::Client, &[("peer.service", "payments")]),
+                    span(
+                        5,
+                        Some(3),
+                        SpanKind::Client,
+                        &[("db.system", "postgresql"), ("server.address", "orders-db")],
+                    ),
+                ],
+            ),
+        ],
+    }
+}
+
+async fn inventory(server: &TestServer) -> Value {
+    let response = http().get(server.admin_url("/api/v1/inventory")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    serde_json::from_str(&response.text().await.unwrap()).unwrap()
+}
+
+/// `(from, to, source)` of every edge.
+fn edges(inventory: &Value) -> Vec<(String, String, String)> {
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    let mut edges: Vec<(String, String, String)> = inventory["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no edges: {inventory:#}"))
+        .iter()
+        .map(|edge| (text(&edge["from"]), text(&edge["to"]), text(&edge["source"])))
+        .collect();
+    edges.sort();
+    edges
+}
+
+/// `(pod, service, node)` of every pod.
+fn pods(inventory: &Value) -> Vec<(String, String, String)> {
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    inventory["pods"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no pods: {inventory:#}"))
+        .iter()
+        .map(|pod| (text(&pod["name"]), text(&pod["service"]), text(&pod["node"])))
+        .collect()
+}
+
+fn owned(items: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    items.iter().map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned())).collect()
+}
+
+#[tokio::test]
+async fn spans_teach_calls_and_placements_that_a_restart_keeps() {
+    let pagerduty = FakePagerDuty::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let config = config_yaml(&pagerduty.url, &format!("storage: {{dir: \"{}\"}}\n", data.path().display()));
+    let server = TestServer::start(&config).await;
+    let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc)).await.unwrap();
+    client.export(checkout_trace()).await.unwrap();
+
+    let learned = inventory(&server).await;
+    let calls = owned(&[
+        ("checkout", "orders-db", "spans"),
+        ("checkout", "payments", "spans"),
+        ("frontend", "checkout", "spans"),
+    ]);
+    assert_eq!(edges(&learned), calls, "the SERVER child names the callee, not the address");
+    assert_eq!(
+        pods(&learned),
+        owned(&[
+            ("checkout-5c9b8-bbbbb", "checkout", "node-2"),
+            ("frontend-6d8f7-aaaaa", "frontend", "node-1")
+        ])
+    );
+    let orders_db =
+        learned["services"].as_array().unwrap().iter().find(|service| service["name"] == "orders-db");
+    assert_eq!(orders_db.map(|service| &service["kind"]), Some(&Value::from("postgresql")), "{learned:#}");
+    assert_eq!(server.metric("noisegate_inventory_entries{kind=\"call\"}").await, 3.0);
+    server.stop().await;
+
+    // The same store: the write-ahead log (and snapshot) give the facts back, times and all.
+    let server = TestServer::start(&config).await;
+    let restored = inventory(&server).await;
+    assert_eq!(restored, learned, "a restart keeps what was learned");
+    server.stop().await;
+}
+
+/// An OTLP/JSON body (traces or logs) from one pod, with one record.
+fn resource_json(kind: &str, service: &str, pod: &str, node: &str) -> String {
+    let attribute =
+        |key: &str, value: &str| format!(r#"{{"key":"{key}","value":{{"stringValue":"{value}"}}}}"#);
+    let resource = format!(
+        r#"{{"attributes":[{},{},{},{}]}}"#,
+        attribute("service.name", service),
+        attribute("k8s.pod.name", pod),
+        attribute("k8s.node.name", node),
+        attribute("k8s.namespace.name", "shop")
+    );
+    match kind {
+        "traces" => format!(
+            r#"{{"resourceSpans":[{{"resource":{resource},"scopeSpans":[{{"spans":[{{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"query","kind":2}}]}}]}}]}}"#
+        ),
+        _ => format!(
+            r#"{{"resourceLogs":[{{"resource":{resource},"scopeLogs":[{{"logRecords":[{{"severityNumber":9,"body":{{"stringValue":"ready to accept connections"}}}}]}}]}}]}}"#
+        ),
+    }
+}
+
+/// The alerts a trigger lists, as `alertname/pod-or-node`.
+fn listed(event: &Value) -> Vec<String> {
+    event["payload"]["custom_details"]["alerts"]
+        .as_array()
+        .map(|alerts| {
+            alerts
+                .iter()
+                .map(|alert| {
+                    let labels = &alert["labels"];
+                    let about =
+                        labels["pod"].as_str().or_else(|| labels["node"].as_str()).unwrap_or_default();
+                    format!("{}/{about}", labels["alertname"].as_str().unwrap_or_default())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_pod_that_moved_goes_with_its_new_nodes_failure_not_the_old_ones() {
+    let pagerduty = FakePagerDuty::start().await;
+    let route = "route: {group_by: [alertname], group_wait: 1s, group_interval: 1s}\n";
+    let server = TestServer::start(&config_yaml(&pagerduty.url, route)).await;
+    // The database's pod ran on node-a (its logs said so), then came back on node-b under the
+    // same name (a StatefulSet's pod), as its spans now say.
+    let (status, body) =
+        post_json(&server.url("/v1/logs"), &resource_json("logs", "db", "db-0", "node-a")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        post_json(&server.url("/v1/traces"), &resource_json("traces", "db", "db-0", "node-b")).await;
+    assert_eq!(status, 200, "{body}");
+    // Both nodes fail; the pod is not ready.
+    let alerts = r#"[
+      {"labels": {"alertname": "KubeNodeNotReady", "node": "node-a", "severity": "critical"}},
+      {"labels": {"alertname": "KubeNodeNotReady", "node": "node-b", "severity": "critical"}},
+      {"labels": {"alertname": "KubePodNotReady", "pod": "db-0", "namespace": "shop", "severity": "critical"}}]"#;
+    let (status, body) = post_json(&server.url("/api/v2/alerts"), alerts).await;
+    assert_eq!(status, 200, "{body}");
+
+    let events = pagerduty.wait_events(2).await;
+    let mut triggers: Vec<Vec<String>> = events
+        .iter()
+        .filter(|event| event["event_action"] == "trigger")
+        .map(|event| {
+            let mut names = listed(event);
+            names.sort();
+            names
+        })
+        .collect();
+    triggers.sort();
+    assert_eq!(
+        triggers,
+        vec![
+            vec!["KubeNodeNotReady/node-a".to_owned()],
+            vec!["KubeNodeNotReady/node-b".to_owned(), "KubePodNotReady/db-0".to_owned()],
+        ]
+    );
+    server.stop().await;
+}
+
+/// A capture line recorded at `at`.
+fn line(at: &str, source: &str, body: &str) -> String {
+    format!(r#"{{"received_at":"{at}","source":"{source}","body":{body}}}"#)
+}
+
+#[test]
+fn facts_not_seen_again_are_forgotten_pods_within_the_hour_calls_after_two_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces = serde_json::to_string(&checkout_trace_json()).unwrap();
+    let watchdog = r#"[{"labels": {"alertname": "Watchdog", "severity": "none"}}]"#;
+    let learned_at = line("2026-11-02T10:00:00Z", "otlp_traces_json", &traces);
+    let run = |later: &str| -> Value {
+        let capture = dir.path().join(format!("capture-{later}.jsonl"));
+        let lines = [learned_at.clone(), line(later, "alertmanager_v2", watchdog)];
+        std::fs::write(&capture, lines.join("\n") + "\n").unwrap();
+        let output = noisegate(&["inventory", "--input", &capture.display().to_string(), "--json"]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let soon = run("2026-11-02T10:30:00Z");
+    assert_eq!(pods(&soon).len(), 2, "{soon:#}");
+    assert_eq!(edges(&soon).len(), 3, "{soon:#}");
+    // Pods gone for more than an hour went away; their calls are kept.
+    let hours_later = run("2026-11-02T12:30:00Z");
+    assert_eq!(pods(&hours_later), vec![], "{hours_later:#}");
+    assert_eq!(edges(&hours_later).len(), 3, "{hours_later:#}");
+    // Calls not made for two days are forgotten too, and so are the services and nodes.
+    let days_later = run("2026-11-05T10:30:00Z");
+    assert_eq!(edges(&days_later), vec![], "{days_later:#}");
+    assert_eq!(days_later["services"], serde_json::json!([]), "{days_later:#}");
+    assert_eq!(days_later["nodes"], serde_json::json!([]), "{days_later:#}");
+}
+
+/// `checkout_trace` as OTLP/JSON, the way a Collector's `otlphttp` exporter writes it.
+fn checkout_trace_json() -> Value {
+    let hex = |bytes: &[u8]| bytes.iter().map(|byte| format!("{byte:02x}")).collect::<String>();
+    let request = checkout_trace();
+    let resources: Vec<Value> = request
+        .resource_spans
+        .iter()
+        .map(|resource| {
+            let attributes: Vec<Value> = resource
+                .resource
+                .iter()
+                .flat_map(|resource| &resource.attributes)
+                .map(attribute_json)
+                .collect();
+            let spans: Vec<Value> = resource
+                .scope_spans
+                .iter()
+                .flat_map(|scope| &scope.spans)
+                .map(|span| {
+                    let mut json = serde_json::json!({
+                        "traceId": hex(&span.trace_id),
+                        "spanId": hex(&span.span_id),
+                        "name": span.name,
+                        "kind": span.kind,
+                        "attributes": span.attributes.iter().map(attribute_json).collect::<Vec<_>>(),
+                    });
+                    if !span.parent_span_id.is_empty() {
+                        json["parentSpanId"] = Value::from(hex(&span.parent_span_id));
+                    }
+                    json
+                })
+                .collect();
+            serde_json::json!({"resource": {"attributes": attributes}, "scopeSpans": [{"spans": spans}]})
+        })
+        .collect();
+    serde_json::json!({ "resourceSpans": resources })
+}
+
+fn attribute_json(attribute: &opentelemetry_proto::tonic::common::v1::KeyValue) -> Value {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    let value = match attribute.value.as_ref().and_then(|value| value.value.as_ref()) {
+        Some(Any::StringValue(text)) => text.clone(),
+        _ => String::new(),
+    };
+    serde_json::json!({"key": attribute.key, "value": {"stringValue": value}})
+}
