@@ -22,6 +22,7 @@ use prost::Message as _;
 #[path = "../examples/common/telemetry.rs"]
 #[allow(dead_code)] // the log batches are for the load generators
 mod telemetry;
+use noisegate_engine::inventory::Learning;
 use noisegate_engine::model::{Alert, Event, EventTime, Expiry, Labels, LogRecord, Severity};
 use noisegate_engine::{Engine, EngineConfig};
 
@@ -208,6 +209,16 @@ fn engine_throughput(criterion: &mut Criterion) {
         bencher.iter_batched(
             || alerts.clone(),
             |batches| run(batches, config.clone()),
+            BatchSize::LargeInput,
+        );
+    });
+    // The same with the inventory's learning off: what learning costs the alert path.
+    let unlearned =
+        EngineConfig { learning: Learning { enabled: false, ..config.learning }, ..config.clone() };
+    group.bench_function("alerts_all_stages_10k_active_learning_off", |bencher| {
+        bencher.iter_batched(
+            || alerts.clone(),
+            |batches| run(batches, unlearned.clone()),
             BatchSize::LargeInput,
         );
     });

@@ -100,6 +100,11 @@ pub struct Learned {
 /// How often expired facts are looked for, in event time.
 const SWEEP: Duration = Duration::from_secs(60);
 
+/// The most learned pods, and calls, held at once: beyond them new ones are refused (and
+/// counted) until old ones expire. Services and nodes are capped by their 16-bit ids.
+pub const MAX_PODS: usize = 1 << 18;
+pub const MAX_CALLS: usize = 1 << 18;
+
 /// The service a resource belongs to must be in the inventory's cluster: a fact of another
 /// cluster (a Collector that forwards several) would misplace pods.
 fn foreign(topology: &Topology, cluster: Option<&str>) -> bool {
@@ -108,7 +113,7 @@ fn foreign(topology: &Topology, cluster: Option<&str>) -> bool {
 
 impl Learned {
     pub fn is_empty(&self) -> bool {
-        self.count() == 0
+        self.services.is_empty() && self.nodes.is_empty() && self.pods.is_empty() && self.calls.is_empty()
     }
 
     fn count(&self) -> usize {
@@ -209,7 +214,8 @@ impl Learned {
         }
         // New, moved (a StatefulSet's pod comes back on another node under its name) or
         // now placed: the latest placement wins.
-        if !topology.place_pod(pod, service, node) {
+        let full = self.pods.len() >= MAX_PODS && !self.pods.contains_key(&**pod);
+        if full || !topology.place_pod(pod, service, node) {
             self.stats.refused += 1;
             return;
         }
@@ -238,7 +244,7 @@ impl Learned {
             seen.touch(source, now);
             return;
         }
-        if !topology.learn_call(from, to) {
+        if self.call_count() >= MAX_CALLS || !topology.learn_call(from, to) {
             self.stats.refused += 1;
             return;
         }
@@ -250,17 +256,27 @@ impl Learned {
     /// alerts name it), a pod's workload (`deployment`, `statefulset`, `daemonset` beside
     /// `pod`) and its node (`node` beside `pod`). Read once per new alert.
     pub fn learn_from_alert(&mut self, topology: &mut Topology, labels: &Labels, now: EventTime) {
-        if foreign(topology, labels.get("cluster")) {
+        // One pass over the labels: most alerts name neither a pod nor a node.
+        let (mut pod, mut node, mut workload, mut namespace, mut cluster) = (None, None, None, None, None);
+        for (name, value) in labels.iter() {
+            match name {
+                "pod" => pod = Some(value),
+                "node" => node = Some(value),
+                "deployment" | "statefulset" | "daemonset" => workload = workload.or(Some(value)),
+                "namespace" => namespace = Some(value),
+                "cluster" => cluster = Some(value),
+                _ => {}
+            }
+        }
+        if (pod.is_none() && node.is_none()) || foreign(topology, cluster) {
             return;
         }
-        let node = labels.get("node");
-        let Some(pod) = labels.get("pod") else {
+        let Some(pod) = pod else {
             if let Some(node) = node {
                 self.node(topology, node, FactSource::Alerts, now);
             }
             return;
         };
-        let workload = ["deployment", "statefulset", "daemonset"].iter().find_map(|label| labels.get(label));
         let service = match (workload, node) {
             (Some(workload), _) => workload,
             // Without a workload label, a pod on a node is placed when its service is known.
@@ -270,12 +286,20 @@ impl Learned {
             },
             (None, None) => return,
         };
+        // Known as it is (the usual case): seen again, nothing to build.
+        if let Some(fact) = self.pods.get_mut(pod)
+            && *fact.service == *service
+            && (node.is_none() || fact.node.as_deref() == node)
+        {
+            fact.seen.touch(FactSource::Alerts, now);
+            return;
+        }
         let placement = Placement {
             service: service.into(),
             pod: Some(pod.into()),
             node: node.map(Into::into),
-            namespace: labels.get("namespace").map(Into::into),
-            cluster: labels.get("cluster").map(Into::into),
+            namespace: namespace.map(Into::into),
+            cluster: cluster.map(Into::into),
         };
         self.place(topology, &placement, FactSource::Alerts, now);
     }
