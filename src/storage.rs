@@ -27,7 +27,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 use xxhash_rust::xxh3::xxh3_64;
 
-use noisegate_engine::model::{Alert, Event, EventTime, Labels};
+use noisegate_engine::model::{Alert, Event, EventTime, InventoryFacts, Labels};
 use noisegate_engine::{Command, PageAction, Repeat};
 
 /// The snapshot file: magic, the last log position it includes, the length and xxh3 hash of
@@ -131,8 +131,7 @@ enum LoggedRef<'a> {
 /// The writing side of `Record`: same variants, same fields, borrowed. (`Batch` is no longer
 /// written, only read.)
 #[derive(Serialize)]
-#[serde(bound(serialize = "R: Fn(&Alert) -> Option<Repeat>"))]
-enum RecordRef<'a, R: Fn(&Alert) -> Option<Repeat>> {
+enum RecordRef<'a, D: Serialize> {
     #[allow(dead_code)] // Kept for the variant indices `Record` reads.
     Batch {
         at: EventTime,
@@ -147,30 +146,36 @@ enum RecordRef<'a, R: Fn(&Alert) -> Option<Repeat>> {
     },
     Logged {
         at: EventTime,
-        events: Durable<'a, R>,
+        events: D,
     },
 }
 
-/// The records without repeats.
-type PlainRecord<'a> = RecordRef<'a, fn(&Alert) -> Option<Repeat>>;
+/// The records without events.
+type PlainRecord<'a> = RecordRef<'a, ()>;
 
-/// The events of a batch worth logging (everything but log records), each alert that `repeat`
-/// says the engine holds unchanged as a `Repeat`.
-struct Durable<'a, R> {
+/// The events of a batch worth logging (everything but log records, and inventory facts that
+/// teach the engine nothing new), each alert that `repeat` says the engine holds unchanged as a
+/// `Repeat`.
+struct Durable<'a, R, T> {
     events: &'a [Event],
     repeat: R,
+    teaches: T,
 }
 
-impl<R> Durable<'_, R> {
-    fn count(&self) -> usize {
-        self.events.iter().filter(|event| !matches!(event, Event::Log(_))).count()
+impl<R, T: Fn(&InventoryFacts) -> bool> Durable<'_, R, T> {
+    fn kept(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter().filter(|event| match event {
+            Event::Log(_) => false,
+            Event::Inventory(facts) => (self.teaches)(facts),
+            _ => true,
+        })
     }
 }
 
-impl<R: Fn(&Alert) -> Option<Repeat>> Serialize for Durable<'_, R> {
+impl<R: Fn(&Alert) -> Option<Repeat>, T: Fn(&InventoryFacts) -> bool> Serialize for Durable<'_, R, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut sequence = serializer.serialize_seq(Some(self.count()))?;
-        for event in self.events.iter().filter(|event| !matches!(event, Event::Log(_))) {
+        let mut sequence = serializer.serialize_seq(Some(self.kept().count()))?;
+        for event in self.kept() {
             match event {
                 Event::Alert(alert) => match (self.repeat)(alert) {
                     Some(repeat) if repeat.own_labels => {
@@ -186,16 +191,20 @@ impl<R: Fn(&Alert) -> Option<Repeat>> Serialize for Durable<'_, R> {
     }
 }
 
-/// A batch as a log record; `None` when it holds nothing durable (only log records). `repeat`
-/// names the alerts the engine holds unchanged (`Engine::repeat_of`, judged after the flushes
-/// due at `at`, as the restart that reads the record judges them).
+/// A batch as a log record; `None` when it holds nothing durable (only log records, and facts
+/// the inventory holds already). `repeat` names the alerts the engine holds unchanged
+/// (`Engine::repeat_of`), `teaches` the facts that change its inventory (`Engine::teaches`),
+/// both judged after the flushes due at `at`, as the restart that reads the record judges them.
+/// A fact only seen again is not logged: after a crash, its last sighting is the snapshot's,
+/// and the telemetry that follows renews it.
 pub fn encode_batch(
     at: EventTime,
     events: &[Event],
     repeat: impl Fn(&Alert) -> Option<Repeat>,
+    teaches: impl Fn(&InventoryFacts) -> bool,
 ) -> Result<Option<Vec<u8>>, postcard::Error> {
-    let events = Durable { events, repeat };
-    if events.count() == 0 {
+    let events = Durable { events, repeat, teaches };
+    if events.kept().next().is_none() {
         return Ok(None);
     }
     postcard::to_allocvec(&RecordRef::Logged { at, events }).map(Some)
@@ -599,7 +608,7 @@ mod tests {
         {
             let mut storage = Storage::open(dir.path()).unwrap();
             assert_eq!(
-                encode_batch(at, std::slice::from_ref(&log), |_| None).unwrap(),
+                encode_batch(at, std::slice::from_ref(&log), |_| None, |_| true).unwrap(),
                 None,
                 "logs are not logged"
             );
@@ -617,8 +626,9 @@ mod tests {
                 Some("C") => Some(Repeat { own_labels: true, ..repeat }),
                 _ => None,
             };
-            let batch =
-                encode_batch(at, &[alert("A"), log, alert("B"), alert("C")], repeats).unwrap().unwrap();
+            let batch = encode_batch(at, &[alert("A"), log, alert("B"), alert("C")], repeats, |_| true)
+                .unwrap()
+                .unwrap();
             let sequences = storage.commit(&[batch], &[event("k1"), event("k2")], &[]).unwrap();
             assert_eq!(sequences, vec![1, 2]);
             storage.commit(&[encode_advance(at).unwrap()], &[], &[1]).unwrap();

@@ -146,6 +146,39 @@ impl Learned {
         }
     }
 
+    /// Whether learning `facts` would change anything but sightings: a service, node, pod or
+    /// call not held, a pod placed otherwise, a namespace or kind not known yet.
+    pub fn teaches(&self, topology: &Topology, facts: &InventoryFacts) -> bool {
+        let service_new =
+            |name: &str| !self.services.contains_key(name) && topology.service_id(name).is_none();
+        let placements = facts.placements.iter().any(|placement| {
+            let known = self.services.get(&*placement.service);
+            service_new(&placement.service)
+                || (known.is_some()
+                    && placement.namespace.is_some()
+                    && known.map(|fact| &fact.namespace) != Some(&placement.namespace))
+                || placement
+                    .node
+                    .as_deref()
+                    .is_some_and(|node| !self.nodes.contains_key(node) && topology.node_id(node).is_none())
+                || placement.pod.as_deref().is_some_and(|pod| match self.pods.get(pod) {
+                    Some(fact) => {
+                        *fact.service != *placement.service
+                            || (placement.node.is_some() && fact.node != placement.node)
+                    }
+                    None => !topology.pod_declared(pod),
+                })
+        });
+        placements
+            || facts.edges.iter().any(|edge| {
+                service_new(&edge.from)
+                    || service_new(&edge.to)
+                    || !self.calls.get(&*edge.from).is_some_and(|callees| callees.contains_key(&*edge.to))
+                    || (edge.datastore.is_some()
+                        && self.services.get(&*edge.to).is_some_and(|fact| fact.kind.is_none()))
+            })
+    }
+
     fn service(
         &mut self,
         topology: &mut Topology,
@@ -635,7 +668,16 @@ mod tests {
             &facts(vec![placement("search", "search-1", "node-3")], vec![call("search", "cart", None)]),
             at(0),
         );
-        learned.learn(&mut topology, &facts(vec![placement("media", "media-1", "node-4")], vec![]), at(1));
+        let media = facts(vec![placement("media", "media-1", "node-4")], vec![]);
+        assert!(learned.teaches(&topology, &media));
+        learned.learn(&mut topology, &media, at(1));
+        // Only seen again: nothing for the write-ahead log; moved, or a new call: something.
+        assert!(!learned.teaches(&topology, &media));
+        assert!(learned.teaches(&topology, &facts(vec![placement("media", "media-1", "node-5")], vec![])));
+        assert!(learned.teaches(&topology, &facts(vec![], vec![call("media", "search", None)])));
+        assert!(!learned.teaches(&topology, &facts(vec![], vec![call("search", "cart", None)])));
+        let declared_pod = Placement { namespace: None, ..placement("cart", "cart-1", "node-1") };
+        assert!(!learned.teaches(&topology, &facts(vec![declared_pod], vec![])), "the config's");
         let mut again = declared();
         learned.reapply(&mut again);
         for name in ["search", "media", "cart"] {

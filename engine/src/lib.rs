@@ -771,6 +771,12 @@ impl Engine {
         }
     }
 
+    /// Whether `facts` would change the inventory (a fact not held, or held otherwise), rather
+    /// than only renew sightings: what the write-ahead log keeps of them.
+    pub fn teaches(&self, facts: &model::InventoryFacts) -> bool {
+        self.config.learning.enabled && self.learned.teaches(&self.config.topology, facts)
+    }
+
     /// The learned inventory's facts.
     pub fn learned(&self) -> &inventory::Learned {
         &self.learned

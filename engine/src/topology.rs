@@ -489,6 +489,11 @@ impl Topology {
         }
     }
 
+    /// Whether the config lists the pod.
+    pub fn pod_declared(&self, pod: &str) -> bool {
+        self.pods.get(pod).is_some_and(|(service, _)| self.services[*service as usize].pods_declared)
+    }
+
     /// The node a pod runs on, by the pod's name.
     pub fn pod_node(&self, pod: &str) -> Option<NodeId> {
         self.pods.get(pod).and_then(|(_, node)| *node)

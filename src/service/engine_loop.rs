@@ -122,10 +122,11 @@ fn log_and_apply(
 ) -> Option<Vec<u8>> {
     engine.advance(now, out);
     let record =
-        storage::encode_batch(now, &events, |alert| engine.repeat_of(alert)).unwrap_or_else(|error| {
-            tracing::error!(%error, "cannot encode a batch for the log");
-            None
-        });
+        storage::encode_batch(now, &events, |alert| engine.repeat_of(alert), |facts| engine.teaches(facts))
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "cannot encode a batch for the log");
+                None
+            });
     engine.apply_batch(events, now, out);
     record
 }
