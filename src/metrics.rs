@@ -397,7 +397,7 @@ impl Metrics {
             inventory_refused: registered(
                 &mut registry,
                 "inventory_facts_refused",
-                "Inventory facts left out: the inventory is full, the config speaks for them, or another cluster's",
+                "Inventory facts refused: the inventory is full, or a name is too long",
                 Counter::default(),
             ),
             registry: Registry::default(),

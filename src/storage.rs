@@ -16,7 +16,8 @@
 //! exactly which events exist: none is decided twice, none is lost.
 //!
 //! Log records (OTLP logs) are evidence, not alerts, and are not logged: they are applied in
-//! memory only.
+//! memory only. Inventory facts are logged when they change the inventory, not when they only
+//! renew a sighting (`Engine::teaches`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -93,10 +93,12 @@ fn relation(topology: &Topology, root: Entity, subject: &Subject) -> Option<Rela
             if topology.runs_on(service, root_node) {
                 return Some(Relation::Symptom { placed: true });
             }
-            // Nothing says where the service runs (a datastore that sends no telemetry, pods
-            // nobody declared): a node that stops reporting has every pod on it marked not
-            // ready at once, so its failures at the node's onset are taken as the node's.
-            topology.placement_unknown(service).then_some(Relation::Symptom { placed: false })
+            // Nothing says where a learned service runs (a datastore that sends no telemetry):
+            // a node that stops reporting has every pod on it marked not ready at once, so its
+            // failures at the node's onset are taken as the node's. (A declared service's
+            // placement is the config's to give.)
+            let learned = !topology.service(service).declared;
+            (learned && topology.placement_unknown(service)).then_some(Relation::Symptom { placed: false })
         }
     }
 }

@@ -79,7 +79,8 @@ pub struct PodFact {
 pub struct LearnStats {
     pub learned: u64,
     pub expired: u64,
-    /// Facts left out: the inventory is full, or the config speaks for them.
+    /// Facts left out because the inventory is full (or a name is too long). Those the config
+    /// speaks for, of another cluster, or closing a loop of calls are left out uncounted.
     pub refused: u64,
 }
 
@@ -190,6 +191,10 @@ impl Learned {
             fact.seen.touch(source, now);
             return topology.service_id(name);
         }
+        // The config's services are the config's: no fact of their own.
+        if let Some(id) = topology.service_id(name).filter(|id| topology.service(*id).declared) {
+            return Some(id);
+        }
         let Some(id) = topology.learn_service(name) else {
             self.stats.refused += 1;
             return None;
@@ -210,6 +215,9 @@ impl Learned {
             seen.touch(source, now);
             return topology.node_id(name);
         }
+        if topology.declares_node(name) {
+            return topology.node_id(name);
+        }
         let Some(id) = topology.learn_node(name) else {
             self.stats.refused += 1;
             return None;
@@ -221,7 +229,6 @@ impl Learned {
 
     fn place(&mut self, topology: &mut Topology, placement: &Placement, source: FactSource, now: EventTime) {
         if foreign(topology, placement.cluster.as_deref()) {
-            self.stats.refused += 1;
             return;
         }
         let Some(service) = self.service(topology, &placement.service, source, now) else { return };
@@ -247,15 +254,18 @@ impl Learned {
         }
         // New, moved (a StatefulSet's pod comes back on another node under its name) or
         // now placed: the latest placement wins.
-        let full = self.pods.len() >= MAX_PODS && !self.pods.contains_key(&**pod);
-        if full || !topology.place_pod(pod, service, node) {
+        let first = self.pods.get(&**pod).map(|fact| fact.seen.first);
+        if first.is_none() && self.pods.len() >= MAX_PODS {
             self.stats.refused += 1;
             return;
         }
-        let seen = match self.pods.get(&**pod) {
-            Some(fact) => Seen { last: now, source, ..fact.seen },
-            None => self.next_seen(source, now),
-        };
+        if !topology.place_pod(pod, service, node) {
+            return;
+        }
+        // A moved pod is learned anew (in learning order after its new node), first seen as
+        // before.
+        let mut seen = self.next_seen(source, now);
+        seen.first = first.unwrap_or(now);
         self.pods.insert(
             pod.clone(),
             PodFact { seen, service: placement.service.clone(), node: placement.node.clone() },
@@ -277,8 +287,11 @@ impl Learned {
             seen.touch(source, now);
             return;
         }
-        if self.call_count() >= MAX_CALLS || !topology.learn_call(from, to) {
+        if self.call_count() >= MAX_CALLS {
             self.stats.refused += 1;
+            return;
+        }
+        if !topology.learn_call(from, to) {
             return;
         }
         let seen = self.next_seen(source, now);
@@ -319,12 +332,19 @@ impl Learned {
             },
             (None, None) => return,
         };
-        // Known as it is (the usual case): seen again, nothing to build.
+        // Known as it is (the usual case), or placed by what the workload itself sends (spans
+        // and logs outrank an alert's labels): seen again, nothing to build.
         if let Some(fact) = self.pods.get_mut(pod)
-            && *fact.service == *service
-            && (node.is_none() || fact.node.as_deref() == node)
+            && (fact.seen.source < FactSource::Alerts
+                || (*fact.service == *service && (node.is_none() || fact.node.as_deref() == node)))
         {
             fact.seen.touch(FactSource::Alerts, now);
+            if let Some(service) = self.services.get_mut(&*fact.service) {
+                service.seen.touch(FactSource::Alerts, now);
+            }
+            if let Some(node) = fact.node.as_deref().and_then(|node| self.nodes.get_mut(node)) {
+                node.touch(FactSource::Alerts, now);
+            }
             return;
         }
         let placement = Placement {
@@ -363,8 +383,18 @@ impl Learned {
             });
             !callees.is_empty()
         });
-        self.services.retain(|_, fact| !old(&fact.seen, learning.entities));
-        self.nodes.retain(|_, seen| !old(seen, learning.entities));
+        // A service or node goes only once no pod or call left names it.
+        let mut named: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for fact in self.pods.values() {
+            named.insert(&fact.service);
+            named.extend(fact.node.as_deref());
+        }
+        for (from, callees) in &self.calls {
+            named.insert(from);
+            named.extend(callees.keys().map(|to| &**to));
+        }
+        self.services.retain(|name, fact| named.contains(&**name) || !old(&fact.seen, learning.entities));
+        self.nodes.retain(|name, seen| named.contains(&**name) || !old(seen, learning.entities));
         self.stats.expired += (before - self.count()) as u64;
     }
 
@@ -608,7 +638,7 @@ mod tests {
         assert!(topology.depends_on(id("search"), id("redis")), "through cart");
         assert_eq!(topology.service(id("es")).kind.as_deref(), Some("elasticsearch"));
         assert!(topology.is_entry_point(id("search")) && !topology.is_entry_point(id("cart")));
-        assert_eq!(learned.stats.refused, 2, "cart's pod and cart's call");
+        assert_eq!(learned.stats.refused, 0, "the config speaks: left out, not refused");
         // A fact from another cluster than the inventory's is left out.
         let mut other = placement("search", "search-7f-zzzzz", "node-9");
         other.cluster = Some("staging".into());

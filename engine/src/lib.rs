@@ -404,12 +404,15 @@ pub struct Engine {
     generator_urls: UrlCache,
     /// The learned inventory's facts (applied to `config.topology`).
     learned: inventory::Learned,
+    /// The inventory the config declares, before learning.
+    declared: Arc<Topology>,
 }
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         let inhibitor = Inhibitor::new(config.inhibit_rules.clone());
         let logs = LogMiner::new(config.logs);
+        let declared = config.topology.clone();
         Engine {
             config,
             alerts: AlertTable::default(),
@@ -427,6 +430,7 @@ impl Engine {
             history_version: 0,
             generator_urls: UrlCache::default(),
             learned: inventory::Learned::default(),
+            declared,
         }
     }
 
@@ -588,16 +592,20 @@ impl Engine {
     pub fn reconfigure(&mut self, config: EngineConfig) {
         let old_topology = self.config.topology.clone();
         let log_settings = self.config.logs;
+        self.declared = config.topology.clone();
         self.config = EngineConfig { logs: log_settings, ..config };
         self.apply_learned();
+        let learning = self.config.learning.enabled;
         for group in self.groups.values_mut() {
             if let Some(link) = &mut group.topology {
                 let name = old_topology.entity_name(link.root);
-                let root = match link.root {
-                    Entity::Service(_) => self.config.topology.service_id(name).map(Entity::Service),
-                    Entity::Node(_) => self.config.topology.node_id(name).map(Entity::Node),
+                let learned = match link.root {
+                    Entity::Service(id) => !old_topology.service(id).declared,
+                    Entity::Node(_) => !old_topology.declares_node(name),
                 };
-                match root {
+                let service = matches!(link.root, Entity::Service(_));
+                let topology = Arc::make_mut(&mut self.config.topology);
+                match topology::find_root(topology, service, name, learning && learned) {
                     Some(root) => link.root = root,
                     None => group.topology = None,
                 }
@@ -780,6 +788,12 @@ impl Engine {
     /// The learned inventory's facts.
     pub fn learned(&self) -> &inventory::Learned {
         &self.learned
+    }
+
+    /// The engine's config as it was given: its inventory without what was learned (for a new
+    /// engine that learns on its own).
+    pub fn declared_config(&self) -> EngineConfig {
+        EngineConfig { topology: self.declared.clone(), ..self.config.clone() }
     }
 
     /// The inventory correlation reads: the config's, with what was learned.

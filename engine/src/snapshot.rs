@@ -7,6 +7,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,11 +16,12 @@ use super::inventory::Learned;
 use super::score::History;
 use super::silence::Silence;
 use super::store::{AlertTable, FlapTracker, KeyMap};
-use super::topology::Entity;
+use super::topology::{Entity, find_root};
 use super::{Engine, EngineConfig, EngineStats, Timer};
 use crate::model::{EventTime, Severity};
 
-/// Bumped when the layout changes; a snapshot of another version is refused, not misread.
+/// Bumped when the layout changes; a snapshot of another version is refused, not misread
+/// (version 2, the same without the learned inventory, is read).
 const VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
@@ -138,10 +140,17 @@ impl Engine {
     pub fn restore(config: EngineConfig, bytes: &[u8]) -> Result<Engine, SnapshotError> {
         // The version comes first, so it can be checked before the rest is read.
         let (version, _) = postcard::take_from_bytes::<u32>(bytes)?;
-        if version != VERSION {
-            return Err(SnapshotError::Version(version));
-        }
-        let snapshot: Snapshot = postcard::from_bytes(bytes)?;
+        let snapshot: Snapshot = match version {
+            VERSION => postcard::from_bytes(bytes)?,
+            // Version 2 is version 3 without the learned inventory, its last field: postcard
+            // has no framing, so an empty one appended makes it read as version 3.
+            2 => {
+                let mut upgraded = bytes.to_vec();
+                upgraded.extend(postcard::to_allocvec(&Learned::default())?);
+                postcard::from_bytes(&upgraded)?
+            }
+            _ => return Err(SnapshotError::Version(version)),
+        };
         let mut engine = Engine::new(config);
         engine.now = snapshot.now;
         engine.next_seq = snapshot.next_seq;
@@ -154,13 +163,10 @@ impl Engine {
         engine.history = snapshot.history;
         engine.learned = snapshot.learned;
         engine.apply_learned();
-        let topology = engine.config.topology.clone();
+        let learning = engine.config.learning.enabled;
         for (key, link) in snapshot.links {
-            let root = if link.service {
-                topology.service_id(&link.root).map(Entity::Service)
-            } else {
-                topology.node_id(&link.root).map(Entity::Node)
-            };
+            let topology = Arc::make_mut(&mut engine.config.topology);
+            let root = find_root(topology, link.service, &link.root, learning);
             if let (Some(group), Some(root)) = (engine.groups.get_mut(&key), root) {
                 group.topology = Some(TopologyLink {
                     root,

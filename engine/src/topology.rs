@@ -280,8 +280,11 @@ impl Topology {
         }
     }
 
-    /// The most services or nodes an inventory holds (their ids are 16 bits).
-    pub const MAX_ENTITIES: usize = u16::MAX as usize;
+    /// The most services, and nodes, an inventory learns: beyond, new names are refused. The
+    /// dependency closure is a services × services bitmap (2 MiB at this size).
+    pub const MAX_ENTITIES: usize = 4096;
+    /// The longest name learned (a DNS name's limit): longer ones are refused.
+    pub const MAX_NAME: usize = 253;
 
     /// The id of a service, added (as learned, not declared) if the inventory does not have it;
     /// `None` when the inventory is full.
@@ -289,7 +292,7 @@ impl Topology {
         if let Some(id) = self.service_id(name) {
             return Some(id);
         }
-        if self.services.len() >= Self::MAX_ENTITIES {
+        if self.services.len() >= Self::MAX_ENTITIES || name.len() > Self::MAX_NAME {
             return None;
         }
         let id = self.services.len() as ServiceId;
@@ -316,7 +319,7 @@ impl Topology {
     pub fn learn_node(&mut self, name: &str) -> Option<NodeId> {
         match self.node_id(name) {
             Some(id) => Some(id),
-            None if self.nodes.len() >= Self::MAX_ENTITIES => None,
+            None if self.nodes.len() >= Self::MAX_ENTITIES || name.len() > Self::MAX_NAME => None,
             None => Some(self.add_node(name)),
         }
     }
@@ -367,16 +370,27 @@ impl Topology {
         self.service_nodes[service as usize] = nodes;
     }
 
-    /// Adds a learned call from `from` to `to`. Refused (false) where the config speaks: the
-    /// dependencies of a service it declares.
+    /// Adds a learned call from `from` to `to`. Refused (false) where the config speaks (the
+    /// dependencies of a service it declares) and where it would close a loop (`to` already
+    /// depends on `from`: the call learned first stands), as the config refuses cycles.
     pub fn learn_call(&mut self, from: ServiceId, to: ServiceId) -> bool {
-        let caller = &mut self.services[from as usize];
-        if caller.declared || from == to {
+        if self.services[from as usize].declared || from == to || self.depends_on(to, from) {
             return false;
         }
-        if !caller.depends_on.contains(&to) {
-            caller.depends_on.push(to);
-            self.close_dependencies();
+        if self.services[from as usize].depends_on.contains(&to) {
+            return true;
+        }
+        self.services[from as usize].depends_on.push(to);
+        self.has_dependents[to as usize] = true;
+        // Whatever reaches `from` (and `from` itself) now reaches `to` and all `to` reaches.
+        let mut reached = self.depends[to as usize].clone();
+        reached[to as usize / 64] |= 1 << (to % 64);
+        for id in 0..self.services.len() {
+            if id == from as usize || self.depends_on(id as ServiceId, from) {
+                for (word, bits) in self.depends[id].iter_mut().zip(&reached) {
+                    *word |= bits;
+                }
+            }
         }
         true
     }
@@ -560,6 +574,17 @@ impl Topology {
             }
         }
         None
+    }
+}
+
+/// The entity an open incident is rooted at, by name (after a reload or a restore): a learned
+/// one keeps its name (`keep`) though its facts expired, so the incident keeps its root.
+pub fn find_root(topology: &mut Topology, service: bool, name: &str, keep: bool) -> Option<Entity> {
+    match (service, keep) {
+        (true, false) => topology.service_id(name).map(Entity::Service),
+        (true, true) => topology.learn_service(name).map(Entity::Service),
+        (false, false) => topology.node_id(name).map(Entity::Node),
+        (false, true) => topology.learn_node(name).map(Entity::Node),
     }
 }
 

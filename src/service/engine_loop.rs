@@ -350,7 +350,7 @@ fn apply(
             flush_files(&mut context);
         }
         Input::ShardAssign(key, state, reply) => {
-            let result = shards.assign(key.clone(), state, engine.config()).map(|resend| {
+            let result = shards.assign(key.clone(), state, &engine.declared_config()).map(|resend| {
                 if !resend.is_empty() {
                     tracing::info!(partition = %key, events = resend.len(), "sending the events the partition's last owner may not have delivered");
                 }
@@ -388,29 +388,71 @@ fn apply_batch(
         }
     }
     let mut logged = false;
+    let facts = shared_facts(&batch.events, shards);
     match batch.shard {
         // A partition's state is kept by its changelog, not the log.
         Some(key) => {
             if shards.get_mut(&key).is_none() {
                 tracing::warn!(partition = %key, "a batch for a partition not taken over: started afresh");
-                let _ = shards.assign(key.clone(), None, engine.config());
+                let _ = shards.assign(key.clone(), None, &engine.declared_config());
             }
             if let Some(shard) = shards.get_mut(&key) {
                 shard.apply_batch(batch.events, now, &mut step.scratch);
                 step.tag(&key);
             }
             shards.changed(&key);
+            if !facts.is_empty() {
+                learn_elsewhere(shards, Some(&key), &facts, now, step);
+                if let Some(record) = log_and_apply(engine, facts, now, &mut step.out) {
+                    step.records.push(record);
+                    logged = true;
+                }
+            }
         }
         None => {
             if let Some(record) = log_and_apply(engine, batch.events, now, &mut step.out) {
                 step.records.push(record);
                 logged = true;
             }
+            learn_elsewhere(shards, None, &facts, now, step);
         }
     }
     context.metrics.ingest_to_engine(batch.received.elapsed().as_secs_f64());
     step.applied.push(batch.applied);
     logged
+}
+
+/// The inventory facts of a batch, when this replica runs partition engines: what telemetry
+/// teaches is the replica's, whichever engine its batch goes to, so that alerts that arrive by
+/// one way (a partition, the HTTP listeners) are correlated with what telemetry that came by
+/// another taught. Without partitions, none to share (and nothing copied).
+fn shared_facts(events: &[Event], shards: &mut Shards) -> Vec<Event> {
+    if shards.engines_mut().next().is_none() {
+        return Vec::new();
+    }
+    events.iter().filter(|event| matches!(event, Event::Inventory(_))).cloned().collect()
+}
+
+/// Applies shared facts to every partition engine but the one (`except`) that had the batch.
+fn learn_elsewhere(
+    shards: &mut Shards,
+    except: Option<&str>,
+    facts: &[Event],
+    now: EventTime,
+    step: &mut Uncommitted,
+) {
+    if facts.is_empty() {
+        return;
+    }
+    let mut changed = Vec::new();
+    for (key, shard) in shards.engines_mut().filter(|(key, _)| Some(key.as_ref()) != except) {
+        shard.apply_batch(facts.iter().cloned(), now, &mut step.scratch);
+        step.tag(key);
+        changed.push(key.clone());
+    }
+    for key in changed {
+        shards.changed(&key);
+    }
 }
 
 /// Flushes the capture file and the decisions log (on ticks: what was written reaches the disk

@@ -264,23 +264,24 @@ impl Decoder for RawDecoder {
     }
 }
 
+/// Sends bytes that are no protobuf message (a field longer than the request) to the gRPC method
+/// at `path`, checks that it is refused as an invalid argument and returns the refusal's message.
+pub async fn malformed_grpc_refusal(channel: &tonic::transport::Channel, path: &'static str) -> String {
+    let mut raw = tonic::client::Grpc::new(channel.clone());
+    raw.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    let status = raw.unary(tonic::Request::new(vec![0x0a, 0xff, 0xff]), path, RawCodec).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status.message().to_owned()
+}
+
 #[tokio::test]
 async fn otlp_grpc_malformed_and_oversized_requests() {
     let (pagerduty, server) = start().await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.grpc))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-
-    let mut raw = tonic::client::Grpc::new(channel.clone());
-    raw.ready().await.unwrap();
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
-        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-    );
-    let status = raw.unary(tonic::Request::new(vec![0x0a, 0xff, 0xff]), path, RawCodec).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    assert!(status.message().contains("invalid OTLP protobuf logs request"), "{}", status.message());
+    let channel = server.grpc_channel().await;
+    let message =
+        malformed_grpc_refusal(&channel, "/opentelemetry.proto.collector.logs.v1.LogsService/Export").await;
+    assert!(message.contains("invalid OTLP protobuf logs request"), "{message}");
 
     let mut client = LogsServiceClient::new(channel);
     let big = record(vec![kv("alertname", "Big")], &"x".repeat(70_000), 17);

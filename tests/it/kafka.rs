@@ -426,3 +426,36 @@ async fn at_the_alert_cap_consumption_pauses_until_the_state_shrinks() {
     assert!(resolved < second, "{events:#?}");
     server.stop().await;
 }
+
+/// What spans teach one partition's engine, the engine of another partition (another topic)
+/// knows: a pod's alert arriving there goes with the failure of the node the spans placed it on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_partition_learns_correlates_the_alerts_of_another() {
+    let broker = Broker::start();
+    broker.create_topic("traces", 1).await;
+    broker.create_topic("alerts", 1).await;
+    let pagerduty = FakePagerDuty::start().await;
+    let sources =
+        "    - {topic: traces, encoding: otlp_traces_json}\n    - {topic: alerts, encoding: alertmanager_v2}";
+    let config = config_with(&pagerduty.url, "", &kafka_yaml(&broker, "learning", sources, ""));
+    let server = TestServer::start(&config).await;
+    let producer = broker.producer();
+    let traces = r#"{"resourceSpans":[{"resource":{"attributes":[
+        {"key":"service.name","value":{"stringValue":"db"}},
+        {"key":"k8s.pod.name","value":{"stringValue":"db-0"}},
+        {"key":"k8s.node.name","value":{"stringValue":"node-b"}}]},
+      "scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+        "name":"query","kind":2}]}]}]}"#;
+    produce(&producer, "traces", 0, traces.as_bytes()).await;
+    server.wait_metric("noisegate_inventory_entries{kind=\"pod\"}", |pods| pods >= 1.0).await;
+
+    let alerts = r#"[{"labels": {"alertname": "KubeNodeNotReady", "node": "node-b", "severity": "critical"}},
+                     {"labels": {"alertname": "KubePodNotReady", "pod": "db-0", "severity": "critical"}}]"#;
+    produce(&producer, "alerts", 0, alerts.as_bytes()).await;
+    let events = pagerduty.wait_events(1).await;
+    let mut names = alert_names(&events[0]);
+    names.sort();
+    assert_eq!(names, ["KubeNodeNotReady", "KubePodNotReady/db-0"], "{events:#?}");
+    assert_eq!(events.len(), 1, "{events:#?}");
+    server.stop().await;
+}

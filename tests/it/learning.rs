@@ -4,76 +4,15 @@
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use serde_json::Value;
 
-use crate::otlp::kv;
-use crate::support::{FakePagerDuty, TestServer, config_yaml, http, noisegate, post_json};
-
-/// A span of trace 1 with a one-byte id and parent.
-fn span(id: u8, parent: Option<u8>, kind: SpanKind, attributes: &[(&str, &str)]) -> Span {
-    let span_id = |id: u8| vec![0, 0, 0, 0, 0, 0, 0, id];
-    Span {
-        trace_id: vec![1; 16],
-        span_id: span_id(id),
-        parent_span_id: parent.map(span_id).unwrap_or_default(),
-        name: format!("operation-{id}"),
-        kind: kind as i32,
-        attributes: attributes.iter().map(|(key, value)| kv(key, value)).collect(),
-        ..Default::default()
-    }
-}
-
-/// The spans of one pod of `service` on `node`, as the SDK's resource detectors describe it.
-fn from_pod(service: &str, pod: &str, node: &str, spans: Vec<Span>) -> ResourceSpans {
-    ResourceSpans {
-        resource: Some(Resource {
-            attributes: vec![
-                kv("service.name", service),
-                kv("k8s.pod.name", pod),
-                kv("k8s.node.name", node),
-                kv("k8s.namespace.name", "shop"),
-            ],
-            ..Default::default()
-        }),
-        scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
-        ..Default::default()
-    }
-}
+use crate::support::{FakePagerDuty, TestServer, alert_names_about, config_yaml, http, noisegate, post_json};
+use crate::traces::checkout_trace_from;
 
 /// The frontend calls checkout (whose SERVER span is in the request); checkout calls payments,
 /// which sends no spans, and its PostgreSQL database.
 fn checkout_trace() -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![
-            from_pod(
-                "frontend",
-                "frontend-6d8f7-aaaaa",
-                "node-1",
-                vec![
-                    span(1, None, SpanKind::Server, &[]),
-                    span(2, Some(1), SpanKind::Client, &[("server.address", "checkout.shop.svc")]),
-                ],
-            ),
-            from_pod(
-                "checkout",
-                "checkout-5c9b8-bbbbb",
-                "node-2",
-                vec![
-                    span(3, Some(2), SpanKind::Server, &[]),
-                    span(4, Some(3), SpanKind::Client, &[("peer.service", "payments")]),
-                    span(
-                        5,
-                        Some(3),
-                        SpanKind::Client,
-                        &[("db.system", "postgresql"), ("server.address", "orders-db")],
-                    ),
-                ],
-            ),
-        ],
-    }
+    checkout_trace_from(("frontend-6d8f7-aaaaa", "node-1"), ("checkout-5c9b8-bbbbb", "node-2"))
 }
 
 async fn inventory(server: &TestServer) -> Value {
@@ -167,24 +106,6 @@ fn resource_json(kind: &str, service: &str, pod: &str, node: &str) -> String {
     }
 }
 
-/// The alerts a trigger lists, as `alertname/pod-or-node`.
-fn listed(event: &Value) -> Vec<String> {
-    event["payload"]["custom_details"]["alerts"]
-        .as_array()
-        .map(|alerts| {
-            alerts
-                .iter()
-                .map(|alert| {
-                    let labels = &alert["labels"];
-                    let about =
-                        labels["pod"].as_str().or_else(|| labels["node"].as_str()).unwrap_or_default();
-                    format!("{}/{about}", labels["alertname"].as_str().unwrap_or_default())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn a_pod_that_moved_goes_with_its_new_nodes_failure_not_the_old_ones() {
     let pagerduty = FakePagerDuty::start().await;
@@ -211,7 +132,7 @@ async fn a_pod_that_moved_goes_with_its_new_nodes_failure_not_the_old_ones() {
         .iter()
         .filter(|event| event["event_action"] == "trigger")
         .map(|event| {
-            let mut names = listed(event);
+            let mut names = alert_names_about(event, &["pod", "node"]);
             names.sort();
             names
         })

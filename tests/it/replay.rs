@@ -1,14 +1,10 @@
 //! `replay` runs the engine `serve` runs: a capture recorded live replays to the same pages.
 
-use std::process::Command;
-
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use serde_json::Value;
 
-use noisegate::service::ServeOptions;
-
 use crate::otlp::{kv, record, request};
-use crate::support::{FakePagerDuty, TestServer, config_yaml, http, post_json, temp_path};
+use crate::support::{Recording, post_json, replay, temp_path};
 
 const ROUTE: &str = "route:\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1h\n";
 
@@ -33,13 +29,8 @@ fn without_routing_key(mut event: Value) -> Value {
 
 #[tokio::test]
 async fn a_recorded_capture_replays_to_the_pages_serve_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let capture = temp_path(&dir, "capture.jsonl.gz");
-    let pagerduty = FakePagerDuty::start().await;
-    let yaml = config_yaml(&pagerduty.url, ROUTE);
-    let server =
-        TestServer::start_with(&yaml, ServeOptions { record: Some(capture.clone()), config_source: None })
-            .await;
+    let Recording { dir, capture, pagerduty, yaml, server } =
+        Recording::start("capture.jsonl.gz", ROUTE).await;
     let am = server.url("/api/v2/alerts");
     let far = "2099-01-01T00:00:00Z";
 
@@ -64,14 +55,8 @@ async fn a_recorded_capture_replays_to_the_pages_serve_sent() {
     let otlp_json = r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"ads"}}]},"scopeLogs":[{"logRecords":[
         {"timeUnixNano":"1793577604944210176","severityNumber":17,"body":{"stringValue":"timeout calling ads-db"}},
         {"timeUnixNano":"1793577604944210176","severityNumber":13,"body":{"stringValue":"ads slow"},"attributes":[{"key":"alertname","value":{"stringValue":"AdsSlow"}}]}]}]}]}"#;
-    let response = http()
-        .post(server.url("/v1/logs"))
-        .header("content-type", "application/json")
-        .body(otlp_json)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let (status, body) = post_json(&server.url("/v1/logs"), otlp_json).await;
+    assert_eq!(status, 200, "{body}");
     pagerduty.wait_events(5).await;
 
     // Changes that page at the next group interval, which shutdown brings forward.
@@ -100,18 +85,8 @@ async fn a_recorded_capture_replays_to_the_pages_serve_sent() {
         "{live:#?}"
     );
 
-    let config_path = temp_path(&dir, "config.yaml");
-    std::fs::write(&config_path, &yaml).unwrap();
     let pages_path = temp_path(&dir, "pages.jsonl");
-    let output = Command::new(env!("CARGO_BIN_EXE_noisegate"))
-        .args(["replay", "--config"])
-        .arg(&config_path)
-        .arg("--input")
-        .arg(&capture)
-        .arg("--pages-out")
-        .arg(&pages_path)
-        .output()
-        .unwrap();
+    let output = replay(&dir, &yaml, &capture, &pages_path);
     assert!(output.status.success(), "replay failed: {}", String::from_utf8_lossy(&output.stderr));
     let replayed: Vec<Value> = std::fs::read_to_string(&pages_path)
         .unwrap()

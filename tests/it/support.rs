@@ -120,6 +120,15 @@ impl TestServer {
         format!("http://{}{path}", self.admin)
     }
 
+    /// A channel to the gRPC port.
+    pub async fn grpc_channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(format!("http://{}", self.grpc))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
     /// Graceful shutdown: waits until the engine is drained and pages are flushed.
     pub async fn stop(self) {
         self.shutdown.cancel();
@@ -464,18 +473,23 @@ async fn opsgenie(
         .into_response()
 }
 
-/// Names of the alerts a trigger stands for, in order.
+/// Names of the alerts a trigger stands for, in order: `alertname/pod`, or `alertname` alone.
 pub fn alert_names(event: &Value) -> Vec<String> {
+    alert_names_about(event, &["pod"])
+}
+
+/// Names of the alerts a trigger stands for, in order: `alertname/about`, `about` the value of
+/// the first of `labels` the alert has, or `alertname` alone where it has none of them.
+pub fn alert_names_about(event: &Value, labels: &[&str]) -> Vec<String> {
     event["payload"]["custom_details"]["alerts"]
         .as_array()
         .map(|alerts| {
             alerts
                 .iter()
                 .map(|alert| {
-                    let labels = &alert["labels"];
-                    let name = labels["alertname"].as_str().unwrap_or("");
-                    match labels["pod"].as_str() {
-                        Some(pod) => format!("{name}/{pod}"),
+                    let name = alert["labels"]["alertname"].as_str().unwrap_or("");
+                    match labels.iter().find_map(|label| alert["labels"][label].as_str()) {
+                        Some(about) => format!("{name}/{about}"),
                         None => name.to_owned(),
                     }
                 })
@@ -486,6 +500,51 @@ pub fn alert_names(event: &Value) -> Vec<String> {
 
 pub fn temp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
+}
+
+/// A server recording every request it takes to a capture file in a temporary directory, paging
+/// a fake PagerDuty.
+pub struct Recording {
+    pub dir: tempfile::TempDir,
+    pub capture: PathBuf,
+    pub pagerduty: FakePagerDuty,
+    /// Its config: `config_yaml` with the `extra` it was started with.
+    pub yaml: String,
+    pub server: TestServer,
+}
+
+impl Recording {
+    /// Starts recording to `capture_name` (gzip-compressed if it ends in `.gz`).
+    pub async fn start(capture_name: &str, extra: &str) -> Recording {
+        let dir = tempfile::tempdir().unwrap();
+        let capture = temp_path(&dir, capture_name);
+        let pagerduty = FakePagerDuty::start().await;
+        let yaml = config_yaml(&pagerduty.url, extra);
+        let options = ServeOptions { record: Some(capture.clone()), config_source: None };
+        let server = TestServer::start_with(&yaml, options).await;
+        Recording { dir, capture, pagerduty, yaml, server }
+    }
+}
+
+/// Runs `noisegate replay` on `capture` to the end, with `config_yaml` (written to `config.yaml`
+/// in `dir`) and the pages written to `pages_out`.
+pub fn replay(
+    dir: &tempfile::TempDir,
+    config_yaml: &str,
+    capture: &std::path::Path,
+    pages_out: &std::path::Path,
+) -> std::process::Output {
+    let config = temp_path(dir, "config.yaml");
+    std::fs::write(&config, config_yaml).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_noisegate"))
+        .args(["replay", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(capture)
+        .arg("--pages-out")
+        .arg(pages_out)
+        .output()
+        .unwrap()
 }
 
 /// An HTTP client (reqwest is built without a bundled TLS crypto provider; install ring's).

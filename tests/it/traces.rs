@@ -2,7 +2,6 @@
 //! or refused whole, with the limits, errors, tokens and recording of the logs endpoints.
 
 use std::io::Write;
-use std::process::Command;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -15,11 +14,9 @@ use prost::Message;
 use reqwest::header::AUTHORIZATION;
 use serde_json::Value;
 
-use noisegate::service::ServeOptions;
-
-use crate::bad_input::{RawCodec, RpcStatus};
+use crate::bad_input::{RpcStatus, malformed_grpc_refusal};
 use crate::otlp::kv;
-use crate::support::{FakePagerDuty, TestServer, config_yaml, http, temp_path};
+use crate::support::{FakePagerDuty, Recording, TestServer, config_yaml, http, post_json, replay, temp_path};
 
 const ROUTE: &str = "route:\n  group_by: [alertname]\n";
 
@@ -51,12 +48,8 @@ const CART_JSON: &str = r#"{"resourceSpans":[{"resource":{"attributes":[
     {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b176","parentSpanId":"eee19b7ec3c1b174",
      "name":"render","kind":1}]}]}]}"#;
 
-fn span(
-    id: u8,
-    parent: Option<u8>,
-    kind: SpanKind,
-    attributes: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>,
-) -> Span {
+/// A span of one trace with a one-byte id and parent, its attributes strings.
+fn span(id: u8, parent: Option<u8>, kind: SpanKind, attributes: &[(&str, &str)]) -> Span {
     let span_id = |id: u8| vec![0, 0, 0, 0, 0, 0, 0, id];
     Span {
         trace_id: TRACE_ID.to_vec(),
@@ -66,18 +59,21 @@ fn span(
         kind: kind as i32,
         start_time_unix_nano: 1_793_577_604_944_210_176,
         end_time_unix_nano: 1_793_577_604_954_210_176,
-        attributes,
+        attributes: attributes.iter().map(|(key, value)| kv(key, value)).collect(),
         ..Default::default()
     }
 }
 
-fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
+/// The spans of one pod of `service`, `(pod, node)`, in the `shop` namespace, as the SDK's
+/// resource detectors describe it.
+fn from_pod(service: &str, (pod, node): (&str, &str), spans: Vec<Span>) -> ResourceSpans {
     ResourceSpans {
         resource: Some(Resource {
             attributes: vec![
                 kv("service.name", service),
-                kv("k8s.pod.name", &format!("{service}-6d8f7c-x1y2z")),
-                kv("k8s.node.name", "node-1"),
+                kv("k8s.pod.name", pod),
+                kv("k8s.node.name", node),
+                kv("k8s.namespace.name", "shop"),
             ],
             ..Default::default()
         }),
@@ -89,27 +85,34 @@ fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
 /// One trace of six spans: frontend calls checkout (whose SERVER span is here), and checkout
 /// calls payments (which sends no spans) and its database.
 fn checkout_trace() -> ExportTraceServiceRequest {
+    checkout_trace_from(("frontend-6d8f7c-x1y2z", "node-1"), ("checkout-6d8f7c-x1y2z", "node-1"))
+}
+
+/// `checkout_trace` with the frontend's and checkout's spans from these pods, each `(pod, node)`.
+pub fn checkout_trace_from(frontend: (&str, &str), checkout: (&str, &str)) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![
-            resource_spans(
+            from_pod(
                 "frontend",
+                frontend,
                 vec![
-                    span(1, None, SpanKind::Server, vec![]),
-                    span(2, Some(1), SpanKind::Client, vec![kv("server.address", "checkout.shop.svc")]),
+                    span(1, None, SpanKind::Server, &[]),
+                    span(2, Some(1), SpanKind::Client, &[("server.address", "checkout.shop.svc")]),
                 ],
             ),
-            resource_spans(
+            from_pod(
                 "checkout",
+                checkout,
                 vec![
-                    span(3, Some(2), SpanKind::Server, vec![]),
-                    span(4, Some(3), SpanKind::Client, vec![kv("peer.service", "payments")]),
+                    span(3, Some(2), SpanKind::Server, &[]),
+                    span(4, Some(3), SpanKind::Client, &[("peer.service", "payments")]),
                     span(
                         5,
                         Some(3),
                         SpanKind::Client,
-                        vec![kv("db.system", "postgresql"), kv("server.address", "orders-db")],
+                        &[("db.system", "postgresql"), ("server.address", "orders-db")],
                     ),
-                    span(6, Some(3), SpanKind::Internal, vec![]),
+                    span(6, Some(3), SpanKind::Internal, &[]),
                 ],
             ),
         ],
@@ -159,20 +162,10 @@ async fn grpc_trace_export_is_accepted_whole_beside_the_logs_service() {
 async fn grpc_refuses_malformed_and_oversized_trace_requests_whole() {
     let pagerduty = FakePagerDuty::start().await;
     let server = TestServer::start(&config_yaml(&pagerduty.url, LIMITS)).await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.grpc))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-
-    let mut raw = tonic::client::Grpc::new(channel.clone());
-    raw.ready().await.unwrap();
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    );
-    let status = raw.unary(tonic::Request::new(vec![0x0a, 0xff, 0xff]), path, RawCodec).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    assert!(status.message().contains("invalid OTLP protobuf traces request"), "{}", status.message());
+    let channel = server.grpc_channel().await;
+    let message =
+        malformed_grpc_refusal(&channel, "/opentelemetry.proto.collector.trace.v1.TraceService/Export").await;
+    assert!(message.contains("invalid OTLP protobuf traces request"), "{message}");
 
     let mut client = TraceServiceClient::new(channel);
     let status = client.export(checkout_trace()).await.unwrap_err();
@@ -319,22 +312,11 @@ async fn trace_exports_need_a_valid_token_when_tokens_are_configured() {
 
 #[tokio::test]
 async fn recorded_trace_requests_replay_without_rejections() {
-    let dir = tempfile::tempdir().unwrap();
-    let capture = temp_path(&dir, "capture.jsonl");
-    let pagerduty = FakePagerDuty::start().await;
-    let yaml = config_yaml(&pagerduty.url, ROUTE);
-    let server =
-        TestServer::start_with(&yaml, ServeOptions { record: Some(capture.clone()), config_source: None })
-            .await;
+    let Recording { dir, capture, pagerduty: _pagerduty, yaml, server } =
+        Recording::start("capture.jsonl", ROUTE).await;
     trace_client(&server).await.export(checkout_trace()).await.unwrap();
-    let response = http()
-        .post(server.url("/v1/traces"))
-        .header("content-type", "application/json")
-        .body(CART_JSON)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let (status, body) = post_json(&server.url("/v1/traces"), CART_JSON).await;
+    assert_eq!(status, 200, "{body}");
     server.stop().await;
 
     let recorded = std::fs::read_to_string(&capture).unwrap();
@@ -345,17 +327,7 @@ async fn recorded_trace_requests_replay_without_rejections() {
     let first_span = &lines[0]["body"]["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
     assert_eq!(first_span["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736", "{first_span}");
 
-    let config_path = temp_path(&dir, "config.yaml");
-    std::fs::write(&config_path, &yaml).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_noisegate"))
-        .args(["replay", "--config"])
-        .arg(&config_path)
-        .arg("--input")
-        .arg(&capture)
-        .arg("--pages-out")
-        .arg(temp_path(&dir, "pages.jsonl"))
-        .output()
-        .unwrap();
+    let output = replay(&dir, &yaml, &capture, &temp_path(&dir, "pages.jsonl"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "replay failed: {stderr}");
     assert!(stderr.contains("replayed 2 requests"), "{stderr}");

@@ -493,3 +493,21 @@ fn a_resend_is_a_repeat_that_gives_the_same_alert_back_and_a_change_is_not() {
     keyed.external_key = Some("key".into());
     assert_eq!(engine.repeat_of(&keyed), None, "sender-keyed alerts are logged whole");
 }
+
+#[test]
+fn a_snapshot_of_the_previous_version_is_read_with_nothing_learned() {
+    let mut engine = Engine::new(config());
+    run(&mut engine, vec![(0, firing(DOWN_A, 0, 240))], 60);
+    let current = engine.snapshot().to_vec().unwrap();
+    // Version 2: the same layout without the learned inventory, its last field.
+    let learned = postcard::to_allocvec(&inventory::Learned::default()).unwrap();
+    assert_eq!(current[0], 3, "the version comes first");
+    let mut previous = current[..current.len() - learned.len()].to_vec();
+    previous[0] = 2;
+    let restored = Engine::restore(config(), &previous).unwrap();
+    assert_eq!(restored.stats(), engine.stats());
+    assert!(restored.learned().is_empty());
+    let mut unknown = previous;
+    unknown[0] = 1;
+    assert!(matches!(Engine::restore(config(), &unknown), Err(snapshot::SnapshotError::Version(1))));
+}

@@ -155,11 +155,7 @@ pub fn decode_request(request: &ExportLogsServiceRequest, limits: &Limits) -> Re
     for resource_logs in &request.resource_logs {
         let resource_attributes: &[KeyValue] =
             resource_logs.resource.as_ref().map_or(&[], |resource| resource.attributes.as_slice());
-        if let Some(placement) = traces::placement(resource_attributes)
-            && !placements.contains(&placement)
-        {
-            placements.push(placement);
-        }
+        placements.extend(traces::placement(resource_attributes));
         for scope_logs in &resource_logs.scope_logs {
             for record in &scope_logs.log_records {
                 match map_record(resource_attributes, record, limits) {
@@ -171,6 +167,9 @@ pub fn decode_request(request: &ExportLogsServiceRequest, limits: &Limits) -> Re
         }
     }
     if !placements.is_empty() && !decoded.events.is_empty() {
+        // Each once (a Collector's batch may carry one pod's resource many times).
+        placements.sort_unstable();
+        placements.dedup();
         decoded.events.push(Event::Inventory(InventoryFacts {
             source: FactSource::Logs,
             placements,
