@@ -451,6 +451,204 @@ def otlp_json():
 
 
 # ---------------------------------------------------------------------------------------------
+# OTLP traces
+
+SPAN_SERVER, SPAN_CLIENT, SPAN_PRODUCER, SPAN_CONSUMER = 2, 3, 4, 5
+TRACE_A = bytes.fromhex("c9124c802d5936b278978d1506d4bb71")
+TRACE_B = bytes.fromhex("0000000000000000000000000000abcd")
+
+
+def span_id(n):
+    return struct.pack(">Q", n)
+
+
+def span(trace, sid, kind, name="call", parent=b"", attributes=(), extra=b""):
+    """Span: trace_id 1, span_id 2, parent_span_id 4, name 5, kind 6, start/end 7/8, attributes 9."""
+    parts = [field(1, 2, trace), field(2, 2, sid)]
+    if parent:
+        parts.append(field(4, 2, parent))
+    parts += [field(5, 2, name), field(6, 0, kind),
+              field(7, 1, struct.pack("<Q", 1714564800000000000)), field(8, 1, struct.pack("<Q", 1714564800001000000))]
+    parts += [field(9, 2, attribute) for attribute in attributes]
+    return b"".join(parts) + extra
+
+
+def resource_spans(spans, resource_attributes=()):
+    resource = b"".join(field(1, 2, attribute) for attribute in resource_attributes)
+    scope = msg(1, field(1, 2, "noisegate-fuzz")) + b"".join(field(2, 2, s) for s in spans)
+    return field(1, 2, field(1, 2, resource) + field(2, 2, scope))
+
+
+def traces_request(*resources):
+    return b"".join(resources)
+
+
+def k8s(service, pod=None, node=None, namespace=None, cluster=None):
+    attributes = [kv("service.name", s_value(service))]
+    for key, value in [("k8s.pod.name", pod), ("k8s.node.name", node),
+                       ("k8s.namespace.name", namespace), ("k8s.cluster.name", cluster)]:
+        if value is not None:
+            attributes.append(kv(key, s_value(value)))
+    return attributes
+
+
+def otlp_traces_protobuf():
+    t = "otlp_traces_protobuf"
+    # frontend calls search (whose SERVER child is in the request) and cart (which sends no spans).
+    valid = traces_request(
+        resource_spans([
+            span(TRACE_A, span_id(1), SPAN_CLIENT, "search/call", attributes=[kv("server.address", s_value("search.shop.svc:8080"))]),
+            span(TRACE_A, span_id(2), SPAN_CLIENT, "cart/call", attributes=[kv("peer.service", s_value("cart"))]),
+            span(TRACE_A, span_id(3), 1, "render"),
+        ], k8s("frontend", "frontend-7d9-abcde", "node-1", "shop", "prod-eu")),
+        resource_spans([span(TRACE_A, span_id(4), SPAN_SERVER, "search", parent=span_id(1))],
+                       k8s("search", "search-5f6-fghij", "node-2", "shop", "prod-eu")),
+    )
+    write(t, "valid_client_server", valid)
+    write(t, "valid_db_calls", traces_request(resource_spans([
+        span(TRACE_B, span_id(10), SPAN_CLIENT, "GET", attributes=[
+            kv("db.system", s_value("redis")), kv("server.address", s_value("redis-cart:6379"))]),
+        span(TRACE_B, span_id(11), SPAN_CLIENT, "SELECT", attributes=[
+            kv("db.system", s_value("postgresql")), kv("net.peer.name", s_value("orders-db.shop.svc.cluster.local"))]),
+        span(TRACE_B, span_id(12), SPAN_CLIENT, "SELECT", attributes=[
+            kv("db.system", s_value("mysql")), kv("server.address", s_value("10.0.1.7:3306"))]),
+        span(TRACE_B, span_id(13), SPAN_PRODUCER, "publish", attributes=[kv("peer.service", s_value("kafka"))]),
+    ], k8s("cart", "cart-1", "node-3", "shop")), resource_spans([
+        span(TRACE_B, span_id(14), SPAN_CONSUMER, "consume", parent=span_id(13)),
+    ], k8s("billing", "billing-1", "node-1", "shop"))))
+    write(t, "valid_k8s_resources", traces_request(
+        resource_spans([], k8s("api", "api-0", "node-1", "prod", "eu-1")),
+        resource_spans([span(TRACE_A, span_id(20), 1)], k8s("api", "api-1", "node-2", "prod", "eu-1")),
+        resource_spans([span(TRACE_A, span_id(21), SPAN_SERVER)], k8s("worker", pod="", node="node-9")),
+        resource_spans([span(TRACE_A, span_id(22), SPAN_CLIENT, attributes=[kv("peer.service", s_value("api"))])],
+                       [kv("k8s.pod.name", s_value("nameless"))]),
+        resource_spans([], [kv("service.name", s_value(""))]),
+        resource_spans([], [kv("service.name", field(3, 0, 7))]),
+        resource_spans([], [kv("service.name", s_value("a")), kv("service.name", s_value("b"))]),
+    ))
+    write(t, "empty", b"")
+    write(t, "empty_resource_spans", field(1, 2, b"") * 3)
+    write(t, "truncated", valid[: len(valid) // 2])
+    write(t, "truncated_last_byte", valid[:-1])
+    write(t, "invalid_wire_type_7", valid[:4] + b"\x0f" + valid[4:])
+    write(t, "length_overflow", b"\x0a" + b"\xff" * 9 + b"\x01" + b"x")
+    write(t, "varint_too_long", b"\x0a" + b"\xff" * 11)
+    write(t, "kinds_extreme", traces_request(resource_spans([
+        span(TRACE_A, span_id(30 + i), kind) for i, kind in enumerate([0, 6, 99, (1 << 31) - 1, (1 << 64) - 1, 1 << 40])
+    ], k8s("api"))))
+    write(t, "ids_odd", traces_request(resource_spans([
+        span(b"", b"", SPAN_CLIENT, attributes=[kv("peer.service", s_value("x"))]),
+        span(b"", b"", SPAN_SERVER, parent=b""),
+        span(TRACE_A, span_id(40), SPAN_CLIENT, parent=span_id(40)),
+        span(TRACE_A, span_id(40), SPAN_SERVER, parent=span_id(40)),
+        span(b"\xff" * 300, b"\x00" * 300, SPAN_CLIENT, parent=b"\x01" * 300),
+    ], k8s("api")), resource_spans([span(TRACE_A, span_id(41), SPAN_SERVER, parent=span_id(40))], k8s("api"))))
+    write(t, "nasty_addresses", traces_request(resource_spans([
+        span(TRACE_A, span_id(50 + i), SPAN_CLIENT, attributes=[kv("server.address", s_value(address))])
+        for i, address in enumerate(["", ":", ":80", "[::1]:443", "::1", "a:b:c", "host:99999999999999999999",
+                                     ".svc", ".svc.cluster.local", "x.svc.cluster.local", "....", "api",
+                                     "\u00e9t\u00e9.svc:1", "255.255.255.255", "1.2.3.4:", "host:-1"])
+    ] + [span(TRACE_A, span_id(90), SPAN_CLIENT, attributes=[kv("peer.service", s_value("")), kv("db.system", s_value(""))]),
+         span(TRACE_A, span_id(91), SPAN_CLIENT, attributes=[kv("peer.service", field(3, 0, 1)), kv("server.address", b"")])],
+        k8s("api"))))
+    write(t, "invalid_utf8_service", traces_request(resource_spans([span(TRACE_A, span_id(1), SPAN_CLIENT)],
+                                                                   [kv("service.name", b"\x0a\x02\xc3\x28")])))
+    # prost allows 100 nested messages: 5 down to a span's attribute, 3 per kvlist level.
+    for depth in (30, 200):
+        write(t, "nested_kvlist_%d" % depth, traces_request(resource_spans([
+            span(TRACE_A, span_id(1), SPAN_CLIENT, attributes=[kv("peer.service", nested_kvlist(depth))])], k8s("api"))))
+    write(t, "many_spans", traces_request(resource_spans([
+        span(TRACE_A, span_id(i), SPAN_CLIENT, attributes=[kv("peer.service", s_value("svc-%d" % i))]) for i in range(700)
+    ], k8s("api"))))
+    unknown = field(99, 0, 1) + field(100, 5, b"\0\0\0\0") + field(16, 5, b"\xff\xff\xff\xff") + field(15, 2, field(3, 0, 2))
+    write(t, "unknown_fields", traces_request(resource_spans([span(TRACE_A, span_id(1), SPAN_CLIENT, extra=unknown)],
+                                                             k8s("api"))) + field(1000, 1, b"\0" * 8))
+
+
+def json_span(trace, sid, kind, name="call", parent=None, attributes=(), **extra):
+    record = {"traceId": trace, "spanId": sid, "name": name, "kind": kind,
+              "startTimeUnixNano": "1714564800000000000", "endTimeUnixNano": "1714564800001000000"}
+    if parent is not None:
+        record["parentSpanId"] = parent
+    if attributes:
+        record["attributes"] = [json_attr(key, {"stringValue": value}) for key, value in attributes]
+    record.update(extra)
+    return record
+
+
+def json_resource_spans(spans, **resource):
+    return {"resource": {"attributes": [json_attr(key, {"stringValue": value}) for key, value in resource.items()]},
+            "scopeSpans": [{"scope": {"name": "noisegate-fuzz"}, "spans": list(spans)}]}
+
+
+def json_k8s(service, pod, node, namespace="shop"):
+    return {"service.name": service, "k8s.pod.name": pod, "k8s.node.name": node, "k8s.namespace.name": namespace}
+
+
+def otlp_traces_json():
+    t = "otlp_traces_json"
+    trace = TRACE_A.hex()
+    valid = {"resourceSpans": [
+        json_resource_spans([
+            json_span(trace, "7e461ee1d9acaae4", SPAN_CLIENT, "search/call", attributes=[("server.address", "search.shop.svc")]),
+            json_span(trace, "1111111111111111", SPAN_CLIENT, "cart/call", attributes=[("server.address", "cart:8080")]),
+            json_span(trace, "2222222222222222", 1, "render"),
+        ], **json_k8s("frontend", "frontend-7d9-abcde", "node-1"), **{"k8s.cluster.name": "prod-eu"}),
+        json_resource_spans([json_span(trace, "3333333333333333", SPAN_SERVER, "search", parent="7e461ee1d9acaae4")],
+                            **json_k8s("search", "search-5f6-fghij", "node-2")),
+        json_resource_spans([json_span(TRACE_B.hex(), "4444444444444444", SPAN_CLIENT, "GET", attributes=[
+            ("db.system", "redis"), ("server.address", "redis-cart:6379")])], **json_k8s("cart", "cart-1", "node-3")),
+        json_resource_spans([json_span(trace, "5555555555555555", SPAN_CLIENT)], **{"k8s.pod.name": "nameless"}),
+    ]}
+    write(t, "valid", json.dumps(valid, indent=2))
+    json_seeds(t, valid)
+    write(t, "empty_object", "{}")
+    write(t, "empty_resource_spans", compact({"resourceSpans": [{}, {"scopeSpans": []}, {"scopeSpans": [{}]}]}))
+    write(t, "wrong_types", compact({"resourceSpans": [{"scopeSpans": "x"}, 5, None]}))
+    write(t, "resource_spans_number", '{"resourceSpans": 3}')
+    write(t, "kinds", compact({"resourceSpans": [json_resource_spans([
+        json_span(trace, "%016x" % i, kind) for i, kind in enumerate([0, 6, 99, -1, 2147483647, -2147483648])
+    ], **{"service.name": "api"})]}))
+    write(t, "kinds_named", compact({"resourceSpans": [json_resource_spans([
+        json_span(trace, "%016x" % i, kind) for i, kind in enumerate(["SPAN_KIND_CLIENT", "SPAN_KIND_SERVER", "client"])
+    ], **{"service.name": "api"})]}))
+    write(t, "kind_overflow", compact({"resourceSpans": [json_resource_spans([
+        json_span(trace, "%016x" % i, kind) for i, kind in enumerate([2147483648, 3.5, "3", True, None])
+    ], **{"service.name": "api"})]}))
+    write(t, "ids_odd", compact({"resourceSpans": [json_resource_spans([
+        json_span("", "", SPAN_CLIENT, attributes=[("peer.service", "x")]),
+        json_span("", "", SPAN_SERVER, parent=""),
+        json_span("00", "ff" * 300, SPAN_CLIENT, parent="00" * 300),
+        json_span(trace, "7e461ee1d9acaae4", SPAN_CLIENT, parent="7e461ee1d9acaae4"),
+        json_span(trace, "7e461ee1d9acaae4", SPAN_SERVER, parent="7e461ee1d9acaae4"),
+        json_span(trace.upper(), "7E461EE1D9ACAAE4", SPAN_SERVER, parent="7E461EE1D9ACAAE4"),
+    ], **{"service.name": "api"})]}))
+    for name, ids in [("ids_not_hex", ("zz", "0" * 10000)), ("ids_odd_length", (trace, "abc")),
+                      ("ids_base64", ("AAECAwQFBgcICQoLDA0ODw==", "AAECAwQFBgc="))]:
+        write(t, name, compact({"resourceSpans": [json_resource_spans([json_span(*ids, SPAN_CLIENT, parent=ids[1])],
+                                                                      **{"service.name": "api"})]}))
+    write(t, "nasty_addresses", compact({"resourceSpans": [json_resource_spans([
+        json_span(trace, "%016x" % i, SPAN_CLIENT, attributes=[("server.address", address), ("db.system", "x" * (i % 2))])
+        for i, address in enumerate(["", ":", ":80", "[::1]:443", "::1", "a:b:c", "host:99999999999999999999",
+                                     ".svc", ".svc.cluster.local", "x.svc.cluster.local", "....", "api",
+                                     "\u00e9t\u00e9.svc:1", "255.255.255.255", "1.2.3.4:", "a=b\"c\nd"])
+    ], **{"service.name": "api"})]}))
+    write(t, "non_string_attributes", compact({"resourceSpans": [{
+        "resource": {"attributes": [json_attr("service.name", {"intValue": "7"}), json_attr("k8s.pod.name", {})]},
+        "scopeSpans": [{"spans": [dict(json_span(trace, "1111111111111111", SPAN_CLIENT),
+                                       attributes=[json_attr("peer.service", {"boolValue": True}),
+                                                   json_attr("server.address", {"arrayValue": {"values": []}})])]}],
+    }]}))
+    write(t, "snake_case", compact({"resource_spans": [{"scope_spans": [{"spans": [
+        {"trace_id": trace, "span_id": "1111111111111111", "kind": 3}]}]}]}))
+    write(t, "duplicate_keys", '{"resourceSpans":[],"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":3,"kind":2}]}]}]}')
+    write(t, "many_spans", compact({"resourceSpans": [json_resource_spans([
+        {"traceId": trace, "spanId": "%016x" % i, "kind": SPAN_CLIENT,
+         "attributes": [json_attr("peer.service", {"stringValue": "svc-%d" % i})]} for i in range(300)
+    ], **{"service.name": "api"})]}))
+
+
+# ---------------------------------------------------------------------------------------------
 # Capture files
 
 
@@ -469,6 +667,8 @@ def capture_line():
              + line("pagerduty_v2", pd) + line("otlp_logs_json", otlp))
     write(t, "valid", valid)
     write(t, "valid_gzip", gzip.compress(valid.encode(), mtime=0))
+    with open(os.path.join(SEEDS, "otlp_traces_json", "valid"), encoding="utf-8") as traces:
+        write(t, "valid_traces", line("otlp_traces_json", compact(json.loads(traces.read()))) + line("otlp_logs_json", otlp))
     write(t, "gzip_two_members", gzip.compress(line("pagerduty_v2", pd).encode(), mtime=0)
           + gzip.compress(line("alertmanager_v2", am).encode(), mtime=0))
     write(t, "gzip_truncated", gzip.compress(valid.encode(), mtime=0)[:-9])
@@ -571,10 +771,12 @@ def config():
 
 
 def kafka_message():
-    """The first byte picks the encoding (index into otlp_proto, otlp_json, alertmanager_v2,
-    alertmanager_webhook, pagerduty_v2); the valid seeds of those targets, behind it."""
+    """The first byte picks the encoding (index into WireFormat::ALL: otlp_proto, otlp_json,
+    alertmanager_v2, alertmanager_webhook, pagerduty_v2, otlp_traces_proto, otlp_traces_json);
+    the valid seeds of those targets, behind it."""
     t = "kafka_message"
-    for index, source in enumerate(["otlp_protobuf", "otlp_json", "alertmanager_v2", "alertmanager_webhook", "pagerduty_event"]):
+    for index, source in enumerate(["otlp_protobuf", "otlp_json", "alertmanager_v2", "alertmanager_webhook", "pagerduty_event",
+                                    "otlp_traces_protobuf", "otlp_traces_json"]):
         directory = os.path.join(SEEDS, source)
         for name in sorted(os.listdir(directory)):
             if name.startswith("valid") or name in ("truncated_half", "wrong_types", "nasty_labels"):
@@ -593,6 +795,8 @@ def main():
     pagerduty_webhook()
     otlp_protobuf()
     otlp_json()
+    otlp_traces_protobuf()
+    otlp_traces_json()
     capture_line()
     config()
     kafka_message()

@@ -15,9 +15,11 @@ use noisegate::ingest::Limits;
 use noisegate::ingest::WireFormat;
 use noisegate::kafka::{changelog as kafka_changelog, source as kafka_source};
 use noisegate::secret::Secret;
+use noisegate::sources::otlp::traces;
 use noisegate::sources::{alertmanager, capture, otlp, pagerduty, pagerduty_webhook};
 use noisegate_engine::{Engine, EngineConfig};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
 /// A fuzz target's body: takes any bytes, must not panic.
@@ -33,6 +35,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("kafka_message", kafka_message),
     ("otlp_json", otlp_json),
     ("otlp_protobuf", otlp_protobuf),
+    ("otlp_traces_json", otlp_traces_json),
+    ("otlp_traces_protobuf", otlp_traces_protobuf),
     ("pagerduty_change", pagerduty_change),
     ("pagerduty_event", pagerduty_event),
     ("pagerduty_webhook", pagerduty_webhook),
@@ -82,6 +86,29 @@ pub fn otlp_json(data: &[u8]) {
     let Ok(request) = otlp::parse_json(body) else { return };
     for limits in limit_sets() {
         let _ = otlp::decode_request(&request, limits);
+    }
+}
+
+/// OTLP/HTTP and OTLP/gRPC protobuf trace bodies (and Kafka `otlp_traces_proto` messages), then
+/// what `serve --record` does with them: render the request as OTLP/JSON, which `replay` parses
+/// and decodes again.
+pub fn otlp_traces_protobuf(data: &[u8]) {
+    let Ok(request) = ExportTraceServiceRequest::decode(data) else { return };
+    for limits in limit_sets() {
+        let _ = traces::decode_request(&request, limits);
+    }
+    let again = otlp::to_json(&request).and_then(|json| traces::parse_json(&json));
+    if let Ok(again) = again {
+        let _ = traces::decode_request(&again, &limit_sets()[1]);
+    }
+}
+
+/// OTLP/HTTP JSON trace bodies.
+pub fn otlp_traces_json(data: &[u8]) {
+    let Some(body) = text(data) else { return };
+    let Ok(request) = traces::parse_json(body) else { return };
+    for limits in limit_sets() {
+        let _ = traces::decode_request(&request, limits);
     }
 }
 

@@ -225,7 +225,8 @@ fn host_name(address: &str) -> Option<&str> {
         return None;
     }
     let kubernetes = host.strip_suffix(".cluster.local").unwrap_or(host).ends_with(".svc");
-    Some(if kubernetes { host.split('.').next().unwrap_or(host) } else { host })
+    let name = if kubernetes { host.split('.').next().unwrap_or(host) } else { host };
+    (!name.is_empty()).then_some(name)
 }
 
 fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
@@ -347,6 +348,7 @@ mod tests {
         assert_eq!(host_name("[2001:db8::1]:443"), None);
         assert_eq!(host_name("2001:db8::1"), None);
         assert_eq!(host_name(":80"), None);
+        assert_eq!(host_name(".svc.cluster.local"), None);
     }
 
     #[test]
