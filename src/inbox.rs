@@ -11,7 +11,9 @@ use crate::ingest::{CapturedBody, SourceKind};
 use crate::storage::OutboxEvent;
 use noisegate_engine::inventory::Listing;
 use noisegate_engine::model::Event;
-use noisegate_engine::{Command, CommandError, EngineConfig, History, IncidentSummary, SilenceView};
+use noisegate_engine::{
+    Command, CommandError, EngineConfig, HeldAlert, History, IncidentSummary, SilenceView,
+};
 
 /// What the engine thread receives, in order.
 #[derive(Debug)]
@@ -23,6 +25,8 @@ pub enum Input {
     Command(Command, oneshot::Sender<Result<Arc<str>, CommandError>>),
     /// The silences in force, for the admin API.
     ListSilences(oneshot::Sender<Vec<SilenceView>>),
+    /// The firing alerts of every engine, for the admin API.
+    ListAlerts(oneshot::Sender<Vec<HeldAlert>>),
     /// The open incidents, for the admin API.
     ListIncidents(oneshot::Sender<Vec<IncidentSummary>>),
     /// The inventory (every engine's, merged) and the open incidents, for the admin API.

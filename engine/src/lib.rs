@@ -281,6 +281,28 @@ pub struct AlertView {
     pub flapping: bool,
 }
 
+/// A firing alert the engine holds and what mutes it now, for Alertmanager's API.
+#[derive(Debug, Clone)]
+pub struct HeldAlert {
+    pub fingerprint: Fingerprint,
+    pub labels: Arc<Labels>,
+    pub annotations: Arc<Labels>,
+    pub starts_at: EventTime,
+    /// When it stops firing, if it said (or was resolved to stop later).
+    pub ends_at: Option<EventTime>,
+    pub generator_url: Option<Arc<str>>,
+    /// Whether something keeps it from paging by itself (a silence, inhibition, known noise).
+    pub muted: bool,
+    /// The active silences that match it.
+    pub silenced_by: Vec<Arc<str>>,
+    /// The alert that inhibits it, if one does.
+    pub inhibited_by: Option<Fingerprint>,
+    /// The destination of its route.
+    pub routing_key: Arc<str>,
+    /// Its incident goes to the digest rather than paging.
+    pub digest: bool,
+}
+
 /// Running totals, for metrics and replay summaries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EngineStats {
@@ -688,6 +710,61 @@ impl Engine {
             right.opened_at.cmp(&left.opened_at).then(left.dedup_key.cmp(&right.dedup_key))
         });
         incidents
+    }
+
+    /// The alerts firing now, with what mutes each, in fingerprint order.
+    pub fn held_alerts(&self) -> Vec<HeldAlert> {
+        let now = self.now;
+        let mutes = Mutes {
+            configured: &self.config.silences,
+            dynamic: &self.silences,
+            inhibitor: &self.inhibitor,
+            alerts: &self.alerts,
+            topology: &self.config.topology,
+        };
+        let mut held: Vec<HeldAlert> = self
+            .alerts
+            .iter()
+            .filter(|(_, entry)| !entry.is_resolved_at(now))
+            .map(|(fingerprint, entry)| {
+                let node = entry
+                    .subject
+                    .and_then(|subject| subject.node)
+                    .map(|node| self.config.topology.node_name(node));
+                let silenced_by = self
+                    .config
+                    .silences
+                    .iter()
+                    .chain(&self.silences)
+                    .filter(|silence| silence.is_active(now) && silence.matches(&entry.labels, node))
+                    .map(|silence| silence.id.clone())
+                    .collect();
+                let inhibited_by = self
+                    .inhibitor
+                    .inhibited_by(*fingerprint, entry, &self.alerts, &self.config.topology, now)
+                    .map(|(_, source)| source);
+                let digest = self
+                    .groups
+                    .get(&entry.group)
+                    .and_then(Group::incident)
+                    .is_some_and(|incident| incident.tier == Tier::Digest);
+                HeldAlert {
+                    fingerprint: *fingerprint,
+                    labels: entry.labels.clone(),
+                    annotations: entry.annotations.clone(),
+                    starts_at: entry.starts_at,
+                    ends_at: entry.ends_at,
+                    generator_url: entry.generator_url.clone(),
+                    muted: mutes.reason(*fingerprint, entry, now).is_some(),
+                    silenced_by,
+                    inhibited_by,
+                    routing_key: self.config.routes.get(entry.route).routing_key.clone(),
+                    digest,
+                }
+            })
+            .collect();
+        held.sort_by_key(|alert| alert.fingerprint);
+        held
     }
 
     /// Every silence, from the config, the inventory and the API, with whether it is active.

@@ -14,6 +14,7 @@
 //!   (secrets redacted); the console itself at `/`.
 //! - `POST /-/reload`: reads the config file again and applies it.
 //! - `GET /metrics`, `/healthz`, `/readyz`.
+//! - Alertmanager's API v2 (`/api/v2/...`): `super::alertmanager`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,6 +39,7 @@ use crate::json::{LabelsObject, round};
 use crate::metrics::Metrics;
 use crate::reload::{ReloadError, Reloader};
 use crate::sinks::decisions::why_items;
+use crate::sources::http::HttpState;
 use noisegate_engine::model::EventTime;
 use noisegate_engine::silence::Silence;
 use noisegate_engine::{Command, CommandError, IncidentSummary, Matcher, SilenceView};
@@ -56,6 +58,10 @@ pub struct AdminState {
     pub timeline: Arc<Timeline>,
     /// The text of the config in force.
     pub config_text: Arc<arc_swap::ArcSwap<String>>,
+    /// When the service started.
+    pub started: EventTime,
+    /// The HTTP listener's ingest, for `POST /api/v2/alerts` here too.
+    pub ingest: HttpState,
 }
 
 /// Everything but `/healthz` and `/readyz` answers 401 without a valid bearer token when `guard`
@@ -71,6 +77,7 @@ pub fn router(state: AdminState, guard: Guard) -> Router {
         .route("/api/v1/stats", get(console::stats))
         .route("/api/v1/config", get(console::config))
         .route("/-/reload", post(reload))
+        .merge(super::alertmanager::routes())
         .route("/metrics", get(metrics))
         .route_layer(axum::middleware::from_fn_with_state(guard, auth::require))
         .merge(console::files())
@@ -219,7 +226,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "status": "error", "error": message.into() }))).into_response()
 }
 
-fn unavailable() -> Response {
+pub(super) fn unavailable() -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, "noisegate is shutting down")
 }
 
@@ -240,42 +247,75 @@ async fn create_silence(State(state): State<AdminState>, body: String) -> Respon
         Ok(request) => request,
         Err(parse_error) => return error(StatusCode::BAD_REQUEST, format!("invalid silence: {parse_error}")),
     };
-    let now = crate::clock::now();
-    let silence = match silence_from(request, now, state.silences_created.fetch_add(1, Ordering::Relaxed)) {
+    let mut matchers = Vec::with_capacity(request.matchers.len());
+    for (index, text) in request.matchers.iter().enumerate() {
+        match Matcher::parse(text) {
+            Ok(matcher) => matchers.push(matcher),
+            Err(matcher_error) => {
+                return error(StatusCode::BAD_REQUEST, format!("matchers[{index}]: {matcher_error}"));
+            }
+        }
+    }
+    let fields = SilenceFields {
+        matchers,
+        starts_at: request.starts_at.as_deref(),
+        ends_at: request.ends_at.as_deref(),
+        duration: request.duration.as_deref(),
+        comment: request.comment.unwrap_or_default(),
+        created_by: request.created_by.unwrap_or_else(|| "api".to_owned()),
+    };
+    let silence = match new_silence(&state, fields) {
         Ok(silence) => silence,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let (reply, answer) = oneshot::channel();
-    if state.engine.send(Input::Command(Command::AddSilence(silence), reply)).await.is_err() {
-        return unavailable();
-    }
-    match answer.await {
+    match command(&state, Command::AddSilence(silence)).await {
         Ok(Ok(id)) => (StatusCode::CREATED, axum::Json(json!({ "id": &*id }))).into_response(),
         Ok(Err(command_error)) => error(StatusCode::CONFLICT, command_error.to_string()),
-        Err(_) => unavailable(),
+        Err(response) => response,
     }
 }
 
-fn silence_from(request: SilenceRequest, now: EventTime, created: u64) -> Result<Silence, String> {
-    if request.matchers.is_empty() {
-        return Err("`matchers` must list at least one matcher".to_owned());
+/// A silence as a request describes it, before validation.
+pub(super) struct SilenceFields<'a> {
+    pub matchers: Vec<Matcher>,
+    pub starts_at: Option<&'a str>,
+    pub ends_at: Option<&'a str>,
+    pub duration: Option<&'a str>,
+    pub comment: String,
+    pub created_by: String,
+}
+
+/// A new API silence from a request's fields, with a fresh id.
+pub(super) fn new_silence(state: &AdminState, fields: SilenceFields<'_>) -> Result<Silence, String> {
+    silence_from(fields, crate::clock::now(), state.silences_created.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Sends a command to the engine; `Err` when the engine is gone.
+pub(super) async fn command(
+    state: &AdminState,
+    command: Command,
+) -> Result<Result<Arc<str>, CommandError>, Response> {
+    let (reply, answer) = oneshot::channel();
+    if state.engine.send(Input::Command(command, reply)).await.is_err() {
+        return Err(unavailable());
     }
-    let mut matchers = Vec::with_capacity(request.matchers.len());
-    for (index, text) in request.matchers.iter().enumerate() {
-        matchers.push(
-            Matcher::parse(text).map_err(|matcher_error| format!("matchers[{index}]: {matcher_error}"))?,
-        );
+    answer.await.map_err(|_| unavailable())
+}
+
+fn silence_from(fields: SilenceFields<'_>, now: EventTime, created: u64) -> Result<Silence, String> {
+    if fields.matchers.is_empty() {
+        return Err("`matchers` must list at least one matcher".to_owned());
     }
     let time = |field: &str, text: &str| {
         EventTime::parse_rfc3339(text)
             .map_err(|time_error| format!("{field}: {time_error}"))?
             .ok_or_else(|| format!("{field}: must be after 1970"))
     };
-    let starts_at = match request.starts_at.as_deref() {
+    let starts_at = match fields.starts_at {
         Some(text) => time("startsAt", text)?,
         None => now,
     };
-    let ends_at = match (request.ends_at.as_deref(), request.duration.as_deref()) {
+    let ends_at = match (fields.ends_at, fields.duration) {
         (Some(text), None) => time("endsAt", text)?,
         (None, Some(text)) => {
             starts_at.saturating_add(parse_duration(text).map_err(|message| format!("duration: {message}"))?)
@@ -292,40 +332,50 @@ fn silence_from(request: SilenceRequest, now: EventTime, created: u64) -> Result
     let mut hasher = Xxh3::new();
     hasher.update(&now.as_millis().to_le_bytes());
     hasher.update(&created.to_le_bytes());
-    for matcher in &request.matchers {
-        hasher.update(matcher.as_bytes());
+    for matcher in &fields.matchers {
+        hasher.update(matcher.to_string().as_bytes());
     }
     Ok(Silence {
         id: Arc::from(format!("silence-{:016x}", hasher.digest())),
-        matchers,
+        matchers: fields.matchers,
         starts_at,
         ends_at: Some(ends_at),
         weekly: None,
-        comment: Arc::from(request.comment.unwrap_or_default()),
-        created_by: Arc::from(request.created_by.unwrap_or_else(|| "api".to_owned())),
+        comment: Arc::from(fields.comment),
+        created_by: Arc::from(fields.created_by),
     })
 }
 
-async fn list_silences(State(state): State<AdminState>) -> Response {
+/// Every silence in force or to come, and those expired that the engine still holds.
+pub(super) async fn silences(state: &AdminState) -> Result<Vec<SilenceView>, Response> {
     let (reply, answer) = oneshot::channel();
     if state.engine.send(Input::ListSilences(reply)).await.is_err() {
-        return unavailable();
+        return Err(unavailable());
     }
-    match answer.await {
+    answer.await.map_err(|_| unavailable())
+}
+
+async fn list_silences(State(state): State<AdminState>) -> Response {
+    match silences(&state).await {
         Ok(silences) => axum::Json(silences.iter().map(silence_json).collect::<Vec<Value>>()).into_response(),
-        Err(_) => unavailable(),
+        Err(response) => response,
+    }
+}
+
+/// `active`, `pending` (not in force yet, or outside its weekly window) or `expired`.
+pub(super) fn silence_state(view: &SilenceView) -> &'static str {
+    if view.active {
+        "active"
+    } else if view.silence.is_current(crate::clock::now()) {
+        "pending"
+    } else {
+        "expired"
     }
 }
 
 fn silence_json(view: &SilenceView) -> Value {
     let silence = &view.silence;
-    let state = if view.active {
-        "active"
-    } else if silence.is_current(crate::clock::now()) {
-        "pending"
-    } else {
-        "expired"
-    };
+    let state = silence_state(view);
     let weekly = silence.weekly.as_ref().map(|weekly| {
         const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
         let days: Vec<&str> =
@@ -347,17 +397,12 @@ fn silence_json(view: &SilenceView) -> Value {
 }
 
 async fn expire_silence(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    let (reply, answer) = oneshot::channel();
-    let command = Command::ExpireSilence(Arc::from(id));
-    if state.engine.send(Input::Command(command, reply)).await.is_err() {
-        return unavailable();
-    }
-    match answer.await {
+    match command(&state, Command::ExpireSilence(Arc::from(id))).await {
         Ok(Ok(id)) => axum::Json(json!({ "id": &*id, "state": "expired" })).into_response(),
         Ok(Err(command_error @ CommandError::UnknownSilence(_))) => {
             error(StatusCode::NOT_FOUND, command_error.to_string())
         }
         Ok(Err(command_error)) => error(StatusCode::CONFLICT, command_error.to_string()),
-        Err(_) => unavailable(),
+        Err(response) => response,
     }
 }

@@ -332,6 +332,12 @@ fn apply(
         Input::History(reply) => {
             let _ = reply.send(engine.history().clone());
         }
+        Input::ListAlerts(reply) => {
+            advance(engine, shards, now, step);
+            let mut alerts = engine.held_alerts();
+            alerts.extend(shards.held_alerts());
+            let _ = reply.send(alerts);
+        }
         Input::ListIncidents(reply) => {
             advance(engine, shards, now, step);
             let _ = reply.send(open_incidents(engine, shards));

@@ -406,6 +406,11 @@ pub async fn run(
     if let Some(reloader) = reloader.clone() {
         tokio::spawn(reload_on_hangup(reloader, shutdown.clone()));
     }
+    let http_state = HttpState {
+        ingest: ingest.clone(),
+        ready: ready.clone(),
+        feedback_secrets: Arc::new(config.feedback.webhook_secrets.clone()),
+    };
     let admin_state = AdminState {
         engine: input_sender.clone(),
         metrics: metrics.clone(),
@@ -414,6 +419,8 @@ pub async fn run(
         reloader,
         timeline,
         config_text,
+        started: crate::clock::now(),
+        ingest: http_state.clone(),
     };
     let admin_router = admin::api::router(
         admin_state,
@@ -422,11 +429,7 @@ pub async fn run(
     let admin_tls = config.server.admin_tls.clone();
     let admin_task = serve(listeners.admin, admin_tls, admin_router, &metrics, &shutdown);
     let http_router = router(
-        HttpState {
-            ingest: ingest.clone(),
-            ready: ready.clone(),
-            feedback_secrets: Arc::new(config.feedback.webhook_secrets.clone()),
-        },
+        http_state,
         Guard { tokens: config.ingest_tokens.clone(), metrics: metrics.clone(), listener: "http" },
     );
     let http_task = serve(listeners.http, config.server.tls.clone(), http_router, &metrics, &shutdown);

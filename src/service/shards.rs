@@ -18,7 +18,7 @@ use crate::inbox::{ShardKey, ShardState};
 use crate::metrics::Metrics;
 use crate::storage::OutboxEvent;
 use noisegate_engine::inventory::{LearnStats, Listing, Origin};
-use noisegate_engine::{Engine, EngineConfig, EngineStats, IncidentSummary};
+use noisegate_engine::{Engine, EngineConfig, EngineStats, HeldAlert, IncidentSummary};
 
 struct Shard {
     engine: Engine,
@@ -175,6 +175,10 @@ impl Shards {
             pending:
                 self.pending.get(key).map(|events| events.values().cloned().collect()).unwrap_or_default(),
         }))
+    }
+
+    pub fn held_alerts(&self) -> impl Iterator<Item = HeldAlert> + '_ {
+        self.shards.values().flat_map(|shard| shard.engine.held_alerts())
     }
 
     pub fn incidents(&self) -> impl Iterator<Item = IncidentSummary> + '_ {

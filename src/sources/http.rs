@@ -60,7 +60,8 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
 }
 
-async fn alertmanager_v2(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+/// `POST /api/v2/alerts`, also served by the admin listener.
+pub async fn alertmanager_v2(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     json_records(
         state,
         headers,

@@ -95,6 +95,10 @@ async fn listeners_refuse_requests_without_a_valid_token_and_take_rotated_tokens
     assert_eq!(admin_get(&server, "/api/v1/silences", None).await, 401);
     assert_eq!(admin_get(&server, "/api/v1/silences", Some("ingest-current")).await, 401);
     assert_eq!(admin_get(&server, "/api/v1/silences", Some("admin-one")).await, 200);
+    for path in ["/api/v2/alerts", "/api/v2/silences", "/api/v2/status", "/api/v2/receivers"] {
+        assert_eq!(admin_get(&server, path, None).await, 401, "{path}");
+        assert_eq!(admin_get(&server, path, Some("admin-one")).await, 200, "{path}");
+    }
     assert_eq!(admin_get(&server, "/healthz", None).await, 200);
 
     // Rotation: a new token in the file, a reload, and the old one stops working.

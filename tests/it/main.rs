@@ -2,6 +2,7 @@
 
 mod actionability;
 mod alertmanager;
+mod amtool;
 mod auth;
 mod bad_input;
 mod cli;
