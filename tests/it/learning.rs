@@ -156,7 +156,8 @@ fn line(at: &str, source: &str, body: &str) -> String {
 #[test]
 fn facts_not_seen_again_are_forgotten_pods_within_the_hour_calls_after_two_days() {
     let dir = tempfile::tempdir().unwrap();
-    let traces = serde_json::to_string(&checkout_trace_json()).unwrap();
+    // As OTLP/JSON, the way `serve --record` writes a request.
+    let traces = noisegate::sources::otlp::to_json(&checkout_trace()).unwrap();
     let watchdog = r#"[{"labels": {"alertname": "Watchdog", "severity": "none"}}]"#;
     let learned_at = line("2026-11-02T10:00:00Z", "otlp_traces_json", &traces);
     let run = |later: &str| -> Value {
@@ -179,51 +180,4 @@ fn facts_not_seen_again_are_forgotten_pods_within_the_hour_calls_after_two_days(
     assert_eq!(edges(&days_later), vec![], "{days_later:#}");
     assert_eq!(days_later["services"], serde_json::json!([]), "{days_later:#}");
     assert_eq!(days_later["nodes"], serde_json::json!([]), "{days_later:#}");
-}
-
-/// `checkout_trace` as OTLP/JSON, the way a Collector's `otlphttp` exporter writes it.
-fn checkout_trace_json() -> Value {
-    let hex = |bytes: &[u8]| bytes.iter().map(|byte| format!("{byte:02x}")).collect::<String>();
-    let request = checkout_trace();
-    let resources: Vec<Value> = request
-        .resource_spans
-        .iter()
-        .map(|resource| {
-            let attributes: Vec<Value> = resource
-                .resource
-                .iter()
-                .flat_map(|resource| &resource.attributes)
-                .map(attribute_json)
-                .collect();
-            let spans: Vec<Value> = resource
-                .scope_spans
-                .iter()
-                .flat_map(|scope| &scope.spans)
-                .map(|span| {
-                    let mut json = serde_json::json!({
-                        "traceId": hex(&span.trace_id),
-                        "spanId": hex(&span.span_id),
-                        "name": span.name,
-                        "kind": span.kind,
-                        "attributes": span.attributes.iter().map(attribute_json).collect::<Vec<_>>(),
-                    });
-                    if !span.parent_span_id.is_empty() {
-                        json["parentSpanId"] = Value::from(hex(&span.parent_span_id));
-                    }
-                    json
-                })
-                .collect();
-            serde_json::json!({"resource": {"attributes": attributes}, "scopeSpans": [{"spans": spans}]})
-        })
-        .collect();
-    serde_json::json!({ "resourceSpans": resources })
-}
-
-fn attribute_json(attribute: &opentelemetry_proto::tonic::common::v1::KeyValue) -> Value {
-    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
-    let value = match attribute.value.as_ref().and_then(|value| value.value.as_ref()) {
-        Some(Any::StringValue(text)) => text.clone(),
-        _ => String::new(),
-    };
-    serde_json::json!({"key": attribute.key, "value": {"stringValue": value}})
 }

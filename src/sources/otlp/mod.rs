@@ -135,6 +135,17 @@ pub fn parse<S: Signal>(body: &str) -> Result<S::Request, IngestError> {
     })
 }
 
+/// Refuses a request of more records (`what`: log records, spans) than the limit, as a whole.
+pub fn within_record_limit(total: usize, what: &str, limits: &Limits) -> Result<(), IngestError> {
+    if total > limits.max_records_per_request {
+        return Err(IngestError::new(
+            Reason::TooManyRecords,
+            format!("{total} {what} exceed the limit of {} per request", limits.max_records_per_request),
+        ));
+    }
+    Ok(())
+}
+
 /// Maps a whole export request. Records that break the limits are rejected one by one.
 pub fn decode_request(request: &ExportLogsServiceRequest, limits: &Limits) -> Result<Decoded, IngestError> {
     let total: usize = request
@@ -143,12 +154,7 @@ pub fn decode_request(request: &ExportLogsServiceRequest, limits: &Limits) -> Re
         .flat_map(|resource| &resource.scope_logs)
         .map(|scope| scope.log_records.len())
         .sum();
-    if total > limits.max_records_per_request {
-        return Err(IngestError::new(
-            Reason::TooManyRecords,
-            format!("{total} log records exceed the limit of {} per request", limits.max_records_per_request),
-        ));
-    }
+    within_record_limit(total, "log records", limits)?;
     let mut decoded = Decoded { events: Vec::with_capacity(total), rejected: Vec::new(), read: 0 };
     let mut index = 0usize;
     let mut placements = Vec::new();

@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use noisegate_engine::model::{Edge, Event, FactSource, InventoryFacts, Placement};
 
 use super::Signal;
-use crate::ingest::{Decoded, IngestError, Limits, Reason, SourceKind, WireFormat};
+use crate::ingest::{Decoded, IngestError, Limits, SourceKind, WireFormat};
 
 /// OTLP traces: `TraceService/Export`, `POST /v1/traces`. A request is accepted or refused
 /// whole: its spans are read, never rejected one by one.
@@ -102,12 +102,7 @@ pub fn facts(request: &ExportTraceServiceRequest, limits: &Limits) -> Result<Tra
         .flat_map(|resource| &resource.scope_spans)
         .map(|scope| scope.spans.len())
         .sum();
-    if total > limits.max_records_per_request {
-        return Err(IngestError::new(
-            Reason::TooManyRecords,
-            format!("{total} spans exceed the limit of {} per request", limits.max_records_per_request),
-        ));
-    }
+    super::within_record_limit(total, "spans", limits)?;
     let mut placements = HashSet::new();
     let mut seen = Vec::with_capacity(total);
     for resource_spans in &request.resource_spans {
@@ -245,6 +240,7 @@ pub fn parse_json(body: &str) -> Result<ExportTraceServiceRequest, IngestError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::Reason;
 
     /// Three services of a shop as a Collector forwards their spans: the frontend calls search
     /// (whose SERVER span is in the request, under another name than the address the client
