@@ -301,6 +301,10 @@ pub struct HeldAlert {
     pub routing_key: Arc<str>,
     /// Its incident goes to the digest rather than paging.
     pub digest: bool,
+    /// The labels of its group (Alertmanager's `group_by` values, or its incident's root).
+    pub group_labels: Labels,
+    /// Its incident's `dedup_key`, once its group has decided.
+    pub incident: Option<Arc<str>>,
 }
 
 /// Running totals, for metrics and replay summaries.
@@ -743,11 +747,9 @@ impl Engine {
                     .inhibitor
                     .inhibited_by(*fingerprint, entry, &self.alerts, &self.config.topology, now)
                     .map(|(_, source)| source);
-                let digest = self
-                    .groups
-                    .get(&entry.group)
-                    .and_then(Group::incident)
-                    .is_some_and(|incident| incident.tier == Tier::Digest);
+                let group = self.groups.get(&entry.group);
+                let incident = group.and_then(Group::incident);
+                let digest = incident.is_some_and(|incident| incident.tier == Tier::Digest);
                 HeldAlert {
                     fingerprint: *fingerprint,
                     labels: entry.labels.clone(),
@@ -760,6 +762,8 @@ impl Engine {
                     inhibited_by,
                     routing_key: self.config.routes.get(entry.route).routing_key.clone(),
                     digest,
+                    group_labels: group.map(|group| group.labels.clone()).unwrap_or_default(),
+                    incident: incident.map(|incident| incident.dedup_key().clone()),
                 }
             })
             .collect();

@@ -12,6 +12,11 @@
 //! - `GET /api/v2/alerts` (`filter`, `active`, `silenced`, `inhibited`, `unprocessed`,
 //!   `receiver`): the firing alerts every engine here holds, with what mutes each;
 //!   `POST /api/v2/alerts`: the HTTP listener's endpoint, here too.
+//! - `GET /api/v2/alerts/groups` (the same parameters but `unprocessed`): the alerts by
+//!   incident, each group with its group labels and receiver.
+//!
+//! With `server.am_api_on_ingest`, the ingest listener serves the reading endpoints too
+//! (`read_only`).
 
 use std::sync::Arc;
 
@@ -40,8 +45,23 @@ pub fn routes() -> Router<AdminState> {
         .route("/api/v2/status", get(status))
         .route("/api/v2/receivers", get(receivers))
         .route("/api/v2/alerts", get(list_alerts).post(post_alerts))
+        .route("/api/v2/alerts/groups", get(alert_groups))
         .route("/api/v2/silences", get(list_silences).post(post_silence))
         .route("/api/v2/silence/{id}", get(get_silence).delete(delete_silence))
+}
+
+/// The reading routes, for the ingest listener (which keeps its own `POST /api/v2/alerts`),
+/// behind that listener's auth.
+pub fn read_only(state: AdminState, guard: crate::auth::Guard) -> Router {
+    Router::new()
+        .route("/api/v2/status", get(status))
+        .route("/api/v2/receivers", get(receivers))
+        .route("/api/v2/alerts", get(list_alerts))
+        .route("/api/v2/alerts/groups", get(alert_groups))
+        .route("/api/v2/silences", get(list_silences))
+        .route("/api/v2/silence/{id}", get(get_silence))
+        .route_layer(axum::middleware::from_fn_with_state(guard, crate::auth::require))
+        .with_state(state)
 }
 
 /// Alertmanager answers its errors as a JSON string.
@@ -182,18 +202,48 @@ fn alert_json(alert: &HeldAlert) -> Value {
     })
 }
 
-async fn list_alerts(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Response {
-    let selected = match AlertQuery::parse(query.as_deref()) {
-        Ok(selected) => selected,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
-    };
+/// The alerts the query selects, or the error to answer.
+async fn selected_alerts(state: &AdminState, query: Option<&str>) -> Result<Vec<HeldAlert>, Response> {
+    let selected = AlertQuery::parse(query).map_err(|message| error(StatusCode::BAD_REQUEST, message))?;
     let (reply, answer) = tokio::sync::oneshot::channel();
     if state.engine.send(Input::ListAlerts(reply)).await.is_err() {
-        return api::unavailable();
+        return Err(api::unavailable());
     }
-    let Ok(alerts) = answer.await else { return api::unavailable() };
-    axum::Json(alerts.iter().filter(|alert| selected.selects(alert)).map(alert_json).collect::<Vec<Value>>())
-        .into_response()
+    let mut alerts = answer.await.map_err(|_| api::unavailable())?;
+    alerts.retain(|alert| selected.selects(alert));
+    Ok(alerts)
+}
+
+async fn list_alerts(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Response {
+    match selected_alerts(&state, query.as_deref()).await {
+        Ok(alerts) => axum::Json(alerts.iter().map(alert_json).collect::<Vec<Value>>()).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// alertGroups: one group per incident (or per group still waiting to decide) and receiver,
+/// in the order of their labels.
+async fn alert_groups(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Response {
+    let alerts = match selected_alerts(&state, query.as_deref()).await {
+        Ok(alerts) => alerts,
+        Err(response) => return response,
+    };
+    type Key<'a> = (Vec<(&'a str, &'a str)>, &'a str);
+    let mut groups: std::collections::BTreeMap<Key, (&Labels, Vec<Value>)> =
+        std::collections::BTreeMap::new();
+    for alert in &alerts {
+        let key = (alert.group_labels.iter().collect(), receiver(alert));
+        groups.entry(key).or_insert_with(|| (&alert.group_labels, Vec::new())).1.push(alert_json(alert));
+    }
+    axum::Json(
+        groups
+            .into_iter()
+            .map(|((_, receiver), (labels, alerts))| {
+                json!({ "labels": LabelsObject::new(labels), "receiver": { "name": receiver }, "alerts": alerts })
+            })
+            .collect::<Vec<Value>>(),
+    )
+    .into_response()
 }
 
 /// A gettableSilence.

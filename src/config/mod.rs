@@ -73,6 +73,9 @@ pub struct ServerConfig {
     /// TLS on the gRPC and HTTP listeners, and on the admin listener.
     pub tls: Option<Tls>,
     pub admin_tls: Option<Tls>,
+    /// The ingest listener serves Alertmanager's reading API too (`GET /api/v2/alerts`,
+    /// silences, status), for clients that only reach it; off by default.
+    pub am_api_on_ingest: bool,
 }
 
 /// The durable store: write-ahead log, snapshots, outbox.
@@ -237,6 +240,7 @@ impl Validator<'_> {
             engine_queue: self.positive("server.engine_queue", raw.server.engine_queue, 1024),
             tls: raw.server.tls.and_then(|tls| self.tls("server.tls", tls)),
             admin_tls: raw.server.admin_tls.and_then(|tls| self.tls("server.admin_tls", tls)),
+            am_api_on_ingest: raw.server.am_api_on_ingest.unwrap_or(false),
         };
         let limits = Limits {
             max_body_bytes: self.positive("limits.max_body_bytes", raw.limits.max_body_bytes, 8 << 20),

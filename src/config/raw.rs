@@ -378,6 +378,8 @@ pub struct RawServer {
     /// TLS on the ingest listeners (gRPC and HTTP), and on the admin listener.
     pub tls: Option<RawTls>,
     pub admin_tls: Option<RawTls>,
+    /// Alertmanager's reading API on the ingest listener too.
+    pub am_api_on_ingest: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

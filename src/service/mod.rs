@@ -422,16 +422,22 @@ pub async fn run(
         started: crate::clock::now(),
         ingest: http_state.clone(),
     };
+    let ingest_guard =
+        Guard { tokens: config.ingest_tokens.clone(), metrics: metrics.clone(), listener: "http" };
+    let am_reading = config
+        .server
+        .am_api_on_ingest
+        .then(|| admin::alertmanager::read_only(admin_state.clone(), ingest_guard.clone()));
     let admin_router = admin::api::router(
         admin_state,
         Guard { tokens: config.admin_tokens.clone(), metrics: metrics.clone(), listener: "admin" },
     );
     let admin_tls = config.server.admin_tls.clone();
     let admin_task = serve(listeners.admin, admin_tls, admin_router, &metrics, &shutdown);
-    let http_router = router(
-        http_state,
-        Guard { tokens: config.ingest_tokens.clone(), metrics: metrics.clone(), listener: "http" },
-    );
+    let mut http_router = router(http_state, ingest_guard);
+    if let Some(reading) = am_reading {
+        http_router = http_router.merge(reading);
+    }
     let http_task = serve(listeners.http, config.server.tls.clone(), http_router, &metrics, &shutdown);
     // gRPC is HTTP/2: the same server, every path going to the OTLP service (logs and traces).
     let grpc_router =

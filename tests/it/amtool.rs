@@ -10,9 +10,12 @@ const ROUTE: &str = "route:\n  group_by: [alertname]\n  group_wait: 0s\n  group_
 /// Runs `amtool` against the server's admin listener; its standard output, or a failure with
 /// what it said.
 async fn amtool(server: &TestServer, args: &[&str]) -> String {
-    let url = format!("--alertmanager.url={}", server.admin_url(""));
+    amtool_at(&server.admin_url(""), args).await
+}
+
+async fn amtool_at(url: &str, args: &[&str]) -> String {
     let mut command = std::process::Command::new("amtool");
-    command.arg(url).args(args);
+    command.arg(format!("--alertmanager.url={url}")).args(args);
     let shown = format!("amtool {}", args.join(" "));
     let output =
         tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap_or_else(|spawn_error| {
@@ -132,5 +135,124 @@ async fn amtool_silence_update_replaces_the_silence() {
         new_silence["matchers"],
         json!([{"name": "alertname", "value": "DiskFull", "isRegex": false, "isEqual": true}])
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn amtool_silence_import_carries_silences_to_another_instance() {
+    let pagerduty = FakePagerDuty::start().await;
+    let config = config_yaml(&pagerduty.url, ROUTE);
+    let old = TestServer::start(&config).await;
+    amtool(
+        &old,
+        &["silence", "add", "alertname=DiskFull", "--comment=disk swap", "--author=ops", "--duration=2h"],
+    )
+    .await;
+    let exported = amtool(&old, &["silence", "query", "-o", "json"]).await;
+    old.stop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("silences.json");
+    std::fs::write(&file, &exported).unwrap();
+
+    // A new instance knows none of the ids: `--force` creates each anew.
+    let server = TestServer::start(&config).await;
+    let imported = amtool(&server, &["silence", "import", "--force", file.to_str().unwrap()]).await;
+    let id = imported.trim().to_owned();
+    assert!(id.starts_with("silence-"), "amtool silence import printed {imported:?}");
+    let listed = amtool(&server, &["silence", "query", "alertname=DiskFull"]).await;
+    assert!(listed.contains(&id) && listed.contains("disk swap") && listed.contains("ops"), "{listed}");
+
+    // It mutes as the original did.
+    amtool(&server, &["alert", "add", "alertname=DiskFull", "node=db-1", "severity=critical"]).await;
+    amtool(&server, &["alert", "add", "alertname=QueueFull", "node=mq-1", "severity=critical"]).await;
+    let events = pagerduty.wait_events(1).await;
+    assert_eq!(alert_names(&events[0]), vec!["QueueFull"]);
+    let shown = amtool(&server, &["alert", "query", "--silenced", "alertname=DiskFull"]).await;
+    assert!(shown.contains("DiskFull"), "{shown}");
+    server.stop().await;
+    assert_eq!(pagerduty.events().len(), 1, "the silenced alert never paged");
+}
+
+#[tokio::test]
+async fn alert_groups_are_incidents_and_the_ingest_listener_can_serve_the_reading_api() {
+    let pagerduty = FakePagerDuty::start().await;
+    let config = config_yaml(
+        &pagerduty.url,
+        &format!("{ROUTE}auth:\n  ingest_tokens:\n    - value: \"ingest-token\"\n"),
+    )
+    .replacen("server:\n", "server:\n  am_api_on_ingest: true\n", 1);
+    let server = TestServer::start(&config).await;
+    let bearer = |request: reqwest::RequestBuilder| request.header("authorization", "Bearer ingest-token");
+    // Labels that name no node or service: grouped by the route's `group_by`.
+    for (name, volume) in [("DiskFull", "data-1"), ("DiskFull", "data-2"), ("QueueFull", "spool")] {
+        let alert = json!([{ "labels": { "alertname": name, "volume": volume, "severity": "critical" } }]);
+        let response = bearer(http().post(server.url("/api/v2/alerts")))
+            .header("content-type", "application/json")
+            .body(alert.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    pagerduty.wait_events(2).await;
+
+    // Two groups (group_by alertname), each with its alerts and receiver, as Alertmanager's
+    // alertGroups; a filter selects alerts, and groups left empty are not listed.
+    let groups = get_json(&server.admin_url("/api/v2/alerts/groups")).await;
+    let groups = groups.as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    assert_eq!(groups[0]["labels"], json!({ "alertname": "DiskFull" }));
+    assert_eq!(groups[0]["receiver"], json!({ "name": "default" }));
+    assert_eq!(groups[0]["alerts"].as_array().unwrap().len(), 2);
+    assert_eq!(groups[1]["labels"], json!({ "alertname": "QueueFull" }));
+    let filtered = get_json(&server.admin_url("/api/v2/alerts/groups?filter=volume%3D%22data-2%22")).await;
+    assert_eq!(filtered.as_array().unwrap().len(), 1, "{filtered}");
+    assert_eq!(filtered[0]["alerts"][0]["labels"]["volume"], "data-2");
+    let bad = http().get(server.admin_url("/api/v2/alerts/groups?active=maybe")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+
+    // The ingest listener: reading, behind its own token; amtool reads through it.
+    let anonymous = http().get(server.url("/api/v2/alerts")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let shown = bearer(http().get(server.url("/api/v2/alerts/groups"))).send().await.unwrap();
+    assert_eq!(shown.status(), 200);
+    let url = server.url("");
+    let web_config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(web_config.path(), "authorization:\n  type: Bearer\n  credentials: ingest-token\n")
+        .unwrap();
+    let shown = amtool_at(
+        &url,
+        &[
+            &format!("--http.config.file={}", web_config.path().display()),
+            "alert",
+            "query",
+            "alertname=QueueFull",
+        ],
+    )
+    .await;
+    assert!(shown.contains("QueueFull") && !shown.contains("DiskFull"), "{shown}");
+    // Writing stays on the admin listener.
+    let silence = json!({
+        "matchers": [{ "name": "alertname", "value": "DiskFull", "isRegex": false }],
+        "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z", "createdBy": "ops", "comment": "",
+    });
+    let refused = bearer(http().post(server.url("/api/v2/silences")))
+        .header("content-type", "application/json")
+        .body(silence.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 405);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_ingest_listener_serves_no_reading_api_unless_asked() {
+    let pagerduty = FakePagerDuty::start().await;
+    let server = TestServer::start(&config_yaml(&pagerduty.url, ROUTE)).await;
+    for path in ["/api/v2/alerts", "/api/v2/silences", "/api/v2/status"] {
+        let status = http().get(server.url(path)).send().await.unwrap().status();
+        assert!(status == 404 || status == 405, "{path}: {status}");
+    }
     server.stop().await;
 }
