@@ -10,7 +10,8 @@ use tokio::sync::oneshot;
 use crate::ingest::{CapturedBody, SourceKind};
 use crate::storage::OutboxEvent;
 use noisegate_engine::inventory::Listing;
-use noisegate_engine::model::Event;
+use noisegate_engine::model::{Event, Feedback};
+use noisegate_engine::silence::Silence;
 use noisegate_engine::{
     Command, CommandError, EngineConfig, HeldAlert, History, IncidentSummary, SilenceView,
 };
@@ -45,6 +46,9 @@ pub enum Input {
     ShardPublished(ShardKey),
     /// Kafka: a partition went to another replica.
     ShardRevoke(ShardKey),
+    /// Kafka: a silence or feedback another replica published to the control topic, answered
+    /// (when asked) once applied and committed.
+    Shared(Shared, Option<oneshot::Sender<()>>),
     /// Stop: page what is pending and close the queue to the sinks. Requests still queued are
     /// refused (`Reason::Unavailable`), never silently dropped.
     Shutdown,
@@ -63,6 +67,14 @@ pub struct Batch {
     /// Answered once the engine has applied the batch and the store has it (or with why the
     /// store could not take it).
     pub applied: oneshot::Sender<Result<(), String>>,
+}
+
+/// What replicas share through the control topic (`kafka::control`).
+#[derive(Debug)]
+pub enum Shared {
+    /// A silence as it is now: new, or expired.
+    Silence(Silence),
+    Feedback(Feedback),
 }
 
 /// A partition, as `topic/partition`.

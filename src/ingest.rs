@@ -338,6 +338,18 @@ impl WireFormat {
     }
 }
 
+/// The central layout: what the listeners accept goes to the partitioned Kafka topic, to be
+/// applied by whichever replica owns its partition, instead of to this replica's own engine.
+pub trait Forward: Send + Sync {
+    /// Produces one request, as its capture body (a text format every decoder reads), keyed by
+    /// what correlates it; resolves once the broker has it.
+    fn forward<'a>(
+        &'a self,
+        events: &'a [noisegate_engine::model::Event],
+        body: &'a CapturedBody,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -797,6 +797,11 @@ impl Engine {
         }
     }
 
+    /// Whether an open incident has this `dedup_key` (feedback about it is this engine's).
+    pub fn holds_incident(&self, dedup_key: &str) -> bool {
+        self.groups.values().filter_map(Group::incident).any(|incident| **incident.dedup_key() == *dedup_key)
+    }
+
     /// A responder acknowledged (or reopened) an incident: its alert kinds were worth a human.
     /// Resolves count when the incident ends (`flush`): without an acknowledgement, untouched.
     fn apply_feedback(&mut self, feedback: &Feedback) {
@@ -841,14 +846,7 @@ impl Engine {
 
     /// Adds history learnt elsewhere (a saved state, a seed file of past outcomes).
     pub fn seed_history(&mut self, seed: &History) {
-        for (kind, seeded) in &seed.kinds {
-            let stats = self.history.kind(kind);
-            stats.episodes += seeded.episodes;
-            stats.self_resolved += seeded.self_resolved;
-            stats.acted += seeded.acted;
-            stats.untouched += seeded.untouched;
-            stats.ack_seconds += seeded.ack_seconds;
-        }
+        self.history.add(seed);
         self.history_version += 1;
     }
 

@@ -449,6 +449,18 @@ impl History {
         self.kinds.entry(name.into()).or_default()
     }
 
+    /// Adds another history's counts to this one's.
+    pub fn add(&mut self, other: &History) {
+        for (kind, more) in &other.kinds {
+            let stats = self.kind(kind);
+            stats.episodes += more.episodes;
+            stats.self_resolved += more.self_resolved;
+            stats.acted += more.acted;
+            stats.untouched += more.untouched;
+            stats.ack_seconds += more.ack_seconds;
+        }
+    }
+
     /// Mean self-resolving rate and acted-on rate over `kinds`.
     pub fn rates<'a>(&self, kinds: impl Iterator<Item = &'a str>) -> (f64, Option<f64>) {
         let mut self_resolving = 0.0;

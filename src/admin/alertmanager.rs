@@ -18,6 +18,7 @@
 //! With `server.am_api_on_ingest`, the ingest listener serves the reading endpoints too
 //! (`read_only`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -36,6 +37,7 @@ use super::console::redact;
 
 use crate::inbox::Input;
 use crate::json::LabelsObject;
+use crate::kafka::control::ViewAlert;
 use noisegate_engine::model::Labels;
 use noisegate_engine::{Command, CommandError, HeldAlert, MatchOp, Matcher, SilenceView};
 
@@ -158,14 +160,19 @@ impl AlertQuery {
         Ok(selected)
     }
 
-    fn selects(&self, alert: &HeldAlert) -> bool {
-        let silenced = !alert.silenced_by.is_empty();
-        let inhibited = alert.inhibited_by.is_some();
-        (self.active || alert.muted)
-            && (self.silenced || !silenced)
-            && (self.inhibited || !inhibited)
-            && self.receiver.as_ref().is_none_or(|regex| regex.is_match(receiver(alert)))
-            && self.filters.iter().all(|filter| filter.matches(&alert.labels))
+    /// Whether the query selects a gettableAlert (this replica's, or another's).
+    fn selects(&self, alert: &Value) -> bool {
+        let listed = |field: &str| alert["status"][field].as_array().is_some_and(|items| !items.is_empty());
+        let muted = alert["status"]["state"] == "suppressed";
+        let receiver = alert["receivers"][0]["name"].as_str().unwrap_or_default();
+        let labels = alert["labels"].as_object().map_or_else(Labels::default, |labels| {
+            Labels::from_pairs(labels.iter().map(|(name, value)| (name, value.as_str().unwrap_or_default())))
+        });
+        (self.active || muted)
+            && (self.silenced || !listed("silencedBy"))
+            && (self.inhibited || !listed("inhibitedBy"))
+            && self.receiver.as_ref().is_none_or(|regex| regex.is_match(receiver))
+            && self.filters.iter().all(|filter| filter.matches(&labels))
     }
 }
 
@@ -182,7 +189,7 @@ fn receiver(alert: &HeldAlert) -> &str {
 }
 
 /// A gettableAlert.
-fn alert_json(alert: &HeldAlert) -> Value {
+pub fn alert_json(alert: &HeldAlert) -> Value {
     let starts_at = alert.starts_at.to_string();
     json!({
         "labels": LabelsObject::new(&alert.labels),
@@ -203,20 +210,38 @@ fn alert_json(alert: &HeldAlert) -> Value {
 }
 
 /// The alerts the query selects, or the error to answer.
-async fn selected_alerts(state: &AdminState, query: Option<&str>) -> Result<Vec<HeldAlert>, Response> {
+/// The alerts the query selects, of every engine here and, in the central layout, of the
+/// partitions other replicas own (as they last published them); or the error to answer.
+async fn selected_alerts(state: &AdminState, query: Option<&str>) -> Result<Vec<ViewAlert>, Response> {
     let selected = AlertQuery::parse(query).map_err(|message| error(StatusCode::BAD_REQUEST, message))?;
     let (reply, answer) = tokio::sync::oneshot::channel();
     if state.engine.send(Input::ListAlerts(reply)).await.is_err() {
         return Err(api::unavailable());
     }
-    let mut alerts = answer.await.map_err(|_| api::unavailable())?;
-    alerts.retain(|alert| selected.selects(alert));
+    let held = answer.await.map_err(|_| api::unavailable())?;
+    let mut alerts: Vec<ViewAlert> = held
+        .iter()
+        .map(|alert| ViewAlert {
+            alert: alert_json(alert),
+            group_labels: alert
+                .group_labels
+                .iter()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
+        })
+        .collect();
+    if let Some(views) = &state.views {
+        alerts.extend(views.remote().into_iter().flat_map(|(_, view)| view.alerts));
+    }
+    alerts.retain(|alert| selected.selects(&alert.alert));
     Ok(alerts)
 }
 
 async fn list_alerts(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Response {
     match selected_alerts(&state, query.as_deref()).await {
-        Ok(alerts) => axum::Json(alerts.iter().map(alert_json).collect::<Vec<Value>>()).into_response(),
+        Ok(alerts) => {
+            axum::Json(alerts.into_iter().map(|alert| alert.alert).collect::<Vec<Value>>()).into_response()
+        }
         Err(response) => response,
     }
 }
@@ -228,18 +253,17 @@ async fn alert_groups(State(state): State<AdminState>, RawQuery(query): RawQuery
         Ok(alerts) => alerts,
         Err(response) => return response,
     };
-    type Key<'a> = (Vec<(&'a str, &'a str)>, &'a str);
-    let mut groups: std::collections::BTreeMap<Key, (&Labels, Vec<Value>)> =
-        std::collections::BTreeMap::new();
-    for alert in &alerts {
-        let key = (alert.group_labels.iter().collect(), receiver(alert));
-        groups.entry(key).or_insert_with(|| (&alert.group_labels, Vec::new())).1.push(alert_json(alert));
+    type Key = (BTreeMap<String, String>, String);
+    let mut groups: BTreeMap<Key, Vec<Value>> = BTreeMap::new();
+    for ViewAlert { alert, group_labels } in alerts {
+        let receiver = alert["receivers"][0]["name"].as_str().unwrap_or_default().to_owned();
+        groups.entry((group_labels, receiver)).or_default().push(alert);
     }
     axum::Json(
         groups
             .into_iter()
-            .map(|((_, receiver), (labels, alerts))| {
-                json!({ "labels": LabelsObject::new(labels), "receiver": { "name": receiver }, "alerts": alerts })
+            .map(|((labels, receiver), alerts)| {
+                json!({ "labels": labels, "receiver": { "name": receiver }, "alerts": alerts })
             })
             .collect::<Vec<Value>>(),
     )

@@ -36,6 +36,7 @@ use crate::auth::{self, Guard};
 use crate::config::parse_duration;
 use crate::inbox::Input;
 use crate::json::{LabelsObject, round};
+use crate::kafka::control::Views;
 use crate::metrics::Metrics;
 use crate::reload::{ReloadError, Reloader};
 use crate::sinks::decisions::why_items;
@@ -62,6 +63,8 @@ pub struct AdminState {
     pub started: EventTime,
     /// The HTTP listener's ingest, for `POST /api/v2/alerts` here too.
     pub ingest: HttpState,
+    /// The central layout: the partitions other replicas own, as they last published them.
+    pub views: Option<Arc<Views>>,
 }
 
 /// Everything but `/healthz` and `/readyz` answers 401 without a valid bearer token when `guard`
@@ -94,41 +97,78 @@ async fn incidents(state: &AdminState) -> Result<Vec<IncidentSummary>, Response>
     answer.await.map_err(|_| unavailable())
 }
 
+/// The open incidents of every engine here and, in the central layout, of every partition
+/// other replicas own (each with its `partition`), newest first.
 async fn list_incidents(State(state): State<AdminState>) -> Response {
-    match incidents(&state).await {
-        Ok(incidents) => axum::Json(
-            incidents.iter().map(|incident| incident_json(incident, false)).collect::<Vec<Value>>(),
-        )
-        .into_response(),
-        Err(response) => response,
+    let incidents = match incidents(&state).await {
+        Ok(incidents) => incidents,
+        Err(response) => return response,
+    };
+    let mut listed: Vec<Value> = incidents.iter().map(|incident| incident_json(incident, false)).collect();
+    for mut incident in remote_incidents(&state) {
+        if let Some(fields) = incident.as_object_mut() {
+            for detail in ["alerts", "timeline", "log_context"] {
+                fields.remove(detail);
+            }
+        }
+        listed.push(incident);
     }
+    if state.views.is_some() {
+        listed.sort_by(|left, right| {
+            let opened = |incident: &Value| incident["opened_at"].as_str().unwrap_or_default().to_owned();
+            opened(right).cmp(&opened(left))
+        });
+    }
+    axum::Json(listed).into_response()
+}
+
+/// The incidents of the partitions other replicas own, as they last published them.
+fn remote_incidents(state: &AdminState) -> Vec<Value> {
+    let Some(views) = &state.views else { return Vec::new() };
+    views
+        .remote()
+        .into_iter()
+        .flat_map(|(partition, view)| {
+            view.incidents.into_iter().map(move |mut incident| {
+                incident["partition"] = Value::from(partition.as_str());
+                incident
+            })
+        })
+        .collect()
 }
 
 async fn get_incident(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
     match incidents(&state).await {
         Ok(incidents) => match incidents.iter().find(|incident| *incident.dedup_key == *id) {
-            Some(incident) => {
-                let mut body = incident_json(incident, true);
-                body["timeline"] = json!(state.timeline.get(&incident.dedup_key));
-                body["log_context"] = incident
-                    .log_context
-                    .iter()
-                    .map(|context| {
-                        json!({
-                            "service": context.service, "template": context.template, "lines": context.lines,
-                            "errors": context.errors, "first_seen": context.first_seen.to_string(),
-                        })
-                    })
-                    .collect();
-                axum::Json(body).into_response()
-            }
-            None => error(StatusCode::NOT_FOUND, format!("no open incident {id:?}")),
+            Some(incident) => axum::Json(incident_detail(incident, &state.timeline)).into_response(),
+            None => match remote_incidents(&state).into_iter().find(|incident| incident["id"] == *id) {
+                Some(incident) => axum::Json(incident).into_response(),
+                None => error(StatusCode::NOT_FOUND, format!("no open incident {id:?}")),
+            },
         },
         Err(response) => response,
     }
 }
 
 /// An incident as the API shows it; `detailed` adds its alerts.
+/// `GET /api/v1/incidents/{id}`'s answer: the incident with its alerts, its decisions and the
+/// log lines around it.
+pub fn incident_detail(incident: &IncidentSummary, timeline: &Timeline) -> Value {
+    let mut body = incident_json(incident, true);
+    body["timeline"] = json!(timeline.get(&incident.dedup_key));
+    body["log_context"] = incident
+        .log_context
+        .iter()
+        .map(|context| {
+            json!({
+                "service": context.service, "template": context.template, "lines": context.lines,
+                "errors": context.errors, "first_seen": context.first_seen.to_string(),
+            })
+        })
+        .collect();
+    body
+}
+
 pub fn incident_json(incident: &IncidentSummary, detailed: bool) -> Value {
     let firing = incident.alerts.iter().filter(|(_, firing)| *firing).count();
     let mut value = json!({

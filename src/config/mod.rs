@@ -752,10 +752,26 @@ impl Validator<'_> {
             self.error("kafka.brokers", "no brokers: write e.g. brokers: kafka-0:9092,kafka-1:9092");
         }
         let group_id = raw.group_id.unwrap_or_else(|| "noisegate".to_owned());
-        let mut properties: Vec<(String, Secret)> =
-            raw.properties.into_iter().map(|(key, value)| (key, Secret::new(value))).collect();
+        let mut properties: Vec<(String, Secret)> = Vec::new();
+        for (key, value) in raw.properties {
+            if let Err(message) = KafkaConfig::check_property(&key, &value) {
+                self.error(format!("kafka.properties.{key}"), message);
+            }
+            properties.push((key, Secret::new(value)));
+        }
         for (key, secret) in raw.secret_properties {
-            if let Some(secret) = self.secret(&format!("kafka.secret_properties.{key}"), secret) {
+            let path = format!("kafka.secret_properties.{key}");
+            if let Some(secret) = self.secret(&path, secret) {
+                let checked = if self.secrets_elsewhere {
+                    Ok(())
+                } else {
+                    KafkaConfig::check_property(&key, secret.expose())
+                };
+                if let Err(message) = checked {
+                    // librdkafka quotes a value it refuses: not this one.
+                    let message = message.replace(secret.expose(), "<redacted>");
+                    self.error(path, message);
+                }
                 properties.push((key, secret));
             }
         }
@@ -763,6 +779,12 @@ impl Validator<'_> {
             brokers,
             client_id: raw.client_id.unwrap_or_else(|| "noisegate".to_owned()),
             changelog_topic: raw.changelog_topic.unwrap_or_else(|| format!("{group_id}-changelog")),
+            control_topic: raw.control_topic.unwrap_or_else(|| format!("{group_id}-control")),
+            views_topic: raw.views_topic.unwrap_or_else(|| format!("{group_id}-views")),
+            forward: raw.forward.map(|forward| crate::kafka::forward::ForwardConfig {
+                topic: forward.topic,
+                key_label: forward.key_label.unwrap_or_else(|| "cluster".to_owned()),
+            }),
             group_id,
             sources,
             dead_letter,
@@ -772,6 +794,7 @@ impl Validator<'_> {
                 raw.checkpoint_interval,
                 "1s",
             ),
+            connect_timeout: self.positive_duration("kafka.connect_timeout", raw.connect_timeout, "10s"),
             properties,
         }
     }

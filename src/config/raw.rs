@@ -64,13 +64,25 @@ pub struct RawKafka {
     pub dead_letter_file: Option<String>,
     pub decisions_topic: Option<String>,
     pub changelog_topic: Option<String>,
+    pub control_topic: Option<String>,
+    pub views_topic: Option<String>,
+    pub forward: Option<RawForward>,
     pub checkpoint_interval: Option<String>,
+    pub connect_timeout: Option<String>,
     /// librdkafka properties, for both the consumers and the producer.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
     /// librdkafka properties whose values are secrets (e.g. `sasl.password`).
     #[serde(default)]
     pub secret_properties: BTreeMap<String, RawSecret>,
+}
+
+/// The central layout: the listeners' requests go to a partitioned topic.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForward {
+    pub topic: String,
+    pub key_label: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -162,6 +162,8 @@ fn kafka_defaults_and_errors() {
     let kafka = parse(text, &env).unwrap().kafka.unwrap();
     assert_eq!(kafka.group_id, "noisegate");
     assert_eq!(kafka.changelog_topic, "noisegate-changelog");
+    assert_eq!(kafka.control_topic, "noisegate-control");
+    assert_eq!(kafka.views_topic, "noisegate-views");
     assert_eq!(kafka.checkpoint_interval, Duration::from_secs(1));
     assert_eq!(kafka.dead_letter, DeadLetter::File(PathBuf::from("noisegate-data/kafka-dead-letter.jsonl")));
     assert_eq!(kafka.sources, [KafkaSource { topic: "logs".into(), encoding: WireFormat::OtlpLogsProto }]);
@@ -185,6 +187,40 @@ fn kafka_defaults_and_errors() {
         ]
     );
     assert!(errors.0[0].message.contains("otlp_proto"), "{}", errors.0[0].message);
+}
+
+#[test]
+fn kafka_tls_properties_are_taken_and_librdkafka_refusals_are_errors() {
+    let text = "kafka:\n  brokers: k0:9093\n  sources: [{topic: logs, encoding: otlp_proto}]\n  \
+                properties:\n    security.protocol: SSL\n    ssl.ca.location: /etc/kafka/ca.pem\n    \
+                ssl.certificate.location: /etc/kafka/client.pem\n    ssl.key.location: /etc/kafka/client-key.pem\n  \
+                secret_properties:\n    ssl.key.pem: {env: KEY_PEM}\n    ssl.key.password: {value: s3cret}\n    \
+                ssl.certificate.pem: {value: CERT}\n    ssl.ca.pem: {value: CA}\n";
+    let env = |name: &str| (name == "KEY_PEM").then(|| "-----BEGIN PRIVATE KEY-----".to_owned());
+    let kafka = parse(text, &env).unwrap().kafka.unwrap();
+    let client = kafka.client();
+    assert_eq!(client.get("security.protocol"), Some("SSL"));
+    assert_eq!(client.get("ssl.key.pem"), Some("-----BEGIN PRIVATE KEY-----"));
+    assert_eq!(client.get("ssl.key.password"), Some("s3cret"));
+    assert_eq!(kafka.connect_timeout, Duration::from_secs(10));
+    assert!(!format!("{kafka:?}").contains("BEGIN PRIVATE KEY"));
+    let text = "kafka:\n  brokers: k0:9093\n  connect_timeout: 2s\n  properties: {security.protocol: SASL_SSL, sasl.mechanism: SCRAM-SHA-512}\n";
+    assert_eq!(parse(text, &no_env).unwrap().kafka.unwrap().connect_timeout, Duration::from_secs(2));
+
+    // What librdkafka refuses is refused by `check`, a secret's value not quoted.
+    let text = "kafka:\n  brokers: k0:9093\n  properties: {security.protocol: TLS}\n  \
+                secret_properties:\n    ssl.endpoint.identification.algorithm: {value: N0TALGORITHM}\n";
+    let errors = parse(text, &no_env).unwrap_err();
+    let paths: Vec<&str> = errors.0.iter().map(|error| error.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "kafka.properties.security.protocol",
+            "kafka.secret_properties.ssl.endpoint.identification.algorithm"
+        ]
+    );
+    assert!(errors.0[0].message.contains("TLS"), "{}", errors.0[0].message);
+    assert!(!errors.to_string().contains("N0TALGORITHM"), "{errors}");
 }
 
 #[test]

@@ -20,6 +20,9 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::{KafkaConfig, Logging};
 use crate::inbox::{ShardKey, ShardState};
 
+/// The setting of a topic that keeps the latest record of each key.
+pub(super) const COMPACTED: (&str, &str) = ("cleanup.policy", "compact");
+
 /// The layout of a changelog value; records of another are skipped (and logged).
 const VERSION: u32 = 1;
 /// How long reading or writing the changelog may take before it counts as failed.
@@ -64,28 +67,11 @@ impl Changelog {
             .create_with_context(Logging)
             .map_err(|error| format!("cannot create the changelog producer: {error}"))?;
         let topic = config.changelog_topic.clone();
-        let mut partitions = partition_count(&producer, &topic)?;
-        if partitions == 0 {
-            let mut wanted = 1;
-            for source in &config.sources {
-                wanted = wanted.max(partition_count(&producer, &source.topic)?);
-            }
-            let admin: AdminClient<Logging> = config
-                .client()
-                .create_with_context(Logging)
-                .map_err(|error| format!("cannot create a Kafka admin client: {error}"))?;
-            let new =
-                NewTopic::new(&topic, wanted, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
-            let created = runtime.block_on(admin.create_topics([&new], &AdminOptions::new()));
-            if let Err(error) = created {
-                tracing::warn!(%error, %topic, "cannot create the changelog topic");
-            }
-            partitions = partition_count(&producer, &topic)?;
-            if partitions == 0 {
-                return Err(format!("the changelog topic {topic:?} does not exist and cannot be created"));
-            }
-            tracing::info!(%topic, partitions, "changelog topic created");
+        let mut wanted = 1;
+        for source in &config.sources {
+            wanted = wanted.max(partition_count(&producer, &source.topic)?);
         }
+        let partitions = ensure_topic(config, &producer, &topic, wanted, &[COMPACTED], &runtime)?;
         Ok(Changelog {
             topic,
             group_id: config.group_id.clone(),
@@ -216,7 +202,40 @@ pub fn encode(offset: i64, state: ShardState) -> Result<Vec<u8>, postcard::Error
     postcard::to_allocvec(&Entry { version: VERSION, offset, state })
 }
 
-fn partition_count(producer: &FutureProducer<Logging>, topic: &str) -> Result<i32, String> {
+/// The partitions of a topic of noisegate's, created with `wanted` partitions and `settings`
+/// when it is missing.
+pub(super) fn ensure_topic(
+    config: &KafkaConfig,
+    producer: &FutureProducer<Logging>,
+    topic: &str,
+    wanted: i32,
+    settings: &[(&str, &str)],
+    runtime: &tokio::runtime::Handle,
+) -> Result<i32, String> {
+    let partitions = partition_count(producer, topic)?;
+    if partitions > 0 {
+        return Ok(partitions);
+    }
+    let admin: AdminClient<Logging> = config
+        .client()
+        .create_with_context(Logging)
+        .map_err(|error| format!("cannot create a Kafka admin client: {error}"))?;
+    let mut new = NewTopic::new(topic, wanted, TopicReplication::Fixed(-1));
+    for (name, value) in settings {
+        new = new.set(name, value);
+    }
+    if let Err(error) = runtime.block_on(admin.create_topics([&new], &AdminOptions::new())) {
+        tracing::warn!(%error, %topic, "cannot create a topic");
+    }
+    let partitions = partition_count(producer, topic)?;
+    if partitions == 0 {
+        return Err(format!("the topic {topic:?} does not exist and cannot be created"));
+    }
+    tracing::info!(%topic, partitions, ?settings, "topic created");
+    Ok(partitions)
+}
+
+pub(super) fn partition_count(producer: &FutureProducer<Logging>, topic: &str) -> Result<i32, String> {
     let metadata = producer
         .client()
         .fetch_metadata(Some(topic), TIMEOUT)

@@ -9,7 +9,10 @@
 //! replica the group gave it to.
 
 pub mod changelog;
+pub mod control;
 pub mod decisions;
+pub mod forward;
+pub mod probe;
 pub mod source;
 
 use std::path::PathBuf;
@@ -35,8 +38,18 @@ pub struct KafkaConfig {
     pub decisions_topic: Option<String>,
     /// Where each partition's state goes (by default `<group_id>-changelog`).
     pub changelog_topic: String,
+    /// What every replica applies: silences and responders' feedback (by default
+    /// `<group_id>-control`).
+    pub control_topic: String,
+    /// Each partition's open incidents and alerts, for every replica's admin API (by default
+    /// `<group_id>-views`; a view older than minutes is of no use, and the topic keeps no more).
+    pub views_topic: String,
+    /// The central layout: where the listeners' requests go (`forward`).
+    pub forward: Option<forward::ForwardConfig>,
     /// How often a partition's state is published and its offset committed.
     pub checkpoint_interval: Duration,
+    /// How long `serve` waits at startup for the brokers to answer (`probe`).
+    pub connect_timeout: Duration,
     /// librdkafka properties for every client, some of them secrets.
     pub properties: Vec<(String, Secret)>,
 }
@@ -68,6 +81,16 @@ impl KafkaConfig {
         config
     }
 
+    /// Whether librdkafka takes `key: value`; its error otherwise (which may quote the value).
+    pub fn check_property(key: &str, value: &str) -> Result<(), String> {
+        let mut config = ClientConfig::new();
+        config.set(key, value);
+        config.create_native_config().map(drop).map_err(|error| match error {
+            KafkaError::ClientConfig(_, message, _, _) => message,
+            other => other.to_string(),
+        })
+    }
+
     pub fn topics(&self) -> Vec<&str> {
         self.sources.iter().map(|source| source.topic.as_str()).collect()
     }
@@ -89,7 +112,7 @@ impl ClientContext for Logging {
 
 impl rdkafka::consumer::ConsumerContext for Logging {}
 
-fn log(level: RDKafkaLogLevel, facility: &str, message: &str) {
+pub(crate) fn log(level: RDKafkaLogLevel, facility: &str, message: &str) {
     match level {
         RDKafkaLogLevel::Emerg
         | RDKafkaLogLevel::Alert

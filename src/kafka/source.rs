@@ -26,7 +26,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -58,7 +58,8 @@ pub struct KafkaSource {
 
 impl KafkaSource {
     /// Connects (the changelog first: it must be readable before a partition is taken) and
-    /// starts consuming. Blocks on the network: call it off the async workers.
+    /// starts consuming; the brokers were probed before (`probe`, by `service::run`). Blocks on
+    /// the network: call it off the async workers.
     pub fn start(config: &KafkaConfig, wiring: Wiring, drain_for: Duration) -> Result<KafkaSource, String> {
         let changelog = Changelog::open(config, wiring.runtime.clone())?;
         let dead_letter = match &config.dead_letter {
@@ -463,7 +464,13 @@ impl Worker {
     fn handle(&self, message: &BorrowedMessage<'_>) -> bool {
         let key = shard_key(message.topic(), message.partition());
         self.metrics.received_request(SourceKind::Kafka);
-        let decoded = match (message.payload(), self.encodings.get(message.topic())) {
+        // A request a replica's listener forwarded names its own encoding.
+        let forwarded = message
+            .headers()
+            .and_then(|headers| headers.iter().find(|header| header.key == super::forward::ENCODING_HEADER))
+            .and_then(|header| WireFormat::from_kafka_name(std::str::from_utf8(header.value?).ok()?));
+        let encoding = forwarded.as_ref().or_else(|| self.encodings.get(message.topic()));
+        let decoded = match (message.payload(), encoding) {
             (None, _) => Err(IngestError::new(Reason::MissingField, "empty message")),
             (Some(_), None) => Err(IngestError::new(Reason::InvalidValue, "no encoding for the topic")),
             (Some(payload), Some(encoding)) => decode(*encoding, payload, &self.limits, self.record),

@@ -16,10 +16,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::shards::Shards;
+use crate::admin::alertmanager::alert_json;
+use crate::admin::api::incident_detail;
 use crate::admin::timeline::Timeline;
-use crate::inbox::Input;
 use crate::inbox::{CheckpointReply, ShardKey};
+use crate::inbox::{Input, Shared};
 use crate::ingest::Pressure;
+use crate::kafka::control::{ControlTopic, PartitionView, VIEW_INTERVAL, ViewAlert};
 use crate::kafka::decisions::DecisionsTopic;
 use crate::metrics::{Metrics, Queue};
 use crate::sinks::decisions::DecisionsLog;
@@ -28,7 +31,8 @@ use crate::sinks::sink::Outgoing;
 use crate::sources::capture::CaptureWriter;
 use crate::storage::{self, Logged, OutboxEvent, Record, Storage, StorageError};
 use noisegate_engine::model::{Event, EventTime};
-use noisegate_engine::{Engine, Notification, Page};
+use noisegate_engine::silence::Silence;
+use noisegate_engine::{Command, Engine, Notification, Page};
 
 /// Inputs applied before one commit, at most.
 const MAX_STEP: usize = 512;
@@ -55,6 +59,8 @@ pub struct Outputs {
     pub history_file: Option<PathBuf>,
     /// Where ingest reads how many alerts are active.
     pub pressure: Arc<Pressure>,
+    /// Kafka: where silences and feedback go for the other replicas.
+    pub control: Option<ControlTopic>,
 }
 
 /// The durable store and what it needs from the rest of the service.
@@ -138,6 +144,8 @@ struct Uncommitted {
     applied: Vec<oneshot::Sender<Result<(), String>>>,
     commands: Vec<(oneshot::Sender<CommandResult>, CommandResult)>,
     reconfigured: Vec<oneshot::Sender<()>>,
+    /// Silences and feedback of other replicas, applied.
+    shared: Vec<oneshot::Sender<()>>,
     /// What the main engine decided.
     out: Vec<Notification>,
     /// What partitions' engines decided.
@@ -180,6 +188,7 @@ pub fn run(
     let mut last = EventTime::default();
     let mut snapshot_at = Instant::now();
     let mut history_at = Instant::now();
+    let mut view_at = Instant::now();
     let mut step = Uncommitted::default();
     let mut stopping = false;
     while !stopping {
@@ -242,6 +251,12 @@ pub fn run(
             snapshot(&engine, &mut durability.storage);
             snapshot_at = Instant::now();
         }
+        if view_at.elapsed() >= VIEW_INTERVAL {
+            if let Some(control) = &outputs.control {
+                publish_views(control, &mut durability.shards, &outputs.timeline);
+            }
+            view_at = Instant::now();
+        }
         if history_at.elapsed() >= Duration::from_secs(1) {
             save_history(&engine, &outputs, &mut saved_history);
             history_at = Instant::now();
@@ -253,6 +268,9 @@ pub fn run(
         }
     }
     if let Some(topic) = &outputs.decisions_topic {
+        topic.flush();
+    }
+    if let Some(topic) = &outputs.control {
         topic.flush();
     }
     save_history(&engine, &outputs, &mut saved_history);
@@ -307,17 +325,31 @@ fn apply(
     match input {
         Input::Batch(batch) => logged = apply_batch(engine, shards, batch, now, step, &mut context),
         Input::Command(command, reply) => {
-            match storage::encode_command(now, &command) {
-                Ok(record) => step.records.push(record),
-                Err(error) => tracing::error!(%error, "cannot encode a command for the log"),
+            let result = run_command(engine, shards, command, now, step);
+            if let (Ok(id), Some(control)) = (&result, &context.outputs.control) {
+                // The silence as it is now, for the other replicas.
+                if let Some(view) = engine.silences().into_iter().find(|view| view.silence.id == *id) {
+                    control.silence(&view.silence);
+                }
             }
             logged = true;
-            // Silences hold on every partition owned here too (each one's changelog keeps them).
-            for (_, shard) in shards.engines_mut() {
-                let _ = shard.command(command.clone(), now);
-            }
-            let result = engine.command(command, now);
             step.commands.push((reply, result));
+        }
+        Input::Shared(shared, reply) => {
+            match shared {
+                Shared::Silence(silence) => {
+                    logged = adopt_silence(engine, shards, silence, now, step);
+                }
+                Shared::Feedback(feedback) => {
+                    let events = vec![Event::Feedback(feedback)];
+                    feedback_to_partitions(shards, &events, now, step);
+                    if let Some(record) = log_and_apply(engine, events, now, &mut step.out) {
+                        step.records.push(record);
+                        logged = true;
+                    }
+                }
+            }
+            step.shared.extend(reply);
         }
         Input::Reconfigure(config, reply) => {
             engine.advance(now, &mut step.out);
@@ -330,7 +362,12 @@ fn apply(
             step.reconfigured.push(reply);
         }
         Input::History(reply) => {
-            let _ = reply.send(engine.history().clone());
+            // The replica's: its partitions' histories too.
+            let mut history = engine.history().clone();
+            for (_, shard) in shards.engines_mut() {
+                history.add(shard.history());
+            }
+            let _ = reply.send(history);
         }
         Input::ListAlerts(reply) => {
             advance(engine, shards, now, step);
@@ -356,7 +393,13 @@ fn apply(
             flush_files(&mut context);
         }
         Input::ShardAssign(key, state, reply) => {
+            if let Some(control) = &context.outputs.control {
+                control.views().own(&key, true);
+            }
             let result = shards.assign(key.clone(), state, &engine.declared_config()).map(|resend| {
+                if let Some(shard) = shards.get_mut(&key) {
+                    share_silences(engine, shard, now);
+                }
                 if !resend.is_empty() {
                     tracing::info!(partition = %key, events = resend.len(), "sending the events the partition's last owner may not have delivered");
                 }
@@ -366,7 +409,12 @@ fn apply(
         }
         Input::ShardCheckpoint(key, force, reply) => step.checkpoints.push((key, force, reply)),
         Input::ShardPublished(key) => step.released.extend(shards.release(&key)),
-        Input::ShardRevoke(key) => step.released.extend(shards.revoke(&key)),
+        Input::ShardRevoke(key) => {
+            if let Some(control) = &context.outputs.control {
+                control.views().own(&key, false);
+            }
+            step.released.extend(shards.revoke(&key));
+        }
         Input::Shutdown => {}
     }
     // The clock moved the engine to a decision: recovery must move it the same way.
@@ -374,6 +422,87 @@ fn apply(
         match storage::encode_advance(now) {
             Ok(record) => step.records.push(record),
             Err(error) => tracing::error!(%error, "cannot encode a clock step for the log"),
+        }
+    }
+}
+
+/// Logs and applies an admin command to the main engine, and to every partition engine owned
+/// here (silences hold there too; each one's changelog keeps them).
+fn run_command(
+    engine: &mut Engine,
+    shards: &mut Shards,
+    command: Command,
+    now: EventTime,
+    step: &mut Uncommitted,
+) -> CommandResult {
+    match storage::encode_command(now, &command) {
+        Ok(record) => step.records.push(record),
+        Err(error) => tracing::error!(%error, "cannot encode a command for the log"),
+    }
+    for (_, shard) in shards.engines_mut() {
+        let _ = shard.command(command.clone(), now);
+    }
+    engine.command(command, now)
+}
+
+/// Applies a silence another replica published: adds it when it is new here, expires it when
+/// it ended there. Returns whether anything was logged.
+fn adopt_silence(
+    engine: &mut Engine,
+    shards: &mut Shards,
+    silence: Silence,
+    now: EventTime,
+    step: &mut Uncommitted,
+) -> bool {
+    let known = engine.silences().into_iter().find(|view| view.silence.id == silence.id);
+    let command = match known {
+        None => Command::AddSilence(silence),
+        Some(view) if view.dynamic && view.silence.is_current(now) && !silence.is_current(now) => {
+            Command::ExpireSilence(silence.id)
+        }
+        Some(_) => return false,
+    };
+    let _ = run_command(engine, shards, command, now, step);
+    true
+}
+
+/// Brings a partition taken over here up to the silences of this replica: its changelog state
+/// may predate silences created (or expired) since.
+fn share_silences(engine: &Engine, shard: &mut Engine, now: EventTime) {
+    let held: std::collections::HashSet<Arc<str>> = shard
+        .silences()
+        .into_iter()
+        .filter(|view| view.dynamic && view.silence.is_current(now))
+        .map(|view| view.silence.id)
+        .collect();
+    let known: std::collections::HashSet<Arc<str>> =
+        shard.silences().into_iter().filter(|view| view.dynamic).map(|view| view.silence.id).collect();
+    for view in engine.silences().into_iter().filter(|view| view.dynamic) {
+        let silence = view.silence;
+        if !known.contains(&silence.id) {
+            let _ = shard.command(Command::AddSilence(silence), now);
+        } else if held.contains(&silence.id) && !silence.is_current(now) {
+            let _ = shard.command(Command::ExpireSilence(silence.id), now);
+        }
+    }
+}
+
+/// Feedback goes to the partition engines that hold its incident (the main engine gets it
+/// with its batch).
+fn feedback_to_partitions(shards: &mut Shards, events: &[Event], now: EventTime, step: &mut Uncommitted) {
+    for event in events {
+        let Event::Feedback(feedback) = event else { continue };
+        let holders: Vec<ShardKey> = shards
+            .engines_mut()
+            .filter(|(_, shard)| shard.holds_incident(&feedback.dedup_key))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in holders {
+            if let Some(shard) = shards.get_mut(&key) {
+                shard.apply_batch([event.clone()], now, &mut step.scratch);
+                step.tag(&key);
+            }
+            shards.changed(&key);
         }
     }
 }
@@ -416,6 +545,16 @@ fn apply_batch(
             }
         }
         None => {
+            if batch.events.iter().any(|event| matches!(event, Event::Feedback(_))) {
+                feedback_to_partitions(shards, &batch.events, now, step);
+                if let Some(control) = &context.outputs.control {
+                    for event in &batch.events {
+                        if let Event::Feedback(feedback) = event {
+                            control.feedback(feedback);
+                        }
+                    }
+                }
+            }
             if let Some(record) = log_and_apply(engine, batch.events, now, &mut step.out) {
                 step.records.push(record);
                 logged = true;
@@ -458,6 +597,34 @@ fn learn_elsewhere(
     }
     for key in changed {
         shards.changed(&key);
+    }
+}
+
+/// Firing alerts a partition's view carries at most (the incidents carry their counts).
+const VIEW_ALERTS: usize = 1000;
+
+/// Publishes the view of each partition that changed since its last one, for the other
+/// replicas' admin APIs.
+fn publish_views(control: &ControlTopic, shards: &mut Shards, timeline: &Timeline) {
+    for (key, shard) in shards.take_unviewed() {
+        let incidents =
+            shard.incidents().iter().map(|incident| incident_detail(incident, timeline)).collect();
+        let held = shard.held_alerts();
+        let alerts = held
+            .iter()
+            .take(VIEW_ALERTS)
+            .map(|alert| ViewAlert {
+                alert: alert_json(alert),
+                group_labels: alert
+                    .group_labels
+                    .iter()
+                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                    .collect(),
+            })
+            .collect();
+        let view =
+            PartitionView { incidents, alerts, alerts_omitted: held.len().saturating_sub(VIEW_ALERTS) };
+        control.view(&key, view);
     }
 }
 
@@ -619,6 +786,9 @@ fn answer(
     };
     for (reply, result) in step.commands.drain(..) {
         let _ = reply.send(result);
+    }
+    for reply in step.shared.drain(..) {
+        let _ = reply.send(());
     }
     for reply in step.reconfigured.drain(..) {
         let _ = reply.send(());

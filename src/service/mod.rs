@@ -22,6 +22,7 @@ use crate::auth::Guard;
 use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
 use crate::inbox::Input;
 use crate::ingest::Pressure;
+use crate::kafka::control::{ControlReader, ControlTopic};
 use crate::kafka::{self, decisions::DecisionsTopic, source::KafkaSource};
 use crate::metrics::Metrics;
 use crate::reload::{self, Reloader};
@@ -310,7 +311,7 @@ pub async fn run(
         };
     let timeline = Arc::new(Timeline::default());
     let config_text = Arc::new(arc_swap::ArcSwap::from_pointee(config.text.to_string()));
-    let outputs = engine_loop::Outputs {
+    let mut outputs = engine_loop::Outputs {
         timeline: timeline.clone(),
         decisions_topic,
         pages: page_sender,
@@ -319,6 +320,7 @@ pub async fn run(
         silent: config.engine.scoring.shadow == Shadow::Silent,
         history_file: config.feedback.state_file.clone(),
         pressure: pressure.clone(),
+        control: None,
     };
     let capture = match &options.record {
         Some(path) => Some(
@@ -329,6 +331,20 @@ pub async fn run(
     };
 
     let (storage, engine, outbox) = open_store(&config).await?;
+    let replica = storage.replica();
+    // The central layout (replicas in one consumer group): silences and feedback go to every
+    // replica through the control topic.
+    let central = config.kafka.clone().filter(|kafka| !kafka.sources.is_empty());
+    if let Some(kafka) = central.clone() {
+        let (control_metrics, runtime) = (metrics.clone(), tokio::runtime::Handle::current());
+        // The brokers answer first: a TLS or connection failure is a startup error, not retried
+        // forever.
+        let opened = tokio::task::spawn_blocking(move || {
+            kafka::probe::probe(&kafka, kafka.connect_timeout)?;
+            ControlTopic::open(&kafka, replica, control_metrics, &runtime)
+        });
+        outputs.control = Some(opened.await?.map_err(anyhow::Error::msg)?);
+    }
     let delivery = start_delivery(&config, &metrics, page_receiver, digest_receiver)?;
     // Events decided before the last stop and not yet delivered go first, in order.
     if !outbox.is_empty() {
@@ -339,6 +355,7 @@ pub async fn run(
         let _ = outputs.pages.send(Outgoing { sequence: Some(sequence), event }).await;
     }
 
+    let views = outputs.control.as_ref().map(|control| control.views().clone());
     let durability = engine_loop::Durability {
         shards,
         storage,
@@ -356,8 +373,17 @@ pub async fn run(
         .context("cannot start the engine thread")?;
 
     let limits = Arc::new(config.limits);
-    let kafka = match config.kafka.clone().filter(|kafka| !kafka.sources.is_empty()) {
+    let kafka = match central {
         Some(kafka) => {
+            // What the other replicas shared, before any partition is taken.
+            let (control_config, engine, runtime) =
+                (kafka.clone(), input_sender.clone(), tokio::runtime::Handle::current());
+            let views = views.clone().unwrap_or_default();
+            let control = tokio::task::spawn_blocking(move || {
+                ControlReader::start(&control_config, replica, views, engine, runtime)
+            })
+            .await?
+            .map_err(anyhow::Error::msg)?;
             let wiring = kafka::source::Wiring {
                 engine: input_sender.clone(),
                 limits: limits.clone(),
@@ -371,7 +397,15 @@ pub async fn run(
             let source = tokio::task::spawn_blocking(move || KafkaSource::start(&kafka, wiring, drain_for))
                 .await?
                 .map_err(anyhow::Error::msg)?;
-            Some(source)
+            Some((source, control))
+        }
+        None => None,
+    };
+    // The central layout: what the listeners accept goes through the partitioned engines.
+    let forward = match config.kafka.as_ref().and_then(|kafka| Some((kafka, kafka.forward.as_ref()?))) {
+        Some((kafka, forward)) => {
+            let forwarder = kafka::forward::Forwarder::new(kafka, forward).map_err(anyhow::Error::msg)?;
+            Some(Arc::new(forwarder) as Arc<dyn crate::ingest::Forward>)
         }
         None => None,
     };
@@ -381,6 +415,7 @@ pub async fn run(
         metrics.clone(),
         options.record.is_some(),
         pressure.clone(),
+        forward,
     );
     if config.limits.max_memory_bytes > 0 {
         tokio::spawn(watch_memory(
@@ -421,6 +456,7 @@ pub async fn run(
         config_text,
         started: crate::clock::now(),
         ingest: http_state.clone(),
+        views,
     };
     let ingest_guard =
         Guard { tokens: config.ingest_tokens.clone(), metrics: metrics.clone(), listener: "http" };
@@ -468,8 +504,12 @@ pub async fn run(
         }
     };
     let kafka_stopped = async {
-        if let Some(source) = kafka {
-            let _ = tokio::task::spawn_blocking(move || source.stop()).await;
+        if let Some((source, control)) = kafka {
+            let _ = tokio::task::spawn_blocking(move || {
+                source.stop();
+                control.stop();
+            })
+            .await;
         }
     };
     let servers = async { tokio::join!(servers, kafka_stopped) };

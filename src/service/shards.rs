@@ -24,6 +24,8 @@ struct Shard {
     engine: Engine,
     /// Inputs applied, events decided or delivered since the last checkpoint.
     changed: bool,
+    /// The same, since its view was last published to the other replicas.
+    unviewed: bool,
     /// Its statistics as last published to the metrics.
     published: EngineStats,
     /// Its inventory learning's counts as last published.
@@ -99,7 +101,7 @@ impl Shards {
             }
         };
         let (published, learning) = (engine.stats(), engine.learned().stats);
-        self.shards.insert(key, Shard { engine, published, learning, changed: false });
+        self.shards.insert(key, Shard { engine, published, learning, changed: false, unviewed: true });
         Ok(resend)
     }
 
@@ -122,7 +124,20 @@ impl Shards {
     pub fn changed(&mut self, key: &str) {
         if let Some(shard) = self.shards.get_mut(key) {
             shard.changed = true;
+            shard.unviewed = true;
         }
+    }
+
+    /// The shards changed since their view was last taken (marked viewed now).
+    pub fn take_unviewed(&mut self) -> Vec<(ShardKey, &Engine)> {
+        self.shards
+            .iter_mut()
+            .filter_map(|(key, shard)| {
+                let unviewed = std::mem::take(&mut shard.unviewed);
+                let shard: &Shard = shard;
+                unviewed.then(|| (key.clone(), &shard.engine))
+            })
+            .collect()
     }
 
     /// The events held for the checkpoint being taken, to commit to the outbox and park.

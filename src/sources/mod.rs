@@ -16,7 +16,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::inbox::{Batch, Input};
-use crate::ingest::{CapturedBody, Decoded, IngestError, Limits, Pressure, Reason, SourceKind, WireFormat};
+use crate::ingest::{
+    CapturedBody, Decoded, Forward, IngestError, Limits, Pressure, Reason, SourceKind, WireFormat,
+};
 use crate::metrics::Metrics;
 use noisegate_engine::model::{Event, Labels};
 
@@ -45,6 +47,8 @@ pub struct Ingest {
     metrics: Arc<Metrics>,
     record: bool,
     pressure: Arc<Pressure>,
+    /// The central layout: requests go to Kafka, not to the engine here.
+    forward: Option<Arc<dyn Forward>>,
 }
 
 impl Ingest {
@@ -54,8 +58,9 @@ impl Ingest {
         metrics: Arc<Metrics>,
         record: bool,
         pressure: Arc<Pressure>,
+        forward: Option<Arc<dyn Forward>>,
     ) -> Ingest {
-        Ingest { sender, limits, metrics, record, pressure }
+        Ingest { sender, limits, metrics, record, pressure, forward }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -70,9 +75,9 @@ impl Ingest {
         self.metrics.clone()
     }
 
-    /// Whether sources should prepare capture bodies.
+    /// Whether sources should prepare capture bodies (to record them, or to forward them).
     pub fn recording(&self) -> bool {
-        self.record
+        self.record || self.forward.is_some()
     }
 
     /// Refuses work while the service is over its memory ceiling, and new firing alerts while
@@ -129,6 +134,14 @@ impl Ingest {
             self.metrics.rejected_record(source, rejection.reason);
         }
         if accepted == 0 && capture.is_none() {
+            return Ok(());
+        }
+        if let (Some(forward), Some(body)) = (&self.forward, &capture) {
+            // Recorded where it is applied: by the replica that owns its partition.
+            forward.forward(&decoded.events, body).await.map_err(|error| {
+                IngestError::new(Reason::Unavailable, format!("cannot hand the request to Kafka: {error}"))
+            })?;
+            self.metrics.accepted_records(source, accepted as u64);
             return Ok(());
         }
         self.admit(&decoded.events)?;

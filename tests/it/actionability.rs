@@ -92,13 +92,13 @@ async fn a_low_scoring_incident_goes_to_the_digest_webhook_not_to_pagerduty() {
     assert!(events.iter().all(|event| !event.to_string().contains("DiskSlowlyFilling")), "{events:?}");
 }
 
-fn sign(secret: &str, body: &str) -> String {
+pub fn sign(secret: &str, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body.as_bytes());
     mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-async fn webhook(server: &TestServer, body: &str, signature: Option<String>) -> u16 {
+pub async fn webhook(server: &TestServer, body: &str, signature: Option<String>) -> u16 {
     let mut request =
         http().post(server.url("/webhooks/pagerduty")).header("content-type", "application/json");
     if let Some(signature) = signature {

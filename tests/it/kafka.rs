@@ -40,18 +40,33 @@ fn tansu() -> &'static PathBuf {
 /// A tansu broker on a free loopback port, in memory, stopped when dropped.
 pub struct Broker {
     child: std::process::Child,
+    /// Where clients bootstrap: its own port, or what it advertises.
     pub address: String,
+    /// librdkafka properties of the test's clients (`security.protocol`, ...).
+    pub properties: Vec<(String, String)>,
     _dir: tempfile::TempDir,
+}
+
+/// A free loopback port (free when asked).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Broker {
     pub fn start() -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
+        Broker::start_on(port, &format!("127.0.0.1:{port}"))
+    }
+
+    /// A broker listening on `port` in plain text that tells clients to connect to `advertised`
+    /// (a TLS terminator in front of it), which is its `address`.
+    pub fn start_on(port: u16, advertised: &str) -> Broker {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised_url = format!("tcp://{advertised}");
         // An empty working directory: tansu reads a `.env` file from it.
         let dir = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new(tansu())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised_url])
             .args(["--storage-engine", "memory://tansu/"])
             .current_dir(dir.path())
             .stdout(std::process::Stdio::piped())
@@ -68,12 +83,15 @@ impl Broker {
             }
         });
         wait.recv_timeout(PATIENCE).expect("tansu is ready in time");
-        Broker { child, address: format!("127.0.0.1:{port}"), _dir: dir }
+        Broker { child, address: advertised.to_owned(), properties: Vec::new(), _dir: dir }
     }
 
     fn client(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.address);
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
         config
     }
 
