@@ -46,9 +46,8 @@ pub enum Input {
     ShardPublished(ShardKey),
     /// Kafka: a partition went to another replica.
     ShardRevoke(ShardKey),
-    /// Kafka: a silence or feedback another replica published to the control topic, answered
-    /// (when asked) once applied and committed.
-    Shared(Shared, Option<oneshot::Sender<()>>),
+    /// Kafka: a silence or feedback another replica published to the control topic.
+    Shared(Shared),
     /// Stop: page what is pending and close the queue to the sinks. Requests still queued are
     /// refused (`Reason::Unavailable`), never silently dropped.
     Shutdown,

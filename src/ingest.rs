@@ -342,12 +342,12 @@ impl WireFormat {
 /// applied by whichever replica owns its partition, instead of to this replica's own engine.
 pub trait Forward: Send + Sync {
     /// Produces one request, as its capture body (a text format every decoder reads), keyed by
-    /// what correlates it; resolves once the broker has it.
+    /// what correlates it; resolves once the broker has it, or with why not.
     fn forward<'a>(
         &'a self,
         events: &'a [noisegate_engine::model::Event],
         body: &'a CapturedBody,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), IngestError>> + Send + 'a>>;
 }
 
 #[cfg(test)]

@@ -229,11 +229,13 @@ async fn selected_alerts(state: &AdminState, query: Option<&str>) -> Result<Vec<
                 .map(|(name, value)| (name.to_owned(), value.to_owned()))
                 .collect(),
         })
+        .filter(|alert| selected.selects(&alert.alert))
         .collect();
     if let Some(views) = &state.views {
-        alerts.extend(views.remote().into_iter().flat_map(|(_, view)| view.alerts));
+        for (_, view) in views.remote() {
+            alerts.extend(view.alerts.iter().filter(|alert| selected.selects(&alert.alert)).cloned());
+        }
     }
-    alerts.retain(|alert| selected.selects(&alert.alert));
     Ok(alerts)
 }
 

@@ -122,19 +122,21 @@ async fn list_incidents(State(state): State<AdminState>) -> Response {
     axum::Json(listed).into_response()
 }
 
-/// The incidents of the partitions other replicas own, as they last published them.
+/// The incidents of the partitions other replicas own, as they last published them, each
+/// with its `partition`.
 fn remote_incidents(state: &AdminState) -> Vec<Value> {
     let Some(views) = &state.views else { return Vec::new() };
-    views
-        .remote()
-        .into_iter()
-        .flat_map(|(partition, view)| {
-            view.incidents.into_iter().map(move |mut incident| {
-                incident["partition"] = Value::from(partition.as_str());
-                incident
-            })
-        })
-        .collect()
+    let mut incidents = Vec::new();
+    for (partition, view) in views.remote() {
+        for incident in &view.incidents {
+            let mut incident = incident.clone();
+            // A view is the topic's content: anything but an object is left out.
+            let Some(fields) = incident.as_object_mut() else { continue };
+            fields.insert("partition".to_owned(), Value::from(partition.as_str()));
+            incidents.push(incident);
+        }
+    }
+    incidents
 }
 
 async fn get_incident(State(state): State<AdminState>, Path(id): Path<String>) -> Response {

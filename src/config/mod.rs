@@ -781,9 +781,17 @@ impl Validator<'_> {
             changelog_topic: raw.changelog_topic.unwrap_or_else(|| format!("{group_id}-changelog")),
             control_topic: raw.control_topic.unwrap_or_else(|| format!("{group_id}-control")),
             views_topic: raw.views_topic.unwrap_or_else(|| format!("{group_id}-views")),
-            forward: raw.forward.map(|forward| crate::kafka::forward::ForwardConfig {
-                topic: forward.topic,
-                key_label: forward.key_label.unwrap_or_else(|| "cluster".to_owned()),
+            forward: raw.forward.map(|forward| {
+                if sources.is_empty() {
+                    self.error(
+                        "kafka.forward",
+                        "needs kafka.sources: requests go to a topic the group consumes",
+                    );
+                }
+                crate::kafka::forward::ForwardConfig {
+                    topic: forward.topic,
+                    key_label: forward.key_label.unwrap_or_else(|| "cluster".to_owned()),
+                }
             }),
             group_id,
             sources,

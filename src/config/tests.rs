@@ -164,6 +164,13 @@ fn kafka_defaults_and_errors() {
     assert_eq!(kafka.changelog_topic, "noisegate-changelog");
     assert_eq!(kafka.control_topic, "noisegate-control");
     assert_eq!(kafka.views_topic, "noisegate-views");
+    assert_eq!(kafka.forward, None);
+    let text = "kafka:\n  brokers: k0:9092\n  forward: {topic: alerts}\n";
+    let errors = parse(text, &no_env).unwrap_err();
+    assert_eq!(errors.0[0].path, "kafka.forward", "{errors}");
+    let text = "kafka:\n  brokers: k0:9092\n  sources: [{topic: alerts, encoding: alertmanager_v2}]\n  forward: {topic: alerts}\n";
+    let forward = parse(text, &no_env).unwrap().kafka.unwrap().forward.unwrap();
+    assert_eq!((forward.topic.as_str(), forward.key_label.as_str()), ("alerts", "cluster"));
     assert_eq!(kafka.checkpoint_interval, Duration::from_secs(1));
     assert_eq!(kafka.dead_letter, DeadLetter::File(PathBuf::from("noisegate-data/kafka-dead-letter.jsonl")));
     assert_eq!(kafka.sources, [KafkaSource { topic: "logs".into(), encoding: WireFormat::OtlpLogsProto }]);

@@ -32,7 +32,7 @@ use rdkafka::producer::{
 };
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::changelog::{COMPACTED, ensure_topic};
 use super::{KafkaConfig, Logging};
@@ -90,9 +90,12 @@ pub struct Views {
 
 #[derive(Default)]
 struct ViewsInner {
-    remote: BTreeMap<String, PartitionView>,
+    remote: BTreeMap<String, Arc<PartitionView>>,
     /// Partitions owned here: their views are the engines' own.
     owned: std::collections::HashSet<String>,
+    /// The latest view another replica published of a partition owned here: its new owner's,
+    /// read before this replica gave the partition up. Shown once it has.
+    aside: BTreeMap<String, Arc<PartitionView>>,
 }
 
 impl Views {
@@ -106,20 +109,27 @@ impl Views {
         if owned {
             inner.owned.insert(partition.to_owned());
             inner.remote.remove(partition);
+            inner.aside.remove(partition);
         } else {
             inner.owned.remove(partition);
+            if let Some(view) = inner.aside.remove(partition) {
+                inner.remote.insert(partition.to_owned(), view);
+            }
         }
     }
 
     fn offer(&self, partition: &str, view: PartitionView) {
         let mut inner = self.lock();
-        if !inner.owned.contains(partition) {
+        let view = Arc::new(view);
+        if inner.owned.contains(partition) {
+            inner.aside.insert(partition.to_owned(), view);
+        } else {
             inner.remote.insert(partition.to_owned(), view);
         }
     }
 
     /// Every partition owned elsewhere, by name.
-    pub fn remote(&self) -> Vec<(String, PartitionView)> {
+    pub fn remote(&self) -> Vec<(String, Arc<PartitionView>)> {
         self.lock().remote.iter().map(|(key, view)| (key.clone(), view.clone())).collect()
     }
 }
@@ -127,6 +137,8 @@ impl Views {
 /// Counts what the broker refused.
 struct Context {
     metrics: Arc<Metrics>,
+    /// What its messages are, for the logs and the metric.
+    what: &'static str,
 }
 
 impl ClientContext for Context {
@@ -135,7 +147,7 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(%error, reason, "kafka client error (control producer)");
+        tracing::warn!(%error, reason, what = self.what, "kafka client error");
     }
 }
 
@@ -144,8 +156,8 @@ impl ProducerContext for Context {
 
     fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
         if let Err((error, _)) = result {
-            self.metrics.kafka_error("control");
-            tracing::error!(%error, "a silence or feedback was not published to the control topic: other replicas do not have it");
+            self.metrics.kafka_error(self.what);
+            tracing::error!(%error, what = self.what, "a message was not published: other replicas do not have it");
         }
     }
 }
@@ -156,6 +168,8 @@ pub struct ControlTopic {
     views_topic: String,
     replica: u64,
     producer: ThreadedProducer<Context>,
+    /// Views have their own, small queue: a broker outage drops views, never a silence.
+    views_producer: ThreadedProducer<Context>,
     views: Arc<Views>,
 }
 
@@ -179,13 +193,21 @@ impl ControlTopic {
         let producer = config
             .client()
             .set("linger.ms", "5")
-            .create_with_context(Context { metrics })
+            .create_with_context(Context { metrics: metrics.clone(), what: "control" })
             .map_err(|error| format!("cannot create the control topic's producer: {error}"))?;
+        let views_producer = config
+            .client()
+            .set("linger.ms", "20")
+            .set("queue.buffering.max.kbytes", "16384")
+            .set("message.timeout.ms", "10000")
+            .create_with_context(Context { metrics, what: "views" })
+            .map_err(|error| format!("cannot create the views topic's producer: {error}"))?;
         Ok(ControlTopic {
             topic: config.control_topic.clone(),
             views_topic: config.views_topic.clone(),
             replica,
             producer,
+            views_producer,
             views: Arc::default(),
         })
     }
@@ -195,25 +217,17 @@ impl ControlTopic {
         &self.views
     }
 
-    /// A partition's view, alerts left out from the end until it fits in a message.
-    pub fn view(&self, partition: &str, mut view: PartitionView) {
+    /// Publishes a partition's view, made to fit in a message: alerts left out from the end
+    /// first, then the incidents' details, then incidents from the end. Dropped, not waited
+    /// for, when the brokers are behind.
+    pub fn view(&self, partition: &str, view: PartitionView) {
         let key = format!("view/{partition}");
-        loop {
-            let envelope = Envelope { version: VERSION, silence: None, feedback: None, view: Some(view) };
-            let size = serde_json::to_vec(&envelope).map_or(0, |value| value.len());
-            let Some(mut taken) = envelope.view else { return };
-            if size <= VIEW_BYTES || taken.alerts.is_empty() {
-                self.publish(
-                    &self.views_topic,
-                    &key,
-                    Envelope { version: VERSION, silence: None, feedback: None, view: Some(taken) },
-                );
-                return;
-            }
-            let keep = taken.alerts.len() / 2;
-            taken.alerts_omitted += taken.alerts.len() - keep;
-            taken.alerts.truncate(keep);
-            view = taken;
+        let Some(value) = fit(view) else { return };
+        let replica = self.replica.to_string();
+        let headers = OwnedHeaders::new().insert(Header { key: REPLICA_HEADER, value: Some(&replica) });
+        let record = BaseRecord::to(&self.views_topic).key(&key).payload(&value).headers(headers);
+        if let Err((error, _)) = self.views_producer.send(record) {
+            tracing::debug!(%error, partition, "a partition's view was not published");
         }
     }
 
@@ -236,7 +250,8 @@ impl ControlTopic {
         );
     }
 
-    /// Queues a message (the producer sends in the background and logs what fails).
+    /// Queues a message (the producer sends in the background and logs what fails); waits up
+    /// to a second while its queue is full.
     fn publish(&self, topic: &str, key: &str, envelope: Envelope) {
         let value = match serde_json::to_vec(&envelope) {
             Ok(value) => value,
@@ -272,6 +287,40 @@ impl ControlTopic {
     }
 }
 
+/// A view encoded, within `VIEW_BYTES`.
+fn fit(mut view: PartitionView) -> Option<Vec<u8>> {
+    loop {
+        let envelope = Envelope { version: VERSION, silence: None, feedback: None, view: Some(view) };
+        let value = serde_json::to_vec(&envelope).ok()?;
+        let mut taken = envelope.view?;
+        if value.len() <= VIEW_BYTES {
+            return Some(value);
+        }
+        if !taken.alerts.is_empty() {
+            let keep = taken.alerts.len() / 2;
+            taken.alerts_omitted += taken.alerts.len() - keep;
+            taken.alerts.truncate(keep);
+        } else if !strip_details(&mut taken.incidents) {
+            if taken.incidents.is_empty() {
+                return None;
+            }
+            taken.incidents.truncate(taken.incidents.len() / 2);
+        }
+        view = taken;
+    }
+}
+
+/// Leaves out the incidents' alerts, timelines and log context; whether there were any.
+fn strip_details(incidents: &mut [serde_json::Value]) -> bool {
+    let mut stripped = false;
+    for fields in incidents.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+        for detail in ["alerts", "timeline", "log_context"] {
+            stripped |= fields.remove(detail).is_some();
+        }
+    }
+    stripped
+}
+
 /// Follows the control topic, applying what other replicas published.
 pub struct ControlReader {
     stop: Arc<AtomicBool>,
@@ -279,8 +328,14 @@ pub struct ControlReader {
 }
 
 impl ControlReader {
-    /// Reads the topic from its start to now, each message applied before this returns, then
-    /// follows it on a thread. Blocking: call it off the async workers.
+    /// Reads the topic from its start to now, handing its silences to the engine thread
+    /// (before anything this replica's Kafka source sends it, as the engine takes its inputs in
+    /// order), then follows it on a thread. Blocking: call it off the async workers.
+    ///
+    /// The first reading takes every silence, this replica's own too (it may have crashed
+    /// between publishing and committing one), and no feedback: feedback is for the incidents
+    /// open at the time, which a starting replica does not hold yet (the partitions it takes
+    /// over have it in their changelog state). Once following, its own messages are skipped.
     pub fn start(
         config: &KafkaConfig,
         replica: u64,
@@ -319,7 +374,7 @@ impl ControlReader {
         consumer
             .assign(&assignment)
             .map_err(|error| format!("cannot read the control topic {topic:?}: {error}"))?;
-        let reader = Reader { consumer, replica, views, engine, runtime };
+        let reader = Reader { consumer, replica, views, engine };
         let mut ends = ends;
         let deadline = Instant::now() + TIMEOUT;
         let mut applied = 0;
@@ -333,7 +388,7 @@ impl ControlReader {
                 }
             }
         }
-        tracing::info!(%topic, applied, "control topic read: silences and feedback of the other replicas applied");
+        tracing::info!(%topic, silences = applied, "control topic read: the group's silences applied");
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
@@ -351,7 +406,11 @@ impl ControlReader {
     }
 
     /// Stops following. Blocking.
-    pub fn stop(mut self) {
+    pub fn stop(self) {}
+}
+
+impl Drop for ControlReader {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -395,13 +454,12 @@ struct Reader {
     replica: u64,
     views: Arc<Views>,
     engine: mpsc::Sender<Input>,
-    runtime: tokio::runtime::Handle,
 }
 
 impl Reader {
-    /// Polls one message and applies it (`wait`: until the engine has). The partition and
-    /// offset of what it read; an error once the engine is gone.
-    fn poll(&self, wait: bool, applied: &mut u64) -> Result<Option<(String, i32, i64)>, String> {
+    /// Polls one message and hands it on (`first`: the first reading, see `ControlReader`).
+    /// The topic, partition and offset of what it read; an error once the engine is gone.
+    fn poll(&self, first: bool, applied: &mut u64) -> Result<Option<(String, i32, i64)>, String> {
         let message = match self.consumer.poll(Duration::from_millis(100)) {
             None => return Ok(None),
             Some(Err(error)) => {
@@ -420,29 +478,24 @@ impl Reader {
             .headers()
             .and_then(|headers| headers.iter().find(|header| header.key == REPLICA_HEADER))
             .and_then(|header| std::str::from_utf8(header.value?).ok()?.parse::<u64>().ok());
-        if from == Some(self.replica) {
-            return Ok(Some(at));
-        }
+        let own = from == Some(self.replica);
         let shared = match decode(payload) {
-            Ok(Decoded::Shared(shared)) => shared,
-            Ok(Decoded::View(view)) => {
+            Ok(Decoded::Shared(shared @ Shared::Silence(_))) if first || !own => shared,
+            Ok(Decoded::Shared(shared @ Shared::Feedback(_))) if !first && !own => shared,
+            Ok(Decoded::View(view)) if !own => {
                 if let Some(partition) = key.strip_prefix("view/") {
                     self.views.offer(partition, view);
                 }
                 return Ok(Some(at));
             }
+            Ok(_) => return Ok(Some(at)),
             Err(error) => {
                 tracing::warn!(key, %error, "control message skipped");
                 return Ok(Some(at));
             }
         };
-        let (reply, answer) = oneshot::channel();
-        let reply = wait.then_some(reply);
-        if self.engine.blocking_send(Input::Shared(shared, reply)).is_err() {
+        if self.engine.blocking_send(Input::Shared(shared)).is_err() {
             return Err("the engine stopped".to_owned());
-        }
-        if wait {
-            self.runtime.block_on(answer).map_err(|_| "the engine stopped".to_owned())?;
         }
         *applied += 1;
         Ok(Some(at))

@@ -17,13 +17,17 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use super::{KafkaConfig, Logging};
-use crate::ingest::{CapturedBody, Forward, WireFormat};
+use crate::ingest::{CapturedBody, Forward, IngestError, Reason, WireFormat};
 use noisegate_engine::model::Event;
 
+/// The cluster's name in OpenTelemetry's semantic conventions: the key when `key_label` is
+/// absent (alerts and logs sent as OTLP carry their resource attributes).
+const OTEL_CLUSTER: &str = "k8s.cluster.name";
 /// The header naming a message's encoding.
 pub const ENCODING_HEADER: &str = "noisegate.encoding";
 /// How long the broker may take to take a request.
@@ -47,11 +51,33 @@ impl Forwarder {
         let producer = config
             .client()
             .set("partitioner", "murmur2_random")
+            // The topic must exist: asking for it must not create it.
+            .set("allow.auto.create.topics", "false")
             .set("message.timeout.ms", TIMEOUT.as_millis().to_string())
             .set("linger.ms", "1")
             .create_with_context(Logging)
             .map_err(|error| format!("cannot create the forwarding producer: {error}"))?;
         Ok(Forwarder { topic: forward.topic.clone(), key_label: forward.key_label.clone(), producer })
+    }
+
+    /// Fails unless the topic exists: a misspelt one would take every request and lose it to
+    /// no consumer. Blocking.
+    pub fn check_topic(&self) -> Result<(), String> {
+        let metadata =
+            self.producer.client().fetch_metadata(Some(&self.topic), TIMEOUT).map_err(|error| {
+                format!("kafka.forward: cannot read the metadata of topic {:?}: {error}", self.topic)
+            })?;
+        let found = metadata.topics().iter().any(|topic| {
+            topic.name() == self.topic && topic.error().is_none() && !topic.partitions().is_empty()
+        });
+        if found {
+            Ok(())
+        } else {
+            Err(format!(
+                "kafka.forward: topic {:?} does not exist (it must be one of the group's sources)",
+                self.topic
+            ))
+        }
     }
 
     /// What keys the request: its cluster (or the value of whatever label correlates), or for
@@ -65,10 +91,13 @@ impl Forwarder {
         }
         events
             .iter()
-            .find_map(|event| match event {
-                Event::Alert(alert) => alert.labels.get(&self.key_label),
-                Event::Log(record) => record.attributes.get(&self.key_label),
-                _ => None,
+            .find_map(|event| {
+                let labels = match event {
+                    Event::Alert(alert) => &alert.labels,
+                    Event::Log(record) => &record.attributes,
+                    _ => return None,
+                };
+                labels.get(&self.key_label).or_else(|| labels.get(OTEL_CLUSTER))
             })
             .unwrap_or_default()
             .to_owned()
@@ -80,7 +109,7 @@ impl Forward for Forwarder {
         &'a self,
         events: &'a [Event],
         body: &'a CapturedBody,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<(), IngestError>> + Send + 'a>> {
         Box::pin(async move {
             let key = self.key(events, body);
             // The text form of the format (protobuf bodies are captured as their JSON mapping).
@@ -88,11 +117,27 @@ impl Forward for Forwarder {
             let headers =
                 OwnedHeaders::new().insert(Header { key: ENCODING_HEADER, value: Some(format.kafka_name()) });
             let record = FutureRecord::to(&self.topic).key(&key).payload(&body.json).headers(headers);
-            self.producer
-                .send(record, TIMEOUT)
-                .await
-                .map(|_| ())
-                .map_err(|(error, _)| format!("topic {:?}: {error}", self.topic))
+            self.producer.send(record, TIMEOUT).await.map(|_| ()).map_err(|(error, _)| {
+                let too_large = matches!(
+                    &error,
+                    KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)
+                ) || error.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge);
+                if too_large {
+                    IngestError::new(
+                        Reason::TooLarge,
+                        format!(
+                            "the request is larger than Kafka takes on topic {:?} ({error}): send smaller \
+                             requests, or raise the topic's max.message.bytes and the message.max.bytes property",
+                            self.topic
+                        ),
+                    )
+                } else {
+                    IngestError::new(
+                        Reason::Unavailable,
+                        format!("cannot hand the request to Kafka (topic {:?}): {error}", self.topic),
+                    )
+                }
+            })
         })
     }
 }

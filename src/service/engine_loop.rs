@@ -30,7 +30,7 @@ use crate::sinks::page::PageBody;
 use crate::sinks::sink::Outgoing;
 use crate::sources::capture::CaptureWriter;
 use crate::storage::{self, Logged, OutboxEvent, Record, Storage, StorageError};
-use noisegate_engine::model::{Event, EventTime};
+use noisegate_engine::model::{Event, EventTime, Feedback};
 use noisegate_engine::silence::Silence;
 use noisegate_engine::{Command, Engine, Notification, Page};
 
@@ -144,8 +144,6 @@ struct Uncommitted {
     applied: Vec<oneshot::Sender<Result<(), String>>>,
     commands: Vec<(oneshot::Sender<CommandResult>, CommandResult)>,
     reconfigured: Vec<oneshot::Sender<()>>,
-    /// Silences and feedback of other replicas, applied.
-    shared: Vec<oneshot::Sender<()>>,
     /// What the main engine decided.
     out: Vec<Notification>,
     /// What partitions' engines decided.
@@ -189,6 +187,7 @@ pub fn run(
     let mut snapshot_at = Instant::now();
     let mut history_at = Instant::now();
     let mut view_at = Instant::now();
+    let mut views_all_at = Instant::now();
     let mut step = Uncommitted::default();
     let mut stopping = false;
     while !stopping {
@@ -253,7 +252,13 @@ pub fn run(
         }
         if view_at.elapsed() >= VIEW_INTERVAL {
             if let Some(control) = &outputs.control {
-                publish_views(control, &mut durability.shards, &outputs.timeline);
+                // Every view again now and then: the views topic keeps minutes, and a replica
+                // that starts must see quiet partitions too.
+                let all = views_all_at.elapsed() >= VIEW_REFRESH;
+                publish_views(control, &mut durability.shards, &outputs.timeline, all);
+                if all {
+                    views_all_at = Instant::now();
+                }
             }
             view_at = Instant::now();
         }
@@ -335,21 +340,18 @@ fn apply(
             logged = true;
             step.commands.push((reply, result));
         }
-        Input::Shared(shared, reply) => {
-            match shared {
-                Shared::Silence(silence) => {
-                    logged = adopt_silence(engine, shards, silence, now, step);
-                }
-                Shared::Feedback(feedback) => {
-                    let events = vec![Event::Feedback(feedback)];
-                    feedback_to_partitions(shards, &events, now, step);
-                    if let Some(record) = log_and_apply(engine, events, now, &mut step.out) {
-                        step.records.push(record);
-                        logged = true;
-                    }
+        Input::Shared(Shared::Silence(silence)) => logged = adopt_silence(engine, shards, silence, now, step),
+        Input::Shared(Shared::Feedback(feedback)) => {
+            let held_here = engine.holds_incident(&feedback.dedup_key);
+            let events = vec![Event::Feedback(feedback)];
+            feedback_to_partitions(shards, &events, now, step);
+            // The main engine logs it only when it is about one of its incidents.
+            if held_here {
+                if let Some(record) = log_and_apply(engine, events, now, &mut step.out) {
+                    step.records.push(record);
+                    logged = true;
                 }
             }
-            step.shared.extend(reply);
         }
         Input::Reconfigure(config, reply) => {
             engine.advance(now, &mut step.out);
@@ -400,6 +402,7 @@ fn apply(
                 if let Some(shard) = shards.get_mut(&key) {
                     share_silences(engine, shard, now);
                 }
+                catch_up_feedback(shards, &key, now, step);
                 if !resend.is_empty() {
                     tracing::info!(partition = %key, events = resend.len(), "sending the events the partition's last owner may not have delivered");
                 }
@@ -439,14 +442,22 @@ fn run_command(
         Ok(record) => step.records.push(record),
         Err(error) => tracing::error!(%error, "cannot encode a command for the log"),
     }
-    for (_, shard) in shards.engines_mut() {
-        let _ = shard.command(command.clone(), now);
+    let mut changed = Vec::new();
+    for (key, shard) in shards.engines_mut() {
+        if shard.command(command.clone(), now).is_ok() {
+            changed.push(key.clone());
+        }
+    }
+    // In the partitions' next checkpoints and views.
+    for key in changed {
+        shards.changed(&key);
     }
     engine.command(command, now)
 }
 
 /// Applies a silence another replica published: adds it when it is new here, expires it when
-/// it ended there. Returns whether anything was logged.
+/// it ended there (its end earlier than the one here: not read against this replica's clock,
+/// which may be behind the other's). Returns whether anything was logged.
 fn adopt_silence(
     engine: &mut Engine,
     shards: &mut Shards,
@@ -457,7 +468,11 @@ fn adopt_silence(
     let known = engine.silences().into_iter().find(|view| view.silence.id == silence.id);
     let command = match known {
         None => Command::AddSilence(silence),
-        Some(view) if view.dynamic && view.silence.is_current(now) && !silence.is_current(now) => {
+        Some(view)
+            if view.dynamic
+                && view.silence.is_current(now)
+                && silence.ends_at.is_some_and(|end| view.silence.ends_at.is_none_or(|here| end < here)) =>
+        {
             Command::ExpireSilence(silence.id)
         }
         Some(_) => return false,
@@ -487,11 +502,31 @@ fn share_silences(engine: &Engine, shard: &mut Engine, now: EventTime) {
     }
 }
 
+/// Applies to a partition just taken over the recent feedback about its incidents: given while
+/// it was moving, to no engine or to its last owner after its last checkpoint. (An
+/// acknowledgement counts once per incident.)
+fn catch_up_feedback(shards: &mut Shards, key: &ShardKey, now: EventTime, step: &mut Uncommitted) {
+    let recent: Vec<Feedback> = shards.recent_feedback().cloned().collect();
+    let Some(shard) = shards.get_mut(key) else { return };
+    let events: Vec<Event> = recent
+        .into_iter()
+        .filter(|feedback| shard.holds_incident(&feedback.dedup_key))
+        .map(Event::Feedback)
+        .collect();
+    if events.is_empty() {
+        return;
+    }
+    shard.apply_batch(events, now, &mut step.scratch);
+    step.tag(key);
+    shards.changed(key);
+}
+
 /// Feedback goes to the partition engines that hold its incident (the main engine gets it
-/// with its batch).
+/// with its batch), and is kept a while for a partition taken over meanwhile.
 fn feedback_to_partitions(shards: &mut Shards, events: &[Event], now: EventTime, step: &mut Uncommitted) {
     for event in events {
         let Event::Feedback(feedback) = event else { continue };
+        shards.remember(feedback.clone());
         let holders: Vec<ShardKey> = shards
             .engines_mut()
             .filter(|(_, shard)| shard.holds_incident(&feedback.dedup_key))
@@ -600,13 +635,15 @@ fn learn_elsewhere(
     }
 }
 
+/// How often every partition's view is published, changed or not.
+const VIEW_REFRESH: Duration = Duration::from_secs(30);
 /// Firing alerts a partition's view carries at most (the incidents carry their counts).
 const VIEW_ALERTS: usize = 1000;
 
 /// Publishes the view of each partition that changed since its last one, for the other
 /// replicas' admin APIs.
-fn publish_views(control: &ControlTopic, shards: &mut Shards, timeline: &Timeline) {
-    for (key, shard) in shards.take_unviewed() {
+fn publish_views(control: &ControlTopic, shards: &mut Shards, timeline: &Timeline, all: bool) {
+    for (key, shard) in shards.take_unviewed(all) {
         let incidents =
             shard.incidents().iter().map(|incident| incident_detail(incident, timeline)).collect();
         let held = shard.held_alerts();
@@ -786,9 +823,6 @@ fn answer(
     };
     for (reply, result) in step.commands.drain(..) {
         let _ = reply.send(result);
-    }
-    for reply in step.shared.drain(..) {
-        let _ = reply.send(());
     }
     for reply in step.reconfigured.drain(..) {
         let _ = reply.send(());

@@ -405,6 +405,9 @@ pub async fn run(
     let forward = match config.kafka.as_ref().and_then(|kafka| Some((kafka, kafka.forward.as_ref()?))) {
         Some((kafka, forward)) => {
             let forwarder = kafka::forward::Forwarder::new(kafka, forward).map_err(anyhow::Error::msg)?;
+            let forwarder = tokio::task::spawn_blocking(move || forwarder.check_topic().map(|()| forwarder))
+                .await?
+                .map_err(anyhow::Error::msg)?;
             Some(Arc::new(forwarder) as Arc<dyn crate::ingest::Forward>)
         }
         None => None,

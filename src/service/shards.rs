@@ -11,13 +11,15 @@
 //! events that were never sent; and an owner that takes over from a replica that died sends
 //! what that replica had not delivered (with the same `dedup_key`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::inbox::{ShardKey, ShardState};
 use crate::metrics::Metrics;
 use crate::storage::OutboxEvent;
 use noisegate_engine::inventory::{LearnStats, Listing, Origin};
+use noisegate_engine::model::Feedback;
 use noisegate_engine::{Engine, EngineConfig, EngineStats, HeldAlert, IncidentSummary};
 
 struct Shard {
@@ -51,7 +53,14 @@ pub struct Shards {
     held: HashMap<ShardKey, Vec<OutboxEvent>>,
     /// In the outbox and in a checkpoint the changelog does not have yet: not sent yet.
     parked: HashMap<ShardKey, Vec<(u64, OutboxEvent)>>,
+    /// Responders' feedback of late, for partitions taken over after it came.
+    recent_feedback: VecDeque<(Instant, Feedback)>,
 }
+
+/// How long feedback is kept for partitions taken over later: longer than a partition takes
+/// to move.
+const RECENT_FEEDBACK: Duration = Duration::from_secs(600);
+const RECENT_FEEDBACK_COUNT: usize = 4096;
 
 impl Shards {
     /// `outbox`: the undelivered events the store holds; those of shards are tracked again.
@@ -63,6 +72,7 @@ impl Shards {
             owners: HashMap::new(),
             held: HashMap::new(),
             parked: HashMap::new(),
+            recent_feedback: VecDeque::new(),
         };
         for (sequence, event) in outbox {
             shards.track(*sequence, event);
@@ -128,16 +138,33 @@ impl Shards {
         }
     }
 
-    /// The shards changed since their view was last taken (marked viewed now).
-    pub fn take_unviewed(&mut self) -> Vec<(ShardKey, &Engine)> {
+    /// The shards changed since their view was last taken, or all of them (marked viewed now).
+    pub fn take_unviewed(&mut self, all: bool) -> Vec<(ShardKey, &Engine)> {
         self.shards
             .iter_mut()
             .filter_map(|(key, shard)| {
-                let unviewed = std::mem::take(&mut shard.unviewed);
+                let unviewed = std::mem::take(&mut shard.unviewed) || all;
                 let shard: &Shard = shard;
                 unviewed.then(|| (key.clone(), &shard.engine))
             })
             .collect()
+    }
+
+    /// Keeps feedback for partitions taken over later (`RECENT_FEEDBACK`, at most
+    /// `RECENT_FEEDBACK_COUNT` of it).
+    pub fn remember(&mut self, feedback: Feedback) {
+        if self.recent_feedback.len() >= RECENT_FEEDBACK_COUNT {
+            self.recent_feedback.pop_front();
+        }
+        self.recent_feedback.push_back((Instant::now(), feedback));
+    }
+
+    /// The feedback of the last `RECENT_FEEDBACK`, oldest first.
+    pub fn recent_feedback(&mut self) -> impl Iterator<Item = &Feedback> {
+        while self.recent_feedback.front().is_some_and(|(at, _)| at.elapsed() > RECENT_FEEDBACK) {
+            self.recent_feedback.pop_front();
+        }
+        self.recent_feedback.iter().map(|(_, feedback)| feedback)
     }
 
     /// The events held for the checkpoint being taken, to commit to the outbox and park.

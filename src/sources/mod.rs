@@ -138,9 +138,7 @@ impl Ingest {
         }
         if let (Some(forward), Some(body)) = (&self.forward, &capture) {
             // Recorded where it is applied: by the replica that owns its partition.
-            forward.forward(&decoded.events, body).await.map_err(|error| {
-                IngestError::new(Reason::Unavailable, format!("cannot hand the request to Kafka: {error}"))
-            })?;
+            forward.forward(&decoded.events, body).await?;
             self.metrics.accepted_records(source, accepted as u64);
             return Ok(());
         }

@@ -101,6 +101,14 @@ async fn a_silence_made_on_one_replica_holds_on_another_s_partitions_and_after_i
     let events = pagerduty.wait_events(1).await;
     assert_eq!(alert_names(&events[0]), vec!["QueueFull"]);
     assert_eq!(events[0]["client_url"], "http://owner");
+    // The replica that made the silence shows the owner's alert as silenced by it.
+    let shown =
+        wait_json(&other.admin_url("/api/v2/alerts?filter=alertname%3D%22DiskFull%22"), "shown", |alerts| {
+            alerts.as_array().is_some_and(|alerts| !alerts.is_empty())
+        })
+        .await;
+    assert_eq!(shown[0]["status"]["state"], "suppressed", "{shown}");
+    assert_eq!(shown[0]["status"]["silencedBy"], json!([id]), "{shown}");
 
     // Restarted with no store of its own (a new pod), the owner has it again, from the control
     // topic, before it takes its partition back.
@@ -171,6 +179,29 @@ async fn feedback_sent_to_one_replica_teaches_the_one_that_owns_the_incident() {
     .await;
     let elsewhere = get_json(&other.admin_url("/api/v1/feedback")).await;
     assert!(acted(&elsewhere).is_none_or(|acted| acted == 0), "{elsewhere}");
+
+    // And scores by it: the next SearchDown incident's page says responders acted on its kind.
+    let why = |event: &Value| event["payload"]["custom_details"]["why"].to_string();
+    let first = pagerduty.events()[0].clone();
+    assert!(!why(&first).contains("responders acted on"), "{first}");
+    let producer = broker.producer();
+    let resolved =
+        br#"[{"labels":{"alertname":"SearchDown","severity":"critical"},"endsAt":"2020-01-01T00:00:00Z"}]"#;
+    produce(&producer, "alerts", 0, resolved).await;
+    pagerduty
+        .wait_for("the first incident resolved", |events| {
+            events
+                .iter()
+                .any(|event| event["dedup_key"] == key.as_str() && event["event_action"] == "resolve")
+        })
+        .await;
+    produce(&producer, "alerts", 0, &alert("SearchDown")).await;
+    let triggers = |events: &[Value]| {
+        events.iter().filter(|event| event["event_action"] == "trigger").cloned().collect::<Vec<Value>>()
+    };
+    let events = pagerduty.wait_for("a second incident paged", |events| triggers(events).len() == 2).await;
+    let second = &triggers(&events)[1];
+    assert!(why(second).contains("responders acted on"), "{second}");
     owner.stop().await;
     other.stop().await;
 }
@@ -247,4 +278,15 @@ async fn requests_to_a_replica_s_listeners_are_paged_once_by_the_owner_of_their_
     let triggers = events.iter().filter(|event| event["event_action"] == "trigger").count();
     assert_eq!(triggers, 2, "each paged once: {events:?}");
     assert!(events.iter().all(|event| event["client_url"] == "http://owner"), "{events:?}");
+}
+
+#[tokio::test]
+async fn forwarding_to_a_topic_that_does_not_exist_is_a_startup_error() {
+    let broker = Broker::start();
+    broker.create_topic("alerts", 1).await;
+    let pagerduty = FakePagerDuty::start().await;
+    let config = replica(&broker, &pagerduty, "lost", "alerts")
+        .replace("forward: {topic: alerts,", "forward: {topic: alertz,");
+    let error = TestServer::start_error(&config).await;
+    assert!(error.contains("kafka.forward: topic \"alertz\" does not exist"), "{error}");
 }

@@ -129,6 +129,17 @@ impl TestServer {
             .unwrap()
     }
 
+    /// For a config the service must refuse at startup: the error it stopped with.
+    pub async fn start_error(config_yaml: &str) -> String {
+        let server = TestServer::start(config_yaml).await;
+        match tokio::time::timeout(PATIENCE, server.task).await {
+            Ok(Ok(Err(error))) => format!("{error:#}"),
+            Ok(Ok(Ok(()))) => panic!("the service started and stopped without an error"),
+            Ok(Err(join_error)) => panic!("the service task failed: {join_error}"),
+            Err(_) => panic!("the service did not stop at startup"),
+        }
+    }
+
     /// Graceful shutdown: waits until the engine is drained and pages are flushed.
     pub async fn stop(self) {
         self.shutdown.cancel();
