@@ -1,9 +1,26 @@
 //! The wall clock, read at the edges only (the service's engine thread, expiries, timestamps of
 //! records written): the engine takes time as a parameter and never reads it.
 
+use std::time::Duration;
+
 use noisegate_engine::model::EventTime;
 
 /// Now, in milliseconds since the epoch.
 pub fn now() -> EventTime {
     EventTime::from_millis(jiff::Timestamp::now().as_millisecond())
+}
+
+/// A duration that may be written in days (`90d`), as retentions are.
+pub fn parse_days(text: &str) -> Result<Duration, String> {
+    match text.strip_suffix('d').map(str::parse::<u64>) {
+        Some(Ok(days)) => Ok(Duration::from_secs(days.saturating_mul(86_400))),
+        _ => parse_duration(text),
+    }
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = text.parse().map_err(|error: jiff::Error| {
+        format!("invalid duration {text:?} (write e.g. 30s, 5m, 4h): {error}")
+    })?;
+    Duration::try_from(signed).map_err(|_| format!("negative duration {text:?}"))
 }

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use crate::ingest::{CapturedBody, SourceKind};
 use crate::storage::OutboxEvent;
 use noisegate_engine::inventory::Listing;
-use noisegate_engine::model::{Event, Feedback};
+use noisegate_engine::model::{Event, EventTime, Feedback};
 use noisegate_engine::silence::Silence;
 use noisegate_engine::{
     Command, CommandError, EngineConfig, HeldAlert, History, IncidentSummary, SilenceView,
@@ -63,6 +63,9 @@ pub struct Batch {
     pub received: std::time::Instant,
     /// The Kafka partition it came from, when its engine is the partition's own.
     pub shard: Option<ShardKey>,
+    /// When its sender says it happened (PagerDuty's `occurred_at` of a responder's action),
+    /// for the on-call record; its events are applied at arrival all the same.
+    pub occurred_at: Option<EventTime>,
     /// Answered once the engine has applied the batch and the store has it (or with why the
     /// store could not take it).
     pub applied: oneshot::Sender<Result<(), String>>,
@@ -73,7 +76,8 @@ pub struct Batch {
 pub enum Shared {
     /// A silence as it is now: new, or expired.
     Silence(Silence),
-    Feedback(Feedback),
+    /// A responder's action, and when PagerDuty says it happened.
+    Feedback(Feedback, Option<EventTime>),
 }
 
 /// A partition, as `topic/partition`.

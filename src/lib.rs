@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod json;
 pub mod kafka;
 pub mod metrics;
+pub mod oncall;
 pub mod reload;
 pub mod replay;
 pub mod report;

@@ -21,6 +21,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -43,6 +44,8 @@ const PURGE_PER_COMMIT: u64 = 64;
 const WAL: TableDefinition<u64, &[u8]> = TableDefinition::new("wal");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// What happened to each incident (`oncall::record`), keyed by when it opened and its key.
+const ONCALL: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("oncall");
 /// A snapshot written by an earlier version, and the last log position it includes (8 bytes,
 /// little endian); the latter is kept up to date for the snapshot file too.
 const SNAPSHOT: &str = "snapshot";
@@ -246,7 +249,7 @@ pub struct Recovery {
 }
 
 pub struct Storage {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
     dir: PathBuf,
     /// The next log position and outbox sequence number.
@@ -269,6 +272,45 @@ pub struct Storage {
     replica: u64,
 }
 
+/// Reads the incident records while the service writes them (a read transaction sees the
+/// last commit).
+#[derive(Clone)]
+pub struct IncidentStore {
+    db: Arc<Database>,
+}
+
+impl IncidentStore {
+    /// Opens a store's database to read it only (no service may hold it).
+    pub fn open(dir: &Path) -> Result<IncidentStore, StorageError> {
+        let path = dir.join("noisegate.redb");
+        if !path.exists() {
+            return Err(StorageError::Directory {
+                path: dir.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no noisegate.redb in it"),
+            });
+        }
+        let db =
+            Database::open(&path).map_err(|source| StorageError::Open { path, source: Box::new(source) })?;
+        Ok(IncidentStore { db: Arc::new(db) })
+    }
+
+    /// The values of the incidents opened in `from..to`, oldest first.
+    pub fn read(&self, from: i64, to: i64) -> Result<Vec<Vec<u8>>, StorageError> {
+        let read = self.db.begin_read()?;
+        let oncall = match read.open_table(ONCALL) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(error.into()),
+        };
+        let mut values = Vec::new();
+        for entry in oncall.range((from, "")..(to, ""))? {
+            let (_, value) = entry?;
+            values.push(value.value().to_vec());
+        }
+        Ok(values)
+    }
+}
+
 impl Storage {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Storage, StorageError> {
@@ -280,7 +322,7 @@ impl Storage {
             .create(&path)
             .map_err(|source| StorageError::Open { path: path.clone(), source: Box::new(source) })?;
         let mut storage = Storage {
-            db,
+            db: Arc::new(db),
             path,
             dir: dir.to_owned(),
             next_position: 1,
@@ -298,6 +340,7 @@ impl Storage {
         let write = storage.db.begin_write()?;
         {
             // Create the tables so that readers find them.
+            write.open_table(ONCALL)?;
             let wal = write.open_table(WAL)?;
             let outbox = write.open_table(OUTBOX)?;
             let mut meta = write.open_table(META)?;
@@ -384,10 +427,28 @@ impl Storage {
         events: &[OutboxEvent],
         delivered: &[u64],
     ) -> Result<Vec<u64>, StorageError> {
+        self.commit_with(records, events, delivered, &[])
+    }
+
+    /// `commit`, with incident records (`(opened_at, dedup_key, value)`) written in the same
+    /// transaction.
+    pub fn commit_with(
+        &mut self,
+        records: &[Vec<u8>],
+        events: &[OutboxEvent],
+        delivered: &[u64],
+        incidents: &[(i64, Box<str>, Vec<u8>)],
+    ) -> Result<Vec<u64>, StorageError> {
         let write = self.db.begin_write()?;
         let mut sequences = Vec::with_capacity(events.len());
         let mut purged = self.purged_through;
         {
+            if !incidents.is_empty() {
+                let mut oncall = write.open_table(ONCALL)?;
+                for (opened_at, key, value) in incidents {
+                    oncall.insert((*opened_at, &**key), value.as_slice())?;
+                }
+            }
             let mut wal = write.open_table(WAL)?;
             for (offset, record) in records.iter().enumerate() {
                 wal.insert(self.next_position + offset as u64, record.as_slice())?;
@@ -420,6 +481,26 @@ impl Storage {
         self.since_snapshot += records.len() as u64;
         self.since_snapshot_bytes += records.iter().map(|record| record.len() as u64).sum::<u64>();
         Ok(sequences)
+    }
+
+    /// Deletes the incident records of incidents opened before `before`; how many.
+    pub fn prune_incidents(&mut self, before: i64) -> Result<u64, StorageError> {
+        let write = self.db.begin_write()?;
+        let mut removed = 0;
+        {
+            let mut oncall = write.open_table(ONCALL)?;
+            oncall.retain_in((i64::MIN, "")..(before, ""), |_, _| {
+                removed += 1;
+                false
+            })?;
+        }
+        write.commit()?;
+        Ok(removed)
+    }
+
+    /// A reader of the incident records, for other threads.
+    pub fn incidents(&self) -> IncidentStore {
+        IncidentStore { db: self.db.clone() }
     }
 
     /// Log records written since the last snapshot.

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -38,9 +38,11 @@ use crate::inbox::Input;
 use crate::json::{LabelsObject, round};
 use crate::kafka::control::Views;
 use crate::metrics::Metrics;
+use crate::oncall::schedule::Schedule;
 use crate::reload::{ReloadError, Reloader};
 use crate::sinks::decisions::why_items;
 use crate::sources::http::HttpState;
+use crate::storage::IncidentStore;
 use noisegate_engine::model::EventTime;
 use noisegate_engine::silence::Silence;
 use noisegate_engine::{Command, CommandError, IncidentSummary, Matcher, SilenceView};
@@ -65,6 +67,8 @@ pub struct AdminState {
     pub ingest: HttpState,
     /// The central layout: the partitions other replicas own, as they last published them.
     pub views: Option<Arc<Views>>,
+    /// The incident records and the team's schedule, for the on-call report.
+    pub oncall: Option<(IncidentStore, Schedule)>,
 }
 
 /// Everything but `/healthz` and `/readyz` answers 401 without a valid bearer token when `guard`
@@ -77,6 +81,8 @@ pub fn router(state: AdminState, guard: Guard) -> Router {
         .route("/api/v1/incidents/{id}", get(get_incident))
         .route("/api/v1/feedback", get(feedback))
         .route("/api/v1/inventory", get(inventory))
+        .route("/api/v1/oncall", get(oncall))
+        .route("/api/v1/oncall/incidents", get(oncall_incidents))
         .route("/api/v1/stats", get(console::stats))
         .route("/api/v1/config", get(console::config))
         .route("/-/reload", post(reload))
@@ -234,6 +240,72 @@ async fn feedback(State(state): State<AdminState>) -> Response {
         })
         .collect();
     axum::Json(body).into_response()
+}
+
+/// The on-call figures of `from..to` (RFC 3339 times, or durations back from now: `from=7d`);
+/// by default the last 7 days.
+async fn oncall(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Response {
+    let Some((store, schedule)) = state.oncall.clone() else {
+        return error(StatusCode::NOT_FOUND, "this instance keeps no incident records");
+    };
+    let (from, to) = match period(query.as_deref()) {
+        Ok(period) => period,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let computed =
+        tokio::task::spawn_blocking(move || crate::oncall::figures::from_store(&store, &schedule, from, to))
+            .await;
+    match computed {
+        Ok(Ok(figures)) => axum::Json(figures).into_response(),
+        Ok(Err(message)) => error(StatusCode::INTERNAL_SERVER_ERROR, message),
+        Err(_) => unavailable(),
+    }
+}
+
+/// The incident records of the incidents opened in `from..to` (as `/api/v1/oncall`), oldest
+/// first.
+async fn oncall_incidents(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Response {
+    let Some((store, _)) = state.oncall.clone() else {
+        return error(StatusCode::NOT_FOUND, "this instance keeps no incident records");
+    };
+    let (from, to) = match period(query.as_deref()) {
+        Ok(period) => period,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match tokio::task::spawn_blocking(move || store.read(from, to)).await {
+        Ok(Ok(values)) => axum::Json(
+            values
+                .iter()
+                .filter_map(|value| crate::oncall::record::IncidentRecord::decode(value).ok())
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Ok(Err(read_error)) => error(StatusCode::INTERNAL_SERVER_ERROR, read_error.to_string()),
+        Err(_) => unavailable(),
+    }
+}
+
+/// The `from` and `to` of a query; by default the 7 days up to now.
+fn period(query: Option<&str>) -> Result<(i64, i64), String> {
+    let now = crate::clock::now().as_millis();
+    let mut period = (None, None);
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let slot = match &*name {
+            "from" => &mut period.0,
+            "to" => &mut period.1,
+            _ => continue,
+        };
+        match crate::oncall::figures::instant(&value, now) {
+            Ok(at) => *slot = Some(at),
+            Err(message) => return Err(format!("{name}: {message}")),
+        }
+    }
+    let to = period.1.unwrap_or(now);
+    let from = period.0.unwrap_or(to - 7 * 86_400_000);
+    if from >= to {
+        return Err("from must be before to".to_owned());
+    }
+    Ok((from, to))
 }
 
 async fn reload(State(state): State<AdminState>) -> Response {

@@ -4,6 +4,7 @@ mod check;
 mod diff;
 mod explain;
 mod inventory;
+mod oncall;
 mod replay;
 mod serve;
 mod test;
@@ -119,6 +120,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The on-call report of a period: pages, how many were acted on, per shift and out of
+    /// hours, times to acknowledge and resolve, what keeps paging for nothing; trends against
+    /// the period before.
+    Report {
+        /// Start of the period: an RFC 3339 time, or a duration back from now (`30d`); by
+        /// default 7 days before its end.
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the period (as `--from`); by default now.
+        #[arg(long)]
+        to: Option<String>,
+        /// The admin API of a running instance (a token from NOISEGATE_ADMIN_TOKEN).
+        #[arg(long, conflicts_with = "store")]
+        url: Option<String>,
+        /// The store directory of an instance that is not running.
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+        /// With --store: the config whose `oncall.schedule` applies; the embedded default when
+        /// omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where to write it: HTML (`.html`) or the figures as JSON (`.json`). May be given
+        /// twice.
+        #[arg(long, required = true, value_name = "REPORT.html|REPORT.json")]
+        out: Vec<PathBuf>,
+    },
     /// Run rule test files: alerts with times and the pages expected. Exits 1 when a test fails.
     Test {
         /// Test files (YAML).
@@ -178,6 +205,14 @@ pub fn main(cli: Cli) -> ExitCode {
             return check::run(config_source(config), Overrides { topology, secrets_elsewhere });
         }
         Command::Test { files } => return test::run(&files),
+        Command::Report { from, to, url, store, config, out } => {
+            let source = match (&store, &url) {
+                (Some(dir), _) => oncall::From::Store(dir, config_source(config)),
+                (None, url) => oncall::From::Url(url.as_deref().unwrap_or("http://127.0.0.1:9464")),
+            };
+            let options = oncall::Options { source, from: from.as_deref(), to: to.as_deref(), out: &out };
+            oncall::run(&options)
+        }
         Command::Diff { input, config, topology, json } => return diff::run(&input, &config, topology, json),
         Command::Explain { id, url, decisions } => explain::run(&id, &url, decisions.as_deref()),
     };

@@ -52,6 +52,7 @@ pub struct Config {
     pub admin_tokens: Tokens,
     pub storage: StorageConfig,
     pub kafka: Option<crate::kafka::KafkaConfig>,
+    pub oncall: OncallConfig,
     /// The text it was read from, for the console's "config in force" (secrets redacted there).
     pub text: Arc<str>,
     /// Things that are valid but probably not what the operator wants.
@@ -76,6 +77,14 @@ pub struct ServerConfig {
     /// The ingest listener serves Alertmanager's reading API too (`GET /api/v2/alerts`,
     /// silences, status), for clients that only reach it; off by default.
     pub am_api_on_ingest: bool,
+}
+
+/// On-call health: incident records and what a shift is.
+#[derive(Debug, Clone)]
+pub struct OncallConfig {
+    /// How long incident records are kept.
+    pub retention: Duration,
+    pub schedule: crate::oncall::schedule::Schedule,
 }
 
 /// The durable store: write-ahead log, snapshots, outbox.
@@ -357,9 +366,11 @@ impl Validator<'_> {
             },
         };
         let kafka = raw.kafka.map(|raw| self.kafka(raw, &storage));
+        let oncall = self.oncall(raw.oncall);
         Config {
             text: Arc::from(""),
             kafka,
+            oncall,
             server,
             limits,
             engine,
@@ -837,6 +848,61 @@ impl Validator<'_> {
         }
     }
 
+    fn oncall(&mut self, raw: raw::RawOncall) -> OncallConfig {
+        use crate::oncall::schedule::{Schedule, time_of_day, weekday};
+        let retention = parse_days(raw.retention.as_deref().unwrap_or("90d")).unwrap_or_else(|message| {
+            self.error("oncall.retention", message);
+            Duration::from_secs(90 * 86_400)
+        });
+        let mut schedule = Schedule::default();
+        let raw = raw.schedule;
+        if let Some(name) = raw.timezone {
+            match jiff::tz::TimeZone::get(&name) {
+                Ok(zone) => {
+                    schedule.timezone = zone;
+                    schedule.timezone_name = name;
+                }
+                Err(error) => {
+                    self.error("oncall.schedule.timezone", format!("unknown time zone {name:?}: {error}"))
+                }
+            }
+        }
+        let time = |validator: &mut Self, path: &str, text: Option<String>, default: jiff::civil::Time| {
+            text.map_or(default, |text| {
+                time_of_day(&text).unwrap_or_else(|| {
+                    validator.error(path, format!("not a time of day {text:?} (write e.g. 09:00)"));
+                    default
+                })
+            })
+        };
+        schedule.handover = time(self, "oncall.schedule.handover", raw.handover, schedule.handover);
+        if let Some(day) = raw.handover_day {
+            match weekday(&day) {
+                Some(day) => schedule.handover_day = Some(day),
+                None => self
+                    .error("oncall.schedule.handover_day", format!("not a day {day:?} (write e.g. monday)")),
+            }
+        }
+        let hours = raw.business_hours;
+        schedule.business_from =
+            time(self, "oncall.schedule.business_hours.from", hours.from, schedule.business_from);
+        schedule.business_to =
+            time(self, "oncall.schedule.business_hours.to", hours.to, schedule.business_to);
+        if let Some(days) = hours.days {
+            schedule.business_days = [false; 7];
+            for (index, day) in days.iter().enumerate() {
+                match weekday(day) {
+                    Some(day) => schedule.business_days[day.to_monday_zero_offset() as usize] = true,
+                    None => self.error(
+                        format!("oncall.schedule.business_hours.days[{index}]"),
+                        format!("not a day {day:?} (write e.g. mon)"),
+                    ),
+                }
+            }
+        }
+        OncallConfig { retention, schedule }
+    }
+
     fn duration(&mut self, path: &str, raw: Option<String>, default: &str) -> Duration {
         let text = raw.as_deref().unwrap_or(default);
         parse_duration(text).unwrap_or_else(|message| {
@@ -864,12 +930,7 @@ struct RouteDefaults {
 }
 
 /// Parses durations written like `30s`, `5m`, `1h30m`, `250ms`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = text.parse().map_err(|error: jiff::Error| {
-        format!("invalid duration {text:?} (write e.g. 30s, 5m, 4h): {error}")
-    })?;
-    Duration::try_from(signed).map_err(|_| format!("negative duration {text:?}"))
-}
+pub use crate::clock::{parse_days, parse_duration};
 
 #[cfg(test)]
 mod tests;

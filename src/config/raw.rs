@@ -49,6 +49,35 @@ pub struct RawConfig {
     #[serde(default)]
     pub storage: RawStorage,
     pub kafka: Option<RawKafka>,
+    #[serde(default)]
+    pub oncall: RawOncall,
+}
+
+/// On-call health: how long incident records are kept, and the team's schedule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOncall {
+    pub retention: Option<String>,
+    #[serde(default)]
+    pub schedule: RawSchedule,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub timezone: Option<String>,
+    pub handover: Option<String>,
+    pub handover_day: Option<String>,
+    #[serde(default)]
+    pub business_hours: RawBusinessHours,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBusinessHours {
+    pub days: Option<Vec<String>>,
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 /// Kafka: topics to consume, where decisions go, the changelog of partitions' state.

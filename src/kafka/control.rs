@@ -38,7 +38,7 @@ use super::changelog::{COMPACTED, ensure_topic};
 use super::{KafkaConfig, Logging};
 use crate::inbox::{Input, Shared};
 use crate::metrics::Metrics;
-use noisegate_engine::model::Feedback;
+use noisegate_engine::model::{EventTime, Feedback};
 use noisegate_engine::silence::Silence;
 
 /// The layout of a message; others are skipped (and logged).
@@ -58,6 +58,9 @@ struct Envelope {
     feedback: Option<Feedback>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     view: Option<PartitionView>,
+    /// When the feedback happened, by PagerDuty's word (milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<i64>,
 }
 
 /// How often at most a partition's view is published.
@@ -237,16 +240,28 @@ impl ControlTopic {
         self.publish(
             &self.topic,
             &key,
-            Envelope { version: VERSION, silence: Some(silence.clone()), feedback: None, view: None },
+            Envelope {
+                version: VERSION,
+                silence: Some(silence.clone()),
+                feedback: None,
+                view: None,
+                at: None,
+            },
         );
     }
 
-    pub fn feedback(&self, feedback: &Feedback) {
+    pub fn feedback(&self, feedback: &Feedback, at: Option<EventTime>) {
         let key = format!("feedback/{}", feedback.dedup_key);
         self.publish(
             &self.topic,
             &key,
-            Envelope { version: VERSION, silence: None, feedback: Some(feedback.clone()), view: None },
+            Envelope {
+                version: VERSION,
+                silence: None,
+                feedback: Some(feedback.clone()),
+                view: None,
+                at: at.map(EventTime::as_millis),
+            },
         );
     }
 
@@ -290,7 +305,8 @@ impl ControlTopic {
 /// A view encoded, within `VIEW_BYTES`.
 fn fit(mut view: PartitionView) -> Option<Vec<u8>> {
     loop {
-        let envelope = Envelope { version: VERSION, silence: None, feedback: None, view: Some(view) };
+        let envelope =
+            Envelope { version: VERSION, silence: None, feedback: None, view: Some(view), at: None };
         let value = serde_json::to_vec(&envelope).ok()?;
         let mut taken = envelope.view?;
         if value.len() <= VIEW_BYTES {
@@ -481,7 +497,7 @@ impl Reader {
         let own = from == Some(self.replica);
         let shared = match decode(payload) {
             Ok(Decoded::Shared(shared @ Shared::Silence(_))) if first || !own => shared,
-            Ok(Decoded::Shared(shared @ Shared::Feedback(_))) if !first && !own => shared,
+            Ok(Decoded::Shared(shared @ Shared::Feedback(..))) if !first && !own => shared,
             Ok(Decoded::View(view)) if !own => {
                 if let Some(partition) = key.strip_prefix("view/") {
                     self.views.offer(partition, view);
@@ -511,7 +527,9 @@ fn decode(value: &[u8]) -> Result<Decoded, String> {
     }
     match (envelope.silence, envelope.feedback, envelope.view) {
         (Some(silence), None, None) => Ok(Decoded::Shared(Shared::Silence(silence))),
-        (None, Some(feedback), None) => Ok(Decoded::Shared(Shared::Feedback(feedback))),
+        (None, Some(feedback), None) => {
+            Ok(Decoded::Shared(Shared::Feedback(feedback, envelope.at.map(EventTime::from_millis))))
+        }
         (None, None, Some(view)) => Ok(Decoded::View(view)),
         _ => Err("not one of a silence, feedback or a view".to_owned()),
     }
@@ -527,7 +545,7 @@ enum Decoded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use noisegate_engine::model::{EventTime, FeedbackAction};
+    use noisegate_engine::model::FeedbackAction;
 
     #[test]
     fn messages_read_back_as_written_and_others_are_refused() {
@@ -545,6 +563,7 @@ mod tests {
             silence: Some(silence),
             feedback: None,
             view: None,
+            at: None,
         })
         .unwrap();
         let Ok(Decoded::Shared(Shared::Silence(read))) = decode(&value) else { panic!("not a silence") };
@@ -560,9 +579,12 @@ mod tests {
             silence: None,
             feedback: Some(feedback.clone()),
             view: None,
+            at: None,
         })
         .unwrap();
-        assert!(matches!(decode(&value), Ok(Decoded::Shared(Shared::Feedback(read))) if read == feedback));
+        assert!(
+            matches!(decode(&value), Ok(Decoded::Shared(Shared::Feedback(read, None))) if read == feedback)
+        );
 
         assert!(
             decode(br#"{"version": 2, "feedback": {"dedup_key": "x", "action": "Acknowledged"}}"#)

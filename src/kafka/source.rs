@@ -496,6 +496,7 @@ impl Worker {
                         capture: captured,
                         received: std::time::Instant::now(),
                         shard: Some(key.clone()),
+                        occurred_at: None,
                         applied,
                     };
                     // Waits while the engine's queue is full: Kafka keeps what is not read yet.

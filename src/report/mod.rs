@@ -5,6 +5,7 @@
 //! after) and `finish` turns what it saw and the engine's statistics into a `Report`.
 
 pub mod html;
+pub mod oncall;
 
 use std::collections::{BTreeMap, HashMap};
 

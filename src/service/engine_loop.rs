@@ -25,6 +25,7 @@ use crate::ingest::Pressure;
 use crate::kafka::control::{ControlTopic, PartitionView, VIEW_INTERVAL, ViewAlert};
 use crate::kafka::decisions::DecisionsTopic;
 use crate::metrics::{Metrics, Queue};
+use crate::oncall::record::Recorder;
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::page::PageBody;
 use crate::sinks::sink::Outgoing;
@@ -61,6 +62,8 @@ pub struct Outputs {
     pub pressure: Arc<Pressure>,
     /// Kafka: where silences and feedback go for the other replicas.
     pub control: Option<ControlTopic>,
+    /// What happens to each incident, for the on-call report.
+    pub recorder: Recorder,
 }
 
 /// The durable store and what it needs from the rest of the service.
@@ -72,6 +75,8 @@ pub struct Durability {
     pub delivered: mpsc::UnboundedReceiver<u64>,
     /// The Kafka partitions' engines, whose durable state is their changelog, not the log.
     pub shards: Shards,
+    /// How long incident records are kept.
+    pub incident_retention: Duration,
 }
 
 /// Rebuilds the engine's state from the store: the snapshot, then the log after it, applied
@@ -187,6 +192,8 @@ pub fn run(
     let mut snapshot_at = Instant::now();
     let mut history_at = Instant::now();
     let mut view_at = Instant::now();
+    // At the first step, then hourly.
+    let mut prune_at = Instant::now() - PRUNE_INTERVAL;
     let mut views_all_at = Instant::now();
     let mut step = Uncommitted::default();
     let mut stopping = false;
@@ -249,6 +256,10 @@ pub fn run(
         {
             snapshot(&engine, &mut durability.storage);
             snapshot_at = Instant::now();
+        }
+        if prune_at.elapsed() >= PRUNE_INTERVAL {
+            prune_incidents(&mut durability, &mut outputs.recorder);
+            prune_at = Instant::now();
         }
         if view_at.elapsed() >= VIEW_INTERVAL {
             if let Some(control) = &outputs.control {
@@ -341,7 +352,8 @@ fn apply(
             step.commands.push((reply, result));
         }
         Input::Shared(Shared::Silence(silence)) => logged = adopt_silence(engine, shards, silence, now, step),
-        Input::Shared(Shared::Feedback(feedback)) => {
+        Input::Shared(Shared::Feedback(feedback, at)) => {
+            context.outputs.recorder.feedback(&feedback, feedback_time(at, now));
             let held_here = engine.holds_incident(&feedback.dedup_key);
             let events = vec![Event::Feedback(feedback)];
             feedback_to_partitions(shards, &events, now, step);
@@ -582,10 +594,16 @@ fn apply_batch(
         None => {
             if batch.events.iter().any(|event| matches!(event, Event::Feedback(_))) {
                 feedback_to_partitions(shards, &batch.events, now, step);
+                let at = feedback_time(batch.occurred_at, now);
+                for event in &batch.events {
+                    if let Event::Feedback(feedback) = event {
+                        context.outputs.recorder.feedback(feedback, at);
+                    }
+                }
                 if let Some(control) = &context.outputs.control {
                     for event in &batch.events {
                         if let Event::Feedback(feedback) = event {
-                            control.feedback(feedback);
+                            control.feedback(feedback, batch.occurred_at);
                         }
                     }
                 }
@@ -633,6 +651,29 @@ fn learn_elsewhere(
     for key in changed {
         shards.changed(&key);
     }
+}
+
+/// When a responder's action happened: PagerDuty's word, unless it is over an hour from ours.
+fn feedback_time(said: Option<EventTime>, now: EventTime) -> EventTime {
+    const HOUR: i64 = 3_600_000;
+    said.filter(|at| (at.as_millis() - now.as_millis()).abs() <= HOUR).unwrap_or(now)
+}
+
+/// How often incident records past their retention are deleted.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How long a resolved incident is followed (for a responder's late action, or its alerts
+/// coming back).
+const FOLLOW_RESOLVED: Duration = Duration::from_secs(24 * 3600);
+
+fn prune_incidents(durability: &mut Durability, recorder: &mut Recorder) {
+    let now = crate::clock::now().as_millis();
+    let retention = i64::try_from(durability.incident_retention.as_millis()).unwrap_or(i64::MAX);
+    match durability.storage.prune_incidents(now.saturating_sub(retention)) {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "incident records past their retention deleted"),
+        Err(error) => tracing::error!(%error, "cannot delete old incident records"),
+    }
+    recorder.forget_resolved(now - FOLLOW_RESOLVED.as_millis() as i64);
 }
 
 /// How often every partition's view is published, changed or not.
@@ -707,9 +748,25 @@ fn commit(step: &mut Uncommitted, durability: &mut Durability, outputs: &mut Out
         durability.shards.delivered(sequence);
         delivered.push(sequence);
     }
-    let nothing = step.records.is_empty() && events.is_empty() && delivered.is_empty();
-    let committed: Result<Vec<u64>, StorageError> =
-        if nothing { Ok(Vec::new()) } else { durability.storage.commit(&step.records, &events, &delivered) };
+    let incidents: Vec<(i64, Box<str>, Vec<u8>)> = outputs
+        .recorder
+        .take_changed()
+        .into_iter()
+        .filter_map(|record| match record.encode() {
+            Ok(value) => Some((record.opened_at, record.dedup_key, value)),
+            Err(error) => {
+                tracing::error!(%error, "cannot encode an incident record");
+                None
+            }
+        })
+        .collect();
+    let nothing =
+        step.records.is_empty() && events.is_empty() && delivered.is_empty() && incidents.is_empty();
+    let committed: Result<Vec<u64>, StorageError> = if nothing {
+        Ok(Vec::new())
+    } else {
+        durability.storage.commit_with(&step.records, &events, &delivered, &incidents)
+    };
     step.records.clear();
     let sequences = answer(step, durability, committed, &events);
     let mut outgoing = Vec::with_capacity(events.len() + step.released.len());
@@ -751,6 +808,11 @@ fn sort_notifications(
         .map(|notification| (None, notification))
         .chain(step.shard_out.drain(..).map(|(key, notification)| (Some(key), notification)));
     for (shard, notification) in notifications {
+        match &notification {
+            Notification::Page(page) => outputs.recorder.page(page, !outputs.silent),
+            Notification::Digest(page) => outputs.recorder.page(page, false),
+            Notification::Decision(record) => outputs.recorder.decision(record),
+        }
         match notification {
             Notification::Page(page) if outputs.silent => {
                 tracing::info!(dedup_key = %page.dedup_key, "shadow mode: page decided, not sent");

@@ -25,6 +25,7 @@ use crate::ingest::Pressure;
 use crate::kafka::control::{ControlReader, ControlTopic};
 use crate::kafka::{self, decisions::DecisionsTopic, source::KafkaSource};
 use crate::metrics::Metrics;
+use crate::oncall::record::{IncidentRecord, Recorder};
 use crate::reload::{self, Reloader};
 use crate::sinks::dead_letters::DeadLetters;
 use crate::sinks::decisions::DecisionsLog;
@@ -37,6 +38,7 @@ use crate::sources::Ingest;
 use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
 use crate::sources::otlp::grpc::OtlpService;
+use crate::storage::IncidentStore;
 use crate::storage::{OutboxEvent, Recovery, Storage};
 use crate::tls::{Tls, TlsListener};
 use noisegate_engine::Engine;
@@ -282,6 +284,24 @@ fn start_delivery(
     Ok(Delivery { pages, digest, delivered, cancel })
 }
 
+/// The incidents the store holds as open (or resolved within a day): the recorder goes on
+/// with them. Incidents opened over a week ago are not looked for.
+fn open_incidents(store: &IncidentStore) -> Vec<IncidentRecord> {
+    let now = crate::clock::now().as_millis();
+    let values = match store.read(now - 7 * 86_400_000, i64::MAX) {
+        Ok(values) => values,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the incident records");
+            return Vec::new();
+        }
+    };
+    values
+        .iter()
+        .filter_map(|value| IncidentRecord::decode(value).ok())
+        .filter(|record| record.resolved_at.is_none_or(|resolved| resolved >= now - 86_400_000))
+        .collect()
+}
+
 /// Runs until `shutdown` is cancelled, then stops accepting, drains the engine, flushes pages
 /// (within `server.shutdown_grace`) and returns.
 pub async fn run(
@@ -321,6 +341,7 @@ pub async fn run(
         history_file: config.feedback.state_file.clone(),
         pressure: pressure.clone(),
         control: None,
+        recorder: Recorder::default(),
     };
     let capture = match &options.record {
         Some(path) => Some(
@@ -332,6 +353,8 @@ pub async fn run(
 
     let (storage, engine, outbox) = open_store(&config).await?;
     let replica = storage.replica();
+    let incident_store = storage.incidents();
+    outputs.recorder = Recorder::restore(open_incidents(&incident_store));
     // The central layout (replicas in one consumer group): silences and feedback go to every
     // replica through the control topic.
     let central = config.kafka.clone().filter(|kafka| !kafka.sources.is_empty());
@@ -357,6 +380,7 @@ pub async fn run(
 
     let views = outputs.control.as_ref().map(|control| control.views().clone());
     let durability = engine_loop::Durability {
+        incident_retention: config.oncall.retention,
         shards,
         storage,
         snapshot_every: config.storage.snapshot_every,
@@ -460,6 +484,7 @@ pub async fn run(
         started: crate::clock::now(),
         ingest: http_state.clone(),
         views,
+        oncall: Some((incident_store, config.oncall.schedule.clone())),
     };
     let ingest_guard =
         Guard { tokens: config.ingest_tokens.clone(), metrics: metrics.clone(), listener: "http" };

@@ -20,7 +20,7 @@ use crate::ingest::{
     CapturedBody, Decoded, Forward, IngestError, Limits, Pressure, Reason, SourceKind, WireFormat,
 };
 use crate::metrics::Metrics;
-use noisegate_engine::model::{Event, Labels};
+use noisegate_engine::model::{Event, EventTime, Labels};
 
 /// Decodes a body of a text format with its endpoint's decoder (replay and Kafka use it too).
 pub fn decode_text(format: WireFormat, body: &str, limits: &Limits) -> Result<Decoded, IngestError> {
@@ -129,6 +129,17 @@ impl Ingest {
         decoded: &mut Decoded,
         capture: Option<CapturedBody>,
     ) -> Result<(), IngestError> {
+        self.submit_at(source, decoded, capture, None).await
+    }
+
+    /// `submit`, with when the sender says its events happened.
+    pub async fn submit_at(
+        &self,
+        source: SourceKind,
+        decoded: &mut Decoded,
+        capture: Option<CapturedBody>,
+        occurred_at: Option<EventTime>,
+    ) -> Result<(), IngestError> {
         let accepted = decoded.accepted();
         for rejection in &decoded.rejected {
             self.metrics.rejected_record(source, rejection.reason);
@@ -150,6 +161,7 @@ impl Ingest {
             capture,
             received: std::time::Instant::now(),
             shard: None,
+            occurred_at,
             applied,
         };
         let unavailable = || IngestError::new(Reason::Unavailable, "noisegate is shutting down");

@@ -14,7 +14,7 @@ use sha2::Sha256;
 use super::http::{HttpState, read_body, status_of};
 use crate::ingest::{Decoded, IngestError, Reason, SourceKind};
 use crate::secret::Secret;
-use noisegate_engine::model::{Event, Feedback, FeedbackAction};
+use noisegate_engine::model::{Event, EventTime, Feedback, FeedbackAction};
 
 const SIGNATURE: &str = "x-pagerduty-signature";
 
@@ -26,6 +26,7 @@ struct Envelope {
 #[derive(Deserialize)]
 struct WebhookEvent {
     event_type: Option<String>,
+    occurred_at: Option<String>,
     data: Option<IncidentData>,
 }
 
@@ -59,6 +60,11 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 
 /// The feedback a webhook event carries, if it is about an incident noisegate can name.
 pub fn decode(body: &[u8]) -> Result<Option<Feedback>, IngestError> {
+    decode_timed(body).map(|feedback| feedback.map(|(feedback, _)| feedback))
+}
+
+/// `decode`, with when PagerDuty says it happened (`occurred_at`, when it is a valid time).
+pub fn decode_timed(body: &[u8]) -> Result<Option<(Feedback, Option<EventTime>)>, IngestError> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|error| {
         IngestError::new(Reason::Malformed, format!("not a PagerDuty webhook event: {error}"))
     })?;
@@ -75,8 +81,12 @@ pub fn decode(body: &[u8]) -> Result<Option<Feedback>, IngestError> {
         // Other event types (pings, annotations, priority changes) say nothing noisegate uses.
         _ => return Ok(None),
     };
+    let occurred_at = event
+        .occurred_at
+        .and_then(|text| text.parse::<jiff::Timestamp>().ok())
+        .map(|time| EventTime::from_millis(time.as_millisecond()));
     let key = event.data.and_then(|data| data.incident_key).filter(|key| !key.is_empty());
-    Ok(key.map(|key| Feedback { dedup_key: key.into_boxed_str(), action }))
+    Ok(key.map(|key| (Feedback { dedup_key: key.into_boxed_str(), action }, occurred_at)))
 }
 
 pub async fn receive(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
@@ -107,8 +117,9 @@ pub async fn receive(State(state): State<HttpState>, headers: HeaderMap, body: B
     if !verify(&state.feedback_secrets, signature, &bytes) {
         return refuse(StatusCode::FORBIDDEN, Reason::Unauthenticated, "invalid X-PagerDuty-Signature");
     }
-    let feedback = match decode(&bytes) {
-        Ok(feedback) => feedback,
+    let (feedback, occurred_at) = match decode_timed(&bytes) {
+        Ok(Some((feedback, occurred_at))) => (Some(feedback), occurred_at),
+        Ok(None) => (None, None),
         Err(error) => {
             ingest.reject(source, &error);
             return (
@@ -123,7 +134,7 @@ pub async fn receive(State(state): State<HttpState>, headers: HeaderMap, body: B
         rejected: Vec::new(),
         read: 0,
     };
-    match ingest.submit(source, &mut decoded, None).await {
+    match ingest.submit_at(source, &mut decoded, None, occurred_at).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => {
             ingest.reject(source, &error);

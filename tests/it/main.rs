@@ -15,6 +15,7 @@ mod inventory;
 mod kafka;
 mod kafka_tls;
 mod learning;
+mod oncall;
 mod opsgenie;
 mod otlp;
 mod overload;

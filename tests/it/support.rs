@@ -586,6 +586,7 @@ pub async fn post_json(url: &str, body: &str) -> (u16, String) {
 pub struct Process {
     pub child: std::process::Child,
     pub http_addr: String,
+    pub admin_addr: String,
     lines: std::sync::mpsc::Receiver<String>,
 }
 
@@ -610,9 +611,11 @@ impl Process {
                 }
             }
         });
-        let mut process = Process { child, http_addr: String::new(), lines };
+        let mut process = Process { child, http_addr: String::new(), admin_addr: String::new(), lines };
         let serving = process.wait_log("noisegate serving");
         process.http_addr = serving["fields"]["http_addr"].as_str().expect("http_addr is logged").to_owned();
+        process.admin_addr =
+            serving["fields"]["admin_addr"].as_str().expect("admin_addr is logged").to_owned();
         process
     }
 
@@ -632,6 +635,10 @@ impl Process {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http_addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
     }
 
     /// SIGKILL: no shutdown, no flush, nothing.
