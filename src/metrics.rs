@@ -14,6 +14,8 @@ use noisegate_engine::inventory::LearnStats;
 use noisegate_engine::{EngineStats, PageAction};
 
 /// Buckets of `noisegate_ingest_to_engine_seconds`: half a millisecond to five seconds.
+/// Seconds, from half a minute to a day.
+const ONCALL_BUCKETS: [f64; 10] = [30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 86400.0];
 const INGEST_BUCKETS: [f64; 13] =
     [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
 
@@ -26,6 +28,18 @@ struct SourceLabel {
 struct SourceReasonLabels {
     source: &'static str,
     reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PageTierLabels {
+    tier: String,
+    /// `business` or `out_of_hours`.
+    hours: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ByLabel {
+    by: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -132,6 +146,12 @@ pub struct Metrics {
     kafka_partitions: Gauge,
     kafka_checkpoints: Counter,
     ingest_to_engine: Histogram,
+    oncall_pages: Family<PageTierLabels, Counter>,
+    oncall_acknowledged: Family<ByLabel, Counter>,
+    oncall_resolved: Family<ByLabel, Counter>,
+    oncall_to_acknowledge: Histogram,
+    oncall_to_resolve: Histogram,
+    oncall_open: Gauge,
     inventory_entries: Family<KindLabel, Gauge>,
     inventory_learned: Counter,
     inventory_expired: Counter,
@@ -352,6 +372,42 @@ impl Metrics {
                 "From a decoded request's hand-off to the engine to the engine having applied it (and made the decisions due then)",
                 Histogram::new(INGEST_BUCKETS),
             ),
+            oncall_pages: registered(
+                &mut registry,
+                "oncall_pages",
+                "Incidents paged (their first page), by tier and by whether it came in business hours (oncall.schedule)",
+                Family::default(),
+            ),
+            oncall_acknowledged: registered(
+                &mut registry,
+                "oncall_acknowledged",
+                "Incidents acknowledged, by whom: pagerduty (a responder, through the webhook) or alerts (upstream)",
+                Family::default(),
+            ),
+            oncall_resolved: registered(
+                &mut registry,
+                "oncall_resolved",
+                "Incidents resolved, by whom: pagerduty (a responder) or alerts (none firing any more)",
+                Family::default(),
+            ),
+            oncall_to_acknowledge: registered(
+                &mut registry,
+                "oncall_time_to_acknowledge_seconds",
+                "From an incident's page to its acknowledgement",
+                Histogram::new(ONCALL_BUCKETS),
+            ),
+            oncall_to_resolve: registered(
+                &mut registry,
+                "oncall_time_to_resolve_seconds",
+                "From an incident's page to its resolution",
+                Histogram::new(ONCALL_BUCKETS),
+            ),
+            oncall_open: registered(
+                &mut registry,
+                "oncall_followed_incidents",
+                "Incidents whose life is being recorded (open, or resolved within a day)",
+                Gauge::default(),
+            ),
             kafka_errors: registered(
                 &mut registry,
                 "kafka_errors",
@@ -508,6 +564,32 @@ impl Metrics {
     /// A request refused, or a log line not mined, because `limit` was reached.
     pub fn ingest_to_engine(&self, seconds: f64) {
         self.ingest_to_engine.observe(seconds);
+    }
+
+    /// What just happened to incidents, for the on-call figures.
+    pub fn oncall(&self, transitions: &[crate::oncall::record::Transition], followed: usize) {
+        use crate::oncall::record::Transition;
+        for transition in transitions {
+            match transition {
+                Transition::Paged { tier, out_of_hours } => {
+                    let hours = if *out_of_hours { "out_of_hours" } else { "business" };
+                    self.oncall_pages.get_or_create(&PageTierLabels { tier: tier.to_string(), hours }).inc();
+                }
+                Transition::Acknowledged { by, seconds } => {
+                    self.oncall_acknowledged.get_or_create(&ByLabel { by: by.as_str() }).inc();
+                    if let Some(seconds) = seconds {
+                        self.oncall_to_acknowledge.observe(*seconds);
+                    }
+                }
+                Transition::Resolved { by, seconds } => {
+                    self.oncall_resolved.get_or_create(&ByLabel { by: by.as_str() }).inc();
+                    if let Some(seconds) = seconds {
+                        self.oncall_to_resolve.observe(*seconds);
+                    }
+                }
+            }
+        }
+        self.oncall_open.set(i64::try_from(followed).unwrap_or(i64::MAX));
     }
 
     pub fn kafka_error(&self, operation: &'static str) {

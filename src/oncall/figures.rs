@@ -3,7 +3,8 @@
 //! were acknowledged and resolved, what keeps paging for nothing, and the same for the period
 //! before, for trends.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -146,16 +147,19 @@ pub fn figures(records: &[IncidentRecord], schedule: &Schedule, from: i64, to: i
         summary,
         previous,
         shifts,
-        days: days(&current, schedule),
-        teams: counts(paged.iter().map(|record| vec![record.routing_key.to_string()])),
+        days: days(&current, schedule, from, to),
+        teams: counts(paged.iter().map(|record| Cow::Borrowed(&*record.routing_key))),
         services: counts(
-            paged.iter().map(|record| record.services.iter().map(|name| name.to_string()).collect()),
+            paged.iter().flat_map(|record| record.services.iter().map(|name| Cow::Borrowed(&**name))),
         ),
         noisy: noisy(&paged),
-        recurring: counts(paged.iter().map(|record| {
-            let mut kinds: Vec<&str> = record.kinds.iter().map(|kind| &**kind).collect();
-            kinds.sort_unstable();
-            vec![kinds.join(", ")]
+        recurring: counts(paged.iter().map(|record| match &record.kinds[..] {
+            [kind] => Cow::Borrowed(&**kind),
+            kinds => {
+                let mut kinds: Vec<&str> = kinds.iter().map(|kind| &**kind).collect();
+                kinds.sort_unstable();
+                Cow::Owned(kinds.join(", "))
+            }
         }))
         .into_iter()
         .filter(|count| count.pages >= 2)
@@ -254,22 +258,26 @@ fn shifts_of(records: &[&IncidentRecord], schedule: &Schedule, from: i64, to: i6
             }
         })
         .collect();
+    // The shift a page came in: the last that started before it (no time zone arithmetic per
+    // page).
     for record in records {
         let Some(paged_at) = record.paged_at else { continue };
-        let start = schedule.shift_start(paged_at);
-        if let Ok(index) = shifts.binary_search_by_key(&start, |shift| shift.start) {
-            shifts[index].pages += 1;
-            shifts[index].out_of_hours += usize::from(schedule.out_of_hours(paged_at));
-        }
+        let Some(index) = starts.partition_point(|start| *start <= paged_at).checked_sub(1) else { continue };
+        shifts[index].pages += 1;
+        shifts[index].out_of_hours += usize::from(schedule.out_of_hours(paged_at));
     }
     shifts
 }
 
-fn days(records: &[&IncidentRecord], schedule: &Schedule) -> Vec<Day> {
-    let mut days: BTreeMap<String, Day> = BTreeMap::new();
+/// Pages per local day of `from..to` and tier: the days with any, in order.
+fn days(records: &[&IncidentRecord], schedule: &Schedule, from: i64, to: i64) -> Vec<Day> {
+    let starts = schedule.day_starts(from, to);
+    let mut days: Vec<Day> =
+        starts.iter().map(|&start| Day { day: schedule.day(start), ..Day::default() }).collect();
     for record in records {
         let at = record.paged_at.unwrap_or(record.opened_at);
-        let day = days.entry(schedule.day(at)).or_default();
+        let Some(index) = starts.partition_point(|start| *start <= at).checked_sub(1) else { continue };
+        let day = &mut days[index];
         match (&*record.tier, record.paged_at.is_some()) {
             ("page_high", true) => day.page_high += 1,
             ("page_low", true) => day.page_low += 1,
@@ -277,18 +285,18 @@ fn days(records: &[&IncidentRecord], schedule: &Schedule) -> Vec<Day> {
             _ => {}
         }
     }
-    days.into_iter().map(|(name, day)| Day { day: name, ..day }).collect()
+    days.retain(|day| day.page_high + day.page_low + day.digest > 0);
+    days
 }
 
-/// How many records name each value, most first (then by name).
-fn counts(names: impl Iterator<Item = Vec<String>>) -> Vec<Count> {
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for names in names {
-        for name in names.into_iter().filter(|name| !name.is_empty()) {
-            *counts.entry(name).or_default() += 1;
-        }
+/// How often each name comes, most first (then by name); the first 20.
+fn counts<'a>(names: impl Iterator<Item = Cow<'a, str>>) -> Vec<Count> {
+    let mut counts: HashMap<Cow<'a, str>, usize> = HashMap::new();
+    for name in names.filter(|name| !name.is_empty()) {
+        *counts.entry(name).or_default() += 1;
     }
-    let mut counts: Vec<Count> = counts.into_iter().map(|(name, pages)| Count { name, pages }).collect();
+    let mut counts: Vec<Count> =
+        counts.into_iter().map(|(name, pages)| Count { name: name.into_owned(), pages }).collect();
     counts.sort_by(|left, right| right.pages.cmp(&left.pages).then_with(|| left.name.cmp(&right.name)));
     counts.truncate(20);
     counts

@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use super::schedule::Schedule;
 use noisegate_engine::model::{EventTime, Feedback, FeedbackAction};
 use noisegate_engine::{DecisionKind, DecisionRecord, Page, PageAction, Tier};
 
@@ -95,6 +96,11 @@ impl IncidentRecord {
 
 const VERSION: u8 = 1;
 
+/// Seconds from the incident's page to `at`, if it paged.
+fn since_page(record: &IncidentRecord, at: i64) -> Option<f64> {
+    record.paged_at.map(|paged| (at - paged).max(0) as f64 / 1000.0)
+}
+
 fn tier_rank(tier: &str) -> u8 {
     match tier {
         "page_high" => 3,
@@ -104,29 +110,46 @@ fn tier_rank(tier: &str) -> u8 {
     }
 }
 
+/// What just happened to an incident, for the metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// Its first page, at its tier, in business hours or not.
+    Paged { tier: Box<str>, out_of_hours: bool },
+    /// Acknowledged, this many seconds after its page.
+    Acknowledged { by: By, seconds: Option<f64> },
+    /// Resolved, this many seconds after its page (if it paged).
+    Resolved { by: By, seconds: Option<f64> },
+}
+
 /// Follows the open incidents; hands the ones that changed to the store.
 #[derive(Default)]
 pub struct Recorder {
     open: HashMap<Box<str>, IncidentRecord>,
     changed: BTreeSet<Box<str>>,
+    transitions: Vec<Transition>,
+    schedule: Schedule,
 }
 
 impl Recorder {
-    /// Carries on with the incidents the store holds as open.
-    pub fn restore(open: impl IntoIterator<Item = IncidentRecord>) -> Recorder {
+    /// Carries on with the incidents the store holds as open; `schedule` says what is out of
+    /// hours.
+    pub fn restore(open: impl IntoIterator<Item = IncidentRecord>, schedule: Schedule) -> Recorder {
         let open = open.into_iter().map(|record| (record.dedup_key.clone(), record)).collect();
-        Recorder { open, changed: BTreeSet::new() }
+        Recorder { open, changed: BTreeSet::new(), transitions: Vec::new(), schedule }
     }
 
-    fn entry(&mut self, dedup_key: &str, at: EventTime) -> &mut IncidentRecord {
-        let key: Box<str> = dedup_key.into();
-        self.changed.insert(key.clone());
-        self.open.entry(key).or_insert_with(|| IncidentRecord::new(dedup_key, at.as_millis()))
+    /// What happened since last taken.
+    pub fn take_transitions(&mut self) -> Vec<Transition> {
+        std::mem::take(&mut self.transitions)
     }
 
     pub fn decision(&mut self, decision: &DecisionRecord) {
         let at = decision.at.as_millis();
-        let record = self.entry(&decision.dedup_key, decision.at);
+        self.changed.insert(decision.dedup_key.as_ref().into());
+        let record = self
+            .open
+            .entry(decision.dedup_key.as_ref().into())
+            .or_insert_with(|| IncidentRecord::new(&decision.dedup_key, at));
         if tier_rank(decision.tier.as_str()) > tier_rank(&record.tier) {
             record.tier = decision.tier.as_str().into();
         }
@@ -143,12 +166,16 @@ impl Recorder {
                 if record.acknowledged_at.is_none() {
                     record.acknowledged_at = Some(at);
                     record.acknowledged_by = Some(By::Alerts);
+                    let seconds = since_page(record, at);
+                    self.transitions.push(Transition::Acknowledged { by: By::Alerts, seconds });
                 }
             }
             DecisionKind::Resolved | DecisionKind::Paged(PageAction::Resolve) => {
                 if record.resolved_at.is_none() {
                     record.resolved_at = Some(at);
                     record.resolved_by = Some(By::Alerts);
+                    let seconds = since_page(record, at);
+                    self.transitions.push(Transition::Resolved { by: By::Alerts, seconds });
                 }
             }
             DecisionKind::Opened
@@ -160,7 +187,12 @@ impl Recorder {
 
     /// A page (or a digest entry, `paged: false`) about an incident.
     pub fn page(&mut self, page: &Page, paged: bool) {
-        let record = self.entry(&page.dedup_key, page.incident.opened_at);
+        self.changed.insert(page.dedup_key.as_ref().into());
+        let opened_at = page.incident.opened_at.as_millis();
+        let record = self
+            .open
+            .entry(page.dedup_key.as_ref().into())
+            .or_insert_with(|| IncidentRecord::new(&page.dedup_key, opened_at));
         record.opened_at = record.opened_at.min(page.incident.opened_at.as_millis());
         record.routing_key = page.routing_key.as_ref().into();
         record.alerts = record.alerts.max((page.incident.firing + page.incident.resolved) as u64);
@@ -178,7 +210,11 @@ impl Recorder {
         }
         if paged && page.action == PageAction::Trigger {
             if record.paged_at.is_none() {
-                record.paged_at = Some(page.at.as_millis());
+                let at = page.at.as_millis();
+                record.paged_at = Some(at);
+                // Its tier: that of the decision that sent it, recorded just before.
+                let out_of_hours = self.schedule.out_of_hours(at);
+                self.transitions.push(Transition::Paged { tier: record.tier.clone(), out_of_hours });
             } else if record.resolved_at.take().is_some() {
                 // Its alerts came back after it resolved: the same incident, paged again.
                 record.reopened += 1;
@@ -197,12 +233,19 @@ impl Recorder {
                 if record.acknowledged_by != Some(By::PagerDuty) {
                     record.acknowledged_at = Some(at);
                     record.acknowledged_by = Some(By::PagerDuty);
+                    let seconds = since_page(record, at);
+                    self.transitions.push(Transition::Acknowledged { by: By::PagerDuty, seconds });
                 }
             }
             FeedbackAction::Resolved => {
                 if record.resolved_by != Some(By::PagerDuty) {
+                    let first = record.resolved_at.is_none();
                     record.resolved_at = Some(at);
                     record.resolved_by = Some(By::PagerDuty);
+                    if first {
+                        let seconds = since_page(record, at);
+                        self.transitions.push(Transition::Resolved { by: By::PagerDuty, seconds });
+                    }
                 }
             }
             FeedbackAction::Escalated => {

@@ -79,6 +79,29 @@ impl Schedule {
         }
     }
 
+    /// The local midnights of the days `from..to` overlaps, the first at or before `from`.
+    pub fn day_starts(&self, from: i64, to: i64) -> Vec<i64> {
+        let Ok(instant) = Timestamp::from_millisecond(from) else { return Vec::new() };
+        let mut day = instant.to_zoned_datetime(self.timezone.clone()).date();
+        let mut starts = Vec::new();
+        while starts.len() < 100_000 {
+            let Ok(start) =
+                day.to_zoned_datetime(self.timezone.clone()).map(|start| start.timestamp().as_millisecond())
+            else {
+                break;
+            };
+            if start >= to {
+                break;
+            }
+            starts.push(start);
+            match day.tomorrow() {
+                Ok(tomorrow) => day = tomorrow,
+                Err(_) => break,
+            }
+        }
+        starts
+    }
+
     /// The local date of `at`, as `2026-03-29`.
     pub fn day(&self, at: i64) -> String {
         match Timestamp::from_millisecond(at) {

@@ -243,6 +243,7 @@ pub fn run(
             .growth_bytes
             .store(engine.growth_bytes() + durability.shards.growth_bytes(), Ordering::Relaxed);
         commit(&mut step, &mut durability, &mut outputs);
+        metrics.oncall(&outputs.recorder.take_transitions(), outputs.recorder.open());
         collect_snapshot(&mut durability.storage, false);
         // A snapshot needs memory the size of the state until it is written: none while memory
         // is short (the log, on disk, grows meanwhile).

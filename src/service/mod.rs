@@ -354,7 +354,7 @@ pub async fn run(
     let (storage, engine, outbox) = open_store(&config).await?;
     let replica = storage.replica();
     let incident_store = storage.incidents();
-    outputs.recorder = Recorder::restore(open_incidents(&incident_store));
+    outputs.recorder = Recorder::restore(open_incidents(&incident_store), config.oncall.schedule.clone());
     // The central layout (replicas in one consumer group): silences and feedback go to every
     // replica through the control topic.
     let central = config.kafka.clone().filter(|kafka| !kafka.sources.is_empty());

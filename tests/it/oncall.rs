@@ -111,6 +111,16 @@ async fn acknowledgements_and_resolves_at_known_times_give_exact_figures() {
     assert!(figures["feedback"].as_bool().unwrap());
     assert_eq!(figures["noisy"][0]["kind"], "DiskSlow");
 
+    // The same as metrics, for Grafana.
+    let pages =
+        server.metric("noisegate_oncall_pages_total{tier=\"page_high\",hours=\"out_of_hours\"}").await;
+    assert_eq!(pages, 2.0);
+    assert_eq!(server.metric("noisegate_oncall_acknowledged_total{by=\"pagerduty\"}").await, 1.0);
+    assert_eq!(server.metric("noisegate_oncall_resolved_total{by=\"pagerduty\"}").await, 1.0);
+    assert_eq!(server.metric("noisegate_oncall_resolved_total{by=\"alerts\"}").await, 1.0);
+    assert_eq!(server.metric("noisegate_oncall_time_to_acknowledge_seconds_sum").await, 120.0);
+    assert_eq!(server.metric("noisegate_oncall_time_to_resolve_seconds_count").await, 2.0);
+
     // The command line renders the same figures from the running instance.
     let dir = tempfile::tempdir().unwrap();
     let (html, json) = (temp_path(&dir, "report.html"), temp_path(&dir, "report.json"));
