@@ -1,6 +1,7 @@
 //! Replay: a capture fed through the same engine `serve` runs, on the capture's own event
 //! times, as fast as the CPU allows. Writes the pages file.
 
+use crate::oncall::record::Recorder;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -126,6 +127,8 @@ pub struct Files {
     pub decisions: Option<DecisionsLog>,
     pub collector: Option<Collector>,
     pub client_url: Option<String>,
+    /// Each incident's life, for the on-call report, and the last event time seen.
+    pub recorder: Option<(Recorder, EventTime)>,
 }
 
 impl Watch for Files {
@@ -133,11 +136,21 @@ impl Watch for Files {
         if let Some(collector) = &mut self.collector {
             collector.batch(at, events);
         }
+        if let Some((_, last)) = &mut self.recorder {
+            *last = (*last).max(at);
+        }
     }
 
     fn notification(&mut self, notification: &Notification) -> anyhow::Result<()> {
         if let Some(collector) = &mut self.collector {
             collector.notification(notification);
+        }
+        if let Some((recorder, _)) = &mut self.recorder {
+            match notification {
+                Notification::Page(page) => recorder.page(page, true),
+                Notification::Digest(page) => recorder.page(page, false),
+                Notification::Decision(record) => recorder.decision(record),
+            }
         }
         match notification {
             Notification::Page(page) => {

@@ -73,6 +73,10 @@ enum Command {
         /// May be given twice.
         #[arg(long, value_name = "REPORT.html|REPORT.json")]
         report: Vec<PathBuf>,
+        /// Write the on-call report of the capture's span (no responder feedback in a capture:
+        /// the report says so). May be given twice.
+        #[arg(long, value_name = "ONCALL.html|ONCALL.json")]
+        oncall_report: Vec<PathBuf>,
     },
     /// Explain an incident's decisions: from a running instance, or from a decisions log.
     Explain {
@@ -186,6 +190,7 @@ pub fn main(cli: Cli) -> ExitCode {
             history,
             history_out,
             report,
+            oncall_report,
         } => {
             let files = replay::Files {
                 input: &input,
@@ -194,6 +199,7 @@ pub fn main(cli: Cli) -> ExitCode {
                 history: history.as_deref(),
                 history_out: history_out.as_deref(),
                 reports: &report,
+                oncall_reports: &oncall_report,
             };
             replay::run(config_source(config), Overrides { topology, ..Overrides::default() }, &files)
         }

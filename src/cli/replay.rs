@@ -4,11 +4,14 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use crate::config::{self, ConfigSource, Overrides};
+use crate::oncall::figures::figures;
+use crate::oncall::record::Recorder;
 use crate::replay::{self, Replay};
-use crate::report::{Collector, html};
+use crate::report::{Collector, html, oncall};
 use crate::service::history;
 use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pages_file::PagesWriter;
+use noisegate_engine::model::EventTime;
 
 /// The files a replay reads and writes.
 pub struct Files<'a> {
@@ -19,12 +22,14 @@ pub struct Files<'a> {
     pub history_out: Option<&'a Path>,
     /// Reports to write, HTML or JSON by extension.
     pub reports: &'a [PathBuf],
+    /// On-call reports of the capture's span, HTML or JSON by extension.
+    pub oncall_reports: &'a [PathBuf],
 }
 
 pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> anyhow::Result<()> {
     let config =
         config::load(&source, &overrides).map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
-    for path in files.reports {
+    for path in files.reports.iter().chain(files.oncall_reports) {
         report_format(path)?;
     }
     let started = Instant::now();
@@ -46,6 +51,8 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
         decisions,
         collector: (!files.reports.is_empty()).then(Collector::default),
         client_url: config.pagerduty.client_url.clone(),
+        recorder: (!files.oncall_reports.is_empty())
+            .then(|| (Recorder::restore([], config.oncall.schedule.clone()), EventTime::default())),
     };
     let (summary, history) = replay.run(files.input, &mut watch)?;
     if let Some(collector) = watch.collector {
@@ -63,6 +70,22 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
             let text = match report_format(path)? {
                 Format::Html => html::render(&report),
                 Format::Json => serde_json::to_string_pretty(&report)?,
+            };
+            std::fs::write(path, text).with_context(|| format!("cannot write report {}", path.display()))?;
+        }
+    }
+    if let Some((mut recorder, last)) = watch.recorder.take() {
+        let records = recorder.take_changed();
+        // The capture's span: from its first incident to its last event.
+        let from = records.iter().map(|record| record.opened_at).min().unwrap_or(last.as_millis());
+        let to = last.as_millis().max(from) + 1;
+        let figures = figures(&records, &config.oncall.schedule, from, to);
+        for path in files.oncall_reports {
+            let text = match report_format(path)? {
+                Format::Html => {
+                    oncall::render(&figures, &format!("On-call health: {}", capture_name(files.input)))
+                }
+                Format::Json => serde_json::to_string_pretty(&figures)?,
             };
             std::fs::write(path, text).with_context(|| format!("cannot write report {}", path.display()))?;
         }
@@ -100,6 +123,14 @@ fn report_format(path: &Path) -> anyhow::Result<Format> {
     match path.extension().and_then(|extension| extension.to_str()) {
         Some("html" | "htm") => Ok(Format::Html),
         Some("json") => Ok(Format::Json),
-        _ => anyhow::bail!("--report {}: name it .html or .json", path.display()),
+        _ => anyhow::bail!("{}: name it .html or .json", path.display()),
     }
+}
+
+/// A capture's folder and file name (`hotel-24h/capture.jsonl.gz`), for titles.
+fn capture_name(path: &Path) -> String {
+    let mut parts: Vec<String> =
+        path.components().rev().take(2).map(|part| part.as_os_str().to_string_lossy().into_owned()).collect();
+    parts.reverse();
+    parts.join("/")
 }

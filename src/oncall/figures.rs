@@ -95,8 +95,10 @@ pub struct Count {
 pub struct Noisy {
     pub kind: String,
     pub pages: usize,
+    /// Pages of it that were noise: nobody acted on them (with feedback), or they were over
+    /// too soon or flapped (without).
     pub never_acted: usize,
-    /// Resolved by its alerts before anyone acknowledged it.
+    /// Resolved by its alerts within ten minutes, before anyone acknowledged it.
     pub resolved_unacknowledged: usize,
     /// Paged again after it had resolved.
     pub flapping: usize,
@@ -140,6 +142,9 @@ pub fn figures(records: &[IncidentRecord], schedule: &Schedule, from: i64, to: i
         shifts_of(&before, schedule, from - length, from).iter().map(|shift| shift.pages).max().unwrap_or(0);
     let paged: Vec<&IncidentRecord> =
         current.iter().copied().filter(|record| record.paged_at.is_some()).collect();
+    let feedback = current.iter().any(|record| {
+        record.acknowledged_by == Some(By::PagerDuty) || record.resolved_by == Some(By::PagerDuty)
+    });
     Figures {
         from,
         to,
@@ -152,7 +157,7 @@ pub fn figures(records: &[IncidentRecord], schedule: &Schedule, from: i64, to: i
         services: counts(
             paged.iter().flat_map(|record| record.services.iter().map(|name| Cow::Borrowed(&**name))),
         ),
-        noisy: noisy(&paged),
+        noisy: noisy(&paged, feedback),
         recurring: counts(paged.iter().map(|record| match &record.kinds[..] {
             [kind] => Cow::Borrowed(&**kind),
             kinds => {
@@ -164,9 +169,7 @@ pub fn figures(records: &[IncidentRecord], schedule: &Schedule, from: i64, to: i
         .into_iter()
         .filter(|count| count.pages >= 2)
         .collect(),
-        feedback: current.iter().any(|record| {
-            record.acknowledged_by == Some(By::PagerDuty) || record.resolved_by == Some(By::PagerDuty)
-        }),
+        feedback,
     }
 }
 
@@ -185,6 +188,10 @@ fn summarize(records: &[&IncidentRecord], schedule: &Schedule) -> Summary {
     let paged: Vec<&IncidentRecord> =
         records.iter().copied().filter(|record| record.paged_at.is_some()).collect();
     let acted = paged.iter().filter(|record| record.acted()).count();
+    // Without responder feedback, whether anyone acted is unknown, not "nobody".
+    let feedback = records.iter().any(|record| {
+        record.acknowledged_by == Some(By::PagerDuty) || record.resolved_by == Some(By::PagerDuty)
+    });
     let seconds = |end: fn(&IncidentRecord) -> Option<i64>| -> Vec<f64> {
         paged
             .iter()
@@ -198,7 +205,7 @@ fn summarize(records: &[&IncidentRecord], schedule: &Schedule) -> Summary {
         pages_low: paged.iter().filter(|record| &*record.tier == "page_low").count(),
         acted,
         never_acknowledged: paged.iter().filter(|record| record.acknowledged_at.is_none()).count(),
-        actionable: (!paged.is_empty()).then(|| acted as f64 / paged.len() as f64),
+        actionable: (feedback && !paged.is_empty()).then(|| acted as f64 / paged.len() as f64),
         out_of_hours: paged
             .iter()
             .filter(|record| record.paged_at.is_some_and(|at| schedule.out_of_hours(at)))
@@ -302,9 +309,23 @@ fn counts<'a>(names: impl Iterator<Item = Cow<'a, str>>) -> Vec<Count> {
     counts
 }
 
-fn noisy(paged: &[&IncidentRecord]) -> Vec<Noisy> {
+/// A page resolved by its alerts this soon, unacknowledged, was over before anyone could act.
+const BLIP: i64 = 10 * 60_000;
+
+/// The kinds whose pages were noise: with responder feedback, pages nobody acted on; without
+/// it (a replay, or no webhook), only what is noise by itself: pages over within `BLIP`
+/// unacknowledged, and flapping ones (a real outage nobody could acknowledge is no noise).
+fn noisy(paged: &[&IncidentRecord], feedback: bool) -> Vec<Noisy> {
     let mut kinds: BTreeMap<&str, Noisy> = BTreeMap::new();
     for record in paged {
+        let blip = record.resolved_by == Some(By::Alerts)
+            && record.acknowledged_at.is_none()
+            && record
+                .paged_at
+                .zip(record.resolved_at)
+                .is_some_and(|(paged, resolved)| resolved - paged <= BLIP);
+        let flapping = record.reopened > 0;
+        let noise = if feedback { !record.acted() } else { blip || flapping };
         for kind in &record.kinds {
             let noisy = kinds.entry(kind).or_insert_with(|| Noisy {
                 kind: kind.to_string(),
@@ -315,10 +336,9 @@ fn noisy(paged: &[&IncidentRecord]) -> Vec<Noisy> {
                 suggestion: String::new(),
             });
             noisy.pages += 1;
-            noisy.never_acted += usize::from(!record.acted());
-            noisy.resolved_unacknowledged +=
-                usize::from(record.resolved_by == Some(By::Alerts) && record.acknowledged_at.is_none());
-            noisy.flapping += usize::from(record.reopened > 0);
+            noisy.never_acted += usize::from(noise);
+            noisy.resolved_unacknowledged += usize::from(blip);
+            noisy.flapping += usize::from(flapping);
         }
     }
     let mut noisy: Vec<Noisy> = kinds.into_values().filter(|noisy| noisy.never_acted > 0).collect();
@@ -335,13 +355,14 @@ fn noisy(paged: &[&IncidentRecord]) -> Vec<Noisy> {
 /// What would have kept a kind's pages off the pager, from how they ended.
 fn suggestion(kind: &Noisy) -> String {
     let name = &kind.kind;
-    if kind.flapping * 2 >= kind.pages {
+    // Of its noisy pages, what most of them did.
+    if kind.flapping * 2 >= kind.never_acted {
         format!(
             "{name} flaps: a longer settle time (scoring.settle) or a `for:` on its rule would page it once it holds"
         )
-    } else if kind.resolved_unacknowledged * 2 >= kind.pages {
+    } else if kind.resolved_unacknowledged * 2 >= kind.never_acted {
         format!(
-            "{name} resolves on its own before anyone looks: a settle time, or a catalog class of noise, would send it to the digest"
+            "{name} resolves on its own within minutes, before anyone looks: a settle time, or a catalog class of noise, would send it to the digest"
         )
     } else {
         format!(

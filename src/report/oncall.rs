@@ -23,12 +23,12 @@ pub fn render(figures: &Figures, title: &str) -> String {
     );
     let _ = write!(
         out,
-        "<h1>{}</h1><p class=\"muted\">{} to {} ({}); compared with the {} days before.</p>",
+        "<h1>{}</h1><p class=\"muted\">{} to {} ({}); compared with the {} before.</p>",
         escape(title),
         escape(&time(figures.from)),
         escape(&time(figures.to)),
         escape(&figures.timezone),
-        (figures.to - figures.from) / 86_400_000,
+        length(figures.to - figures.from),
     );
     if !figures.feedback {
         out.push_str(
@@ -46,7 +46,7 @@ pub fn render(figures: &Figures, title: &str) -> String {
         out.push_str("<p class=\"muted\">Every page was acted on.</p>");
     } else {
         out.push_str(
-            "<table><tr><th>Alert kind</th><th>Pages</th><th>Not acted on</th><th>Resolved unacknowledged</th><th>Flapping</th><th>What would have kept it off the pager</th></tr>",
+            "<table><tr><th>Alert kind</th><th>Pages</th><th>Noise</th><th>Over within 10 min</th><th>Flapping</th><th>What would have kept it off the pager</th></tr>",
         );
         for noisy in &figures.noisy {
             let _ = write!(
@@ -69,12 +69,20 @@ pub fn render(figures: &Figures, title: &str) -> String {
     out
 }
 
+/// A period's length, in days when it is a day or more.
+fn length(millis: i64) -> String {
+    let hours = millis as f64 / 3_600_000.0;
+    if hours >= 24.0 { format!("{:.0} days", hours / 24.0) } else { format!("{hours:.0} hours") }
+}
+
 fn time(at: i64) -> String {
     jiff::Timestamp::from_millisecond(at).map_or_else(|_| at.to_string(), |time| time.to_string())
 }
 
 fn cards(out: &mut String, now: &Summary, before: &Summary) {
     out.push_str("<div class=\"cards\">");
+    // No incident before (a replay, a new instance): nothing to compare with.
+    let compared = before.incidents > 0;
     let percent =
         |ratio: Option<f64>| ratio.map_or("–".to_owned(), |ratio| format!("{:.0}%", ratio * 100.0));
     let minutes = |spread: Option<Spread>, pick: fn(&Spread) -> f64| {
@@ -126,6 +134,7 @@ fn cards(out: &mut String, now: &Summary, before: &Summary) {
         ),
     ];
     for (name, value, previous, worse) in rows {
+        let (previous, worse) = if compared { (previous, worse) } else { ("–".to_owned(), None) };
         let arrow = match worse {
             Some(true) => "<span class=\"up\">▲</span> ",
             Some(false) => "<span class=\"down\">▼</span> ",

@@ -216,3 +216,62 @@ async fn records_survive_kill_9_and_are_deleted_past_their_retention() {
     }
     process.kill();
 }
+
+#[test]
+fn replay_writes_the_on_call_report_of_a_capture_and_says_feedback_is_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two incidents in Berlin's night: one over within 2 minutes, one lasting an hour.
+    let line = |at: &str, name: &str, ends: Option<&str>| {
+        let ends = ends.map(|ends| format!(r#", "endsAt": "{ends}""#)).unwrap_or_default();
+        format!(
+            r#"{{"received_at": "{at}", "source": "alertmanager_v2", "body": [{{"labels": {{"alertname": "{name}", "severity": "critical"}}{ends}}}]}}"#
+        )
+    };
+    let capture = [
+        line("2026-03-29T00:00:00Z", "Blip", None),
+        // Firing until it says otherwise (an alert with no end would end after five minutes).
+        line("2026-03-29T00:00:05Z", "DbDown", Some("2026-03-29T06:00:00Z")),
+        line("2026-03-29T00:02:00Z", "Blip", Some("2026-03-29T00:02:00Z")),
+        line("2026-03-29T01:00:00Z", "DbDown", Some("2026-03-29T01:00:00Z")),
+    ]
+    .join("\n")
+        + "\n";
+    let capture_path = temp_path(&dir, "capture.jsonl");
+    std::fs::write(&capture_path, capture).unwrap();
+    let config = temp_path(&dir, "config.yaml");
+    std::fs::write(
+        &config,
+        "route:\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n\
+         scoring:\n  shadow: unfiltered\noncall:\n  schedule: {timezone: Europe/Berlin}\n",
+    )
+    .unwrap();
+    let (html, json) = (temp_path(&dir, "oncall.html"), temp_path(&dir, "oncall.json"));
+    let output = crate::support::noisegate(&[
+        "replay",
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        capture_path.to_str().unwrap(),
+        "--pages-out",
+        temp_path(&dir, "pages.jsonl").to_str().unwrap(),
+        "--oncall-report",
+        html.to_str().unwrap(),
+        "--oncall-report",
+        json.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let summary = &figures["summary"];
+    assert_eq!(summary["pages"], 2);
+    assert_eq!(summary["out_of_hours"], 2, "Sunday night in Berlin");
+    assert_eq!(summary["actionable"], Value::Null, "unknown without feedback, not 0");
+    assert_eq!(summary["mtta"], Value::Null);
+    assert_eq!(summary["mttr"]["count"], 2);
+    assert_eq!(figures["feedback"], false);
+    // Only the blip is noise: an hour-long outage nobody could acknowledge in a replay is not.
+    let noisy: Vec<&str> =
+        figures["noisy"].as_array().unwrap().iter().map(|kind| kind["kind"].as_str().unwrap()).collect();
+    assert_eq!(noisy, ["Blip"]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("No responder feedback in this period"), "{page}");
+}
