@@ -193,7 +193,7 @@ pub fn run(
     let mut history_at = Instant::now();
     let mut view_at = Instant::now();
     // At the first step, then hourly.
-    let mut prune_at = Instant::now() - PRUNE_INTERVAL;
+    let mut pruned_at: Option<Instant> = None;
     let mut views_all_at = Instant::now();
     let mut step = Uncommitted::default();
     let mut stopping = false;
@@ -258,9 +258,9 @@ pub fn run(
             snapshot(&engine, &mut durability.storage);
             snapshot_at = Instant::now();
         }
-        if prune_at.elapsed() >= PRUNE_INTERVAL {
+        if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
             prune_incidents(&mut durability, &mut outputs.recorder);
-            prune_at = Instant::now();
+            pruned_at = Some(Instant::now());
         }
         if view_at.elapsed() >= VIEW_INTERVAL {
             if let Some(control) = &outputs.control {
