@@ -303,8 +303,6 @@ pub struct HeldAlert {
     pub digest: bool,
     /// The labels of its group (Alertmanager's `group_by` values, or its incident's root).
     pub group_labels: Labels,
-    /// Its incident's `dedup_key`, once its group has decided.
-    pub incident: Option<Arc<str>>,
 }
 
 /// Running totals, for metrics and replay summaries.
@@ -718,7 +716,14 @@ impl Engine {
 
     /// The alerts firing now, with what mutes each, in fingerprint order.
     pub fn held_alerts(&self) -> Vec<HeldAlert> {
+        self.held_alerts_up_to(usize::MAX).0
+    }
+
+    /// At most `limit` of the alerts firing now (which ones is unspecified), in fingerprint
+    /// order, and how many fire: what mutes each is worked out for those returned only.
+    pub fn held_alerts_up_to(&self, limit: usize) -> (Vec<HeldAlert>, usize) {
         let now = self.now;
+        let firing = self.alerts.iter().filter(|(_, entry)| !entry.is_resolved_at(now)).count();
         let mutes = Mutes {
             configured: &self.config.silences,
             dynamic: &self.silences,
@@ -730,6 +735,7 @@ impl Engine {
             .alerts
             .iter()
             .filter(|(_, entry)| !entry.is_resolved_at(now))
+            .take(limit)
             .map(|(fingerprint, entry)| {
                 let node = entry
                     .subject
@@ -748,8 +754,8 @@ impl Engine {
                     .inhibited_by(*fingerprint, entry, &self.alerts, &self.config.topology, now)
                     .map(|(_, source)| source);
                 let group = self.groups.get(&entry.group);
-                let incident = group.and_then(Group::incident);
-                let digest = incident.is_some_and(|incident| incident.tier == Tier::Digest);
+                let digest =
+                    group.and_then(Group::incident).is_some_and(|incident| incident.tier == Tier::Digest);
                 HeldAlert {
                     fingerprint: *fingerprint,
                     labels: entry.labels.clone(),
@@ -763,12 +769,11 @@ impl Engine {
                     routing_key: self.config.routes.get(entry.route).routing_key.clone(),
                     digest,
                     group_labels: group.map(|group| group.labels.clone()).unwrap_or_default(),
-                    incident: incident.map(|incident| incident.dedup_key().clone()),
                 }
             })
             .collect();
         held.sort_by_key(|alert| alert.fingerprint);
-        held
+        (held, firing)
     }
 
     /// Every silence, from the config, the inventory and the API, with whether it is active.

@@ -188,8 +188,20 @@ fn receiver(alert: &HeldAlert) -> &str {
     if alert.digest { "digest" } else { &alert.routing_key }
 }
 
+/// An alert as views carry it: its gettableAlert and its group's labels.
+pub fn view_alert(alert: &HeldAlert) -> ViewAlert {
+    ViewAlert {
+        alert: alert_json(alert),
+        group_labels: alert
+            .group_labels
+            .iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect(),
+    }
+}
+
 /// A gettableAlert.
-pub fn alert_json(alert: &HeldAlert) -> Value {
+fn alert_json(alert: &HeldAlert) -> Value {
     let starts_at = alert.starts_at.to_string();
     json!({
         "labels": LabelsObject::new(&alert.labels),
@@ -219,18 +231,8 @@ async fn selected_alerts(state: &AdminState, query: Option<&str>) -> Result<Vec<
         return Err(api::unavailable());
     }
     let held = answer.await.map_err(|_| api::unavailable())?;
-    let mut alerts: Vec<ViewAlert> = held
-        .iter()
-        .map(|alert| ViewAlert {
-            alert: alert_json(alert),
-            group_labels: alert
-                .group_labels
-                .iter()
-                .map(|(name, value)| (name.to_owned(), value.to_owned()))
-                .collect(),
-        })
-        .filter(|alert| selected.selects(&alert.alert))
-        .collect();
+    let mut alerts: Vec<ViewAlert> =
+        held.iter().map(view_alert).filter(|alert| selected.selects(&alert.alert)).collect();
     if let Some(views) = &state.views {
         for (_, view) in views.remote() {
             alerts.extend(view.alerts.iter().filter(|alert| selected.selects(&alert.alert)).cloned());

@@ -184,11 +184,7 @@ impl ControlTopic {
         metrics: Arc<Metrics>,
         runtime: &tokio::runtime::Handle,
     ) -> Result<ControlTopic, String> {
-        let lookup: FutureProducer<Logging> = config
-            .client()
-            .set("allow.auto.create.topics", "false")
-            .create_with_context(Logging)
-            .map_err(|error| format!("cannot create the control topic's producer: {error}"))?;
+        let lookup = lookup(config)?;
         ensure_topic(config, &lookup, &config.control_topic, 1, &[COMPACTED], runtime)?;
         // Views are replaced every few seconds: minutes of them are all that is kept.
         let recent = [("cleanup.policy", "delete"), ("retention.ms", "120000"), ("segment.ms", "60000")];
@@ -368,7 +364,8 @@ impl ControlReader {
             .set("enable.auto.offset.store", "false")
             .create_with_context(Logging)
             .map_err(|error| format!("cannot create the control topic's reader: {error}"))?;
-        let ends = mark_ends(config, &topic, &runtime)?;
+        let lookup = lookup(config)?;
+        let ends = mark_ends(&lookup, &topic, &runtime)?;
         let mut assignment = TopicPartitionList::new();
         for partition in ends.keys() {
             assignment
@@ -377,11 +374,6 @@ impl ControlReader {
         }
         // The views too, from the few minutes the topic keeps.
         let views_topic = &config.views_topic;
-        let lookup: FutureProducer<Logging> = config
-            .client()
-            .set("allow.auto.create.topics", "false")
-            .create_with_context(Logging)
-            .map_err(|error| format!("cannot create the control topic's producer: {error}"))?;
         for partition in 0..super::changelog::partition_count(&lookup, views_topic)? {
             assignment
                 .add_partition_offset(views_topic, partition, Offset::Beginning)
@@ -434,18 +426,22 @@ impl Drop for ControlReader {
     }
 }
 
-/// Writes a marker to each partition of the topic; the offset of each.
-fn mark_ends(
-    config: &KafkaConfig,
-    topic: &str,
-    runtime: &tokio::runtime::Handle,
-) -> Result<BTreeMap<i32, i64>, String> {
-    let producer: FutureProducer<Logging> = config
+/// A producer to look topics up (and write markers) with, which creates none by asking.
+fn lookup(config: &KafkaConfig) -> Result<FutureProducer<Logging>, String> {
+    config
         .client()
         .set("allow.auto.create.topics", "false")
         .create_with_context(Logging)
-        .map_err(|error| format!("cannot create the control topic's producer: {error}"))?;
-    let partitions = super::changelog::partition_count(&producer, topic)?;
+        .map_err(|error| format!("cannot create the control topic's producer: {error}"))
+}
+
+/// Writes a marker to each partition of the topic; the offset of each.
+fn mark_ends(
+    producer: &FutureProducer<Logging>,
+    topic: &str,
+    runtime: &tokio::runtime::Handle,
+) -> Result<BTreeMap<i32, i64>, String> {
+    let partitions = super::changelog::partition_count(producer, topic)?;
     let marker = format!("{MARKER}{}", fastrand::u64(..));
     let mut ends = BTreeMap::new();
     for partition in 0..partitions {
@@ -460,7 +456,7 @@ fn mark_ends(
             FutureRecord::to(topic).key(marker.as_str()).partition(partition);
         let _ = producer.send_result(tombstone);
     }
-    rdkafka::producer::Producer::flush(&producer, TIMEOUT)
+    rdkafka::producer::Producer::flush(producer, TIMEOUT)
         .map_err(|error| format!("cannot write to the control topic {topic:?}: {error}"))?;
     Ok(ends)
 }

@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::shards::Shards;
-use crate::admin::alertmanager::alert_json;
+use crate::admin::alertmanager::view_alert;
 use crate::admin::api::incident_detail;
 use crate::admin::timeline::Timeline;
 use crate::inbox::{CheckpointReply, ShardKey};
 use crate::inbox::{Input, Shared};
 use crate::ingest::Pressure;
-use crate::kafka::control::{ControlTopic, PartitionView, VIEW_INTERVAL, ViewAlert};
+use crate::kafka::control::{ControlTopic, PartitionView, VIEW_INTERVAL};
 use crate::kafka::decisions::DecisionsTopic;
 use crate::metrics::{Metrics, Queue};
 use crate::oncall::record::Recorder;
@@ -497,20 +497,23 @@ fn adopt_silence(
 /// Brings a partition taken over here up to the silences of this replica: its changelog state
 /// may predate silences created (or expired) since.
 fn share_silences(engine: &Engine, shard: &mut Engine, now: EventTime) {
-    let held: std::collections::HashSet<Arc<str>> = shard
+    // Each of the shard's silences: whether it holds still.
+    let known: std::collections::HashMap<Arc<str>, bool> = shard
         .silences()
         .into_iter()
-        .filter(|view| view.dynamic && view.silence.is_current(now))
-        .map(|view| view.silence.id)
+        .filter(|view| view.dynamic)
+        .map(|view| (view.silence.id.clone(), view.silence.is_current(now)))
         .collect();
-    let known: std::collections::HashSet<Arc<str>> =
-        shard.silences().into_iter().filter(|view| view.dynamic).map(|view| view.silence.id).collect();
     for view in engine.silences().into_iter().filter(|view| view.dynamic) {
         let silence = view.silence;
-        if !known.contains(&silence.id) {
-            let _ = shard.command(Command::AddSilence(silence), now);
-        } else if held.contains(&silence.id) && !silence.is_current(now) {
-            let _ = shard.command(Command::ExpireSilence(silence.id), now);
+        match known.get(&silence.id) {
+            None => {
+                let _ = shard.command(Command::AddSilence(silence), now);
+            }
+            Some(true) if !silence.is_current(now) => {
+                let _ = shard.command(Command::ExpireSilence(silence.id), now);
+            }
+            Some(_) => {}
         }
     }
 }
@@ -593,7 +596,8 @@ fn apply_batch(
             }
         }
         None => {
-            if batch.events.iter().any(|event| matches!(event, Event::Feedback(_))) {
+            // Only PagerDuty's webhook carries feedback: other batches are not scanned for it.
+            if batch.source == crate::ingest::SourceKind::PagerDutyWebhook {
                 feedback_to_partitions(shards, &batch.events, now, step);
                 let at = feedback_time(batch.occurred_at, now);
                 for event in &batch.events {
@@ -688,21 +692,10 @@ fn publish_views(control: &ControlTopic, shards: &mut Shards, timeline: &Timelin
     for (key, shard) in shards.take_unviewed(all) {
         let incidents =
             shard.incidents().iter().map(|incident| incident_detail(incident, timeline)).collect();
-        let held = shard.held_alerts();
-        let alerts = held
-            .iter()
-            .take(VIEW_ALERTS)
-            .map(|alert| ViewAlert {
-                alert: alert_json(alert),
-                group_labels: alert
-                    .group_labels
-                    .iter()
-                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
-                    .collect(),
-            })
-            .collect();
-        let view =
-            PartitionView { incidents, alerts, alerts_omitted: held.len().saturating_sub(VIEW_ALERTS) };
+        // What mutes an alert is worked out for those the view carries only.
+        let (held, firing) = shard.held_alerts_up_to(VIEW_ALERTS);
+        let alerts = held.iter().map(view_alert).collect();
+        let view = PartitionView { incidents, alerts, alerts_omitted: firing.saturating_sub(VIEW_ALERTS) };
         control.view(&key, view);
     }
 }

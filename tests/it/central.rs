@@ -28,6 +28,29 @@ fn replica(broker: &Broker, pagerduty: &FakePagerDuty, name: &str, topic: &str) 
     )
 }
 
+/// A broker, the fake PagerDuty, and two replicas of one group, each owning its partition:
+/// `owner` that of `alerts`, `other` that of `spare`.
+struct Group {
+    broker: Broker,
+    pagerduty: FakePagerDuty,
+    owner: TestServer,
+    other: TestServer,
+}
+
+impl Group {
+    async fn start() -> Group {
+        let broker = Broker::start();
+        broker.create_topic("alerts", 1).await;
+        broker.create_topic("spare", 1).await;
+        let pagerduty = FakePagerDuty::start().await;
+        let owner = TestServer::start(&replica(&broker, &pagerduty, "owner", "alerts")).await;
+        let other = TestServer::start(&replica(&broker, &pagerduty, "other", "spare")).await;
+        owns_its_partition(&owner).await;
+        owns_its_partition(&other).await;
+        Group { broker, pagerduty, owner, other }
+    }
+}
+
 async fn owns_its_partition(server: &TestServer) {
     server.wait_metric("noisegate_kafka_partitions", |partitions| partitions == 1.0).await;
 }
@@ -62,15 +85,8 @@ fn alert(name: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_silence_made_on_one_replica_holds_on_another_s_partitions_and_after_its_restart() {
-    let broker = Broker::start();
-    broker.create_topic("alerts", 1).await;
-    broker.create_topic("spare", 1).await;
-    let pagerduty = FakePagerDuty::start().await;
+    let Group { broker, pagerduty, owner, other } = Group::start().await;
     let owner_config = replica(&broker, &pagerduty, "owner", "alerts");
-    let owner = TestServer::start(&owner_config).await;
-    let other = TestServer::start(&replica(&broker, &pagerduty, "other", "spare")).await;
-    owns_its_partition(&owner).await;
-    owns_its_partition(&other).await;
 
     // Made on the replica that does not own the alerts' partition.
     let silence = json!({
@@ -144,14 +160,7 @@ async fn a_silence_made_on_one_replica_holds_on_another_s_partitions_and_after_i
 
 #[tokio::test]
 async fn feedback_sent_to_one_replica_teaches_the_one_that_owns_the_incident() {
-    let broker = Broker::start();
-    broker.create_topic("alerts", 1).await;
-    broker.create_topic("spare", 1).await;
-    let pagerduty = FakePagerDuty::start().await;
-    let owner = TestServer::start(&replica(&broker, &pagerduty, "owner", "alerts")).await;
-    let other = TestServer::start(&replica(&broker, &pagerduty, "other", "spare")).await;
-    owns_its_partition(&owner).await;
-    owns_its_partition(&other).await;
+    let Group { broker, pagerduty, owner, other } = Group::start().await;
 
     produce(&broker.producer(), "alerts", 0, &alert("SearchDown")).await;
     let key = pagerduty.wait_events(1).await[0]["dedup_key"].as_str().unwrap().to_owned();
@@ -208,14 +217,7 @@ async fn feedback_sent_to_one_replica_teaches_the_one_that_owns_the_incident() {
 
 #[tokio::test]
 async fn requests_to_a_replica_s_listeners_are_paged_once_by_the_owner_of_their_partition() {
-    let broker = Broker::start();
-    broker.create_topic("alerts", 1).await;
-    broker.create_topic("spare", 1).await;
-    let pagerduty = FakePagerDuty::start().await;
-    let owner = TestServer::start(&replica(&broker, &pagerduty, "owner", "alerts")).await;
-    let other = TestServer::start(&replica(&broker, &pagerduty, "other", "spare")).await;
-    owns_its_partition(&owner).await;
-    owns_its_partition(&other).await;
+    let Group { broker: _broker, pagerduty, owner, other } = Group::start().await;
 
     // Accepted by the replica that does not own the cluster's partition: answered once Kafka
     // has it, paged by the owner.
