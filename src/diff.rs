@@ -55,6 +55,7 @@ impl Watch for Side {
                 }
                 seen.alerts.extend(page.incident.alerts.iter().map(|alert| identity(&alert.labels)));
             }
+            Notification::Plain(_) => {}
             Notification::Decision(record) => {
                 let seen = self.incidents.entry(record.dedup_key.to_string()).or_default();
                 match record.kind {

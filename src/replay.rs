@@ -146,18 +146,14 @@ impl Watch for Files {
             collector.notification(notification);
         }
         if let Some((recorder, _)) = &mut self.recorder {
-            match notification {
-                Notification::Page(page) => recorder.page(page, true),
-                Notification::Digest(page) => recorder.page(page, false),
-                Notification::Decision(record) => recorder.decision(record),
-            }
+            recorder.notification(notification, true);
         }
         match notification {
             Notification::Page(page) => {
                 self.pages.write(page, self.client_url.as_deref()).context("cannot write the pages file")?
             }
             // A digest item is in the decisions log as `digested`; replay sends no digest.
-            Notification::Digest(_) => {}
+            Notification::Digest(_) | Notification::Plain(_) => {}
             Notification::Decision(record) => {
                 if let Some(decisions) = &mut self.decisions {
                     decisions.write(record).context("cannot write the decisions file")?;

@@ -46,6 +46,9 @@ const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// What happened to each incident (`oncall::record`), keyed by when it opened and its key.
 const ONCALL: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("oncall");
+/// Per hour (its start, ms): pages a plain Alertmanager-style route would have sent, with every
+/// alert and with critical alerts only.
+const ONCALL_PLAIN: TableDefinition<i64, (u64, u64)> = TableDefinition::new("oncall_plain");
 /// A snapshot written by an earlier version, and the last log position it includes (8 bytes,
 /// little endian); the latter is kept up to date for the snapshot file too.
 const SNAPSHOT: &str = "snapshot";
@@ -309,6 +312,23 @@ impl IncidentStore {
         }
         Ok(values)
     }
+
+    /// The plain-route pages of each hour in `from..to`: (hour, every alert, critical only).
+    pub fn read_plain(&self, from: i64, to: i64) -> Result<Vec<(i64, u64, u64)>, StorageError> {
+        let read = self.db.begin_read()?;
+        let plain = match read.open_table(ONCALL_PLAIN) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(error.into()),
+        };
+        let mut hours = Vec::new();
+        for entry in plain.range(from..to)? {
+            let (hour, pages) = entry?;
+            let (all, critical) = pages.value();
+            hours.push((hour.value(), all, critical));
+        }
+        Ok(hours)
+    }
 }
 
 impl Storage {
@@ -341,6 +361,7 @@ impl Storage {
         {
             // Create the tables so that readers find them.
             write.open_table(ONCALL)?;
+            write.open_table(ONCALL_PLAIN)?;
             let wal = write.open_table(WAL)?;
             let outbox = write.open_table(OUTBOX)?;
             let mut meta = write.open_table(META)?;
@@ -427,17 +448,18 @@ impl Storage {
         events: &[OutboxEvent],
         delivered: &[u64],
     ) -> Result<Vec<u64>, StorageError> {
-        self.commit_with(records, events, delivered, &[])
+        self.commit_with(records, events, delivered, &[], &[])
     }
 
-    /// `commit`, with incident records (`(opened_at, dedup_key, value)`) written in the same
-    /// transaction.
+    /// `commit`, with incident records (`(opened_at, dedup_key, value)`) and plain-route pages
+    /// (`(hour, every alert, critical only)`, added to the hour's) in the same transaction.
     pub fn commit_with(
         &mut self,
         records: &[Vec<u8>],
         events: &[OutboxEvent],
         delivered: &[u64],
         incidents: &[(i64, Box<str>, Vec<u8>)],
+        plain: &[(i64, u64, u64)],
     ) -> Result<Vec<u64>, StorageError> {
         let write = self.db.begin_write()?;
         let mut sequences = Vec::with_capacity(events.len());
@@ -447,6 +469,14 @@ impl Storage {
                 let mut oncall = write.open_table(ONCALL)?;
                 for (opened_at, key, value) in incidents {
                     oncall.insert((*opened_at, &**key), value.as_slice())?;
+                }
+            }
+            if !plain.is_empty() {
+                let mut hours = write.open_table(ONCALL_PLAIN)?;
+                for &(hour, all, critical) in plain {
+                    let (had_all, had_critical) =
+                        hours.get(hour)?.map(|pages| pages.value()).unwrap_or((0, 0));
+                    hours.insert(hour, (had_all + all, had_critical + critical))?;
                 }
             }
             let mut wal = write.open_table(WAL)?;
@@ -493,6 +523,7 @@ impl Storage {
                 removed += 1;
                 false
             })?;
+            write.open_table(ONCALL_PLAIN)?.retain_in(..before, |_, _| false)?;
         }
         write.commit()?;
         Ok(removed)

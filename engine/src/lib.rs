@@ -28,6 +28,7 @@ pub mod score;
 pub mod silence;
 pub mod snapshot;
 mod store;
+mod tally;
 pub mod topology;
 
 use std::cmp::Reverse;
@@ -38,6 +39,7 @@ use std::time::Duration;
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use route::{GroupBy, Route, RouteTree};
 pub use store::{Fingerprint, Repeat, fingerprint};
+pub use tally::{AlertCounts, PlainPage};
 
 use catalog::{AlertClass, Catalog};
 use group::{Flush, Group, TopologyLink};
@@ -49,6 +51,7 @@ pub use score::{
 };
 use silence::Silence;
 use store::{AlertEntry, AlertTable, Fate, FlapTracker, KeyMap, Refreshed, UrlCache};
+use tally::PlainRoutes;
 use topology::{Entity, Topology};
 
 use crate::model::{
@@ -119,6 +122,9 @@ pub enum Notification {
     Digest(Page),
     /// A decision, for the decisions log.
     Decision(DecisionRecord),
+    /// A page a plain Alertmanager-style route would have sent (for the on-call report's
+    /// "without noisegate").
+    Plain(PlainPage),
 }
 
 /// What a decision was.
@@ -163,6 +169,8 @@ pub struct DecisionRecord {
     pub score: f64,
     pub why: Vec<Contribution>,
     pub group_labels: Labels,
+    /// What happened to the incident's alerts so far.
+    pub counts: AlertCounts,
 }
 
 /// One PagerDuty event the engine decided to send.
@@ -430,6 +438,11 @@ pub struct Engine {
     learned: inventory::Learned,
     /// The inventory the config declares, before learning.
     declared: Arc<Topology>,
+    /// Per group, what happened to its alerts.
+    counts: KeyMap<AlertCounts>,
+    /// What a plain route would have paged.
+    plain: PlainRoutes,
+    plain_pages: Vec<PlainPage>,
 }
 
 impl Engine {
@@ -455,6 +468,9 @@ impl Engine {
             generator_urls: UrlCache::default(),
             learned: inventory::Learned::default(),
             declared,
+            counts: KeyMap::default(),
+            plain: PlainRoutes::default(),
+            plain_pages: Vec::new(),
         }
     }
 
@@ -566,8 +582,19 @@ impl Engine {
             self.timers.pop();
             if self.groups.get(&key).is_some_and(|group| group.timer_seq == seq) {
                 self.flush(key, due, out);
+                // Then the plain route's groups due by then: the flush noticed which alerts
+                // ended, as Alertmanager's flush at the same time would.
+                self.advance_plain(due, out);
             }
         }
+        self.advance_plain(self.now, out);
+    }
+
+    fn advance_plain(&mut self, now: EventTime, out: &mut Vec<Notification>) {
+        let alerts = &self.alerts;
+        let fires = |fingerprint, at| alerts.get(&fingerprint).is_some_and(|entry| !entry.is_resolved_at(at));
+        self.plain.advance(now, fires, &mut self.plain_pages);
+        out.extend(self.plain_pages.drain(..).map(Notification::Plain));
     }
 
     /// Flushes every group now instead of at its due time: used when the input ends (end of a
@@ -932,11 +959,17 @@ impl Engine {
 
         if let Some(entry) = self.alerts.get_mut(&fingerprint) {
             let group_key = entry.group;
+            // Created with the group, dropped with it.
+            let mut counts = self.counts.get_mut(&group_key);
+            let mut count = |add: fn(&mut AlertCounts)| counts.as_deref_mut().map(add);
+            count(|counts| counts.received += 1);
             if !entry.is_resolved_at(now) {
                 if resolved {
                     self.stats.alerts_resolved += 1;
+                    self.plain.end(fingerprint);
                 } else {
                     self.stats.alerts_duplicate += 1;
+                    count(|counts| counts.deduplicated += 1);
                 }
                 entry.ends_at = ends_at;
                 if let Some(starts_at) = starts_at {
@@ -952,9 +985,11 @@ impl Engine {
             } else if resolved {
                 // A repeated resolve of an alert that already ended.
                 self.stats.alerts_duplicate += 1;
+                count(|counts| counts.deduplicated += 1);
             } else {
                 // Firing again after it ended: a new episode in the same group.
                 self.stats.alerts_new += 1;
+                count(|counts| counts.alerts += 1);
                 entry.starts_at = starts_at.unwrap_or(now);
                 entry.ends_at = ends_at;
                 entry.acknowledged = false;
@@ -967,6 +1002,7 @@ impl Engine {
                 entry.fate = Fate::Open;
                 entry.hold = if flapping { self.config.flapping.hold } else { Duration::ZERO };
                 let (severity, starts_at) = (entry.page_severity(), entry.starts_at);
+                self.fire_plain(fingerprint);
                 self.on_join(group_key, fingerprint, severity, starts_at);
             }
             return;
@@ -1016,7 +1052,33 @@ impl Engine {
         if let Some(group) = self.groups.get_mut(&group_key) {
             group.members.push(fingerprint);
         }
+        let counts = self.counts.entry(group_key).or_default();
+        counts.received += 1;
+        counts.alerts += 1;
+        self.fire_plain(fingerprint);
         self.on_join(group_key, fingerprint, page_severity, starts_at);
+    }
+
+    /// An episode of the alert starts: a plain route's group by its route and `group_by`
+    /// starts firing, unless an operator's silence mutes the alert (it would there too).
+    fn fire_plain(&mut self, fingerprint: Fingerprint) {
+        let Some(entry) = self.alerts.get(&fingerprint) else { return };
+        let now = self.now;
+        let node =
+            entry.subject.and_then(|subject| subject.node).map(|node| self.config.topology.node_name(node));
+        let silenced = self
+            .config
+            .silences
+            .iter()
+            .chain(&self.silences)
+            .any(|silence| silence.is_active(now) && silence.matches(&entry.labels, node));
+        if silenced {
+            return;
+        }
+        let route = self.config.routes.get(entry.route);
+        let key = route::group_key(entry.route, route, &entry.labels);
+        let critical = entry.severity == Severity::Critical;
+        self.plain.fire(fingerprint, key, critical, now, route.group_wait);
     }
 
     /// Labels or annotations changed: pattern hits, subject, route and inhibition sources
@@ -1120,6 +1182,9 @@ impl Engine {
                 }
             }
             self.stats.alerts_correlated += group.members.len() as u64;
+            if let Some(moved) = self.counts.remove(&other) {
+                self.counts.entry(key).or_default().add(&moved);
+            }
             if let Some(target) = self.groups.get_mut(&key) {
                 target.members.extend(group.members);
                 if let Some(link) = target.topology.as_mut() {
@@ -1227,10 +1292,12 @@ impl Engine {
         if flushed.needs_context {
             self.name_related(group_key, &mut flushed.decision);
         }
-        self.emit(&mut flushed, time, out);
-        self.settle_members(&flushed);
+        // The members' fates first: the decision records carry their counts.
+        self.settle_members(group_key, &flushed);
+        self.emit(group_key, &mut flushed, time, out);
         if flushed.decision.remove_group {
             self.groups.remove(&group_key);
+            self.counts.remove(&group_key);
             self.topology_groups.retain(|key| *key != group_key);
         } else {
             let next = time.saturating_add(flushed.group_interval);
@@ -1352,9 +1419,10 @@ impl Engine {
     }
 
     /// Says what was decided: the decision records, the digest, the pages, and the counts.
-    fn emit(&mut self, flushed: &mut Flushed, time: EventTime, out: &mut Vec<Notification>) {
+    fn emit(&mut self, group_key: u64, flushed: &mut Flushed, time: EventTime, out: &mut Vec<Notification>) {
         let decision = &mut flushed.decision;
         if let Some(recorded) = &flushed.recorded {
+            let counts = self.counts.get(&group_key).copied().unwrap_or_default();
             for (kind, tier) in &decision.records {
                 out.push(Notification::Decision(DecisionRecord {
                     at: time,
@@ -1364,6 +1432,7 @@ impl Engine {
                     score: recorded.score,
                     why: recorded.why.clone(),
                     group_labels: recorded.group_labels.clone(),
+                    counts,
                 }));
             }
         }
@@ -1400,7 +1469,7 @@ impl Engine {
 
     /// What the decision leaves on the members: each one's fate, the alerts now paged, and the
     /// resolved ones forgotten (their episodes counted in the history).
-    fn settle_members(&mut self, flushed: &Flushed) {
+    fn settle_members(&mut self, group_key: u64, flushed: &Flushed) {
         for (fingerprint, fate) in &flushed.fates {
             if let Some(entry) = self.alerts.get_mut(fingerprint) {
                 if *fate != Fate::Scored || flushed.scored {
@@ -1413,19 +1482,30 @@ impl Engine {
                 entry.paged = true;
             }
         }
+        // What the incident's score did with its alerts: its tier (the last record's when it
+        // just ended).
+        let tier = flushed.decision.records.last().map(|(_, tier)| *tier).or_else(|| {
+            self.groups.get(&group_key).and_then(|group| group.incident()).map(|incident| incident.tier)
+        });
         for (fingerprint, paged) in &flushed.decision.forget {
             if let Some(entry) = self.alerts.remove(fingerprint) {
                 self.inhibitor.remove(*fingerprint, &entry.labels);
+                self.plain.end(*fingerprint);
                 // An episode that ended without ever paging resolved on its own.
                 if !*paged {
                     let removed = &mut self.stats.removed;
+                    let mut spare = AlertCounts::default();
+                    let counts = self.counts.get_mut(&group_key).unwrap_or(&mut spare);
                     match entry.fate {
-                        Fate::Open => removed.settled += 1,
-                        Fate::Silenced => removed.silenced += 1,
-                        Fate::Inhibited => removed.inhibited += 1,
-                        Fate::KnownNoise => removed.known_noise += 1,
-                        Fate::Scored => removed.scored += 1,
-                    }
+                        Fate::Open => (removed.settled += 1, counts.settled += 1),
+                        Fate::Silenced => (removed.silenced += 1, counts.silenced += 1),
+                        Fate::Inhibited => (removed.inhibited += 1, counts.inhibited += 1),
+                        Fate::KnownNoise => (removed.known_noise += 1, counts.known_noise += 1),
+                        Fate::Scored if tier == Some(Tier::Digest) => {
+                            (removed.scored += 1, counts.digested += 1)
+                        }
+                        Fate::Scored => (removed.scored += 1, counts.suppressed += 1),
+                    };
                 }
                 let kind = self.history.kind(entry.labels.get("alertname").unwrap_or(""));
                 kind.episodes += 1;

@@ -2,7 +2,8 @@
 //! API silence, flapping record and the history of alert kinds. What the config derives (routes,
 //! inventory subjects, pattern hits, inhibition indexes) is not stored but derived again on
 //! restore, under the config in force then; inventory roots are stored by name, and the learned
-//! inventory's facts are applied again to the config's. Log templates are not stored: they are
+//! inventory's facts are applied again to the config's. The on-call tallies (what happened to
+//! each group's alerts, what a plain route would page) come last. Log templates are not stored: they are
 //! relearned from the logs that follow.
 
 use std::cmp::Reverse;
@@ -16,13 +17,14 @@ use super::inventory::Learned;
 use super::score::History;
 use super::silence::Silence;
 use super::store::{AlertTable, FlapTracker, KeyMap};
+use super::tally::{AlertCounts, PlainRoutes};
 use super::topology::{Entity, find_root};
 use super::{Engine, EngineConfig, EngineStats, Timer};
 use crate::model::{EventTime, Severity};
 
 /// Bumped when the layout changes; a snapshot of another version is refused, not misread
-/// (version 2, the same without the learned inventory, is read).
-const VERSION: u32 = 3;
+/// (versions 2 and 3, the same without the learned inventory and the tallies, are read).
+const VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -57,6 +59,8 @@ struct SnapshotRef<'a> {
     silences: &'a [Silence],
     history: &'a History,
     learned: &'a Learned,
+    counts: &'a KeyMap<AlertCounts>,
+    plain: &'a PlainRoutes,
 }
 
 /// ...and owned, to read it (the same fields in the same order).
@@ -77,6 +81,8 @@ struct Snapshot {
     silences: Vec<Silence>,
     history: History,
     learned: Learned,
+    counts: KeyMap<AlertCounts>,
+    plain: PlainRoutes,
 }
 
 /// The engine's state, ready to be written (postcard), straight into the store's buffer so
@@ -132,6 +138,8 @@ impl Engine {
             silences: &self.silences,
             history: &self.history,
             learned: &self.learned,
+            counts: &self.counts,
+            plain: &self.plain,
         };
         EngineSnapshot(snapshot)
     }
@@ -142,11 +150,16 @@ impl Engine {
         let (version, _) = postcard::take_from_bytes::<u32>(bytes)?;
         let snapshot: Snapshot = match version {
             VERSION => postcard::from_bytes(bytes)?,
-            // Version 2 is version 3 without the learned inventory, its last field: postcard
-            // has no framing, so an empty one appended makes it read as version 3.
-            2 => {
+            // Earlier versions lack the last fields: postcard has no framing, so empty ones
+            // appended make them read as this version (version 2 lacks the learned inventory,
+            // versions 2 and 3 the tallies).
+            2 | 3 => {
                 let mut upgraded = bytes.to_vec();
-                upgraded.extend(postcard::to_allocvec(&Learned::default())?);
+                if version == 2 {
+                    upgraded.extend(postcard::to_allocvec(&Learned::default())?);
+                }
+                upgraded.extend(postcard::to_allocvec(&KeyMap::<AlertCounts>::default())?);
+                upgraded.extend(postcard::to_allocvec(&PlainRoutes::default())?);
                 postcard::from_bytes(&upgraded)?
             }
             _ => return Err(SnapshotError::Version(version)),
@@ -162,6 +175,12 @@ impl Engine {
         engine.silences = snapshot.silences;
         engine.history = snapshot.history;
         engine.learned = snapshot.learned;
+        engine.counts = snapshot.counts;
+        // Groups of an earlier version count from now on.
+        for key in engine.groups.keys() {
+            engine.counts.entry(*key).or_default();
+        }
+        engine.plain = snapshot.plain;
         engine.apply_learned();
         let learning = engine.config.learning.enabled;
         for (key, link) in snapshot.links {

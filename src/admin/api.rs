@@ -8,6 +8,8 @@
 //! - `DELETE /api/v1/silences/{id}`: expires a silence created through the API.
 //! - `GET /api/v1/incidents[/{id}]`: the open incidents, with their score, `why` and alerts.
 //! - `GET /api/v1/feedback`: the history of alert kinds responders' feedback built.
+//! - `GET /api/v1/oncall[?from&to&format=html]`, `GET /api/v1/oncall/incidents`: the on-call
+//!   figures of a period (JSON, or the report's HTML) and the incident records.
 //! - `GET /api/v1/inventory`: services (with the open incidents about each), nodes, pods and
 //!   the calls between services, from the config and learned, with where each comes from.
 //! - `GET /api/v1/stats`, `GET /api/v1/config`: the console's counters and the config in force
@@ -243,8 +245,10 @@ async fn feedback(State(state): State<AdminState>) -> Response {
 }
 
 /// The on-call figures of `from..to` (RFC 3339 times, or durations back from now: `from=7d`);
-/// by default the last 7 days.
+/// by default the last 7 days. With `format=html`, the report's HTML (the console shows it).
 async fn oncall(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Response {
+    let html = form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+        .any(|(name, value)| name == "format" && value == "html");
     let Some((store, schedule)) = state.oncall.clone() else {
         return error(StatusCode::NOT_FOUND, "this instance keeps no incident records");
     };
@@ -256,6 +260,11 @@ async fn oncall(State(state): State<AdminState>, RawQuery(query): RawQuery) -> R
         tokio::task::spawn_blocking(move || crate::oncall::figures::from_store(&store, &schedule, from, to))
             .await;
     match computed {
+        Ok(Ok(figures)) if html => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            crate::report::oncall::render(&figures, "On-call health"),
+        )
+            .into_response(),
         Ok(Ok(figures)) => axum::Json(figures).into_response(),
         Ok(Err(message)) => error(StatusCode::INTERNAL_SERVER_ERROR, message),
         Err(_) => unavailable(),

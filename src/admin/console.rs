@@ -3,8 +3,8 @@
 //! only it needs beyond the admin API: live counters and the config in force.
 //!
 //! - `GET /` and `GET /console/`: the console (open incidents, an incident's alerts, log
-//!   context and timeline, the inventory's dependency graph, nodes and pods, silences, a live
-//!   chart of alerts in and pages out, the config).
+//!   context and timeline, the inventory's dependency graph, nodes and pods, the on-call report
+//!   of a period, silences, a live chart of alerts in and pages out, the config).
 //! - `GET /api/v1/stats`: counters since the start (alert events in, pages out, ...).
 //! - `GET /api/v1/config`: the config in force as YAML, secrets redacted.
 

@@ -76,10 +76,14 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
     }
     if let Some((mut recorder, last)) = watch.recorder.take() {
         let records = recorder.take_changed();
-        // The capture's span: from its first incident to its last event.
-        let from = records.iter().map(|record| record.opened_at).min().unwrap_or(last.as_millis());
+        let plain = recorder.take_plain();
+        // The capture's span: from its first incident (or plain-route page, counted per hour)
+        // to its last event.
+        let first =
+            records.iter().map(|record| record.opened_at).chain(plain.iter().map(|hour| hour.0)).min();
+        let from = first.unwrap_or(last.as_millis());
         let to = last.as_millis().max(from) + 1;
-        let figures = figures(&records, &config.oncall.schedule, from, to);
+        let figures = figures(&records, &plain, &config.oncall.schedule, from, to);
         for path in files.oncall_reports {
             let text = match report_format(path)? {
                 Format::Html => {

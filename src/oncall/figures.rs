@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::record::{By, IncidentRecord};
 use super::schedule::Schedule;
 use crate::storage::IncidentStore;
+use noisegate_engine::AlertCounts;
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -57,6 +58,15 @@ pub struct Summary {
     pub mtta: Option<Spread>,
     pub mttr: Option<Spread>,
     pub worst_shift_pages: usize,
+    /// Pages a plain Alertmanager-style route (the same routes, `group_by` and silences, and
+    /// nothing else) would have sent for the same alerts: with every alert, and with critical
+    /// alerts only (warnings sent to chat). `None` when the store has none for the period.
+    pub without_noisegate: Option<u64>,
+    pub without_noisegate_critical: Option<u64>,
+    /// What happened to the alerts of the period's incidents, and how many episodes joined an
+    /// incident another had opened.
+    pub alerts: AlertCounts,
+    pub grouped: u64,
 }
 
 /// A median and 90th percentile, in seconds, of `count` values.
@@ -83,6 +93,11 @@ pub struct Day {
     pub page_high: usize,
     pub page_low: usize,
     pub digest: usize,
+    /// Pages a plain route would have sent that day.
+    pub without_noisegate: u64,
+    /// Median seconds from page to acknowledgement and to resolution, of that day's pages.
+    pub mtta_median: Option<f64>,
+    pub mttr_median: Option<f64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -115,7 +130,10 @@ pub fn from_store(store: &IncidentStore, schedule: &Schedule, from: i64, to: i64
         .map_err(|error| format!("cannot read the incident records: {error}"))?;
     let records: Vec<IncidentRecord> =
         values.iter().filter_map(|value| IncidentRecord::decode(value).ok()).collect();
-    Ok(figures(&records, schedule, from, to))
+    let plain = store
+        .read_plain(from.saturating_sub(length), to)
+        .map_err(|error| format!("cannot read the plain-route pages: {error}"))?;
+    Ok(figures(&records, &plain, schedule, from, to))
 }
 
 /// A time given as RFC 3339 (`2026-03-01T00:00:00Z`), or as a duration back from `now` (`7d`,
@@ -129,15 +147,25 @@ pub fn instant(text: &str, now: i64) -> Result<i64, String> {
     Ok(now.saturating_sub(i64::try_from(back.as_millis()).unwrap_or(i64::MAX)))
 }
 
-/// The figures of `from..to` (milliseconds), from the records of `from - (to - from)..to`.
-pub fn figures(records: &[IncidentRecord], schedule: &Schedule, from: i64, to: i64) -> Figures {
+/// The figures of `from..to` (milliseconds), from the records of `from - (to - from)..to` and
+/// the plain-route pages per hour (`(hour, every alert, critical only)`) of the same span.
+pub fn figures(
+    records: &[IncidentRecord],
+    plain: &[(i64, u64, u64)],
+    schedule: &Schedule,
+    from: i64,
+    to: i64,
+) -> Figures {
     let length = (to - from).max(0);
     let current: Vec<&IncidentRecord> = in_period(records, from, to);
     let before: Vec<&IncidentRecord> = in_period(records, from - length, from);
     let shifts = shifts(&current, schedule, from, to);
     let mut summary = summarize(&current, schedule);
     summary.worst_shift_pages = shifts.iter().map(|shift| shift.pages).max().unwrap_or(0);
+    (summary.without_noisegate, summary.without_noisegate_critical) = plain_pages(plain, from, to);
     let mut previous = summarize(&before, schedule);
+    (previous.without_noisegate, previous.without_noisegate_critical) =
+        plain_pages(plain, from - length, from);
     previous.worst_shift_pages =
         shifts_of(&before, schedule, from - length, from).iter().map(|shift| shift.pages).max().unwrap_or(0);
     let paged: Vec<&IncidentRecord> =
@@ -152,7 +180,7 @@ pub fn figures(records: &[IncidentRecord], schedule: &Schedule, from: i64, to: i
         summary,
         previous,
         shifts,
-        days: days(&current, schedule, from, to),
+        days: days(&current, plain, schedule, from, to),
         teams: counts(paged.iter().map(|record| Cow::Borrowed(&*record.routing_key))),
         services: counts(
             paged.iter().flat_map(|record| record.services.iter().map(|name| Cow::Borrowed(&**name))),
@@ -213,7 +241,23 @@ fn summarize(records: &[&IncidentRecord], schedule: &Schedule) -> Summary {
         mtta: spread(seconds(|record| record.acknowledged_at)),
         mttr: spread(seconds(|record| record.resolved_at)),
         worst_shift_pages: 0,
+        without_noisegate: None,
+        without_noisegate_critical: None,
+        alerts: records.iter().fold(AlertCounts::default(), |mut sum, record| {
+            sum.add(&record.counts);
+            sum
+        }),
+        grouped: records.iter().map(|record| record.counts.grouped()).sum(),
     }
+}
+
+/// The plain-route pages of the hours in `from..to`, if the store has any hour of it.
+fn plain_pages(plain: &[(i64, u64, u64)], from: i64, to: i64) -> (Option<u64>, Option<u64>) {
+    let hours: Vec<_> = plain.iter().filter(|(hour, _, _)| from <= *hour && *hour < to).collect();
+    if hours.is_empty() {
+        return (None, None);
+    }
+    (Some(hours.iter().map(|hour| hour.1).sum()), Some(hours.iter().map(|hour| hour.2).sum()))
 }
 
 /// Median and 90th percentile (nearest rank).
@@ -277,13 +321,26 @@ fn shifts_of(records: &[&IncidentRecord], schedule: &Schedule, from: i64, to: i6
 }
 
 /// Pages per local day of `from..to` and tier: the days with any, in order.
-fn days(records: &[&IncidentRecord], schedule: &Schedule, from: i64, to: i64) -> Vec<Day> {
+fn days(
+    records: &[&IncidentRecord],
+    plain: &[(i64, u64, u64)],
+    schedule: &Schedule,
+    from: i64,
+    to: i64,
+) -> Vec<Day> {
     let starts = schedule.day_starts(from, to);
     let mut days: Vec<Day> =
         starts.iter().map(|&start| Day { day: schedule.day(start), ..Day::default() }).collect();
+    // Per day: seconds to acknowledge, and to resolve.
+    let mut times: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); days.len()];
     for record in records {
         let at = record.paged_at.unwrap_or(record.opened_at);
         let Some(index) = starts.partition_point(|start| *start <= at).checked_sub(1) else { continue };
+        if let Some(paged) = record.paged_at {
+            let seconds = |end: i64| (end - paged).max(0) as f64 / 1000.0;
+            times[index].0.extend(record.acknowledged_at.map(seconds));
+            times[index].1.extend(record.resolved_at.map(seconds));
+        }
         let day = &mut days[index];
         match (&*record.tier, record.paged_at.is_some()) {
             ("page_high", true) => day.page_high += 1,
@@ -292,7 +349,15 @@ fn days(records: &[&IncidentRecord], schedule: &Schedule, from: i64, to: i64) ->
             _ => {}
         }
     }
-    days.retain(|day| day.page_high + day.page_low + day.digest > 0);
+    for &(hour, all, _) in plain.iter().filter(|(hour, _, _)| from <= *hour && *hour < to) {
+        let Some(index) = starts.partition_point(|start| *start <= hour).checked_sub(1) else { continue };
+        days[index].without_noisegate += all;
+    }
+    for (day, (acknowledged, resolved)) in days.iter_mut().zip(times) {
+        day.mtta_median = spread(acknowledged).map(|spread| spread.median);
+        day.mttr_median = spread(resolved).map(|spread| spread.median);
+    }
+    days.retain(|day| day.page_high + day.page_low + day.digest > 0 || day.without_noisegate > 0);
     days
 }
 
@@ -396,6 +461,7 @@ mod tests {
             resolved_at: Some(paged_at + resolve_after),
             resolved_by: Some(By::Alerts),
             reopened: 0,
+            counts: AlertCounts { received: 10, alerts: 2, deduplicated: 8, ..AlertCounts::default() },
         }
     }
 
@@ -418,7 +484,14 @@ mod tests {
         ];
         let from = at("2026-03-27T08:00:00Z");
         let to = at("2026-04-03T07:00:00Z");
-        let figures = figures(&records, &schedule, from, to);
+        // A plain route would have paged 9 times in the period (4 with critical alerts only),
+        // 2 the week before.
+        let plain = [
+            (at("2026-03-20T09:00:00Z"), 2, 1),
+            (at("2026-03-27T09:00:00Z"), 5, 3),
+            (at("2026-03-30T07:00:00Z"), 4, 1),
+        ];
+        let figures = figures(&records, &plain, &schedule, from, to);
         let summary = &figures.summary;
         assert_eq!((summary.pages, summary.acted, summary.never_acknowledged), (3, 2, 1));
         assert_eq!(summary.out_of_hours, 1);
@@ -426,6 +499,9 @@ mod tests {
         assert_eq!(summary.mtta, Some(Spread { median: 360.0, p90: 600.0, count: 2 }));
         assert_eq!(summary.mttr, Some(Spread { median: 1800.0, p90: 3600.0, count: 3 }));
         assert_eq!(figures.previous.pages, 1);
+        assert_eq!((summary.without_noisegate, summary.without_noisegate_critical), (Some(9), Some(4)));
+        assert_eq!(figures.previous.without_noisegate, Some(2));
+        assert_eq!((summary.alerts.received, summary.alerts.deduplicated, summary.grouped), (30, 24, 3));
 
         // Seven daily shifts, from 09:00 local each day; Saturday's is 23 hours long.
         let labels: Vec<&str> = figures.shifts.iter().map(|shift| shift.label.as_str()).collect();
@@ -445,6 +521,11 @@ mod tests {
         assert!(figures.feedback);
         let days: Vec<&str> = figures.days.iter().map(|day| day.day.as_str()).collect();
         assert_eq!(days, ["2026-03-27", "2026-03-29", "2026-03-30"]);
+        let without: Vec<u64> = figures.days.iter().map(|day| day.without_noisegate).collect();
+        assert_eq!(without, [5, 0, 4]);
+        let mtta: Vec<Option<f64>> = figures.days.iter().map(|day| day.mtta_median).collect();
+        assert_eq!(mtta, [Some(120.0), Some(600.0), None]);
+        assert_eq!(figures.days[2].mttr_median, Some(300.0));
     }
 
     #[test]

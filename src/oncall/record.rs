@@ -2,13 +2,15 @@
 //! decisions and pages and from responders' feedback (`Recorder`), and kept in the store for
 //! the configured retention, keyed by when it opened.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use super::schedule::Schedule;
 use noisegate_engine::model::{EventTime, Feedback, FeedbackAction};
-use noisegate_engine::{DecisionKind, DecisionRecord, Page, PageAction, Tier};
+use noisegate_engine::{
+    AlertCounts, DecisionKind, DecisionRecord, Notification, Page, PageAction, PlainPage, Tier,
+};
 
 /// Who acknowledged or resolved an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +53,8 @@ pub struct IncidentRecord {
     pub resolved_by: Option<By>,
     /// Pages sent again for it after it resolved (its alerts came back).
     pub reopened: u32,
+    /// What happened to its alerts: received, deduplicated, grouped, muted, settled, scored.
+    pub counts: AlertCounts,
 }
 
 impl IncidentRecord {
@@ -70,6 +74,7 @@ impl IncidentRecord {
             resolved_at: None,
             resolved_by: None,
             reopened: 0,
+            counts: AlertCounts::default(),
         }
     }
 
@@ -86,15 +91,25 @@ impl IncidentRecord {
     }
 
     pub fn decode(value: &[u8]) -> Result<IncidentRecord, String> {
-        match value.split_first() {
-            Some((&VERSION, rest)) => postcard::from_bytes(rest).map_err(|error| error.to_string()),
-            Some((version, _)) => Err(format!("an incident record of version {version}")),
-            None => Err("an empty incident record".to_owned()),
-        }
+        let record = match value.split_first() {
+            Some((&VERSION, rest)) => postcard::from_bytes(rest),
+            // Version 1 is version 2 without the counts, its last field: postcard has no
+            // framing, so empty counts appended make it read as version 2.
+            Some((1, rest)) => {
+                let mut upgraded = rest.to_vec();
+                upgraded.extend(postcard::to_allocvec(&AlertCounts::default()).unwrap_or_default());
+                postcard::from_bytes(&upgraded)
+            }
+            Some((version, _)) => return Err(format!("an incident record of version {version}")),
+            None => return Err("an empty incident record".to_owned()),
+        };
+        record.map_err(|error| error.to_string())
     }
 }
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+
+const HOUR: i64 = 3_600_000;
 
 /// Seconds from the incident's page to `at`, if it paged.
 fn since_page(record: &IncidentRecord, at: i64) -> Option<f64> {
@@ -126,6 +141,9 @@ pub enum Transition {
 pub struct Recorder {
     open: HashMap<Box<str>, IncidentRecord>,
     changed: BTreeSet<Box<str>>,
+    /// Plain-route pages since last taken, per hour (its start): with every alert, and with
+    /// critical alerts only.
+    plain: BTreeMap<i64, (u64, u64)>,
     transitions: Vec<Transition>,
     schedule: Schedule,
 }
@@ -135,7 +153,36 @@ impl Recorder {
     /// hours.
     pub fn restore(open: impl IntoIterator<Item = IncidentRecord>, schedule: Schedule) -> Recorder {
         let open = open.into_iter().map(|record| (record.dedup_key.clone(), record)).collect();
-        Recorder { open, changed: BTreeSet::new(), transitions: Vec::new(), schedule }
+        Recorder { open, changed: BTreeSet::new(), plain: BTreeMap::new(), transitions: Vec::new(), schedule }
+    }
+
+    /// Follows what the engine said: pages (sent, or decided only: `sent` false in shadow
+    /// mode), digest entries, decisions and plain-route pages.
+    pub fn notification(&mut self, notification: &Notification, sent: bool) {
+        match notification {
+            Notification::Page(page) => self.page(page, sent),
+            Notification::Digest(page) => self.page(page, false),
+            Notification::Decision(record) => self.decision(record),
+            Notification::Plain(page) => self.plain(page),
+        }
+    }
+
+    fn plain(&mut self, page: &PlainPage) {
+        let hour = self.plain.entry(page.at.as_millis().div_euclid(HOUR) * HOUR).or_default();
+        if page.critical_only {
+            hour.1 += 1;
+        } else {
+            hour.0 += 1;
+        }
+    }
+
+    /// The plain-route pages per hour since last taken (hour, every alert, critical only), to
+    /// add to the store's.
+    pub fn take_plain(&mut self) -> Vec<(i64, u64, u64)> {
+        std::mem::take(&mut self.plain)
+            .into_iter()
+            .map(|(hour, (all, critical))| (hour, all, critical))
+            .collect()
     }
 
     /// What happened since last taken.
@@ -143,7 +190,7 @@ impl Recorder {
         std::mem::take(&mut self.transitions)
     }
 
-    pub fn decision(&mut self, decision: &DecisionRecord) {
+    fn decision(&mut self, decision: &DecisionRecord) {
         let at = decision.at.as_millis();
         self.changed.insert(decision.dedup_key.as_ref().into());
         let record = self
@@ -153,6 +200,7 @@ impl Recorder {
         if tier_rank(decision.tier.as_str()) > tier_rank(&record.tier) {
             record.tier = decision.tier.as_str().into();
         }
+        record.counts = decision.counts;
         if record.kinds.is_empty() {
             if let Some(name) = decision.group_labels.get("alertname") {
                 record.kinds.push(name.into());
@@ -186,7 +234,7 @@ impl Recorder {
     }
 
     /// A page (or a digest entry, `paged: false`) about an incident.
-    pub fn page(&mut self, page: &Page, paged: bool) {
+    fn page(&mut self, page: &Page, paged: bool) {
         self.changed.insert(page.dedup_key.as_ref().into());
         let opened_at = page.incident.opened_at.as_millis();
         let record = self
@@ -290,6 +338,7 @@ mod tests {
             score: 0.9,
             why: Vec::<Contribution>::new(),
             group_labels: Labels::from_pairs([("alertname", "DiskFull")]),
+            counts: AlertCounts { received: 3, alerts: 2, deduplicated: 1, ..AlertCounts::default() },
         }
     }
 
@@ -333,6 +382,13 @@ mod tests {
         let value = record.encode().unwrap();
         assert_eq!(IncidentRecord::decode(&value).unwrap(), record);
         assert!(IncidentRecord::decode(&[9, 1, 2]).unwrap_err().contains("version 9"));
+        // A record of version 1 (no counts) reads with none.
+        let counts = postcard::to_allocvec(&record.counts).unwrap();
+        assert!(value.ends_with(&counts) && record.counts.received == 3);
+        let mut first = value[..value.len() - counts.len()].to_vec();
+        first[0] = 1;
+        let old = IncidentRecord::decode(&first).unwrap();
+        assert_eq!(old, IncidentRecord { counts: AlertCounts::default(), ..record });
         assert!(IncidentRecord::decode(&[]).is_err());
     }
 }

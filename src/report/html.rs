@@ -58,6 +58,10 @@ pub fn render(report: &Report) -> String {
         (totals.episodes.to_string(), "alert episodes"),
         (totals.incidents.to_string(), "incidents"),
         (totals.pages.to_string(), "pages out"),
+        (
+            format!("{} ({} critical)", totals.without_noisegate, totals.without_noisegate_critical),
+            "pages a plain route would send",
+        ),
         (totals.pagerduty_events.to_string(), "PagerDuty events"),
         (format!("{:.1}%", totals.noise_reduction * 100.0), "noise reduction"),
         (totals.digested.to_string(), "digested"),

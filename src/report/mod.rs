@@ -49,6 +49,10 @@ pub struct Totals {
     pub pages: u64,
     /// Every PagerDuty event: triggers (first and updates), acknowledgements, resolves.
     pub pagerduty_events: u64,
+    /// Pages a plain Alertmanager-style route with the same routes and `group_by` would have
+    /// sent: with every alert, and with critical alerts only.
+    pub without_noisegate: u64,
+    pub without_noisegate_critical: u64,
     pub digested: u64,
     pub suppressed: u64,
     /// `1 - pages / alert_events`: alert events that did not page anyone.
@@ -125,6 +129,8 @@ pub struct Collector {
     kinds: HashMap<String, (u64, u64)>,
     incidents: HashMap<String, IncidentReport>,
     order: Vec<String>,
+    /// Plain-route pages: every alert, critical only.
+    plain: (u64, u64),
 }
 
 fn minute(at: EventTime) -> i64 {
@@ -155,6 +161,8 @@ impl Collector {
     /// What the engine decided.
     pub fn notification(&mut self, notification: &Notification) {
         match notification {
+            Notification::Plain(page) if page.critical_only => self.plain.1 += 1,
+            Notification::Plain(_) => self.plain.0 += 1,
             Notification::Page(page) => {
                 let view = &page.incident;
                 let incident =
@@ -310,6 +318,8 @@ impl Collector {
                 incidents: stats.incidents_opened,
                 pages,
                 pagerduty_events: stats.pages_trigger + stats.pages_resolve + stats.pages_acknowledge,
+                without_noisegate: self.plain.0,
+                without_noisegate_critical: self.plain.1,
                 digested: stats.digested,
                 suppressed: stats.incidents_suppressed,
                 noise_reduction: if alert_events == 0 {

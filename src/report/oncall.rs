@@ -4,13 +4,16 @@
 use std::fmt::Write as _;
 
 use super::html::{STYLE, escape};
-use crate::oncall::figures::{Count, Figures, Spread, Summary};
+use crate::oncall::figures::{Count, Day, Figures, Spread, Summary};
 
 const EXTRA_STYLE: &str = "
 .up{color:#b42318}.down{color:#067647}.chart rect.high{fill:#e5484d}.chart rect.low{fill:#f5a524}
 .chart rect.digest{fill:#7aa2f7}.chart rect.shift{fill:#5b7bd5}.chart rect.shift.ooh{fill:#8e4ec6}
 .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px;border-radius:2px}
 .note{background:#fff8e6;border:1px solid #f5d08a;border-radius:8px;padding:8px 12px}
+.chart line.plain{stroke:#222;stroke-width:2}.chart polyline{fill:none;stroke-width:2}
+.chart .mtta{stroke:#0b7285;fill:#0b7285}.chart .mttr{stroke:#a61e4d;fill:#a61e4d}
+.without{font-size:1.05em}
 ";
 
 /// The report's HTML.
@@ -36,11 +39,15 @@ pub fn render(figures: &Figures, title: &str) -> String {
              replay): \"acted on\" and acknowledgement times are unknown; times to resolve come from the alerts.</p>",
         );
     }
+    without(&mut out, &figures.summary);
     cards(&mut out, &figures.summary, &figures.previous);
     out.push_str("<h2>Pages per day</h2>");
     days_chart(&mut out, figures);
     out.push_str("<h2>Pages per shift</h2>");
     shifts_chart(&mut out, figures);
+    out.push_str("<h2>Time to acknowledge and to resolve</h2>");
+    times_chart(&mut out, figures);
+    alerts_table(&mut out, &figures.summary);
     out.push_str("<h2>What pages for nothing</h2>");
     if figures.noisy.is_empty() {
         out.push_str("<p class=\"muted\">Every page was acted on.</p>");
@@ -67,6 +74,118 @@ pub fn render(figures: &Figures, title: &str) -> String {
     counts(&mut out, "Pages per service", "Service or node", &figures.services);
     out.push_str("</main></body></html>\n");
     out
+}
+
+/// What a plain route would have paged, against what noisegate paged.
+fn without(out: &mut String, summary: &Summary) {
+    let Some(plain) = summary.without_noisegate else { return };
+    let critical = summary.without_noisegate_critical.unwrap_or(0);
+    let spared = |plain: u64| {
+        let pages = summary.pages as u64;
+        if plain > pages {
+            format!("{} fewer", plain - pages)
+        } else if plain < pages {
+            format!("{} more", pages - plain)
+        } else {
+            "as many".to_owned()
+        }
+    };
+    let pages = |count: u64| if count == 1 { "1 page".to_owned() } else { format!("{count} pages") };
+    let _ = write!(
+        out,
+        "<p class=\"without\">Without noisegate, a plain Alertmanager route with the same routes, <code>group_by</code> \
+         and silences would have sent <b>{}</b> ({} if only critical alerts paged). noisegate sent <b>{}</b>: {} \
+         ({} against critical only).</p>",
+        pages(plain),
+        pages(critical),
+        pages(summary.pages as u64),
+        spared(plain),
+        spared(critical)
+    );
+}
+
+/// What came in and what became of it.
+fn alerts_table(out: &mut String, summary: &Summary) {
+    let alerts = &summary.alerts;
+    if alerts.received == 0 {
+        return;
+    }
+    out.push_str("<h2>What came in, and what became of it</h2><table><tr><th></th><th>Alerts</th><th>What is counted</th></tr>");
+    for (name, count, meaning) in [
+        (
+            "received",
+            alerts.received,
+            "alert sends for the period's incidents: firing, sent again, resolving",
+        ),
+        ("deduplicated", alerts.deduplicated, "sends of an alert already held (re-sends, HA pairs)"),
+        ("episodes", alerts.alerts, "alerts, each time they started firing"),
+        ("grouped", summary.grouped, "episodes that joined an incident another had opened"),
+        ("settled", alerts.settled, "over before their settle time or the group's wait, never paged"),
+        ("silenced", alerts.silenced, "ended while a silence muted them"),
+        ("inhibited", alerts.inhibited, "ended while an inhibition muted them"),
+        ("known noise", alerts.known_noise, "ended while a known-noise pattern or catalog class muted them"),
+        ("digested", alerts.digested, "in an incident whose score sent it to the digest"),
+        ("suppressed", alerts.suppressed, "in an incident whose score told no one"),
+    ] {
+        let _ = write!(
+            out,
+            "<tr><td>{name}</td><td class=\"n\">{count}</td><td class=\"muted\">{meaning}</td></tr>"
+        );
+    }
+    let _ = write!(
+        out,
+        "<tr><td>incidents</td><td class=\"n\">{}</td><td class=\"muted\">of which paged: {}</td></tr></table>",
+        summary.incidents, summary.pages
+    );
+}
+
+/// The daily medians of time to acknowledge and to resolve, as two lines with a point per
+/// day that has a value.
+fn times_chart(out: &mut String, figures: &Figures) {
+    let max = figures
+        .days
+        .iter()
+        .flat_map(|day| [day.mtta_median, day.mttr_median])
+        .flatten()
+        .fold(0.0_f64, f64::max);
+    if max <= 0.0 {
+        out.push_str("<p class=\"muted\">No page was acknowledged or resolved in this period.</p>");
+        return;
+    }
+    let (width, height, left, bottom) = (1040.0, 160.0, 50.0, 24.0);
+    let slot = (width - left) / figures.days.len() as f64;
+    let scale = (height - bottom - 10.0) / max;
+    let _ = write!(
+        out,
+        "<svg class=\"chart times\" viewBox=\"0 0 {width} {height}\" width=\"100%\" role=\"img\"><text x=\"0\" y=\"12\">{:.0} min</text>",
+        max / 60.0
+    );
+    for (class, pick) in
+        [("mtta", (|day: &Day| day.mtta_median) as fn(&Day) -> Option<f64>), ("mttr", |day| day.mttr_median)]
+    {
+        let points: Vec<(f64, f64, f64, &str)> = figures
+            .days
+            .iter()
+            .enumerate()
+            .filter_map(|(index, day)| {
+                let value = pick(day)?;
+                let x = left + (index as f64 + 0.5) * slot;
+                Some((x, height - bottom - value * scale, value, day.day.as_str()))
+            })
+            .collect();
+        let line: Vec<String> = points.iter().map(|(x, y, _, _)| format!("{x:.1},{y:.1}")).collect();
+        let _ = write!(out, "<polyline class=\"{class}\" points=\"{}\"></polyline>", line.join(" "));
+        for (x, y, value, day) in points {
+            let _ = write!(
+                out,
+                "<circle class=\"mark {class}\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\"><title>{} {}: {:.1} min</title></circle>",
+                escape(day),
+                if class == "mtta" { "median time to acknowledge" } else { "median time to resolve" },
+                value / 60.0
+            );
+        }
+    }
+    out.push_str("</svg><div class=\"legend muted\"><span style=\"background:#0b7285\"></span>median time to acknowledge<span style=\"background:#a61e4d\"></span>median time to resolve (per day of page)</div>");
 }
 
 /// A period's length, in days when it is a day or more.
@@ -162,8 +281,13 @@ fn days_chart(out: &mut String, figures: &Figures) {
         out.push_str("<p class=\"muted\">No incidents in this period.</p>");
         return;
     }
-    let max =
-        figures.days.iter().map(|day| day.page_high + day.page_low + day.digest).max().unwrap_or(0).max(1);
+    let max = figures
+        .days
+        .iter()
+        .map(|day| (day.page_high + day.page_low + day.digest).max(day.without_noisegate as usize))
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let (width, height, left, bottom) = (1040.0, 180.0, 30.0, 24.0);
     let slot = (width - left) / figures.days.len() as f64;
     let scale = (height - bottom - 10.0) / max as f64;
@@ -188,6 +312,16 @@ fn days_chart(out: &mut String, figures: &Figures) {
                 escape(&day.day)
             );
         }
+        if day.without_noisegate > 0 {
+            let y = height - bottom - day.without_noisegate as f64 * scale;
+            let _ = write!(
+                out,
+                "<line class=\"plain\" x1=\"{x:.1}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\"><title>{} without noisegate: {}</title></line>",
+                x + slot * 0.7,
+                escape(&day.day),
+                day.without_noisegate
+            );
+        }
         if figures.days.len() <= 31 || index % 7 == 0 {
             let _ = write!(
                 out,
@@ -197,7 +331,7 @@ fn days_chart(out: &mut String, figures: &Figures) {
             );
         }
     }
-    out.push_str("</svg><div class=\"legend muted\"><span style=\"background:#e5484d\"></span>high urgency<span style=\"background:#f5a524\"></span>low urgency<span style=\"background:#7aa2f7\"></span>digest</div>");
+    out.push_str("</svg><div class=\"legend muted\"><span style=\"background:#e5484d\"></span>high urgency<span style=\"background:#f5a524\"></span>low urgency<span style=\"background:#7aa2f7\"></span>digest<span style=\"background:#222;height:2px\"></span>pages a plain route would have sent</div>");
 }
 
 /// A bar per shift: its pages, the out-of-hours share darker.

@@ -754,12 +754,16 @@ fn commit(step: &mut Uncommitted, durability: &mut Durability, outputs: &mut Out
             }
         })
         .collect();
-    let nothing =
-        step.records.is_empty() && events.is_empty() && delivered.is_empty() && incidents.is_empty();
+    let plain = outputs.recorder.take_plain();
+    let nothing = step.records.is_empty()
+        && events.is_empty()
+        && delivered.is_empty()
+        && incidents.is_empty()
+        && plain.is_empty();
     let committed: Result<Vec<u64>, StorageError> = if nothing {
         Ok(Vec::new())
     } else {
-        durability.storage.commit_with(&step.records, &events, &delivered, &incidents)
+        durability.storage.commit_with(&step.records, &events, &delivered, &incidents, &plain)
     };
     step.records.clear();
     let sequences = answer(step, durability, committed, &events);
@@ -802,11 +806,7 @@ fn sort_notifications(
         .map(|notification| (None, notification))
         .chain(step.shard_out.drain(..).map(|(key, notification)| (Some(key), notification)));
     for (shard, notification) in notifications {
-        match &notification {
-            Notification::Page(page) => outputs.recorder.page(page, !outputs.silent),
-            Notification::Digest(page) => outputs.recorder.page(page, false),
-            Notification::Decision(record) => outputs.recorder.decision(record),
-        }
+        outputs.recorder.notification(&notification, !outputs.silent);
         match notification {
             Notification::Page(page) if outputs.silent => {
                 tracing::info!(dedup_key = %page.dedup_key, "shadow mode: page decided, not sent");
@@ -826,6 +826,7 @@ fn sort_notifications(
             },
             Notification::Digest(page) => digests.push(page),
             Notification::Decision(record) => write_decision(outputs, &record),
+            Notification::Plain(_) => {}
         }
     }
     // A checkpoint's held events enter the outbox with it, parked until it is published.

@@ -74,6 +74,19 @@ await page
   .catch(async () => fail("the silence is not listed as active: " + (await page.textContent("#silence-result"))));
 await shot("console-silences");
 
+// The on-call report of the last 7 days: the page, a plain route's page, in the frame.
+await page.goto(url + "/console/?interval=200#/oncall");
+const report = page.frameLocator("#oncall-report");
+await report.locator("svg.days rect.mark").first().waitFor({ timeout: STEP }).catch(() => fail("no on-call report shown"));
+const reportText = await report.locator("body").textContent();
+if (!reportText.includes("Without noisegate")) fail("the on-call report lacks the plain route's pages: " + reportText);
+const dayBars = await report.locator("svg.days rect.mark.high").count();
+const shiftBars = await report.locator("svg.shifts rect.mark").count();
+if (dayBars !== 1 || shiftBars !== 1) fail(`the on-call charts have ${dayBars} day and ${shiftBars} shift bars, not 1 and 1`);
+const download = await page.getAttribute("#oncall-download", "href");
+if (!download.startsWith("blob:")) fail("no report to download: " + download);
+await shot("console-oncall");
+
 // The config in force, secrets redacted.
 await page.goto(url + "/console/#/config");
 await page.waitForFunction(() => document.querySelector("#config").textContent.includes("route"), null, { timeout: STEP })

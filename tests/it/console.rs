@@ -12,7 +12,7 @@ fn console_dir() -> PathBuf {
 }
 
 /// `node` with `playwright-core` installed, and the system's Chromium.
-fn browser_ready() -> PathBuf {
+pub fn browser_ready() -> PathBuf {
     let dir = console_dir();
     if !dir.join("node_modules/playwright-core").is_dir() {
         let installed = Command::new("npm")
@@ -30,6 +30,29 @@ fn browser_ready() -> PathBuf {
         chromium.display()
     );
     chromium
+}
+
+/// Opens a self-contained HTML report in Chromium: it must render without an error, fetch
+/// nothing, and have `expected` elements for each selector (`{"rect.mark": 3}`). Blocking.
+pub fn check_report_in_browser(file: &Path, expected: &serde_json::Value, screenshot: Option<&Path>) {
+    let chromium = browser_ready();
+    let mut command = Command::new("node");
+    command
+        .arg("report.test.mjs")
+        .arg(file)
+        .arg(expected.to_string())
+        .current_dir(console_dir())
+        .env("CHROMIUM", chromium);
+    if let Some(screenshot) = screenshot {
+        command.arg(screenshot);
+    }
+    let output = command.output().expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -88,6 +88,10 @@ async fn acknowledgements_and_resolves_at_known_times_give_exact_figures() {
     assert_eq!(searched["tier"], "page_high");
     assert_eq!(searched["kinds"], serde_json::json!(["SearchDown"]));
     assert_eq!(disk_record["resolved_by"], "Alerts");
+    // What came in for DiskSlow: its firing and its resolve, one episode.
+    assert_eq!(disk_record["counts"]["received"], 2);
+    assert_eq!(disk_record["counts"]["alerts"], 1);
+    assert_eq!(disk_record["counts"]["deduplicated"], 0);
     let disk_mttr = (disk_record["resolved_at"].as_i64().unwrap() - disk_record["paged_at"].as_i64().unwrap())
         as f64
         / 1000.0;
@@ -110,6 +114,10 @@ async fn acknowledgements_and_resolves_at_known_times_give_exact_figures() {
     assert_eq!(shift_pages, 2);
     assert!(figures["feedback"].as_bool().unwrap());
     assert_eq!(figures["noisy"][0]["kind"], "DiskSlow");
+    // A plain route by alertname would have paged each once too; both alerts are critical.
+    assert_eq!(summary["without_noisegate"], 2);
+    assert_eq!(summary["without_noisegate_critical"], 2);
+    assert_eq!(summary["alerts"]["received"], 3);
 
     // The same as metrics, for Grafana.
     let pages =
@@ -161,6 +169,21 @@ async fn acknowledgements_and_resolves_at_known_times_give_exact_figures() {
     let shift_bars = nonzero(&figures["shifts"], &["out_of_hours"]);
     assert!(day_bars >= 1 && shift_bars >= 1);
     assert_eq!(page.matches("<rect class=\"mark").count(), day_bars + shift_bars, "{page}");
+    // In a browser: no error, and as many marks as the figures say (a point per day with a
+    // median time to acknowledge or resolve, a plain-route line per day with any).
+    let days = figures["days"].as_array().unwrap();
+    let with = |field: &str| days.iter().filter(|day| !day[field].is_null() && day[field] != 0).count();
+    let expected = serde_json::json!({
+        "svg.days rect.mark": day_bars,
+        "svg.shifts rect.mark": shift_bars,
+        "svg.times circle.mark.mtta": with("mtta_median"),
+        "svg.times circle.mark.mttr": with("mttr_median"),
+        "svg.days line.plain": with("without_noisegate"),
+    });
+    assert!(with("mtta_median") >= 1 && with("without_noisegate") >= 1, "{figures}");
+    tokio::task::spawn_blocking(move || crate::console::check_report_in_browser(&html, &expected, None))
+        .await
+        .unwrap();
     server.stop().await;
 }
 

@@ -425,7 +425,7 @@ fn a_sender_keyed_alert_keeps_its_identity_when_its_labels_change() {
 pub(super) fn page_of(notification: Notification) -> Option<Page> {
     match notification {
         Notification::Page(page) => Some(page),
-        Notification::Digest(_) | Notification::Decision(_) => None,
+        Notification::Digest(_) | Notification::Decision(_) | Notification::Plain(_) => None,
     }
 }
 
@@ -495,19 +495,101 @@ fn a_resend_is_a_repeat_that_gives_the_same_alert_back_and_a_change_is_not() {
 }
 
 #[test]
-fn a_snapshot_of_the_previous_version_is_read_with_nothing_learned() {
+fn snapshots_of_earlier_versions_are_read_with_nothing_learned_or_counted() {
     let mut engine = Engine::new(config());
-    run(&mut engine, vec![(0, firing(DOWN_A, 0, 240))], 60);
+    run(&mut engine, vec![(0, firing(DOWN_A, 0, 240)), (10, firing(DOWN_A, 0, 240))], 60);
     let current = engine.snapshot().to_vec().unwrap();
-    // Version 2: the same layout without the learned inventory, its last field.
+    assert_eq!(current[0], 4, "the version comes first");
+    assert!(engine.counts.values().any(|counts| counts.deduplicated == 1));
+    // Version 3: the same layout without the tallies, its last fields; version 2, without the
+    // learned inventory before them too.
+    let tallies =
+        [postcard::to_allocvec(&engine.counts).unwrap(), postcard::to_allocvec(&engine.plain).unwrap()]
+            .concat();
     let learned = postcard::to_allocvec(&inventory::Learned::default()).unwrap();
-    assert_eq!(current[0], 3, "the version comes first");
-    let mut previous = current[..current.len() - learned.len()].to_vec();
-    previous[0] = 2;
-    let restored = Engine::restore(config(), &previous).unwrap();
-    assert_eq!(restored.stats(), engine.stats());
-    assert!(restored.learned().is_empty());
-    let mut unknown = previous;
+    assert!(current.ends_with(&tallies));
+    let mut third = current[..current.len() - tallies.len()].to_vec();
+    third[0] = 3;
+    let mut second = third[..third.len() - learned.len()].to_vec();
+    second[0] = 2;
+    for previous in [&third, &second] {
+        let restored = Engine::restore(config(), previous).unwrap();
+        assert_eq!(restored.stats(), engine.stats());
+        assert!(restored.learned().is_empty());
+        // Its groups count from now on.
+        assert_eq!(restored.counts.len(), engine.groups.len());
+        assert!(restored.counts.values().all(|counts| *counts == AlertCounts::default()));
+    }
+    let mut unknown = second;
     unknown[0] = 1;
     assert!(matches!(Engine::restore(config(), &unknown), Err(snapshot::SnapshotError::Version(1))));
+}
+
+/// The decision records of a run, and the plain-route pages.
+fn tallies(
+    engine: &mut Engine,
+    steps: Vec<(i64, Event)>,
+    until: i64,
+) -> (Vec<DecisionRecord>, Vec<PlainPage>) {
+    let mut out = Vec::new();
+    for (time, event) in steps {
+        engine.apply(event, at(time), &mut out);
+    }
+    engine.advance(at(until), &mut out);
+    let mut records = Vec::new();
+    let mut plain = Vec::new();
+    for notification in out {
+        match notification {
+            Notification::Decision(record) => records.push(record),
+            Notification::Plain(page) => plain.push(page),
+            _ => {}
+        }
+    }
+    (records, plain)
+}
+
+#[test]
+fn an_incident_counts_what_happened_to_its_alerts_and_a_plain_route_pages_every_group() {
+    // Three pods of one alert, re-sent each minute: one incident, and one group of a plain
+    // route (by alertname and cluster). A blip of another alert, over in 20 s, outlasts no
+    // wait; a silenced alert pages neither.
+    let mut config = config();
+    config.correlation.settle_warning = Duration::from_secs(120);
+    config.silences = vec![crate::silence::Silence {
+        id: "maintenance".into(),
+        matchers: vec![Matcher::parse("alertname=\"Maintenance\"").unwrap()],
+        starts_at: at(0),
+        ends_at: Some(at(100_000)),
+        weekly: None,
+        comment: "".into(),
+        created_by: "ops".into(),
+    }];
+    let mut engine = Engine::new(config);
+    let pod = |name: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![("alertname", "PodDown"), ("cluster", "eu1"), ("pod", name), ("severity", "critical")]
+    };
+    let mut steps = Vec::new();
+    for minute in 0..5 {
+        for name in ["a", "b", "c"] {
+            steps.push((minute * 60, firing(&pod(name), 0, minute * 60 + 240)));
+        }
+    }
+    steps.push((30, firing(&[("alertname", "Blip"), ("cluster", "eu1"), ("severity", "warning")], 30, 50)));
+    steps.push((40, firing(&[("alertname", "Maintenance"), ("cluster", "eu1")], 40, 600)));
+    steps.sort_by_key(|(time, _)| *time);
+    let (records, plain) = tallies(&mut engine, steps, 3600);
+
+    let resolved = records.iter().find(|record| record.kind == DecisionKind::Resolved).unwrap();
+    assert_eq!(resolved.counts.received, 15);
+    assert_eq!(resolved.counts.alerts, 3);
+    assert_eq!(resolved.counts.deduplicated, 12);
+    assert_eq!(resolved.counts.grouped(), 2);
+    // The plain route: PodDown's group once (at 0 + 5 s, its route's wait, critical and all),
+    // the blip none (over before its 30 s), the silenced alert none.
+    assert_eq!(
+        plain,
+        vec![PlainPage { at: at(5), critical_only: false }, PlainPage { at: at(5), critical_only: true }]
+    );
+    assert_eq!(engine.plain.groups(), 0, "every plain group ended with its alerts");
+    assert!(engine.counts.is_empty(), "the counts go with their groups");
 }

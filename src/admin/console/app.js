@@ -280,6 +280,20 @@ async function showInventory() {
   }
 }
 
+// The on-call report: the same HTML as `noisegate report`, from the admin API, shown in a
+// sandboxed frame (it has no script) and offered as a file.
+async function showOncall() {
+  const period = $("#oncall-period").value;
+  const html = await api("/api/v1/oncall?format=html&from=" + encodeURIComponent(period));
+  $("#oncall-report").srcdoc = html;
+  const link = $("#oncall-download");
+  if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([html], { type: "text/html" }));
+  link.download = `oncall-report-${period}.html`;
+}
+
+$("#oncall-period").addEventListener("change", () => showOncall().catch((error) => status(error.message, true)));
+
 async function showConfig() {
   $("#config").textContent = await api("/api/v1/config");
 }
@@ -331,12 +345,13 @@ async function route() {
   const [, view, id] = (location.hash || "#/incidents").split("/");
   for (const section of document.querySelectorAll("main > section[id^=view-]")) section.hidden = true;
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("current", link.dataset.view === view);
-  const shown = { incidents: id ? "incident" : "incidents", inventory: "inventory", silences: "silences", config: "config" }[view] || "incidents";
+  const shown = { incidents: id ? "incident" : "incidents", inventory: "inventory", oncall: "oncall", silences: "silences", config: "config" }[view] || "incidents";
   $("#view-" + shown).hidden = false;
   try {
     if (shown === "incidents") await showIncidents();
     else if (shown === "incident") await showIncident(decodeURIComponent(id));
     else if (shown === "inventory") await showInventory();
+    else if (shown === "oncall") await showOncall();
     else if (shown === "silences") await showSilences();
     else await showConfig();
   } catch (error) {

@@ -44,7 +44,7 @@ pub fn engine_from(yaml: &str) -> Engine {
 pub fn page_of(notification: Notification) -> Option<Page> {
     match notification {
         Notification::Page(page) => Some(page),
-        Notification::Digest(_) | Notification::Decision(_) => None,
+        Notification::Digest(_) | Notification::Decision(_) | Notification::Plain(_) => None,
     }
 }
 

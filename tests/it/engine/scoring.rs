@@ -61,7 +61,7 @@ fn outcomes(out: &[Notification]) -> Vec<(i64, String, Tier)> {
             Notification::Decision(record) if record.kind == DecisionKind::Escalated => {
                 Some(((record.at.as_millis() - T0) / 1000, "escalated".to_owned(), record.tier))
             }
-            Notification::Decision(_) => None,
+            Notification::Decision(_) | Notification::Plain(_) => None,
         })
         .collect()
 }
