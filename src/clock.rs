@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use noisegate_engine::model::EventTime;
 
+/// An hour and a day, in milliseconds.
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
 /// Now, in milliseconds since the epoch.
 pub fn now() -> EventTime {
     EventTime::from_millis(jiff::Timestamp::now().as_millisecond())

@@ -13,9 +13,9 @@ use crate::ingest::{Reason, SourceKind};
 use noisegate_engine::inventory::LearnStats;
 use noisegate_engine::{EngineStats, PageAction};
 
-/// Buckets of `noisegate_ingest_to_engine_seconds`: half a millisecond to five seconds.
-/// Seconds, from half a minute to a day.
+/// Buckets of the on-call times to acknowledge and resolve: half a minute to a day.
 const ONCALL_BUCKETS: [f64; 10] = [30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 86400.0];
+/// Buckets of `noisegate_ingest_to_engine_seconds`: half a millisecond to five seconds.
 const INGEST_BUCKETS: [f64; 13] =
     [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
 

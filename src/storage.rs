@@ -300,11 +300,7 @@ impl IncidentStore {
     /// The values of the incidents opened in `from..to`, oldest first.
     pub fn read(&self, from: i64, to: i64) -> Result<Vec<Vec<u8>>, StorageError> {
         let read = self.db.begin_read()?;
-        let oncall = match read.open_table(ONCALL) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(error.into()),
-        };
+        let Some(oncall) = open_if_there(&read, ONCALL)? else { return Ok(Vec::new()) };
         let mut values = Vec::new();
         for entry in oncall.range((from, "")..(to, ""))? {
             let (_, value) = entry?;
@@ -316,11 +312,7 @@ impl IncidentStore {
     /// The plain-route pages of each hour in `from..to`: (hour, every alert, critical only).
     pub fn read_plain(&self, from: i64, to: i64) -> Result<Vec<(i64, u64, u64)>, StorageError> {
         let read = self.db.begin_read()?;
-        let plain = match read.open_table(ONCALL_PLAIN) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(error.into()),
-        };
+        let Some(plain) = open_if_there(&read, ONCALL_PLAIN)? else { return Ok(Vec::new()) };
         let mut hours = Vec::new();
         for entry in plain.range(from..to)? {
             let (hour, pages) = entry?;
@@ -328,6 +320,18 @@ impl IncidentStore {
             hours.push((hour.value(), all, critical));
         }
         Ok(hours)
+    }
+}
+
+/// A table to read, `None` when the store has none yet (written by an earlier version).
+fn open_if_there<K: redb::Key + 'static, V: redb::Value + 'static>(
+    read: &redb::ReadTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, StorageError> {
+    match read.open_table(table) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -442,7 +442,6 @@ pub struct Engine {
     counts: KeyMap<AlertCounts>,
     /// What a plain route would have paged.
     plain: PlainRoutes,
-    plain_pages: Vec<PlainPage>,
 }
 
 impl Engine {
@@ -470,7 +469,6 @@ impl Engine {
             declared,
             counts: KeyMap::default(),
             plain: PlainRoutes::default(),
-            plain_pages: Vec::new(),
         }
     }
 
@@ -593,8 +591,7 @@ impl Engine {
     fn advance_plain(&mut self, now: EventTime, out: &mut Vec<Notification>) {
         let alerts = &self.alerts;
         let fires = |fingerprint, at| alerts.get(&fingerprint).is_some_and(|entry| !entry.is_resolved_at(at));
-        self.plain.advance(now, fires, &mut self.plain_pages);
-        out.extend(self.plain_pages.drain(..).map(Notification::Plain));
+        self.plain.advance(now, fires, |page| out.push(Notification::Plain(page)));
     }
 
     /// Flushes every group now instead of at its due time: used when the input ends (end of a
@@ -959,17 +956,23 @@ impl Engine {
 
         if let Some(entry) = self.alerts.get_mut(&fingerprint) {
             let group_key = entry.group;
+            let firing = !entry.is_resolved_at(now);
             // Created with the group, dropped with it.
-            let mut counts = self.counts.get_mut(&group_key);
-            let mut count = |add: fn(&mut AlertCounts)| counts.as_deref_mut().map(add);
-            count(|counts| counts.received += 1);
-            if !entry.is_resolved_at(now) {
+            if let Some(counts) = self.counts.get_mut(&group_key) {
+                counts.received += 1;
+                match (firing, resolved) {
+                    // Sent again in the same state: a re-send, or a repeated resolve.
+                    (true, false) | (false, true) => counts.deduplicated += 1,
+                    (false, false) => counts.alerts += 1,
+                    (true, true) => {}
+                }
+            }
+            if firing {
                 if resolved {
                     self.stats.alerts_resolved += 1;
                     self.plain.end(fingerprint);
                 } else {
                     self.stats.alerts_duplicate += 1;
-                    count(|counts| counts.deduplicated += 1);
                 }
                 entry.ends_at = ends_at;
                 if let Some(starts_at) = starts_at {
@@ -985,11 +988,9 @@ impl Engine {
             } else if resolved {
                 // A repeated resolve of an alert that already ended.
                 self.stats.alerts_duplicate += 1;
-                count(|counts| counts.deduplicated += 1);
             } else {
                 // Firing again after it ended: a new episode in the same group.
                 self.stats.alerts_new += 1;
-                count(|counts| counts.alerts += 1);
                 entry.starts_at = starts_at.unwrap_or(now);
                 entry.ends_at = ends_at;
                 entry.acknowledged = false;
@@ -1064,15 +1065,8 @@ impl Engine {
     fn fire_plain(&mut self, fingerprint: Fingerprint) {
         let Some(entry) = self.alerts.get(&fingerprint) else { return };
         let now = self.now;
-        let node =
-            entry.subject.and_then(|subject| subject.node).map(|node| self.config.topology.node_name(node));
-        let silenced = self
-            .config
-            .silences
-            .iter()
-            .chain(&self.silences)
-            .any(|silence| silence.is_active(now) && silence.matches(&entry.labels, node));
-        if silenced {
+        let silences = [&self.config.silences[..], &self.silences[..]];
+        if silencing(silences, &self.config.topology, entry, now).is_some() {
             return;
         }
         let route = self.config.routes.get(entry.route);
@@ -1487,6 +1481,8 @@ impl Engine {
         let tier = flushed.decision.records.last().map(|(_, tier)| *tier).or_else(|| {
             self.groups.get(&group_key).and_then(|group| group.incident()).map(|incident| incident.tier)
         });
+        let mut spare = AlertCounts::default();
+        let counts = self.counts.get_mut(&group_key).unwrap_or(&mut spare);
         for (fingerprint, paged) in &flushed.decision.forget {
             if let Some(entry) = self.alerts.remove(fingerprint) {
                 self.inhibitor.remove(*fingerprint, &entry.labels);
@@ -1494,8 +1490,6 @@ impl Engine {
                 // An episode that ended without ever paging resolved on its own.
                 if !*paged {
                     let removed = &mut self.stats.removed;
-                    let mut spare = AlertCounts::default();
-                    let counts = self.counts.get_mut(&group_key).unwrap_or(&mut spare);
                     match entry.fate {
                         Fate::Open => (removed.settled += 1, counts.settled += 1),
                         Fate::Silenced => (removed.silenced += 1, counts.silenced += 1),
@@ -1664,13 +1658,7 @@ struct Mutes<'a> {
 
 impl Mutes<'_> {
     fn reason(&self, fingerprint: Fingerprint, entry: &AlertEntry, time: EventTime) -> Option<String> {
-        let node = entry.subject.and_then(|subject| subject.node).map(|node| self.topology.node_name(node));
-        let silenced = self
-            .configured
-            .iter()
-            .chain(self.dynamic)
-            .find(|silence| silence.is_active(time) && silence.matches(&entry.labels, node));
-        if let Some(silence) = silenced {
+        if let Some(silence) = silencing([self.configured, self.dynamic], self.topology, entry, time) {
             return Some(if silence.comment.is_empty() {
                 format!("silenced by {}", silence.id)
             } else {
@@ -1697,6 +1685,20 @@ impl Mutes<'_> {
         }
         None
     }
+}
+
+/// The first of `silences` (the config's, then the API's) that mutes the alert at `time`.
+fn silencing<'a>(
+    silences: [&'a [Silence]; 2],
+    topology: &Topology,
+    entry: &AlertEntry,
+    time: EventTime,
+) -> Option<&'a Silence> {
+    let node = entry.subject.and_then(|subject| subject.node).map(|node| topology.node_name(node));
+    silences
+        .into_iter()
+        .flatten()
+        .find(|silence| silence.is_active(time) && silence.matches(&entry.labels, node))
 }
 
 /// Labels naming a topology group: the root entity, plus the alert's cluster and namespace.

@@ -3,8 +3,8 @@
 //! inventory subjects, pattern hits, inhibition indexes) is not stored but derived again on
 //! restore, under the config in force then; inventory roots are stored by name, and the learned
 //! inventory's facts are applied again to the config's. The on-call tallies (what happened to
-//! each group's alerts, what a plain route would page) come last. Log templates are not stored: they are
-//! relearned from the logs that follow.
+//! each group's alerts, what a plain route would page) come last. Log templates are not stored:
+//! they are relearned from the logs that follow.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -176,9 +176,9 @@ impl Engine {
         engine.history = snapshot.history;
         engine.learned = snapshot.learned;
         engine.counts = snapshot.counts;
-        // Groups of an earlier version count from now on.
-        for key in engine.groups.keys() {
-            engine.counts.entry(*key).or_default();
+        if version < VERSION {
+            // Groups of an earlier version count from now on.
+            engine.counts = engine.groups.keys().map(|key| (*key, AlertCounts::default())).collect();
         }
         engine.plain = snapshot.plain;
         engine.apply_learned();

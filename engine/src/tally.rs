@@ -116,8 +116,8 @@ impl PlainRoutes {
         }
     }
 
-    /// An alert's episode is over (its end noticed by its group's flush, as Alertmanager
-    /// notices it at its group's next flush).
+    /// An alert's episode is over: it was resolved, or its group's flush noticed its end (as
+    /// Alertmanager notices it at its group's next flush).
     pub fn end(&mut self, fingerprint: u64) {
         if let Some((key, critical)) = self.members.remove(&fingerprint) {
             self.leave(key, critical, None);
@@ -144,7 +144,7 @@ impl PlainRoutes {
         &mut self,
         now: EventTime,
         fires: impl Fn(u64, EventTime) -> bool,
-        pages: &mut Vec<PlainPage>,
+        mut page: impl FnMut(PlainPage),
     ) {
         while let Some(&Reverse((due, key))) = self.due.peek() {
             if due > now {
@@ -159,7 +159,7 @@ impl PlainRoutes {
             group.due = None;
             let waiting = std::mem::take(&mut group.waiting);
             if waiting.iter().any(|member| fires(*member, due)) {
-                pages.push(PlainPage { at: due, critical_only: group.critical_only });
+                page(PlainPage { at: due, critical_only: group.critical_only });
             } else {
                 // Its members leave it (and the other tracking's group, if they are in one).
                 self.groups.remove(&key);
@@ -197,9 +197,9 @@ mod tests {
         plain.fire(2, 7, false, at(10), wait);
         plain.fire(1, 7, true, at(20), wait);
         let fires = |_: u64, _: EventTime| true;
-        plain.advance(at(29), fires, &mut pages);
+        plain.advance(at(29), fires, |page| pages.push(page));
         assert!(pages.is_empty());
-        plain.advance(at(60), fires, &mut pages);
+        plain.advance(at(60), fires, |page| pages.push(page));
         assert_eq!(
             pages,
             vec![
@@ -214,7 +214,7 @@ mod tests {
         plain.end(3);
         assert_eq!(plain.groups(), 0);
         plain.fire(2, 7, false, at(200), wait);
-        plain.advance(at(300), fires, &mut pages);
+        plain.advance(at(300), fires, |page| pages.push(page));
         assert_eq!(pages.len(), 3);
         assert_eq!(pages[2], PlainPage { at: at(230), critical_only: false });
         plain.end(2);
@@ -224,7 +224,7 @@ mod tests {
         plain.end(9);
         plain.fire(9, 8, false, at(420), wait);
         plain.end(9);
-        plain.advance(at(1000), fires, &mut pages);
+        plain.advance(at(1000), fires, |page| pages.push(page));
         assert_eq!(pages.len(), 3);
 
         // One whose end is not noticed yet, but over when the group is due: no page, and the
@@ -233,12 +233,12 @@ mod tests {
         plain.advance(
             at(2030),
             |member, at| member != 5 || at < EventTime::from_millis(2_010_000),
-            &mut pages,
+            |page| pages.push(page),
         );
         assert_eq!(pages.len(), 3);
         assert_eq!(plain.groups(), 0);
         plain.fire(5, 6, false, at(2100), wait);
-        plain.advance(at(2130), fires, &mut pages);
+        plain.advance(at(2130), fires, |page| pages.push(page));
         assert_eq!(pages[3], PlainPage { at: at(2130), critical_only: false });
     }
 }

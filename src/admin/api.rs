@@ -296,25 +296,15 @@ async fn oncall_incidents(State(state): State<AdminState>, RawQuery(query): RawQ
 
 /// The `from` and `to` of a query; by default the 7 days up to now.
 fn period(query: Option<&str>) -> Result<(i64, i64), String> {
-    let now = crate::clock::now().as_millis();
-    let mut period = (None, None);
+    let (mut from, mut to) = (None, None);
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        let slot = match &*name {
-            "from" => &mut period.0,
-            "to" => &mut period.1,
-            _ => continue,
-        };
-        match crate::oncall::figures::instant(&value, now) {
-            Ok(at) => *slot = Some(at),
-            Err(message) => return Err(format!("{name}: {message}")),
+        match &*name {
+            "from" => from = Some(value),
+            "to" => to = Some(value),
+            _ => {}
         }
     }
-    let to = period.1.unwrap_or(now);
-    let from = period.0.unwrap_or(to - 7 * 86_400_000);
-    if from >= to {
-        return Err("from must be before to".to_owned());
-    }
-    Ok((from, to))
+    crate::oncall::figures::period(from.as_deref(), to.as_deref(), crate::clock::now().as_millis())
 }
 
 async fn reload(State(state): State<AdminState>) -> Response {

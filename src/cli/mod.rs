@@ -9,7 +9,7 @@ mod replay;
 mod serve;
 mod test;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -169,6 +169,37 @@ enum Command {
         #[arg(long)]
         secrets_elsewhere: bool,
     },
+}
+
+enum Format {
+    Html,
+    Json,
+}
+
+/// A report's format, by its file's extension.
+fn report_format(path: &Path) -> anyhow::Result<Format> {
+    match path.extension().and_then(|extension| extension.to_str()) {
+        Some("html" | "htm") => Ok(Format::Html),
+        Some("json") => Ok(Format::Json),
+        _ => anyhow::bail!("{}: name it .html or .json", path.display()),
+    }
+}
+
+/// Writes a report to each path: `html` of it, or it as JSON, by the path's extension.
+fn write_reports<T: serde::Serialize>(
+    paths: &[PathBuf],
+    report: &T,
+    html: impl Fn(&T) -> String,
+) -> anyhow::Result<()> {
+    for path in paths {
+        let text = match report_format(path)? {
+            Format::Html => html(report),
+            Format::Json => serde_json::to_string_pretty(report)? + "\n",
+        };
+        std::fs::write(path, text)
+            .map_err(|error| anyhow::anyhow!("cannot write report {}: {error}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn config_source(path: Option<PathBuf>) -> ConfigSource {

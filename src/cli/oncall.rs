@@ -31,6 +31,9 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<()> {
     if options.out.is_empty() {
         anyhow::bail!("nothing to write: give --out report.html or --out report.json");
     }
+    for path in options.out {
+        super::report_format(path)?;
+    }
     let figures = match &options.source {
         From::Url(url) => from_instance(url, options)?,
         From::Store(dir, source) => {
@@ -39,26 +42,12 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<()> {
             let store = IncidentStore::open(dir).with_context(|| {
                 format!("cannot read the store in {} (is noisegate running on it?)", dir.display())
             })?;
-            let now = crate::clock::now().as_millis();
-            let to =
-                options.to.map_or(Ok(now), |text| figures::instant(text, now)).map_err(anyhow::Error::msg)?;
-            let from = options
-                .from
-                .map_or(Ok(to - 7 * 86_400_000), |text| figures::instant(text, now))
-                .map_err(anyhow::Error::msg)?;
-            anyhow::ensure!(from < to, "--from must be before --to");
+            let (from, to) = figures::period(options.from, options.to, crate::clock::now().as_millis())
+                .map_err(|message| anyhow::anyhow!("--{message}"))?;
             figures::from_store(&store, &config.oncall.schedule, from, to).map_err(anyhow::Error::msg)?
         }
     };
-    for path in options.out {
-        let text = match path.extension().and_then(|extension| extension.to_str()) {
-            Some("json") => serde_json::to_string_pretty(&figures)? + "\n",
-            Some("html") => render(&figures, "On-call health"),
-            _ => anyhow::bail!("{}: write .html or .json", path.display()),
-        };
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    super::write_reports(options.out, &figures, |figures| render(figures, "On-call health"))
 }
 
 fn from_instance(url: &str, options: &Options<'_>) -> anyhow::Result<Figures> {

@@ -30,7 +30,7 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
     let config =
         config::load(&source, &overrides).map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
     for path in files.reports.iter().chain(files.oncall_reports) {
-        report_format(path)?;
+        super::report_format(path)?;
     }
     let started = Instant::now();
     let mut replay = Replay::new(&config);
@@ -66,13 +66,7 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
             summary.requests,
             &summary.engine,
         );
-        for path in files.reports {
-            let text = match report_format(path)? {
-                Format::Html => html::render(&report),
-                Format::Json => serde_json::to_string_pretty(&report)?,
-            };
-            std::fs::write(path, text).with_context(|| format!("cannot write report {}", path.display()))?;
-        }
+        super::write_reports(files.reports, &report, html::render)?;
     }
     if let Some((mut recorder, last)) = watch.recorder.take() {
         let records = recorder.take_changed();
@@ -84,15 +78,8 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
         let from = first.unwrap_or(last.as_millis());
         let to = last.as_millis().max(from) + 1;
         let figures = figures(&records, &plain, &config.oncall.schedule, from, to);
-        for path in files.oncall_reports {
-            let text = match report_format(path)? {
-                Format::Html => {
-                    oncall::render(&figures, &format!("On-call health: {}", capture_name(files.input)))
-                }
-                Format::Json => serde_json::to_string_pretty(&figures)?,
-            };
-            std::fs::write(path, text).with_context(|| format!("cannot write report {}", path.display()))?;
-        }
+        let title = format!("On-call health: {}", capture_name(files.input));
+        super::write_reports(files.oncall_reports, &figures, |figures| oncall::render(figures, &title))?;
     }
     if let Some(path) = files.history_out {
         history::save(path, &history)?;
@@ -116,19 +103,6 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
         summary.rejected_records,
     );
     Ok(())
-}
-
-enum Format {
-    Html,
-    Json,
-}
-
-fn report_format(path: &Path) -> anyhow::Result<Format> {
-    match path.extension().and_then(|extension| extension.to_str()) {
-        Some("html" | "htm") => Ok(Format::Html),
-        Some("json") => Ok(Format::Json),
-        _ => anyhow::bail!("{}: name it .html or .json", path.display()),
-    }
 }
 
 /// A capture's folder and file name (`hotel-24h/capture.jsonl.gz`), for titles.

@@ -49,7 +49,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// Keys of reader markers start with this byte, which no other key does.
 const MARKER: &str = "\u{0}marker/";
 
-#[derive(Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 struct Envelope {
     version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +61,13 @@ struct Envelope {
     /// When the feedback happened, by PagerDuty's word (milliseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     at: Option<i64>,
+}
+
+impl Envelope {
+    /// This version's envelope, with nothing in it yet.
+    fn new() -> Envelope {
+        Envelope { version: VERSION, ..Envelope::default() }
+    }
 }
 
 /// How often at most a partition's view is published.
@@ -233,17 +240,7 @@ impl ControlTopic {
     /// A silence as it is now (created, or expired with its end).
     pub fn silence(&self, silence: &Silence) {
         let key = format!("silence/{}", silence.id);
-        self.publish(
-            &self.topic,
-            &key,
-            Envelope {
-                version: VERSION,
-                silence: Some(silence.clone()),
-                feedback: None,
-                view: None,
-                at: None,
-            },
-        );
+        self.publish(&self.topic, &key, Envelope { silence: Some(silence.clone()), ..Envelope::new() });
     }
 
     pub fn feedback(&self, feedback: &Feedback, at: Option<EventTime>) {
@@ -252,11 +249,9 @@ impl ControlTopic {
             &self.topic,
             &key,
             Envelope {
-                version: VERSION,
-                silence: None,
                 feedback: Some(feedback.clone()),
-                view: None,
                 at: at.map(EventTime::as_millis),
+                ..Envelope::new()
             },
         );
     }
@@ -301,8 +296,7 @@ impl ControlTopic {
 /// A view encoded, within `VIEW_BYTES`.
 fn fit(mut view: PartitionView) -> Option<Vec<u8>> {
     loop {
-        let envelope =
-            Envelope { version: VERSION, silence: None, feedback: None, view: Some(view), at: None };
+        let envelope = Envelope { view: Some(view), ..Envelope::new() };
         let value = serde_json::to_vec(&envelope).ok()?;
         let mut taken = envelope.view?;
         if value.len() <= VIEW_BYTES {
@@ -554,14 +548,7 @@ mod tests {
             comment: Arc::from("disk swap"),
             created_by: Arc::from("ops"),
         };
-        let value = serde_json::to_vec(&Envelope {
-            version: VERSION,
-            silence: Some(silence),
-            feedback: None,
-            view: None,
-            at: None,
-        })
-        .unwrap();
+        let value = serde_json::to_vec(&Envelope { silence: Some(silence), ..Envelope::new() }).unwrap();
         let Ok(Decoded::Shared(Shared::Silence(read))) = decode(&value) else { panic!("not a silence") };
         assert_eq!((&*read.id, read.ends_at), ("silence-1", Some(EventTime::from_millis(9_000))));
         assert!(
@@ -570,14 +557,8 @@ mod tests {
         );
 
         let feedback = Feedback { dedup_key: "noisegate-1".into(), action: FeedbackAction::Acknowledged };
-        let value = serde_json::to_vec(&Envelope {
-            version: VERSION,
-            silence: None,
-            feedback: Some(feedback.clone()),
-            view: None,
-            at: None,
-        })
-        .unwrap();
+        let value =
+            serde_json::to_vec(&Envelope { feedback: Some(feedback.clone()), ..Envelope::new() }).unwrap();
         assert!(
             matches!(decode(&value), Ok(Decoded::Shared(Shared::Feedback(read, None))) if read == feedback)
         );

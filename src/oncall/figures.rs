@@ -13,8 +13,7 @@ use super::schedule::Schedule;
 use crate::storage::IncidentStore;
 use noisegate_engine::AlertCounts;
 
-const HOUR: i64 = 3_600_000;
-const DAY: i64 = 24 * HOUR;
+use crate::clock::{DAY_MS as DAY, HOUR_MS as HOUR};
 
 /// What the report shows.
 #[derive(Debug, Serialize, Deserialize)]
@@ -136,9 +135,21 @@ pub fn from_store(store: &IncidentStore, schedule: &Schedule, from: i64, to: i64
     Ok(figures(&records, &plain, schedule, from, to))
 }
 
+/// The period `from..to` (milliseconds) of times given as `instant` reads them; by default
+/// the 7 days up to now.
+pub fn period(from: Option<&str>, to: Option<&str>, now: i64) -> Result<(i64, i64), String> {
+    let to = to.map_or(Ok(now), |text| instant(text, now).map_err(|message| format!("to: {message}")))?;
+    let from = from
+        .map_or(Ok(to - 7 * DAY), |text| instant(text, now).map_err(|message| format!("from: {message}")))?;
+    if from >= to {
+        return Err("from must be before to".to_owned());
+    }
+    Ok((from, to))
+}
+
 /// A time given as RFC 3339 (`2026-03-01T00:00:00Z`), or as a duration back from `now` (`7d`,
 /// `12h`), in milliseconds.
-pub fn instant(text: &str, now: i64) -> Result<i64, String> {
+fn instant(text: &str, now: i64) -> Result<i64, String> {
     if let Ok(time) = text.parse::<jiff::Timestamp>() {
         return Ok(time.as_millisecond());
     }
@@ -159,20 +170,13 @@ pub fn figures(
     let length = (to - from).max(0);
     let current: Vec<&IncidentRecord> = in_period(records, from, to);
     let before: Vec<&IncidentRecord> = in_period(records, from - length, from);
+    let before_shifts = shifts(&before, schedule, from - length, from);
+    let previous = summarize(&before, &before_shifts, plain, schedule, from - length, from);
     let shifts = shifts(&current, schedule, from, to);
-    let mut summary = summarize(&current, schedule);
-    summary.worst_shift_pages = shifts.iter().map(|shift| shift.pages).max().unwrap_or(0);
-    (summary.without_noisegate, summary.without_noisegate_critical) = plain_pages(plain, from, to);
-    let mut previous = summarize(&before, schedule);
-    (previous.without_noisegate, previous.without_noisegate_critical) =
-        plain_pages(plain, from - length, from);
-    previous.worst_shift_pages =
-        shifts_of(&before, schedule, from - length, from).iter().map(|shift| shift.pages).max().unwrap_or(0);
+    let summary = summarize(&current, &shifts, plain, schedule, from, to);
     let paged: Vec<&IncidentRecord> =
         current.iter().copied().filter(|record| record.paged_at.is_some()).collect();
-    let feedback = current.iter().any(|record| {
-        record.acknowledged_by == Some(By::PagerDuty) || record.resolved_by == Some(By::PagerDuty)
-    });
+    let feedback = has_feedback(&current);
     Figures {
         from,
         to,
@@ -212,20 +216,36 @@ fn in_period(records: &[IncidentRecord], from: i64, to: i64) -> Vec<&IncidentRec
         .collect()
 }
 
-fn summarize(records: &[&IncidentRecord], schedule: &Schedule) -> Summary {
+/// Whether a responder said anything (through PagerDuty's webhook) about any of the records.
+fn has_feedback(records: &[&IncidentRecord]) -> bool {
+    records.iter().any(|record| {
+        record.acknowledged_by == Some(By::PagerDuty) || record.resolved_by == Some(By::PagerDuty)
+    })
+}
+
+/// Seconds from a page to a later moment.
+fn seconds_after(paged: i64, end: i64) -> f64 {
+    (end - paged).max(0) as f64 / 1000.0
+}
+
+/// The headline figures of the incidents of `from..to`, with its shifts and plain-route pages.
+fn summarize(
+    records: &[&IncidentRecord],
+    shifts: &[Shift],
+    plain: &[(i64, u64, u64)],
+    schedule: &Schedule,
+    from: i64,
+    to: i64,
+) -> Summary {
     let paged: Vec<&IncidentRecord> =
         records.iter().copied().filter(|record| record.paged_at.is_some()).collect();
     let acted = paged.iter().filter(|record| record.acted()).count();
     // Without responder feedback, whether anyone acted is unknown, not "nobody".
-    let feedback = records.iter().any(|record| {
-        record.acknowledged_by == Some(By::PagerDuty) || record.resolved_by == Some(By::PagerDuty)
-    });
+    let feedback = has_feedback(records);
     let seconds = |end: fn(&IncidentRecord) -> Option<i64>| -> Vec<f64> {
-        paged
-            .iter()
-            .filter_map(|record| Some((end(record)? - record.paged_at?).max(0) as f64 / 1000.0))
-            .collect()
+        paged.iter().filter_map(|record| Some(seconds_after(record.paged_at?, end(record)?))).collect()
     };
+    let (without_noisegate, without_noisegate_critical) = plain_pages(plain, from, to);
     Summary {
         incidents: records.len(),
         pages: paged.len(),
@@ -240,9 +260,9 @@ fn summarize(records: &[&IncidentRecord], schedule: &Schedule) -> Summary {
             .count(),
         mtta: spread(seconds(|record| record.acknowledged_at)),
         mttr: spread(seconds(|record| record.resolved_at)),
-        worst_shift_pages: 0,
-        without_noisegate: None,
-        without_noisegate_critical: None,
+        worst_shift_pages: shifts.iter().map(|shift| shift.pages).max().unwrap_or(0),
+        without_noisegate,
+        without_noisegate_critical,
         alerts: records.iter().fold(AlertCounts::default(), |mut sum, record| {
             sum.add(&record.counts);
             sum
@@ -276,12 +296,8 @@ fn spread(mut values: Vec<f64>) -> Option<Spread> {
     Some(Spread { median, p90: rank(0.9), count: values.len() })
 }
 
-fn shifts(records: &[&IncidentRecord], schedule: &Schedule, from: i64, to: i64) -> Vec<Shift> {
-    shifts_of(records, schedule, from, to)
-}
-
 /// Every shift that overlaps `from..to`, with the pages that came in it.
-fn shifts_of(records: &[&IncidentRecord], schedule: &Schedule, from: i64, to: i64) -> Vec<Shift> {
+fn shifts(records: &[&IncidentRecord], schedule: &Schedule, from: i64, to: i64) -> Vec<Shift> {
     // Past the next handover from any moment of a shift (shifts last 23 to 25 hours, or a week
     // give or take one).
     let step = if schedule.handover_day.is_some() { 7 * DAY } else { DAY } + 2 * HOUR;
@@ -337,9 +353,8 @@ fn days(
         let at = record.paged_at.unwrap_or(record.opened_at);
         let Some(index) = starts.partition_point(|start| *start <= at).checked_sub(1) else { continue };
         if let Some(paged) = record.paged_at {
-            let seconds = |end: i64| (end - paged).max(0) as f64 / 1000.0;
-            times[index].0.extend(record.acknowledged_at.map(seconds));
-            times[index].1.extend(record.resolved_at.map(seconds));
+            times[index].0.extend(record.acknowledged_at.map(|end| seconds_after(paged, end)));
+            times[index].1.extend(record.resolved_at.map(|end| seconds_after(paged, end)));
         }
         let day = &mut days[index];
         match (&*record.tier, record.paged_at.is_some()) {

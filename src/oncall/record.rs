@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::schedule::Schedule;
+use crate::clock::HOUR_MS;
 use noisegate_engine::model::{EventTime, Feedback, FeedbackAction};
 use noisegate_engine::{
     AlertCounts, DecisionKind, DecisionRecord, Notification, Page, PageAction, PlainPage, Tier,
@@ -109,8 +110,6 @@ impl IncidentRecord {
 
 const VERSION: u8 = 2;
 
-const HOUR: i64 = 3_600_000;
-
 /// Seconds from the incident's page to `at`, if it paged.
 fn since_page(record: &IncidentRecord, at: i64) -> Option<f64> {
     record.paged_at.map(|paged| (at - paged).max(0) as f64 / 1000.0)
@@ -168,7 +167,7 @@ impl Recorder {
     }
 
     fn plain(&mut self, page: &PlainPage) {
-        let hour = self.plain.entry(page.at.as_millis().div_euclid(HOUR) * HOUR).or_default();
+        let hour = self.plain.entry(page.at.as_millis().div_euclid(HOUR_MS) * HOUR_MS).or_default();
         if page.critical_only {
             hour.1 += 1;
         } else {

@@ -3,9 +3,9 @@
 //! daylight-saving change moves nothing: the 09:00 handover stays at 09:00 local time, and
 //! the shift across the change is an hour shorter or longer.
 
-use jiff::Timestamp;
 use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
+use jiff::{Timestamp, ZonedDateTime};
 
 /// The team's on-call schedule.
 #[derive(Debug, Clone)]
@@ -39,10 +39,15 @@ impl Default for Schedule {
 }
 
 impl Schedule {
+    /// `at` (milliseconds since the epoch) in the team's zone.
+    fn zoned(&self, at: i64) -> Option<ZonedDateTime> {
+        Timestamp::from_millisecond(at).ok().map(|instant| instant.to_zoned_datetime(self.timezone.clone()))
+    }
+
     /// When the shift that `at` falls in began (milliseconds since the epoch).
     pub fn shift_start(&self, at: i64) -> i64 {
-        let Ok(instant) = Timestamp::from_millisecond(at) else { return at };
-        let local = instant.to_zoned_datetime(self.timezone.clone());
+        let Some(local) = self.zoned(at) else { return at };
+        let instant = local.timestamp();
         let mut day = local.date();
         for _ in 0..8 {
             let starts = day.to_datetime(self.handover).to_zoned_datetime(self.timezone.clone());
@@ -62,8 +67,7 @@ impl Schedule {
 
     /// Whether `at` is outside business hours, in the team's zone.
     pub fn out_of_hours(&self, at: i64) -> bool {
-        let Ok(instant) = Timestamp::from_millisecond(at) else { return false };
-        let local = instant.to_zoned_datetime(self.timezone.clone());
+        let Some(local) = self.zoned(at) else { return false };
         let day = local.weekday().to_monday_zero_offset() as usize;
         let time = local.time();
         !(self.business_days[day] && self.business_from <= time && time < self.business_to)
@@ -71,18 +75,13 @@ impl Schedule {
 
     /// `at` in the team's zone, as `2026-03-29 09:00 CEST`.
     pub fn local(&self, at: i64) -> String {
-        match Timestamp::from_millisecond(at) {
-            Ok(instant) => {
-                instant.to_zoned_datetime(self.timezone.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string()
-            }
-            Err(_) => at.to_string(),
-        }
+        self.zoned(at).map_or_else(|| at.to_string(), |local| local.strftime("%Y-%m-%d %H:%M %Z").to_string())
     }
 
     /// The local midnights of the days `from..to` overlaps, the first at or before `from`.
     pub fn day_starts(&self, from: i64, to: i64) -> Vec<i64> {
-        let Ok(instant) = Timestamp::from_millisecond(from) else { return Vec::new() };
-        let mut day = instant.to_zoned_datetime(self.timezone.clone()).date();
+        let Some(local) = self.zoned(from) else { return Vec::new() };
+        let mut day = local.date();
         let mut starts = Vec::new();
         while starts.len() < 100_000 {
             let Ok(start) =
@@ -104,10 +103,7 @@ impl Schedule {
 
     /// The local date of `at`, as `2026-03-29`.
     pub fn day(&self, at: i64) -> String {
-        match Timestamp::from_millisecond(at) {
-            Ok(instant) => instant.to_zoned_datetime(self.timezone.clone()).date().to_string(),
-            Err(_) => at.to_string(),
-        }
+        self.zoned(at).map_or_else(|| at.to_string(), |local| local.date().to_string())
     }
 }
 

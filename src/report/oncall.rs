@@ -139,58 +139,9 @@ fn alerts_table(out: &mut String, summary: &Summary) {
     );
 }
 
-/// The daily medians of time to acknowledge and to resolve, as two lines with a point per
-/// day that has a value.
-fn times_chart(out: &mut String, figures: &Figures) {
-    let max = figures
-        .days
-        .iter()
-        .flat_map(|day| [day.mtta_median, day.mttr_median])
-        .flatten()
-        .fold(0.0_f64, f64::max);
-    if max <= 0.0 {
-        out.push_str("<p class=\"muted\">No page was acknowledged or resolved in this period.</p>");
-        return;
-    }
-    let (width, height, left, bottom) = (1040.0, 160.0, 50.0, 24.0);
-    let slot = (width - left) / figures.days.len() as f64;
-    let scale = (height - bottom - 10.0) / max;
-    let _ = write!(
-        out,
-        "<svg class=\"chart times\" viewBox=\"0 0 {width} {height}\" width=\"100%\" role=\"img\"><text x=\"0\" y=\"12\">{:.0} min</text>",
-        max / 60.0
-    );
-    for (class, pick) in
-        [("mtta", (|day: &Day| day.mtta_median) as fn(&Day) -> Option<f64>), ("mttr", |day| day.mttr_median)]
-    {
-        let points: Vec<(f64, f64, f64, &str)> = figures
-            .days
-            .iter()
-            .enumerate()
-            .filter_map(|(index, day)| {
-                let value = pick(day)?;
-                let x = left + (index as f64 + 0.5) * slot;
-                Some((x, height - bottom - value * scale, value, day.day.as_str()))
-            })
-            .collect();
-        let line: Vec<String> = points.iter().map(|(x, y, _, _)| format!("{x:.1},{y:.1}")).collect();
-        let _ = write!(out, "<polyline class=\"{class}\" points=\"{}\"></polyline>", line.join(" "));
-        for (x, y, value, day) in points {
-            let _ = write!(
-                out,
-                "<circle class=\"mark {class}\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\"><title>{} {}: {:.1} min</title></circle>",
-                escape(day),
-                if class == "mtta" { "median time to acknowledge" } else { "median time to resolve" },
-                value / 60.0
-            );
-        }
-    }
-    out.push_str("</svg><div class=\"legend muted\"><span style=\"background:#0b7285\"></span>median time to acknowledge<span style=\"background:#a61e4d\"></span>median time to resolve (per day of page)</div>");
-}
-
 /// A period's length, in days when it is a day or more.
 fn length(millis: i64) -> String {
-    let hours = millis as f64 / 3_600_000.0;
+    let hours = millis as f64 / crate::clock::HOUR_MS as f64;
     if hours >= 24.0 { format!("{:.0} days", hours / 24.0) } else { format!("{hours:.0} hours") }
 }
 
@@ -275,7 +226,70 @@ fn trend(now: f64, before: f64) -> Option<bool> {
     (now != before).then_some(now > before)
 }
 
-/// Stacked bars of pages per day: high, low, and digest items.
+/// A chart's frame: `count` slots across the width, values up to `max` up its height.
+struct Frame {
+    height: f64,
+    left: f64,
+    slot: f64,
+    scale: f64,
+    count: usize,
+}
+
+const CHART_WIDTH: f64 = 1040.0;
+/// Room for the slots' labels under the bars.
+const CHART_BOTTOM: f64 = 24.0;
+
+impl Frame {
+    /// Opens the chart's SVG (class `chart {class}`), its top value written at the left.
+    fn open(
+        out: &mut String,
+        class: &str,
+        height: f64,
+        left: f64,
+        count: usize,
+        max: f64,
+        top: &str,
+    ) -> Frame {
+        let _ = write!(
+            out,
+            "<svg class=\"chart {class}\" viewBox=\"0 0 {CHART_WIDTH} {height}\" width=\"100%\" role=\"img\"><text x=\"0\" y=\"12\">{}</text>",
+            escape(top)
+        );
+        let slot = (CHART_WIDTH - left) / count.max(1) as f64;
+        Frame { height, left, slot, scale: (height - CHART_BOTTOM - 10.0) / max, count }
+    }
+
+    /// Where the bar of slot `index` starts, and how wide it is.
+    fn bar(&self, index: usize) -> (f64, f64) {
+        (self.left + index as f64 * self.slot + self.slot * 0.15, self.slot * 0.7)
+    }
+
+    /// The middle of slot `index`.
+    fn middle(&self, index: usize) -> f64 {
+        self.left + (index as f64 + 0.5) * self.slot
+    }
+
+    /// The height of `value`, from the base line up.
+    fn up(&self, value: f64) -> f64 {
+        value * self.scale
+    }
+
+    /// The base line.
+    fn base(&self) -> f64 {
+        self.height - CHART_BOTTOM
+    }
+
+    /// Slot `index`'s label under it: every slot's up to a month of them, else every seventh.
+    fn label(&self, out: &mut String, index: usize, text: &str) {
+        if self.count <= 31 || index % 7 == 0 {
+            let (x, _) = self.bar(index);
+            let _ = write!(out, "<text x=\"{x:.1}\" y=\"{:.1}\">{}</text>", self.height - 6.0, escape(text));
+        }
+    }
+}
+
+/// Stacked bars of pages per day: high, low, and digest items; a line where a plain route
+/// would have paged.
 fn days_chart(out: &mut String, figures: &Figures) {
     if figures.days.is_empty() {
         out.push_str("<p class=\"muted\">No incidents in this period.</p>");
@@ -288,48 +302,33 @@ fn days_chart(out: &mut String, figures: &Figures) {
         .max()
         .unwrap_or(0)
         .max(1);
-    let (width, height, left, bottom) = (1040.0, 180.0, 30.0, 24.0);
-    let slot = (width - left) / figures.days.len() as f64;
-    let scale = (height - bottom - 10.0) / max as f64;
-    let _ = write!(
-        out,
-        "<svg class=\"chart days\" viewBox=\"0 0 {width} {height}\" width=\"100%\" role=\"img\">"
-    );
-    let _ = write!(out, "<text x=\"0\" y=\"12\">{max}</text>");
+    let frame = Frame::open(out, "days", 180.0, 30.0, figures.days.len(), max as f64, &max.to_string());
     for (index, day) in figures.days.iter().enumerate() {
-        let x = left + index as f64 * slot + slot * 0.15;
-        let mut y = height - bottom;
+        let (x, width) = frame.bar(index);
+        let mut y = frame.base();
         for (class, count) in [("high", day.page_high), ("low", day.page_low), ("digest", day.digest)] {
             if count == 0 {
                 continue;
             }
-            let bar = count as f64 * scale;
+            let bar = frame.up(count as f64);
             y -= bar;
             let _ = write!(
                 out,
-                "<rect class=\"mark {class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{bar:.1}\"><title>{} {class}: {count}</title></rect>",
-                slot * 0.7,
+                "<rect class=\"mark {class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{bar:.1}\"><title>{} {class}: {count}</title></rect>",
                 escape(&day.day)
             );
         }
         if day.without_noisegate > 0 {
-            let y = height - bottom - day.without_noisegate as f64 * scale;
+            let y = frame.base() - frame.up(day.without_noisegate as f64);
             let _ = write!(
                 out,
                 "<line class=\"plain\" x1=\"{x:.1}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\"><title>{} without noisegate: {}</title></line>",
-                x + slot * 0.7,
+                x + width,
                 escape(&day.day),
                 day.without_noisegate
             );
         }
-        if figures.days.len() <= 31 || index % 7 == 0 {
-            let _ = write!(
-                out,
-                "<text x=\"{x:.1}\" y=\"{:.1}\">{}</text>",
-                height - 6.0,
-                escape(day.day.get(5..).unwrap_or(&day.day))
-            );
-        }
+        frame.label(out, index, day.day.get(5..).unwrap_or(&day.day));
     }
     out.push_str("</svg><div class=\"legend muted\"><span style=\"background:#e5484d\"></span>high urgency<span style=\"background:#f5a524\"></span>low urgency<span style=\"background:#7aa2f7\"></span>digest<span style=\"background:#222;height:2px\"></span>pages a plain route would have sent</div>");
 }
@@ -341,40 +340,25 @@ fn shifts_chart(out: &mut String, figures: &Figures) {
         return;
     }
     let max = figures.shifts.iter().map(|shift| shift.pages).max().unwrap_or(0).max(1);
-    let (width, height, left, bottom) = (1040.0, 160.0, 30.0, 24.0);
-    let slot = (width - left) / figures.shifts.len() as f64;
-    let scale = (height - bottom - 10.0) / max as f64;
-    let _ = write!(
-        out,
-        "<svg class=\"chart shifts\" viewBox=\"0 0 {width} {height}\" width=\"100%\" role=\"img\">"
-    );
-    let _ = write!(out, "<text x=\"0\" y=\"12\">{max}</text>");
+    let frame = Frame::open(out, "shifts", 160.0, 30.0, figures.shifts.len(), max as f64, &max.to_string());
     for (index, shift) in figures.shifts.iter().enumerate() {
-        let x = left + index as f64 * slot + slot * 0.15;
-        for (class, count, base) in [
+        let (x, width) = frame.bar(index);
+        for (class, count, below) in [
             ("shift", shift.pages - shift.out_of_hours, shift.out_of_hours),
             ("shift ooh", shift.out_of_hours, 0),
         ] {
             if count == 0 {
                 continue;
             }
-            let bar = count as f64 * scale;
-            let y = height - bottom - (base as f64 * scale) - bar;
+            let bar = frame.up(count as f64);
+            let y = frame.base() - frame.up(below as f64) - bar;
             let _ = write!(
                 out,
-                "<rect class=\"mark {class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{bar:.1}\"><title>shift from {}: {count}</title></rect>",
-                slot * 0.7,
+                "<rect class=\"mark {class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{bar:.1}\"><title>shift from {}: {count}</title></rect>",
                 escape(&shift.label)
             );
         }
-        if figures.shifts.len() <= 31 || index % 7 == 0 {
-            let _ = write!(
-                out,
-                "<text x=\"{x:.1}\" y=\"{:.1}\">{}</text>",
-                height - 6.0,
-                escape(shift.label.get(5..10).unwrap_or(&shift.label))
-            );
-        }
+        frame.label(out, index, shift.label.get(5..10).unwrap_or(&shift.label));
     }
     let worst = figures.shifts.iter().max_by_key(|shift| shift.pages);
     out.push_str("</svg><div class=\"legend muted\"><span style=\"background:#5b7bd5\"></span>in business hours<span style=\"background:#8e4ec6\"></span>out of hours");
@@ -388,6 +372,48 @@ fn shifts_chart(out: &mut String, figures: &Figures) {
         );
     }
     out.push_str("</div>");
+}
+
+/// The daily medians of time to acknowledge and to resolve, as two lines with a point per
+/// day that has a value.
+fn times_chart(out: &mut String, figures: &Figures) {
+    let max = figures
+        .days
+        .iter()
+        .flat_map(|day| [day.mtta_median, day.mttr_median])
+        .flatten()
+        .fold(0.0_f64, f64::max);
+    if max <= 0.0 {
+        out.push_str("<p class=\"muted\">No page was acknowledged or resolved in this period.</p>");
+        return;
+    }
+    let top = format!("{:.0} min", max / 60.0);
+    let frame = Frame::open(out, "times", 160.0, 50.0, figures.days.len(), max, &top);
+    for (class, pick) in
+        [("mtta", (|day: &Day| day.mtta_median) as fn(&Day) -> Option<f64>), ("mttr", |day| day.mttr_median)]
+    {
+        let points: Vec<(f64, f64, f64, &str)> = figures
+            .days
+            .iter()
+            .enumerate()
+            .filter_map(|(index, day)| {
+                let value = pick(day)?;
+                Some((frame.middle(index), frame.base() - frame.up(value), value, day.day.as_str()))
+            })
+            .collect();
+        let line: Vec<String> = points.iter().map(|(x, y, _, _)| format!("{x:.1},{y:.1}")).collect();
+        let _ = write!(out, "<polyline class=\"{class}\" points=\"{}\"></polyline>", line.join(" "));
+        for (x, y, value, day) in points {
+            let _ = write!(
+                out,
+                "<circle class=\"mark {class}\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\"><title>{} {}: {:.1} min</title></circle>",
+                escape(day),
+                if class == "mtta" { "median time to acknowledge" } else { "median time to resolve" },
+                value / 60.0
+            );
+        }
+    }
+    out.push_str("</svg><div class=\"legend muted\"><span style=\"background:#0b7285\"></span>median time to acknowledge<span style=\"background:#a61e4d\"></span>median time to resolve (per day of page)</div>");
 }
 
 fn counts(out: &mut String, title: &str, what: &str, counts: &[Count]) {

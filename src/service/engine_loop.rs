@@ -603,11 +603,7 @@ fn apply_batch(
                 for event in &batch.events {
                     if let Event::Feedback(feedback) = event {
                         context.outputs.recorder.feedback(feedback, at);
-                    }
-                }
-                if let Some(control) = &context.outputs.control {
-                    for event in &batch.events {
-                        if let Event::Feedback(feedback) = event {
+                        if let Some(control) = &context.outputs.control {
                             control.feedback(feedback, batch.occurred_at);
                         }
                     }
@@ -660,8 +656,7 @@ fn learn_elsewhere(
 
 /// When a responder's action happened: PagerDuty's word, unless it is over an hour from ours.
 fn feedback_time(said: Option<EventTime>, now: EventTime) -> EventTime {
-    const HOUR: i64 = 3_600_000;
-    said.filter(|at| (at.as_millis() - now.as_millis()).abs() <= HOUR).unwrap_or(now)
+    said.filter(|at| (at.as_millis() - now.as_millis()).abs() <= crate::clock::HOUR_MS).unwrap_or(now)
 }
 
 /// How often incident records past their retention are deleted.

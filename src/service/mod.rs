@@ -287,8 +287,9 @@ fn start_delivery(
 /// The incidents the store holds as open (or resolved within a day): the recorder goes on
 /// with them. Incidents opened over a week ago are not looked for.
 fn open_incidents(store: &IncidentStore) -> Vec<IncidentRecord> {
+    use crate::clock::DAY_MS;
     let now = crate::clock::now().as_millis();
-    let values = match store.read(now - 7 * 86_400_000, i64::MAX) {
+    let values = match store.read(now - 7 * DAY_MS, i64::MAX) {
         Ok(values) => values,
         Err(error) => {
             tracing::error!(%error, "cannot read the incident records");
@@ -298,7 +299,7 @@ fn open_incidents(store: &IncidentStore) -> Vec<IncidentRecord> {
     values
         .iter()
         .filter_map(|value| IncidentRecord::decode(value).ok())
-        .filter(|record| record.resolved_at.is_none_or(|resolved| resolved >= now - 86_400_000))
+        .filter(|record| record.resolved_at.is_none_or(|resolved| resolved >= now - DAY_MS))
         .collect()
 }
 
