@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::novelty::Surprises;
 use super::route::Route;
 use super::score::{Assessment, Tier};
 use super::store::{AlertEntry, AlertTable, Fate, Fingerprint};
@@ -91,6 +92,8 @@ pub(super) struct Flush<'a> {
     pub evidence: usize,
     /// Why an alert is muted at `time`, if it is.
     pub mute: &'a dyn Fn(Fingerprint, &AlertEntry) -> Option<String>,
+    /// The group's surprising alerts: a new kind has no settle time to wait out.
+    pub surprises: Option<&'a Surprises>,
 }
 
 /// What one flush decided.
@@ -245,7 +248,9 @@ impl Group {
             let corroborated_since = node_down_alert(entry)
                 .and_then(|node| corroborated.iter().find(|(known, _)| *known == node))
                 .map(|(_, since)| *since);
+            let surprising = flush.surprises.is_some_and(|surprises| surprises.contains(fingerprint));
             let settle = match (entry.page_severity(), corroborated_since) {
+                _ if surprising => Duration::ZERO,
                 (Severity::Critical | Severity::Error, _) => Duration::ZERO,
                 (_, Some(since)) => {
                     settle_from = settle_from.max(since);

@@ -22,6 +22,7 @@ pub mod inventory;
 pub mod logs;
 pub mod matcher;
 pub mod model;
+pub mod novelty;
 pub mod patterns;
 mod route;
 pub mod score;
@@ -45,6 +46,7 @@ use catalog::{AlertClass, Catalog};
 use group::{Flush, Group, TopologyLink};
 use inhibit::{InhibitRule, Inhibitor};
 pub use logs::{LogConfig, LogContext, LogMiner};
+pub use novelty::{KindSeen, NoveltyConfig, Seen, Surprise, Surprises};
 use patterns::Patterns;
 pub use score::{
     Assessment, Contribution, Features, History, KindStats, ScoreConfig, Shadow, Thresholds, Tier, Weights,
@@ -85,6 +87,8 @@ pub struct EngineConfig {
     pub catalog: Arc<Catalog>,
     pub logs: LogConfig,
     pub scoring: ScoreConfig,
+    /// What counts as new or a burst, against the history of alert kinds.
+    pub novelty: NoveltyConfig,
     /// Responders' acknowledgements are reported (a PagerDuty webhook is set up): an incident
     /// resolved without one counts as untouched.
     pub feedback: bool,
@@ -442,6 +446,13 @@ pub struct Engine {
     counts: KeyMap<AlertCounts>,
     /// What a plain route would have paged.
     plain: PlainRoutes,
+    /// The history of alert kinds novelty is judged against.
+    seen: Seen,
+    /// Per group, its surprising alerts.
+    surprises: KeyMap<Surprises>,
+    /// Per `group_by` group whose incident began before the onset window, the group a second,
+    /// new problem of the same labels opened (see `place`).
+    splits: KeyMap<u64>,
 }
 
 impl Engine {
@@ -469,6 +480,9 @@ impl Engine {
             declared,
             counts: KeyMap::default(),
             plain: PlainRoutes::default(),
+            seen: Seen::default(),
+            surprises: KeyMap::default(),
+            splits: KeyMap::default(),
         }
     }
 
@@ -869,6 +883,18 @@ impl Engine {
     }
 
     /// Changes whenever the history changes (to know when to save it).
+    /// The history of alert kinds novelty is judged against.
+    pub fn seen(&self) -> &Seen {
+        &self.seen
+    }
+
+    /// Adds kinds from a saved history (what is already known stays).
+    pub fn seed_seen(&mut self, kinds: impl IntoIterator<Item = KindSeen>) {
+        for kind in kinds {
+            self.seen.seed(kind);
+        }
+    }
+
     pub fn history_version(&self) -> u64 {
         self.history_version
     }
@@ -973,6 +999,18 @@ impl Engine {
                     self.plain.end(fingerprint);
                 } else {
                     self.stats.alerts_duplicate += 1;
+                    // An event source reports each occurrence with its own start: counted for
+                    // bursts (a re-send of the same occurrence is not).
+                    if starts_at.is_some_and(|starts_at| starts_at > entry.starts_at) {
+                        let entity = entity_of(&self.config.topology, entry);
+                        let name = entry.labels.get("alertname").unwrap_or("");
+                        let novelty = &self.config.novelty;
+                        if let Some(surprise) =
+                            self.seen.observe(novelty, fingerprint, name, entity, false, now)
+                        {
+                            self.surprises.entry(group_key).or_default().add(surprise);
+                        }
+                    }
                 }
                 entry.ends_at = ends_at;
                 if let Some(starts_at) = starts_at {
@@ -983,7 +1021,7 @@ impl Engine {
                 let (severity, starts_at) = (entry.page_severity(), entry.starts_at);
                 self.rescan(fingerprint, refreshed);
                 if severity > severity_before && !resolved {
-                    self.on_join(group_key, fingerprint, severity, starts_at);
+                    self.on_join(group_key, fingerprint, severity, starts_at, false);
                 }
             } else if resolved {
                 // A repeated resolve of an alert that already ended.
@@ -1003,8 +1041,15 @@ impl Engine {
                 entry.fate = Fate::Open;
                 entry.hold = if flapping { self.config.flapping.hold } else { Duration::ZERO };
                 let (severity, starts_at) = (entry.page_severity(), entry.starts_at);
+                let name = entry.labels.get("alertname").unwrap_or("");
+                let entity = entity_of(&self.config.topology, entry);
+                let surprise = self.seen.observe(&self.config.novelty, fingerprint, name, entity, true, now);
+                let surprising = surprise.as_ref().is_some_and(|surprise| !surprise.is_burst());
+                if let Some(surprise) = surprise {
+                    self.surprises.entry(group_key).or_default().add(surprise);
+                }
                 self.fire_plain(fingerprint);
-                self.on_join(group_key, fingerprint, severity, starts_at);
+                self.on_join(group_key, fingerprint, severity, starts_at, surprising);
             }
             return;
         }
@@ -1046,7 +1091,16 @@ impl Engine {
         look_up(&self.config.catalog, &mut entry);
         entry.inhibit_targets = self.inhibitor.target_rules(&entry.labels);
         let page_severity = entry.page_severity();
-        let group_key = self.place(route_id, &entry, page_severity);
+        let surprise = {
+            let name = entry.labels.get("alertname").unwrap_or("");
+            let entity = entity_of(&self.config.topology, &entry);
+            self.seen.observe(&self.config.novelty, fingerprint, name, entity, true, now)
+        };
+        let surprising = surprise.as_ref().is_some_and(|surprise| !surprise.is_burst());
+        let group_key = self.place(route_id, &entry, page_severity, surprising);
+        if let Some(surprise) = surprise {
+            self.surprises.entry(group_key).or_default().add(surprise);
+        }
         entry.group = group_key;
         self.inhibitor.add(fingerprint, &entry.labels);
         self.alerts.insert(fingerprint, entry);
@@ -1057,7 +1111,7 @@ impl Engine {
         counts.received += 1;
         counts.alerts += 1;
         self.fire_plain(fingerprint);
-        self.on_join(group_key, fingerprint, page_severity, starts_at);
+        self.on_join(group_key, fingerprint, page_severity, starts_at, surprising);
     }
 
     /// An episode of the alert starts: a plain route's group by its route and `group_by`
@@ -1099,8 +1153,11 @@ impl Engine {
     }
 
     /// Finds or creates the group for a new alert: through the inventory when its subject is
-    /// known, else by route and `group_by`.
-    fn place(&mut self, route_id: usize, entry: &AlertEntry, severity: Severity) -> u64 {
+    /// known, else by route and `group_by`. A surprising alert (a kind new to its entity) whose
+    /// `group_by` group began before the onset window is a second problem, not more of the
+    /// first: it opens a group of its own (with the same labels), which other surprising
+    /// alerts join within the window.
+    fn place(&mut self, route_id: usize, entry: &AlertEntry, severity: Severity, surprising: bool) -> u64 {
         let now = self.now;
         let route = self.config.routes.get(route_id);
         let root = entry.subject.and_then(|subject| subject.entity());
@@ -1108,7 +1165,24 @@ impl Engine {
         // hold an incident open: they group by their route.
         let correlated = !matches!(entry.class, Some(AlertClass::Saturation | AlertClass::Meta));
         let (Some(subject), Some(root), true) = (entry.subject, root, correlated) else {
-            let key = route::group_key(route_id, route, &entry.labels);
+            let mut key = route::group_key(route_id, route, &entry.labels);
+            let window = self.config.correlation.window;
+            let onset_passed = |group: &Group| now.since(group.created_at) > window;
+            if surprising && self.groups.get(&key).is_some_and(onset_passed) {
+                let young = self
+                    .splits
+                    .get(&key)
+                    .copied()
+                    .filter(|split| self.groups.get(split).is_some_and(|group| !onset_passed(group)));
+                key = match young {
+                    Some(split) => split,
+                    None => {
+                        let split = route::split_key(key, now);
+                        self.splits.insert(key, split);
+                        split
+                    }
+                };
+            }
             self.groups.entry(key).or_insert_with(|| {
                 Group::new(route_id, route::group_labels(route, &entry.labels), now, None)
             });
@@ -1179,6 +1253,12 @@ impl Engine {
             if let Some(moved) = self.counts.remove(&other) {
                 self.counts.entry(key).or_default().add(&moved);
             }
+            if let Some(moved) = self.surprises.remove(&other) {
+                let target = self.surprises.entry(key).or_default();
+                for surprise in moved.list {
+                    target.add(surprise);
+                }
+            }
             if let Some(target) = self.groups.get_mut(&key) {
                 target.members.extend(group.members);
                 if let Some(link) = target.topology.as_mut() {
@@ -1197,6 +1277,7 @@ impl Engine {
         fingerprint: Fingerprint,
         severity: Severity,
         starts_at: EventTime,
+        surprising: bool,
     ) {
         let now = self.now;
         let correlation = self.config.correlation;
@@ -1222,6 +1303,8 @@ impl Engine {
         let due = match &group.incident {
             None => {
                 let wait = match severity {
+                    // A new kind is not a blip to wait out: it pages as soon as a critical one.
+                    _ if surprising => route.group_wait,
                     Severity::Critical | Severity::Error => route.group_wait,
                     _ if corroborated => route.group_wait.max(correlation.settle_corroborated),
                     Severity::Warning => route.group_wait.max(correlation.settle_warning),
@@ -1231,7 +1314,9 @@ impl Engine {
                 if starts_at.saturating_add(wait) <= now { now } else { now.saturating_add(wait) }
             }
             // An open incident grows more severe: say so without waiting for group_interval.
-            Some(incident) if severity > incident.paged_severity => now.saturating_add(route.group_wait),
+            Some(incident) if severity > incident.paged_severity || surprising => {
+                now.saturating_add(route.group_wait)
+            }
             Some(_) => return,
         };
         if !group.scheduled || due < group.next_flush {
@@ -1292,6 +1377,8 @@ impl Engine {
         if flushed.decision.remove_group {
             self.groups.remove(&group_key);
             self.counts.remove(&group_key);
+            self.surprises.remove(&group_key);
+            self.splits.retain(|_, split| *split != group_key);
             self.topology_groups.retain(|key| *key != group_key);
         } else {
             let next = time.saturating_add(flushed.group_interval);
@@ -1332,6 +1419,7 @@ impl Engine {
             Vec::new()
         };
         let mute = |fingerprint, entry: &AlertEntry| mutes.reason(fingerprint, entry, time);
+        let surprises = self.surprises.get(&group_key);
         let flush = Flush {
             route,
             correlation: &self.config.correlation,
@@ -1339,11 +1427,12 @@ impl Engine {
             time,
             evidence: evidence.len(),
             mute: &mute,
+            surprises,
         };
         let classified = group.classify(&flush);
         let fates = classified.fates();
-        let features =
-            features(&self.config, &self.history, group, &classified, &self.alerts, time, evidence.len());
+        let known = Known { history: &self.history, seen: &self.seen, surprises };
+        let features = features(&self.config, &known, group, &classified, &self.alerts, time, evidence.len());
         let assessment = self.config.scoring.assess(&features);
         let mut decision = group.conclude(group_key, classified, assessment, &flush);
         let needs_context =
@@ -1534,9 +1623,17 @@ struct Recorded {
 }
 
 /// The features an incident is scored on, from its live alerts.
+/// What the engine knows of alert kinds beyond a group's members: the history of their
+/// episodes and pages, the history novelty is judged against, the group's surprises.
+struct Known<'a> {
+    history: &'a History,
+    seen: &'a Seen,
+    surprises: Option<&'a Surprises>,
+}
+
 fn features(
     config: &EngineConfig,
-    history: &History,
+    known: &Known<'_>,
     group: &Group,
     classified: &group::Classified,
     alerts: &AlertTable,
@@ -1552,6 +1649,7 @@ fn features(
     let mut must_page = false;
     let mut severity: Option<Severity> = None;
     let mut saturation_severity: Option<Severity> = None;
+    let mut events_only = true;
     // What has outlasted its settle time counts (and what paged before and holds the incident
     // open): an alert still settling is listed in the incident's pages, but a blip must not
     // make the incident grow or spread.
@@ -1572,7 +1670,11 @@ fn features(
             kinds.push(kind);
             catalog.push((Box::from(kind), config.catalog.get(kind).cloned()));
         }
-        flapping |= entry.flapping;
+        // Alerts reported as events (see `NameSeen::events`): their episodes come and go with
+        // the events, and firing long means occurring often, which bursts measure.
+        let events = known.seen.reports_events(kind);
+        events_only &= events;
+        flapping |= entry.flapping && !events;
         must_page |= entry.patterns().must_page.is_some();
         match entry.class {
             Some(AlertClass::Saturation) => {
@@ -1587,7 +1689,7 @@ fn features(
             Some(AlertClass::Deadline) if member.settled && !deadline.iter().any(|name| **name == *kind) => {
                 deadline.push(kind.into());
             }
-            Some(AlertClass::Availability) | None if member.settled => {
+            Some(AlertClass::Availability) | None if member.settled && !events => {
                 let minutes = time.since(entry.starts_at).as_secs_f64() / 60.0;
                 if persisting.as_ref().is_none_or(|(_, longest)| minutes > *longest) {
                     persisting = Some((kind.into(), minutes));
@@ -1605,7 +1707,8 @@ fn features(
                 .then_some(impact::Observed { entry, counts: member.live && !member.muted && member.settled })
         }),
     );
-    let (self_resolving, acted_on) = history.rates(kinds.into_iter());
+    let (self_resolving, acted_on) = known.history.rates(kinds.into_iter());
+    let surprises = known.surprises;
     let opened = group.incident().map_or(group.created_at, |incident| incident.opened_at());
     Features {
         saturation_only: severity.is_none() && saturation_severity.is_some(),
@@ -1622,7 +1725,28 @@ fn features(
         catalog,
         deadline,
         persisting,
+        events_only: events_only && counted > 0,
+        newness: surprises.map_or(0.0, Surprises::newness),
+        surprises: surprises
+            .into_iter()
+            .flat_map(|surprises| &surprises.list)
+            .filter(|surprise| !surprise.is_burst())
+            .map(Surprise::describe)
+            .collect(),
+        burst: surprises.and_then(Surprises::burst).map(|burst| (burst.value, burst.describe())),
     }
+}
+
+/// Labels that name what an alert is about when the inventory does not place it.
+const ENTITY_LABELS: [&str; 6] = ["host", "hostname", "node", "instance", "service", "job"];
+
+/// The entity an alert is about, as novelty knows it: its subject in the inventory, else the
+/// first label that names one, else nothing ("").
+fn entity_of<'a>(topology: &'a Topology, entry: &'a AlertEntry) -> &'a str {
+    if let Some(entity) = entry.subject.and_then(|subject| subject.entity()) {
+        return topology.entity_name(entity);
+    }
+    ENTITY_LABELS.iter().find_map(|name| entry.labels.get(name)).unwrap_or("")
 }
 
 /// What the catalog says the alert's name reports.

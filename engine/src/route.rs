@@ -7,7 +7,7 @@ use std::time::Duration;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::matcher::{Matcher, all_match};
-use crate::model::{Labels, LabelsBuilder};
+use crate::model::{EventTime, Labels, LabelsBuilder};
 
 /// Which labels make two alerts part of the same group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +93,16 @@ pub(super) fn group_key(route_id: usize, route: &Route, labels: &Labels) -> u64 
             }
         }
     }
+    hasher.digest()
+}
+
+/// The key of a second group of a `group_by` group's labels, opened at `opened_at` by a new
+/// problem while the first is still open.
+pub(super) fn split_key(key: u64, opened_at: EventTime) -> u64 {
+    let mut hasher = Xxh3::new();
+    hasher.update(b"split\xff");
+    hasher.update(&key.to_le_bytes());
+    hasher.update(&opened_at.as_millis().to_le_bytes());
     hasher.digest()
 }
 

@@ -25,15 +25,23 @@ pub struct Weights {
     pub flapping: f64,
     pub evidence: f64,
     pub feedback: f64,
+    /// Alert kinds new to their entity, or rare (`novelty::Seen`).
+    pub new_kind: f64,
+    /// Occurrences far above a kind's usual rate at that hour.
+    pub burst: f64,
 }
 
 /// Scores at or above which an incident reaches a tier.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
-    /// Page high urgency (its alerts must also be critical or error, or its impact an outage).
+    /// Page high urgency (its alerts must also be critical or error, its impact an outage, or
+    /// its kinds new: `surprise` or more).
     pub high: f64,
     pub low: f64,
     pub digest: f64,
+    /// How new an incident's alert kinds must be (or how far above its rate a burst) for a
+    /// high-urgency page without a critical alert or an outage.
+    pub surprise: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -117,6 +125,14 @@ pub struct Features {
     pub persisting: Option<(Box<str>, f64)>,
     /// Every live alert is of the saturation class.
     pub saturation_only: bool,
+    /// Every live alert reports events (`novelty::NameSeen::events`), not a condition.
+    pub events_only: bool,
+    /// How new its alert kinds are together, in [0, 1] (`novelty::Surprises::newness`).
+    pub newness: f64,
+    /// What is new about them, one line each.
+    pub surprises: Vec<String>,
+    /// The strongest burst among its alerts: how strong, in [0, 1], and what it was.
+    pub burst: Option<(f64, String)>,
 }
 
 /// One feature's part in a score.
@@ -153,6 +169,7 @@ impl ScoreConfig {
         let novelty = (1.0 - features.self_resolving).clamp(0.0, 1.0);
         let evidence = (features.evidence as f64 / 2.0).min(1.0);
         let feedback = features.acted_on.map_or(0.0, |rate| (rate - 0.5) * 2.0);
+        let burst = features.burst.as_ref().map_or(0.0, |(value, _)| *value);
         let mut why = vec![
             part("severity", severity_value, weights.severity, severity.as_str().to_owned()),
             // Impact counts where it goes beyond what the sender's severity says: an outage
@@ -198,6 +215,22 @@ impl ScoreConfig {
                     None => "no responder history".to_owned(),
                 },
             ),
+            part(
+                "new_kind",
+                features.newness,
+                weights.new_kind,
+                if features.surprises.is_empty() {
+                    "every alert kind seen before".to_owned()
+                } else {
+                    features.surprises.join("; ")
+                },
+            ),
+            part(
+                "burst",
+                burst,
+                weights.burst,
+                features.burst.as_ref().map_or_else(|| "no burst".to_owned(), |(_, text)| text.clone()),
+            ),
         ];
         why.extend(impact_factors(&features.impact));
         if !features.catalog.is_empty() {
@@ -214,7 +247,19 @@ impl ScoreConfig {
         let mut scored = if features.must_page {
             why.push(note("must_page", 1.0, "a must-page phrase matched: high urgency".to_owned()));
             Tier::PageHigh
-        } else if score >= thresholds.high && (severity >= Severity::Error || impact >= OUTAGE) {
+        } else if score >= thresholds.high
+            && (severity >= Severity::Error
+                || impact >= OUTAGE
+                || features.newness >= thresholds.surprise
+                || burst >= thresholds.surprise)
+        {
+            if severity < Severity::Error && impact < OUTAGE {
+                why.push(note(
+                    "surprise",
+                    features.newness.max(burst),
+                    "new alert kinds or a burst, never seen like this: high urgency".to_owned(),
+                ));
+            }
             Tier::PageHigh
         } else if score >= thresholds.low {
             Tier::PageLow
@@ -228,6 +273,21 @@ impl ScoreConfig {
                 "saturation",
                 1.0,
                 "only capacity and saturation alerts: the digest until it grows toward an outage".to_owned(),
+            ));
+            scored = Tier::Digest;
+        }
+        // Events of kinds seen before at their usual rate are the background an event source
+        // always sends: what is new or bursting pages, the rest is summarized.
+        if features.events_only
+            && scored > Tier::Digest
+            && !features.must_page
+            && features.newness == 0.0
+            && burst == 0.0
+        {
+            why.push(note(
+                "background",
+                1.0,
+                "only events of kinds seen before, at their usual rate: the digest".to_owned(),
             ));
             scored = Tier::Digest;
         }
@@ -344,7 +404,7 @@ impl Contribution {
 }
 
 /// Features that carry a weight.
-const WEIGHTED: [&str; 9] = [
+const WEIGHTED: [&str; 11] = [
     "severity",
     "impact",
     "blast_radius",
@@ -354,10 +414,12 @@ const WEIGHTED: [&str; 9] = [
     "flapping",
     "evidence",
     "feedback",
+    "new_kind",
+    "burst",
 ];
 
 /// Notes without weight.
-const WEIGHTLESS: [&str; 12] = [
+const WEIGHTLESS: [&str; 14] = [
     "nodes_down",
     "nodes_impaired",
     "services_down",
@@ -370,6 +432,8 @@ const WEIGHTLESS: [&str; 12] = [
     "persistence",
     "must_page",
     "shadow",
+    "surprise",
+    "background",
 ];
 
 /// A contribution as snapshots store it; the feature name is read back as the scorer's own.

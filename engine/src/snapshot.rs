@@ -3,8 +3,9 @@
 //! inventory subjects, pattern hits, inhibition indexes) is not stored but derived again on
 //! restore, under the config in force then; inventory roots are stored by name, and the learned
 //! inventory's facts are applied again to the config's. The on-call tallies (what happened to
-//! each group's alerts, what a plain route would page) come last. Log templates are not stored:
-//! they are relearned from the logs that follow.
+//! each group's alerts, what a plain route would page) follow, then the history novelty is
+//! judged against and each group's surprises. Log templates are not stored: they are
+//! relearned from the logs that follow.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::group::{Group, TopologyLink};
 use super::inventory::Learned;
+use super::novelty::{Seen, Surprises};
 use super::score::History;
 use super::silence::Silence;
 use super::store::{AlertTable, FlapTracker, KeyMap};
@@ -23,8 +25,8 @@ use super::{Engine, EngineConfig, EngineStats, Timer};
 use crate::model::{EventTime, Severity};
 
 /// Bumped when the layout changes; a snapshot of another version is refused, not misread
-/// (versions 2 and 3, the same without the learned inventory and the tallies, are read).
-const VERSION: u32 = 4;
+/// (versions 2 to 4, the same without the learned inventory, the tallies or novelty, are read).
+const VERSION: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -61,6 +63,9 @@ struct SnapshotRef<'a> {
     learned: &'a Learned,
     counts: &'a KeyMap<AlertCounts>,
     plain: &'a PlainRoutes,
+    seen: &'a Seen,
+    surprises: &'a KeyMap<Surprises>,
+    splits: &'a KeyMap<u64>,
 }
 
 /// ...and owned, to read it (the same fields in the same order).
@@ -83,6 +88,9 @@ struct Snapshot {
     learned: Learned,
     counts: KeyMap<AlertCounts>,
     plain: PlainRoutes,
+    seen: Seen,
+    surprises: KeyMap<Surprises>,
+    splits: KeyMap<u64>,
 }
 
 /// The engine's state, ready to be written (postcard), straight into the store's buffer so
@@ -140,6 +148,9 @@ impl Engine {
             learned: &self.learned,
             counts: &self.counts,
             plain: &self.plain,
+            seen: &self.seen,
+            surprises: &self.surprises,
+            splits: &self.splits,
         };
         EngineSnapshot(snapshot)
     }
@@ -152,14 +163,19 @@ impl Engine {
             VERSION => postcard::from_bytes(bytes)?,
             // Earlier versions lack the last fields: postcard has no framing, so empty ones
             // appended make them read as this version (version 2 lacks the learned inventory,
-            // versions 2 and 3 the tallies).
-            2 | 3 => {
+            // versions 2 and 3 the tallies, versions 2 to 4 novelty).
+            2..=4 => {
                 let mut upgraded = bytes.to_vec();
                 if version == 2 {
                     upgraded.extend(postcard::to_allocvec(&Learned::default())?);
                 }
-                upgraded.extend(postcard::to_allocvec(&KeyMap::<AlertCounts>::default())?);
-                upgraded.extend(postcard::to_allocvec(&PlainRoutes::default())?);
+                if version <= 3 {
+                    upgraded.extend(postcard::to_allocvec(&KeyMap::<AlertCounts>::default())?);
+                    upgraded.extend(postcard::to_allocvec(&PlainRoutes::default())?);
+                }
+                upgraded.extend(postcard::to_allocvec(&Seen::default())?);
+                upgraded.extend(postcard::to_allocvec(&KeyMap::<Surprises>::default())?);
+                upgraded.extend(postcard::to_allocvec(&KeyMap::<u64>::default())?);
                 postcard::from_bytes(&upgraded)?
             }
             _ => return Err(SnapshotError::Version(version)),
@@ -176,11 +192,14 @@ impl Engine {
         engine.history = snapshot.history;
         engine.learned = snapshot.learned;
         engine.counts = snapshot.counts;
-        if version < VERSION {
+        if version <= 3 {
             // Groups of an earlier version count from now on.
             engine.counts = engine.groups.keys().map(|key| (*key, AlertCounts::default())).collect();
         }
         engine.plain = snapshot.plain;
+        engine.seen = snapshot.seen;
+        engine.surprises = snapshot.surprises;
+        engine.splits = snapshot.splits;
         engine.apply_learned();
         let learning = engine.config.learning.enabled;
         for (key, link) in snapshot.links {

@@ -319,6 +319,7 @@ impl Validator<'_> {
         let catalog = self.catalog(raw.catalog);
         let mut inhibit_rules = self.inhibit_rules(raw.inhibit_rules);
         inhibit_rules.extend(rules::cordon_rule(&catalog));
+        let (scoring, novelty) = self.scoring(raw.scoring);
         let engine = EngineConfig {
             exclude_labels,
             resolve_timeout: self.positive_duration(
@@ -337,7 +338,8 @@ impl Validator<'_> {
             patterns: self.patterns(raw.patterns),
             catalog: Arc::new(catalog),
             logs: self.logs(raw.logs),
-            scoring: self.scoring(raw.scoring),
+            scoring,
+            novelty,
             feedback: !feedback.webhook_secrets.is_empty(),
         };
         let digest = DigestConfig {

@@ -213,6 +213,21 @@ pub struct RawScoring {
     pub shadow: Option<String>,
     /// An availability or unknown alert firing this long pages at low urgency at least.
     pub persistence: Option<String>,
+    #[serde(default)]
+    pub novelty: RawNovelty,
+}
+
+/// What counts as a new alert kind or a burst.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNovelty {
+    pub enabled: Option<bool>,
+    pub warmup: Option<String>,
+    pub rare_hours: Option<u32>,
+    pub burst_window: Option<String>,
+    pub burst_factor: Option<f64>,
+    pub burst_min: Option<u32>,
+    pub max_kinds: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -227,6 +242,8 @@ pub struct RawWeights {
     pub flapping: Option<f64>,
     pub evidence: Option<f64>,
     pub feedback: Option<f64>,
+    pub new_kind: Option<f64>,
+    pub burst: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -235,6 +252,7 @@ pub struct RawThresholds {
     pub high: Option<f64>,
     pub low: Option<f64>,
     pub digest: Option<f64>,
+    pub surprise: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

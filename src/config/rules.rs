@@ -9,8 +9,8 @@ use regex::Regex;
 
 use super::Validator;
 use super::raw::{
-    RawCatalog, RawCatalogFile, RawCorrelation, RawFlapping, RawInhibitRule, RawLogs, RawPattern, RawScoring,
-    RawService, RawSilence, RawSubjectRule, RawTopology, RawTopologyFile, RawWeekly, RawWindow,
+    RawCatalog, RawCatalogFile, RawCorrelation, RawFlapping, RawInhibitRule, RawLogs, RawNovelty, RawPattern,
+    RawScoring, RawService, RawSilence, RawSubjectRule, RawTopology, RawTopologyFile, RawWeekly, RawWindow,
 };
 use noisegate_engine::catalog::{AlertClass, Catalog, CatalogEntry};
 use noisegate_engine::inhibit::{InhibitRule, InhibitScope};
@@ -22,7 +22,8 @@ use noisegate_engine::topology::{
     Declared, DeclaredService, SubjectKind, SubjectRule, Topology, TopologyError, default_rules,
 };
 use noisegate_engine::{
-    Correlation, Flapping, LogConfig, MatchOp, Matcher, ScoreConfig, Shadow, Thresholds, Weights,
+    Correlation, Flapping, LogConfig, MatchOp, Matcher, NoveltyConfig, ScoreConfig, Shadow, Thresholds,
+    Weights,
 };
 
 impl Validator<'_> {
@@ -220,13 +221,15 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn scoring(&mut self, raw: RawScoring) -> ScoreConfig {
+    pub(super) fn scoring(&mut self, raw: RawScoring) -> (ScoreConfig, NoveltyConfig) {
+        let novelty = self.novelty(raw.novelty);
         let weights = raw.weights;
         let thresholds = raw.thresholds;
         let high = thresholds.high.unwrap_or(0.4);
         let low = thresholds.low.unwrap_or(0.35);
         let digest = thresholds.digest.unwrap_or(0.1);
-        for (name, value) in [("high", high), ("low", low), ("digest", digest)] {
+        let surprise = thresholds.surprise.unwrap_or(0.75);
+        for (name, value) in [("high", high), ("low", low), ("digest", digest), ("surprise", surprise)] {
             if !(0.0..=1.0).contains(&value) {
                 self.error(format!("scoring.thresholds.{name}"), "must be between 0 and 1");
             }
@@ -246,7 +249,7 @@ impl Validator<'_> {
                 Shadow::Off
             }
         };
-        ScoreConfig {
+        let scoring = ScoreConfig {
             weights: Weights {
                 severity: weights.severity.unwrap_or(0.5),
                 impact: weights.impact.unwrap_or(0.5),
@@ -257,10 +260,30 @@ impl Validator<'_> {
                 flapping: weights.flapping.unwrap_or(-0.1),
                 evidence: weights.evidence.unwrap_or(0.1),
                 feedback: weights.feedback.unwrap_or(0.3),
+                new_kind: weights.new_kind.unwrap_or(0.3),
+                burst: weights.burst.unwrap_or(0.3),
             },
-            thresholds: Thresholds { high, low, digest },
+            thresholds: Thresholds { high, low, digest, surprise },
             shadow,
             persistence: self.positive_duration("scoring.persistence", raw.persistence, "20m"),
+        };
+        (scoring, novelty)
+    }
+
+    fn novelty(&mut self, raw: RawNovelty) -> NoveltyConfig {
+        let defaults = NoveltyConfig::default();
+        let burst_factor = raw.burst_factor.unwrap_or(defaults.burst_factor);
+        if burst_factor.is_nan() || burst_factor <= 1.0 {
+            self.error("scoring.novelty.burst_factor", "must be more than 1");
+        }
+        NoveltyConfig {
+            enabled: raw.enabled.unwrap_or(true),
+            warmup: self.positive_duration("scoring.novelty.warmup", raw.warmup, "24h"),
+            rare_hours: raw.rare_hours.unwrap_or(defaults.rare_hours),
+            burst_window: self.positive_duration("scoring.novelty.burst_window", raw.burst_window, "5m"),
+            burst_factor,
+            burst_min: raw.burst_min.unwrap_or(defaults.burst_min).max(1),
+            max_kinds: self.positive("scoring.novelty.max_kinds", raw.max_kinds, defaults.max_kinds),
         }
     }
 

@@ -56,6 +56,7 @@ fn config() -> EngineConfig {
         catalog: Arc::default(),
         // These tests are about grouping: every incident pages as its severity says.
         scoring: test_scoring(Shadow::Unfiltered),
+        novelty: crate::NoveltyConfig::default(),
         feedback: false,
         logs: LogConfig {
             depth: 4,
@@ -451,8 +452,10 @@ pub(super) fn test_scoring(shadow: Shadow) -> ScoreConfig {
             flapping: -0.1,
             evidence: 0.1,
             feedback: 0.3,
+            new_kind: 0.3,
+            burst: 0.3,
         },
-        thresholds: Thresholds { high: 0.4, low: 0.35, digest: 0.1 },
+        thresholds: Thresholds { high: 0.4, low: 0.35, digest: 0.1, surprise: 0.75 },
         shadow,
         persistence: Duration::from_secs(20 * 60),
     }
@@ -499,16 +502,29 @@ fn snapshots_of_earlier_versions_are_read_with_nothing_learned_or_counted() {
     let mut engine = Engine::new(config());
     run(&mut engine, vec![(0, firing(DOWN_A, 0, 240)), (10, firing(DOWN_A, 0, 240))], 60);
     let current = engine.snapshot().to_vec().unwrap();
-    assert_eq!(current[0], 4, "the version comes first");
+    assert_eq!(current[0], 5, "the version comes first");
     assert!(engine.counts.values().any(|counts| counts.deduplicated == 1));
-    // Version 3: the same layout without the tallies, its last fields; version 2, without the
-    // learned inventory before them too.
+    assert!(!engine.seen.is_empty());
+    // Version 4: the same layout without novelty, its last fields; version 3, without the
+    // tallies before them too; version 2, without the learned inventory before those.
+    let novelty = [
+        postcard::to_allocvec(&engine.seen).unwrap(),
+        postcard::to_allocvec(&engine.surprises).unwrap(),
+        postcard::to_allocvec(&engine.splits).unwrap(),
+    ]
+    .concat();
     let tallies =
         [postcard::to_allocvec(&engine.counts).unwrap(), postcard::to_allocvec(&engine.plain).unwrap()]
             .concat();
     let learned = postcard::to_allocvec(&inventory::Learned::default()).unwrap();
-    assert!(current.ends_with(&tallies));
-    let mut third = current[..current.len() - tallies.len()].to_vec();
+    assert!(current.ends_with(&novelty));
+    let mut fourth = current[..current.len() - novelty.len()].to_vec();
+    fourth[0] = 4;
+    assert!(fourth.ends_with(&tallies));
+    let restored = Engine::restore(config(), &fourth).unwrap();
+    assert_eq!(restored.counts, engine.counts, "version 4 keeps its counts");
+    assert!(restored.seen.is_empty(), "and starts its history of kinds");
+    let mut third = fourth[..fourth.len() - tallies.len()].to_vec();
     third[0] = 3;
     let mut second = third[..third.len() - learned.len()].to_vec();
     second[0] = 2;

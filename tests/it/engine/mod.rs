@@ -5,6 +5,7 @@ use noisegate_engine::model::{Alert, Event, EventTime, Expiry, Labels, Severity}
 use noisegate_engine::{Engine, Notification, Page};
 
 mod builder;
+mod novelty;
 mod scenarios;
 mod scoring;
 mod storms;
