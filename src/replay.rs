@@ -13,7 +13,7 @@ use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::pages_file::PagesWriter;
 use crate::sources::capture::{CaptureReader, decode_body};
 use noisegate_engine::model::{Event, EventTime};
-use noisegate_engine::{Engine, EngineStats, History, Notification};
+use noisegate_engine::{Engine, EngineStats, History, KindSeen, Notification, Seen};
 
 pub struct Replay {
     engine: Engine,
@@ -38,16 +38,18 @@ impl Replay {
         Replay { engine: Engine::new(config.engine.clone()), limits: config.limits }
     }
 
-    /// Starts from a history of alert kinds (what past episodes and pages came to).
-    pub fn seed_history(&mut self, history: &History) {
+    /// Starts from a history of alert kinds (what past episodes and pages came to, and what
+    /// novelty is judged against).
+    pub fn seed_history(&mut self, history: &History, seen: Vec<KindSeen>) {
         self.engine.seed_history(history);
+        self.engine.seed_seen(seen);
     }
 
     /// Replays `input`, showing `watch` every request and everything decided; returns what it
-    /// did and the history of alert kinds it built.
-    pub fn run(self, input: &Path, watch: &mut dyn Watch) -> anyhow::Result<(Summary, History)> {
+    /// did and the histories of alert kinds it built.
+    pub fn run(self, input: &Path, watch: &mut dyn Watch) -> anyhow::Result<(Summary, History, Seen)> {
         let (summary, engine) = self.run_to_end(input, watch)?;
-        Ok((summary, engine.history().clone()))
+        Ok((summary, engine.history().clone(), engine.seen().clone()))
     }
 
     /// `run`, returning the engine as the replay left it (its inventory, open incidents).

@@ -882,7 +882,6 @@ impl Engine {
         &self.history
     }
 
-    /// Changes whenever the history changes (to know when to save it).
     /// The history of alert kinds novelty is judged against.
     pub fn seen(&self) -> &Seen {
         &self.seen
@@ -895,6 +894,7 @@ impl Engine {
         }
     }
 
+    /// Changes whenever the history changes (to know when to save it).
     pub fn history_version(&self) -> u64 {
         self.history_version
     }

@@ -35,7 +35,8 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
     let started = Instant::now();
     let mut replay = Replay::new(&config);
     if let Some(path) = files.history {
-        replay.seed_history(&history::load(path)?);
+        let saved = history::load(path)?;
+        replay.seed_history(&saved.history, saved.seen);
     }
     let pages = PagesWriter::create(files.pages_out)
         .with_context(|| format!("cannot create pages file {}", files.pages_out.display()))?;
@@ -54,7 +55,7 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
         recorder: (!files.oncall_reports.is_empty())
             .then(|| (Recorder::restore([], config.oncall.schedule.clone()), EventTime::default())),
     };
-    let (summary, history) = replay.run(files.input, &mut watch)?;
+    let (summary, history, seen) = replay.run(files.input, &mut watch)?;
     if let Some(collector) = watch.collector {
         let config_name = match &source {
             ConfigSource::File(path) => path.display().to_string(),
@@ -82,7 +83,7 @@ pub fn run(source: ConfigSource, overrides: Overrides, files: &Files<'_>) -> any
         super::write_reports(files.oncall_reports, &figures, |figures| oncall::render(figures, &title))?;
     }
     if let Some(path) = files.history_out {
-        history::save(path, &history)?;
+        history::save(path, &history, &seen)?;
     }
     let elapsed = started.elapsed();
     let stats = summary.engine;

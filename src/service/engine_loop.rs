@@ -940,7 +940,7 @@ fn save_history(engine: &Engine, outputs: &Outputs, saved: &mut u64) {
     if engine.history_version() == *saved {
         return;
     }
-    match super::history::save(path, engine.history()) {
+    match super::history::save(path, engine.history(), engine.seen()) {
         Ok(()) => *saved = engine.history_version(),
         Err(error) => {
             tracing::error!(error = %format!("{error:#}"), "cannot save the history of alert kinds")

@@ -194,7 +194,9 @@ fn restore(config: &Config, recovery: Recovery) -> anyhow::Result<(Engine, Vec<(
         None => {
             let mut engine = Engine::new(config.engine.clone());
             for path in [&config.feedback.seed_file, &config.feedback.state_file].into_iter().flatten() {
-                engine.seed_history(&history::load(path)?);
+                let saved = history::load(path)?;
+                engine.seed_history(&saved.history);
+                engine.seed_seen(saved.seen);
             }
             engine
         }

@@ -103,3 +103,90 @@ async fn a_recorded_capture_replays_to_the_pages_serve_sent() {
         .collect();
     assert_eq!(replayed, live);
 }
+
+/// A capture of an event source (a detector on three hosts) from `from_hour` to `to_hour`
+/// after a fixed day: background every half hour on each host, and `extra` events.
+fn detector_capture(path: &std::path::Path, from_hour: i64, to_hour: i64, extra: &[(i64, &str, &str)]) {
+    let start = 1_790_000_000i64 - 1_790_000_000i64.rem_euclid(86_400);
+    let iso = |seconds: i64| {
+        jiff::Timestamp::from_second(start + seconds).unwrap().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    };
+    let mut events: Vec<(i64, String, String)> = Vec::new();
+    for half_hour in from_hour * 2..to_hour * 2 {
+        for (index, host) in ["web-1", "db-1", "mail-1"].into_iter().enumerate() {
+            events.push((half_hour * 1800 + index as i64 * 60, "TlsInvalidRecord".into(), host.into()));
+        }
+    }
+    for (second, name, host) in extra {
+        events.push((*second, (*name).into(), (*host).into()));
+    }
+    events.sort();
+    let lines: Vec<String> = events
+        .iter()
+        .map(|(second, name, host)| {
+            let body = serde_json::json!([{
+                "labels": {"alertname": name, "host": host, "severity": "warning"},
+                "startsAt": iso(*second), "endsAt": iso(second + 300),
+            }]);
+            serde_json::json!({"received_at": iso(*second), "source": "alertmanager_v2", "body": body})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn what_is_background_carries_over_in_the_history_file_and_a_new_kind_pages_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_path(&dir, "config.yaml");
+    std::fs::write(&config, "route:\n  group_by: [host]\n  group_wait: 30s\n").unwrap();
+    let (before, after) = (temp_path(&dir, "before.jsonl"), temp_path(&dir, "after.jsonl"));
+    // Two days of background, with a cron job's sudo on db-1 every day; then a third day with
+    // the same background and, on db-1, a user changing its uid.
+    let daily = [(3 * 3600 + 17, "CronSudo", "db-1"), (86_400 + 3 * 3600 + 17, "CronSudo", "db-1")];
+    detector_capture(&before, 0, 48, &daily);
+    detector_capture(
+        &after,
+        48,
+        60,
+        &[(48 * 3600 + 3 * 3600 + 17, "CronSudo", "db-1"), (55 * 3600, "UidChanged", "db-1")],
+    );
+    let replay = |input: &std::path::Path, history: Option<&std::path::Path>, out: &str| {
+        let (pages, history_out) =
+            (temp_path(&dir, &format!("{out}.pages")), temp_path(&dir, &format!("{out}.history")));
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_noisegate"));
+        command.args(["replay", "--config"]).arg(&config).arg("--input").arg(input);
+        command.arg("--pages-out").arg(&pages).arg("--history-out").arg(&history_out);
+        if let Some(history) = history {
+            command.arg("--history").arg(history);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let triggers: Vec<Value> = std::fs::read_to_string(&pages)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap()["event"].clone())
+            .filter(|event| event["event_action"] == "trigger")
+            .collect();
+        (triggers, history_out)
+    };
+
+    // Without a history the third day has no baseline: nothing is new, nothing pages.
+    let (alone, _) = replay(&after, None, "alone");
+    assert!(alone.is_empty(), "{alone:#?}");
+
+    let (first, history) = replay(&before, None, "first");
+    assert!(first.is_empty(), "background never pages: {first:#?}");
+    let saved = std::fs::read_to_string(&history).unwrap();
+    assert!(saved.lines().any(|line| line.contains(r#""seen""#) && line.contains("CronSudo")), "{saved}");
+
+    let (second, _) = replay(&after, Some(&history), "second");
+    let incidents: std::collections::HashSet<&Value> =
+        second.iter().map(|event| &event["dedup_key"]).collect();
+    assert_eq!(incidents.len(), 1, "one incident (its updates aside): {second:#?}");
+    let payload = &second[0]["payload"];
+    assert!(payload["summary"].as_str().unwrap().contains("UidChanged"), "{payload:#}");
+    assert_eq!(payload["severity"], "error", "high urgency: {payload:#}");
+    let why = payload["custom_details"]["why"].to_string();
+    assert!(why.contains("UidChanged on db-1: never seen before"), "{why}");
+}
