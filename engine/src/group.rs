@@ -537,6 +537,7 @@ impl Group {
                 tags,
                 log_context: Vec::new(),
                 evidence: Vec::new(),
+                similar: Vec::new(),
                 score: incident.assessment.score,
                 tier: incident.tier,
                 why: incident.assessment.why.clone(),

@@ -21,6 +21,7 @@ pub mod inhibit;
 pub mod inventory;
 pub mod logs;
 pub mod matcher;
+pub mod memory;
 pub mod model;
 pub mod novelty;
 pub mod patterns;
@@ -46,6 +47,7 @@ use catalog::{AlertClass, Catalog};
 use group::{Flush, Group, TopologyLink};
 use inhibit::{InhibitRule, Inhibitor};
 pub use logs::{LogConfig, LogContext, LogMiner};
+pub use memory::{Ending, Memory, MemoryConfig, Similar};
 pub use novelty::{KindSeen, NoveltyConfig, Seen, Surprise, Surprises};
 use patterns::Patterns;
 pub use score::{
@@ -89,6 +91,8 @@ pub struct EngineConfig {
     pub scoring: ScoreConfig,
     /// What counts as new or a burst, against the history of alert kinds.
     pub novelty: NoveltyConfig,
+    /// How many past incidents are remembered, and how many similar ones a page lists.
+    pub memory: MemoryConfig,
     /// Responders' acknowledgements are reported (a PagerDuty webhook is set up): an incident
     /// resolved without one counts as untouched.
     pub feedback: bool,
@@ -254,6 +258,8 @@ pub struct IncidentView {
     pub log_context: Vec<LogContext>,
     /// Evidence gathered while the incident was open (new error templates bursting).
     pub evidence: Vec<String>,
+    /// Past incidents most like this one, most similar first.
+    pub similar: Vec<Similar>,
     /// Actionability, the tier it decided, and each feature's part in it.
     pub score: f64,
     pub tier: Tier,
@@ -404,6 +410,8 @@ pub struct IncidentSummary {
     pub alerts: Vec<(Arc<Labels>, bool)>,
     /// The log templates its services logged most around it.
     pub log_context: Vec<LogContext>,
+    /// Past incidents most like it (as its last page listed them).
+    pub similar: Vec<Similar>,
 }
 
 /// A silence and whether it mutes alerts now.
@@ -453,6 +461,8 @@ pub struct Engine {
     /// Per `group_by` group whose incident began before the onset window, the group a second,
     /// new problem of the same labels opened (see `place`).
     splits: KeyMap<u64>,
+    /// Past incidents, for the similar ones a page lists.
+    memory: Memory,
 }
 
 impl Engine {
@@ -483,6 +493,7 @@ impl Engine {
             seen: Seen::default(),
             surprises: KeyMap::default(),
             splits: KeyMap::default(),
+            memory: Memory::default(),
         }
     }
 
@@ -713,8 +724,8 @@ impl Engine {
         let now = self.now;
         let mut incidents: Vec<IncidentSummary> = self
             .groups
-            .values()
-            .filter_map(|group| {
+            .iter()
+            .filter_map(|(key, group)| {
                 let incident = group.incident()?;
                 let alerts = group
                     .members
@@ -743,6 +754,7 @@ impl Engine {
                             EventTime::from_millis(incident.opened_at().as_millis().saturating_sub(lookback));
                         self.logs.context(&names, since, now)
                     },
+                    similar: self.memory.similar_to_open(&self.config.memory, *key),
                 })
             })
             .collect();
@@ -837,6 +849,9 @@ impl Engine {
             Event::Log(record) => self.apply_log(&record),
             Event::Feedback(feedback) => self.apply_feedback(&feedback),
             Event::Inventory(facts) => self.learn(&facts),
+            Event::Note(note) => {
+                self.memory.note(&note.dedup_key, &note.text);
+            }
         }
     }
 
@@ -1253,6 +1268,7 @@ impl Engine {
             if let Some(moved) = self.counts.remove(&other) {
                 self.counts.entry(key).or_default().add(&moved);
             }
+            self.memory.forget_open(other);
             if let Some(moved) = self.surprises.remove(&other) {
                 let target = self.surprises.entry(key).or_default();
                 for surprise in moved.list {
@@ -1373,6 +1389,10 @@ impl Engine {
         }
         // The members' fates first: the decision records carry their counts.
         self.settle_members(group_key, &flushed);
+        if flushed.decision.records.iter().any(|(kind, _)| *kind == DecisionKind::Resolved) {
+            let acted = flushed.decision.ended.as_ref().is_some_and(|(_, acted)| *acted);
+            self.memory.close(&self.config.memory, group_key, time, acted);
+        }
         self.emit(group_key, &mut flushed, time, out);
         if flushed.decision.remove_group {
             self.groups.remove(&group_key);
@@ -1447,12 +1467,27 @@ impl Engine {
                 services.get_or_insert_with(|| group_services(&self.config.topology, group, &self.alerts));
             let names: Vec<&str> = names.iter().map(|service| &**service).collect();
             let log_context = self.logs.context(&names, since, time);
+            let similar = group.incident().map_or_else(Vec::new, |incident| {
+                let shape = incident_shape(group, &self.alerts, &entities, &names, &log_context);
+                let paged = decision.pages.iter().any(|page| page.action == PageAction::Trigger);
+                let title = incident_title(group, &self.alerts, &entities);
+                let tokens = self.memory.describe(
+                    group_key,
+                    incident.dedup_key(),
+                    &title,
+                    incident.opened_at(),
+                    shape,
+                    paged,
+                );
+                self.memory.similar(&self.config.memory, &tokens)
+            });
             let triggers = decision.pages.iter_mut().filter(|page| page.action == PageAction::Trigger);
             for page in triggers.chain(decision.digest.as_mut()) {
                 page.incident.root = root.clone();
                 page.incident.entities = entities.clone();
                 page.incident.log_context = log_context.clone();
                 page.incident.evidence = evidence.clone();
+                page.incident.similar = similar.clone();
             }
         }
         // What the decisions log says of it: the open incident's, or (it just ended) what its
@@ -1735,6 +1770,58 @@ fn features(
             .collect(),
         burst: surprises.and_then(Surprises::burst).map(|burst| (burst.value, burst.describe())),
     }
+}
+
+/// What an incident is made of, for the memory: its alert names, the entities and services
+/// they are about, the log templates around it.
+fn incident_shape(
+    group: &Group,
+    alerts: &AlertTable,
+    entities: &[Arc<str>],
+    services: &[&str],
+    log_context: &[LogContext],
+) -> memory::Shape {
+    let mut shape = memory::Shape::default();
+    for entry in group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
+        shape.add("alert", entry.labels.get("alertname").unwrap_or(""));
+        if let Some(entity) = ENTITY_LABELS.iter().find_map(|name| entry.labels.get(name)) {
+            shape.add("entity", entity);
+        }
+    }
+    for entity in entities {
+        shape.add("entity", entity);
+    }
+    for service in services {
+        shape.add("service", service);
+    }
+    for line in log_context {
+        shape.add("template", &line.template);
+    }
+    shape
+}
+
+/// A past incident's name in a later page: its alert names and what they were about.
+fn incident_title(group: &Group, alerts: &AlertTable, entities: &[Arc<str>]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for entry in group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
+        let name = entry.labels.get("alertname").unwrap_or("");
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let mut title = names.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > 3 {
+        title.push_str(&format!(" and {} more", names.len() - 3));
+    }
+    let about: Vec<&str> = if entities.is_empty() {
+        group.labels.iter().map(|(_, value)| value).collect()
+    } else {
+        entities.iter().map(|entity| &**entity).collect()
+    };
+    if !about.is_empty() {
+        title.push_str(&format!(" ({})", about.join(", ")));
+    }
+    title
 }
 
 /// Labels that name what an alert is about when the inventory does not place it.

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::group::{Group, TopologyLink};
 use super::inventory::Learned;
+use super::memory::Memory;
 use super::novelty::{Seen, Surprises};
 use super::score::History;
 use super::silence::Silence;
@@ -66,6 +67,7 @@ struct SnapshotRef<'a> {
     seen: &'a Seen,
     surprises: &'a KeyMap<Surprises>,
     splits: &'a KeyMap<u64>,
+    memory: &'a Memory,
 }
 
 /// ...and owned, to read it (the same fields in the same order).
@@ -91,6 +93,7 @@ struct Snapshot {
     seen: Seen,
     surprises: KeyMap<Surprises>,
     splits: KeyMap<u64>,
+    memory: Memory,
 }
 
 /// The engine's state, ready to be written (postcard), straight into the store's buffer so
@@ -151,6 +154,7 @@ impl Engine {
             seen: &self.seen,
             surprises: &self.surprises,
             splits: &self.splits,
+            memory: &self.memory,
         };
         EngineSnapshot(snapshot)
     }
@@ -176,6 +180,7 @@ impl Engine {
                 upgraded.extend(postcard::to_allocvec(&Seen::default())?);
                 upgraded.extend(postcard::to_allocvec(&KeyMap::<Surprises>::default())?);
                 upgraded.extend(postcard::to_allocvec(&KeyMap::<u64>::default())?);
+                upgraded.extend(postcard::to_allocvec(&Memory::default())?);
                 postcard::from_bytes(&upgraded)?
             }
             _ => return Err(SnapshotError::Version(version)),
@@ -200,6 +205,7 @@ impl Engine {
         engine.seen = snapshot.seen;
         engine.surprises = snapshot.surprises;
         engine.splits = snapshot.splits;
+        engine.memory = snapshot.memory;
         engine.apply_learned();
         let learning = engine.config.learning.enabled;
         for (key, link) in snapshot.links {

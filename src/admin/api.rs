@@ -115,7 +115,7 @@ async fn list_incidents(State(state): State<AdminState>) -> Response {
     let mut listed: Vec<Value> = incidents.iter().map(|incident| incident_json(incident, false)).collect();
     for mut incident in remote_incidents(&state) {
         if let Some(fields) = incident.as_object_mut() {
-            for detail in ["alerts", "timeline", "log_context"] {
+            for detail in ["alerts", "timeline", "log_context", "similar"] {
                 fields.remove(detail);
             }
         }
@@ -173,6 +173,18 @@ pub fn incident_detail(incident: &IncidentSummary, timeline: &Timeline) -> Value
             json!({
                 "service": context.service, "template": context.template, "lines": context.lines,
                 "errors": context.errors, "first_seen": context.first_seen.to_string(),
+            })
+        })
+        .collect();
+    body["similar"] = incident
+        .similar
+        .iter()
+        .map(|similar| {
+            json!({
+                "id": &*similar.dedup_key, "title": &*similar.title, "opened_at": similar.opened_at.to_string(),
+                "minutes": crate::json::round(similar.minutes), "paged": similar.paged,
+                "ended": similar.ending.as_str(), "notes": similar.notes,
+                "similarity": crate::json::round(similar.similarity),
             })
         })
         .collect();

@@ -88,6 +88,25 @@ fn from_instance(id: &str, url: &str) -> anyhow::Result<String> {
         let state = if alert["firing"] == true { "firing" } else { "resolved" };
         let _ = writeln!(out, "    {state:<8} {}", labels(&alert["labels"]));
     }
+    let similar = incident["similar"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if !similar.is_empty() {
+        out.push_str("  seen before:\n");
+    }
+    for past in similar {
+        let _ = writeln!(
+            out,
+            "    {:.0}% like {} ({}), opened {}, {:.0} minutes; {}",
+            past["similarity"].as_f64().unwrap_or(0.0) * 100.0,
+            past["id"].as_str().unwrap_or(""),
+            past["title"].as_str().unwrap_or(""),
+            past["opened_at"].as_str().unwrap_or(""),
+            past["minutes"].as_f64().unwrap_or(0.0),
+            past["ended"].as_str().unwrap_or("")
+        );
+        for note in past["notes"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "      note: {}", note.as_str().unwrap_or(""));
+        }
+    }
     Ok(out)
 }
 

@@ -319,7 +319,7 @@ impl Validator<'_> {
         let catalog = self.catalog(raw.catalog);
         let mut inhibit_rules = self.inhibit_rules(raw.inhibit_rules);
         inhibit_rules.extend(rules::cordon_rule(&catalog));
-        let (scoring, novelty) = self.scoring(raw.scoring);
+        let (scoring, novelty, memory) = self.scoring(raw.scoring);
         let engine = EngineConfig {
             exclude_labels,
             resolve_timeout: self.positive_duration(
@@ -340,6 +340,7 @@ impl Validator<'_> {
             logs: self.logs(raw.logs),
             scoring,
             novelty,
+            memory,
             feedback: !feedback.webhook_secrets.is_empty(),
         };
         let digest = DigestConfig {

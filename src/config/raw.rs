@@ -215,6 +215,17 @@ pub struct RawScoring {
     pub persistence: Option<String>,
     #[serde(default)]
     pub novelty: RawNovelty,
+    #[serde(default)]
+    pub memory: RawMemory,
+}
+
+/// The memory of past incidents.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMemory {
+    pub incidents: Option<usize>,
+    pub similar: Option<usize>,
+    pub min_similarity: Option<f64>,
 }
 
 /// What counts as a new alert kind or a burst.

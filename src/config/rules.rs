@@ -9,8 +9,9 @@ use regex::Regex;
 
 use super::Validator;
 use super::raw::{
-    RawCatalog, RawCatalogFile, RawCorrelation, RawFlapping, RawInhibitRule, RawLogs, RawNovelty, RawPattern,
-    RawScoring, RawService, RawSilence, RawSubjectRule, RawTopology, RawTopologyFile, RawWeekly, RawWindow,
+    RawCatalog, RawCatalogFile, RawCorrelation, RawFlapping, RawInhibitRule, RawLogs, RawMemory, RawNovelty,
+    RawPattern, RawScoring, RawService, RawSilence, RawSubjectRule, RawTopology, RawTopologyFile, RawWeekly,
+    RawWindow,
 };
 use noisegate_engine::catalog::{AlertClass, Catalog, CatalogEntry};
 use noisegate_engine::inhibit::{InhibitRule, InhibitScope};
@@ -22,8 +23,8 @@ use noisegate_engine::topology::{
     Declared, DeclaredService, SubjectKind, SubjectRule, Topology, TopologyError, default_rules,
 };
 use noisegate_engine::{
-    Correlation, Flapping, LogConfig, MatchOp, Matcher, NoveltyConfig, ScoreConfig, Shadow, Thresholds,
-    Weights,
+    Correlation, Flapping, LogConfig, MatchOp, Matcher, MemoryConfig, NoveltyConfig, ScoreConfig, Shadow,
+    Thresholds, Weights,
 };
 
 impl Validator<'_> {
@@ -221,8 +222,9 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn scoring(&mut self, raw: RawScoring) -> (ScoreConfig, NoveltyConfig) {
+    pub(super) fn scoring(&mut self, raw: RawScoring) -> (ScoreConfig, NoveltyConfig, MemoryConfig) {
         let novelty = self.novelty(raw.novelty);
+        let memory = self.memory(raw.memory);
         let weights = raw.weights;
         let thresholds = raw.thresholds;
         let high = thresholds.high.unwrap_or(0.4);
@@ -267,7 +269,20 @@ impl Validator<'_> {
             shadow,
             persistence: self.positive_duration("scoring.persistence", raw.persistence, "20m"),
         };
-        (scoring, novelty)
+        (scoring, novelty, memory)
+    }
+
+    fn memory(&mut self, raw: RawMemory) -> MemoryConfig {
+        let defaults = MemoryConfig::default();
+        let min_similarity = raw.min_similarity.unwrap_or(defaults.min_similarity);
+        if !(0.0..=1.0).contains(&min_similarity) {
+            self.error("scoring.memory.min_similarity", "must be between 0 and 1");
+        }
+        MemoryConfig {
+            incidents: raw.incidents.unwrap_or(defaults.incidents),
+            similar: raw.similar.unwrap_or(defaults.similar),
+            min_similarity,
+        }
     }
 
     fn novelty(&mut self, raw: RawNovelty) -> NoveltyConfig {

@@ -537,15 +537,21 @@ fn catch_up_feedback(shards: &mut Shards, key: &ShardKey, now: EventTime, step: 
     shards.changed(key);
 }
 
-/// Feedback goes to the partition engines that hold its incident (the main engine gets it
-/// with its batch), and is kept a while for a partition taken over meanwhile.
+/// Feedback and notes go to the partition engines that hold their incident (the main engine
+/// gets them with its batch); feedback is kept a while for a partition taken over meanwhile.
 fn feedback_to_partitions(shards: &mut Shards, events: &[Event], now: EventTime, step: &mut Uncommitted) {
     for event in events {
-        let Event::Feedback(feedback) = event else { continue };
-        shards.remember(feedback.clone());
+        let dedup_key = match event {
+            Event::Feedback(feedback) => {
+                shards.remember(feedback.clone());
+                &feedback.dedup_key
+            }
+            Event::Note(note) => &note.dedup_key,
+            _ => continue,
+        };
         let holders: Vec<ShardKey> = shards
             .engines_mut()
-            .filter(|(_, shard)| shard.holds_incident(&feedback.dedup_key))
+            .filter(|(_, shard)| shard.holds_incident(dedup_key))
             .map(|(key, _)| key.clone())
             .collect();
         for key in holders {

@@ -475,6 +475,7 @@ pub async fn run(
         ingest: ingest.clone(),
         ready: ready.clone(),
         feedback_secrets: Arc::new(config.feedback.webhook_secrets.clone()),
+        incident_keys: Arc::default(),
     };
     let admin_state = AdminState {
         engine: input_sender.clone(),

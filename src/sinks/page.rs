@@ -82,6 +82,10 @@ pub struct CustomDetails<'a> {
     pub log_context: Vec<LogLine<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<&'a str>,
+    /// Past incidents most like this one: when, how long, how they ended, what responders
+    /// wrote.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub similar: Vec<SimilarIncident<'a>>,
     /// How actionable the incident is, in [0, 1], the tier that decided, and why.
     pub score: f64,
     pub tier: &'static str,
@@ -95,6 +99,19 @@ pub struct LogLine<'a> {
     pub lines: u32,
     pub errors: u32,
     pub first_seen: String,
+}
+
+#[derive(Serialize)]
+pub struct SimilarIncident<'a> {
+    pub dedup_key: &'a str,
+    pub title: &'a str,
+    pub opened_at: String,
+    pub minutes: f64,
+    pub paged: bool,
+    pub ended: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<&'a str>,
+    pub similarity: f64,
 }
 
 #[derive(Serialize)]
@@ -218,6 +235,20 @@ fn incident(page: &Page) -> Incident<'_> {
                 })
                 .collect(),
             evidence: incident.evidence.iter().map(String::as_str).collect(),
+            similar: incident
+                .similar
+                .iter()
+                .map(|similar| SimilarIncident {
+                    dedup_key: &similar.dedup_key,
+                    title: &similar.title,
+                    opened_at: similar.opened_at.to_string(),
+                    minutes: round(similar.minutes),
+                    paged: similar.paged,
+                    ended: similar.ending.as_str(),
+                    notes: similar.notes.iter().map(|note| &**note).collect(),
+                    similarity: round(similar.similarity),
+                })
+                .collect(),
             score: round(incident.score),
             tier: incident.tier.as_str(),
             why: incident
@@ -505,6 +536,7 @@ mod tests {
                 tags: Vec::new(),
                 log_context: Vec::new(),
                 evidence: Vec::new(),
+                similar: Vec::new(),
                 score: 0.9,
                 tier: noisegate_engine::Tier::PageHigh,
                 why: Vec::new(),

@@ -27,6 +27,8 @@ pub struct HttpState {
     pub ready: Arc<AtomicBool>,
     /// Signing secrets of the PagerDuty webhook.
     pub feedback_secrets: Arc<Vec<Secret>>,
+    /// PagerDuty incident ids and their dedup keys, for responders' notes.
+    pub incident_keys: Arc<super::pagerduty_webhook::IncidentKeys>,
 }
 
 /// The ingest endpoints answer 401 without a valid bearer token when `guard` has tokens; the

@@ -2,6 +2,14 @@
 //! Every request must carry a valid `X-PagerDuty-Signature` (`v1=<hex HMAC-SHA256 of the body>`,
 //! several comma-separated while a secret rotates) for one of `feedback.webhook_secrets`;
 //! unsigned requests get 401, wrongly signed ones 403, and change nothing.
+//!
+//! Incident events (`incident.acknowledged`, …) name the incident by our dedup key
+//! (`incident_key`) and by PagerDuty's id; a note (`incident.annotated`) names it by PagerDuty's
+//! id only. `IncidentKeys` remembers which id is which key from the incident events, so that a
+//! responder's note reaches the incident it is about (and, when it ends, its memory).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -14,7 +22,7 @@ use sha2::Sha256;
 use super::http::{HttpState, read_body, status_of};
 use crate::ingest::{Decoded, IngestError, Reason, SourceKind};
 use crate::secret::Secret;
-use noisegate_engine::model::{Event, EventTime, Feedback, FeedbackAction};
+use noisegate_engine::model::{Event, EventTime, Feedback, FeedbackAction, Note};
 
 const SIGNATURE: &str = "x-pagerduty-signature";
 
@@ -32,7 +40,62 @@ struct WebhookEvent {
 
 #[derive(Deserialize)]
 struct IncidentData {
+    /// PagerDuty's id of the incident (of an incident event), or of the note.
+    id: Option<String>,
     incident_key: Option<String>,
+    /// A note's text, and the incident it is on.
+    content: Option<String>,
+    incident: Option<IncidentReference>,
+}
+
+#[derive(Deserialize)]
+struct IncidentReference {
+    id: Option<String>,
+}
+
+/// What one webhook event says.
+#[derive(Debug, PartialEq)]
+pub enum Said {
+    /// An incident event: what a responder did, if noisegate uses it, and which PagerDuty
+    /// incident id is which dedup key.
+    Incident {
+        feedback: Option<Feedback>,
+        ids: Option<(String, String)>,
+    },
+    /// A responder's note on the PagerDuty incident `incident`.
+    Note {
+        incident: String,
+        text: String,
+    },
+    Nothing,
+}
+
+/// Which PagerDuty incident id is which dedup key, for the incidents seen lately.
+#[derive(Default)]
+pub struct IncidentKeys {
+    keys: Mutex<(HashMap<String, String>, VecDeque<String>)>,
+}
+
+/// Incident ids `IncidentKeys` remembers (the oldest are forgotten first).
+const MAX_INCIDENT_KEYS: usize = 20_000;
+
+impl IncidentKeys {
+    pub fn remember(&self, id: String, key: String) {
+        let Ok(mut guard) = self.keys.lock() else { return };
+        let (keys, order) = &mut *guard;
+        if keys.insert(id.clone(), key).is_none() {
+            order.push_back(id);
+            if order.len() > MAX_INCIDENT_KEYS {
+                if let Some(old) = order.pop_front() {
+                    keys.remove(&old);
+                }
+            }
+        }
+    }
+
+    pub fn key_of(&self, id: &str) -> Option<String> {
+        self.keys.lock().ok()?.0.get(id).cloned()
+    }
 }
 
 /// Whether `header` carries a valid signature of `body` for one of `secrets`.
@@ -60,11 +123,15 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 
 /// The feedback a webhook event carries, if it is about an incident noisegate can name.
 pub fn decode(body: &[u8]) -> Result<Option<Feedback>, IngestError> {
-    decode_timed(body).map(|feedback| feedback.map(|(feedback, _)| feedback))
+    decode_timed(body).map(|(said, _)| match said {
+        Said::Incident { feedback, .. } => feedback,
+        Said::Note { .. } | Said::Nothing => None,
+    })
 }
 
-/// `decode`, with when PagerDuty says it happened (`occurred_at`, when it is a valid time).
-pub fn decode_timed(body: &[u8]) -> Result<Option<(Feedback, Option<EventTime>)>, IngestError> {
+/// What a webhook event says, with when PagerDuty says it happened (`occurred_at`, when it is
+/// a valid time).
+pub fn decode_timed(body: &[u8]) -> Result<(Said, Option<EventTime>), IngestError> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|error| {
         IngestError::new(Reason::Malformed, format!("not a PagerDuty webhook event: {error}"))
     })?;
@@ -73,20 +140,37 @@ pub fn decode_timed(body: &[u8]) -> Result<Option<(Feedback, Option<EventTime>)>
     let event_type = event
         .event_type
         .ok_or_else(|| IngestError::new(Reason::MissingField, "missing field `event.event_type`"))?;
-    let action = match event_type.as_str() {
-        "incident.acknowledged" => FeedbackAction::Acknowledged,
-        "incident.reopened" => FeedbackAction::Reopened,
-        "incident.escalated" => FeedbackAction::Escalated,
-        "incident.resolved" => FeedbackAction::Resolved,
-        // Other event types (pings, annotations, priority changes) say nothing noisegate uses.
-        _ => return Ok(None),
-    };
     let occurred_at = event
         .occurred_at
         .and_then(|text| text.parse::<jiff::Timestamp>().ok())
         .map(|time| EventTime::from_millis(time.as_millisecond()));
-    let key = event.data.and_then(|data| data.incident_key).filter(|key| !key.is_empty());
-    Ok(key.map(|key| (Feedback { dedup_key: key.into_boxed_str(), action }, occurred_at)))
+    let Some(data) = event.data else { return Ok((Said::Nothing, occurred_at)) };
+    if event_type == "incident.annotated" {
+        let incident = data.incident.and_then(|incident| incident.id).filter(|id| !id.is_empty());
+        let text = data.content.filter(|text| !text.trim().is_empty());
+        return Ok(match (incident, text) {
+            (Some(incident), Some(text)) => (Said::Note { incident, text }, occurred_at),
+            _ => (Said::Nothing, occurred_at),
+        });
+    }
+    if !event_type.starts_with("incident.") {
+        // Pings and service events say nothing noisegate uses.
+        return Ok((Said::Nothing, occurred_at));
+    }
+    let action = match event_type.as_str() {
+        "incident.acknowledged" => Some(FeedbackAction::Acknowledged),
+        "incident.reopened" => Some(FeedbackAction::Reopened),
+        "incident.escalated" => Some(FeedbackAction::Escalated),
+        "incident.resolved" => Some(FeedbackAction::Resolved),
+        // Other incident events (triggered, priority changes) only name the incident.
+        _ => None,
+    };
+    let Some(key) = data.incident_key.filter(|key| !key.is_empty()) else {
+        return Ok((Said::Nothing, occurred_at));
+    };
+    let ids = data.id.filter(|id| !id.is_empty()).map(|id| (id, key.clone()));
+    let feedback = action.map(|action| Feedback { dedup_key: key.into_boxed_str(), action });
+    Ok((Said::Incident { feedback, ids }, occurred_at))
 }
 
 pub async fn receive(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
@@ -117,9 +201,8 @@ pub async fn receive(State(state): State<HttpState>, headers: HeaderMap, body: B
     if !verify(&state.feedback_secrets, signature, &bytes) {
         return refuse(StatusCode::FORBIDDEN, Reason::Unauthenticated, "invalid X-PagerDuty-Signature");
     }
-    let (feedback, occurred_at) = match decode_timed(&bytes) {
-        Ok(Some((feedback, occurred_at))) => (Some(feedback), occurred_at),
-        Ok(None) => (None, None),
+    let (event, occurred_at) = match decode_timed(&bytes) {
+        Ok((said, occurred_at)) => (said_event(&state.incident_keys, said), occurred_at),
         Err(error) => {
             ingest.reject(source, &error);
             return (
@@ -129,17 +212,36 @@ pub async fn receive(State(state): State<HttpState>, headers: HeaderMap, body: B
                 .into_response();
         }
     };
-    let mut decoded = Decoded {
-        events: feedback.into_iter().map(Event::Feedback).collect(),
-        rejected: Vec::new(),
-        read: 0,
-    };
+    let mut decoded = Decoded { events: event.into_iter().collect(), rejected: Vec::new(), read: 0 };
     match ingest.submit_at(source, &mut decoded, None, occurred_at).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => {
             ingest.reject(source, &error);
             (status_of(error.reason), error.message).into_response()
         }
+    }
+}
+
+/// The engine's event for what a webhook said: feedback, or a note on an incident whose dedup
+/// key an earlier incident event named (a note on an incident noisegate cannot name is dropped).
+fn said_event(keys: &IncidentKeys, said: Said) -> Option<Event> {
+    match said {
+        Said::Incident { feedback, ids } => {
+            if let Some((id, key)) = ids {
+                keys.remember(id, key);
+            }
+            feedback.map(Event::Feedback)
+        }
+        Said::Note { incident, text } => match keys.key_of(&incident) {
+            Some(key) => {
+                Some(Event::Note(Note { dedup_key: key.into_boxed_str(), text: text.into_boxed_str() }))
+            }
+            None => {
+                tracing::debug!(%incident, "a note on a PagerDuty incident noisegate cannot name");
+                None
+            }
+        },
+        Said::Nothing => None,
     }
 }
 
@@ -175,6 +277,20 @@ mod tests {
             Feedback { dedup_key: "noisegate-1".into(), action: FeedbackAction::Acknowledged }
         );
         assert_eq!(decode(br#"{"event":{"event_type":"pagey.ping"}}"#).unwrap(), None);
+        // A note names PagerDuty's incident id only: the key comes from an incident event.
+        let keys = IncidentKeys::default();
+        let note = br#"{"event":{"event_type":"incident.annotated","data":{"id":"N1","type":"incident_note",
+            "content":"restarted the primary","incident":{"id":"Q1","type":"incident_reference"}}}}"#;
+        let (said, _) = decode_timed(note).unwrap();
+        assert_eq!(said, Said::Note { incident: "Q1".into(), text: "restarted the primary".into() });
+        let (said_now, _) = decode_timed(note).unwrap();
+        assert_eq!(said_event(&keys, said_now), None, "no key known yet");
+        let (incident, _) = decode_timed(body).unwrap();
+        assert!(said_event(&keys, incident).is_some());
+        assert_eq!(
+            said_event(&keys, said),
+            Some(Event::Note(Note { dedup_key: "noisegate-1".into(), text: "restarted the primary".into() }))
+        );
         assert_eq!(decode(br#"{"nope":1}"#).unwrap_err().reason, Reason::MissingField);
     }
 }

@@ -198,3 +198,67 @@ async fn shadow_silent_decides_and_logs_but_sends_nothing() {
     // What the catalog says of its alerts (this one it does not know).
     assert!(text.contains("not in the catalog, judged by impact and persistence"), "{text}");
 }
+
+#[tokio::test]
+async fn a_responders_note_is_remembered_and_the_next_page_of_the_same_shape_recalls_it() {
+    let pagerduty = FakePagerDuty::start().await;
+    let extra = format!("{ROUTE}feedback:\n  webhook_secrets: [{{value: secret}}]\n");
+    let server = TestServer::start(&scored(&pagerduty.url, &extra)).await;
+    let alerts = server.url("/api/v2/alerts");
+    assert_eq!(post_json(&alerts, &alert("SearchDown", "critical")).await.0, 200);
+    let key = pagerduty.wait_events(1).await[0]["dedup_key"].as_str().unwrap().to_owned();
+
+    // PagerDuty names the incident by its own id as well; a note names it by that id only.
+    let signed = |body: &str| Some(format!("v1={}", sign("secret", body)));
+    let acknowledged = format!(
+        r#"{{"event": {{"event_type": "incident.acknowledged", "resource_type": "incident",
+             "data": {{"id": "Q7", "type": "incident", "incident_key": "{key}"}}}}}}"#
+    );
+    assert_eq!(webhook(&server, &acknowledged, signed(&acknowledged)).await, 204);
+    let annotated = r#"{"event": {"event_type": "incident.annotated", "resource_type": "incident",
+         "data": {"id": "N1", "type": "incident_note", "content": "failed over to search-2",
+                  "incident": {"id": "Q7", "type": "incident_reference"}}}}"#;
+    assert_eq!(webhook(&server, annotated, signed(annotated)).await, 204);
+
+    // It resolves, and later the same problem comes back.
+    let resolved = r#"[{"labels": {"alertname": "SearchDown", "severity": "critical", "service": "search"},
+        "endsAt": "2001-01-01T00:00:00Z"}]"#;
+    assert_eq!(post_json(&alerts, resolved).await.0, 200);
+    let events = pagerduty.wait_events(2).await;
+    assert_eq!(events[1]["event_action"], "resolve");
+    assert_eq!(post_json(&alerts, &alert("SearchDown", "critical")).await.0, 200);
+    let events = pagerduty.wait_events(3).await;
+    assert_eq!(events[2]["event_action"], "trigger");
+    let similar = &events[2]["payload"]["custom_details"]["similar"];
+    assert_eq!(similar.as_array().map(Vec::len), Some(1), "{similar:#}");
+    assert_eq!(similar[0]["notes"][0], "failed over to search-2", "{similar:#}");
+    assert_eq!(similar[0]["ended"], "acknowledged by a responder, then resolved", "{similar:#}");
+    assert!(similar[0]["title"].as_str().unwrap().contains("SearchDown"), "{similar:#}");
+
+    // The incidents API and `explain` show it too.
+    let incident: Value = serde_json::from_str(
+        &http()
+            .get(server.admin_url(&format!("/api/v1/incidents/{key}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(incident["similar"][0]["notes"][0], "failed over to search-2", "{incident:#}");
+    let admin = server.admin_url("");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_noisegate"))
+            .args(["explain", &key, "--url", &admin])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(text.contains("seen before:") && text.contains("note: failed over to search-2"), "{text}");
+    server.stop().await;
+}

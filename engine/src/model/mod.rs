@@ -117,6 +117,8 @@ pub enum Event {
     Feedback(Feedback),
     /// What telemetry says about the inventory (where pods run, which service calls which).
     Inventory(InventoryFacts),
+    /// A responder's note on an incident (a PagerDuty incident note).
+    Note(Note),
 }
 
 /// Facts about the inventory that one request showed, each once: read from the resources of
@@ -165,6 +167,13 @@ pub struct Edge {
     pub to: Box<str>,
     /// `db.system` of a database call (`redis`, `postgresql`, ...): the callee is a datastore.
     pub datastore: Option<Box<str>>,
+}
+
+/// What a responder wrote about an incident noisegate paged, named by its dedup key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub dedup_key: Box<str>,
+    pub text: Box<str>,
 }
 
 /// A responder's action on an incident noisegate paged, named by its dedup key.

@@ -57,6 +57,7 @@ fn config() -> EngineConfig {
         // These tests are about grouping: every incident pages as its severity says.
         scoring: test_scoring(Shadow::Unfiltered),
         novelty: crate::NoveltyConfig::default(),
+        memory: crate::MemoryConfig::default(),
         feedback: false,
         logs: LogConfig {
             depth: 4,
@@ -511,6 +512,7 @@ fn snapshots_of_earlier_versions_are_read_with_nothing_learned_or_counted() {
         postcard::to_allocvec(&engine.seen).unwrap(),
         postcard::to_allocvec(&engine.surprises).unwrap(),
         postcard::to_allocvec(&engine.splits).unwrap(),
+        postcard::to_allocvec(&engine.memory).unwrap(),
     ]
     .concat();
     let tallies =

@@ -124,6 +124,19 @@ async function showIncident(id) {
     logs.append(row);
   }
   $("#incident-logs-empty").hidden = incident.log_context.length > 0;
+  const similar = incident.similar || [];
+  $("#incident-similar").replaceChildren(...similar.map((past) => {
+    const item = document.createElement("li");
+    item.textContent = `${Math.round(past.similarity * 100)}% like ${past.title}, ` +
+      `${new Date(past.opened_at).toLocaleString()}, ${Math.round(past.minutes)} minutes: ${past.ended}`;
+    for (const note of past.notes) {
+      const quote = document.createElement("blockquote");
+      quote.textContent = note;
+      item.append(quote);
+    }
+    return item;
+  }));
+  $("#incident-similar-empty").hidden = similar.length > 0;
   $("#incident-timeline").replaceChildren(...incident.timeline.map((entry) => {
     const item = document.createElement("li");
     item.textContent = `${new Date(entry.at).toLocaleString()}: ${entry.decision} (${entry.tier}, score ${entry.score})`;

@@ -2,8 +2,8 @@
 //! hosts, whose alerts are events (one flat severity, each occurrence with its own start, no
 //! resolve), over days of seeded background.
 
-use noisegate_engine::model::{Event, Labels};
-use noisegate_engine::{Engine, Notification, Page, PageAction, Tier};
+use noisegate_engine::model::{Event, Feedback, FeedbackAction, Labels, Note};
+use noisegate_engine::{Ending, Engine, Notification, Page, PageAction, Tier};
 
 use super::{T0, at, engine_from, prometheus_alert};
 
@@ -240,4 +240,54 @@ fn what_is_known_survives_a_restart() {
     let pages = triggers(&from_restored);
     assert_eq!(pages.len(), 1, "only the new kind pages after the restart: the background is still known");
     assert!(why(pages[0], "new_kind").contains("UidChanged on db-1"));
+}
+
+/// A critical alert on a host, as Prometheus sends it: firing from `starts` to `ends`.
+fn critical(name: &str, host: &str, starts: i64, ends: i64) -> (i64, Event) {
+    let labels = Labels::from_pairs([("alertname", name), ("host", host), ("severity", "critical")]);
+    (starts, prometheus_alert(labels, starts, ends))
+}
+
+fn note(page: &Page, text: &str) -> Event {
+    Event::Note(Note { dedup_key: Box::from(&*page.dedup_key), text: text.into() })
+}
+
+#[test]
+fn a_page_lists_the_past_incident_of_the_same_shape_with_its_note_and_not_an_unrelated_one() {
+    let mut engine = engine_from(CONFIG);
+    // Monday: the disk of db-1 fills up; a responder acknowledges and leaves a note.
+    let out = run(&mut engine, vec![critical("DiskFull", "db-1", 0, 2400)], 60);
+    let disk = triggers(&out)[0].clone();
+    assert!(disk.incident.similar.is_empty(), "nothing to remember yet");
+    let feedback = Feedback { dedup_key: Box::from(&*disk.dedup_key), action: FeedbackAction::Acknowledged };
+    let out = run(
+        &mut engine,
+        vec![(120, Event::Feedback(feedback)), (130, note(&disk, "rotated the audit logs off /var"))],
+        3 * HOUR,
+    );
+    assert!(super::pages(&out).iter().any(|page| page.action == PageAction::Resolve));
+    // Tuesday: a certificate on web-1, unrelated, ends on its own.
+    run(&mut engine, vec![critical("CertificateExpiring", "web-1", DAY, DAY + 600)], DAY + 2 * HOUR);
+
+    // Wednesday: db-1's disk again. The page recalls Monday, with how it ended and the note.
+    let restart = engine.snapshot().to_vec().unwrap();
+    let wednesday = vec![critical("DiskFull", "db-1", 2 * DAY, 2 * DAY + 900)];
+    let out = run(&mut engine, wednesday.clone(), 2 * DAY + 60);
+    let page = triggers(&out)[0];
+    let similar = &page.incident.similar;
+    assert_eq!(similar.len(), 1, "{similar:#?}");
+    assert_eq!(similar[0].opened_at, at(30), "when it opened, after the group wait");
+    assert!((similar[0].minutes - 40.0).abs() < 1.0, "{}", similar[0].minutes);
+    assert_eq!(similar[0].ending, Ending::Handled);
+    assert_eq!(similar[0].notes, vec![Box::from("rotated the audit logs off /var")]);
+    assert!(
+        similar[0].title.contains("DiskFull") && similar[0].title.contains("db-1"),
+        "{}",
+        similar[0].title
+    );
+
+    // The memory survives a restart: the restored engine recalls the same.
+    let mut restored = Engine::restore(engine.config().clone(), &restart).unwrap();
+    let again = run(&mut restored, wednesday, 2 * DAY + 60);
+    assert_eq!(triggers(&again)[0].incident.similar, *similar);
 }
