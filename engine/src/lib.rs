@@ -72,6 +72,9 @@ pub struct EngineConfig {
     pub exclude_labels: Vec<Box<str>>,
     /// How long an alert without `endsAt` stays firing without being sent again.
     pub resolve_timeout: Duration,
+    /// How long an alert reported as events (`novelty::NameSeen::events`) that its sender
+    /// never resolves (PagerDuty triggers) stays firing after its last occurrence.
+    pub event_quiet: Duration,
     /// Severity of alerts that carry no recognisable `severity` label.
     pub default_severity: Severity,
     pub routes: RouteTree,
@@ -1027,7 +1030,14 @@ impl Engine {
                         }
                     }
                 }
-                entry.ends_at = ends_at;
+                // The occurrence just counted may be the one that shows the alert reports events.
+                let events = || self.seen.reports_events(entry.labels.get("alertname").unwrap_or(""));
+                entry.ends_at = match ends_at {
+                    None if !resolved && alert.expiry == Expiry::UntilResolved && events() => {
+                        Some(now.saturating_add(self.config.event_quiet))
+                    }
+                    ends_at => ends_at,
+                };
                 if let Some(starts_at) = starts_at {
                     entry.starts_at = entry.starts_at.min(starts_at);
                 }
@@ -1365,6 +1375,12 @@ impl Engine {
         match (alert.ends_at, alert.expiry) {
             (Some(end), _) => Some(end),
             (None, Expiry::ResolveTimeout) => Some(now.saturating_add(self.config.resolve_timeout)),
+            // Events nobody resolves end when they stop coming.
+            (None, Expiry::UntilResolved)
+                if self.seen.reports_events(alert.labels.get("alertname").unwrap_or("")) =>
+            {
+                Some(now.saturating_add(self.config.event_quiet))
+            }
             (None, Expiry::UntilResolved) => None,
         }
     }

@@ -322,6 +322,7 @@ impl Validator<'_> {
         let (scoring, novelty, memory) = self.scoring(raw.scoring);
         let engine = EngineConfig {
             exclude_labels,
+            event_quiet: self.positive_duration("engine.event_quiet", raw.engine.event_quiet, "30m"),
             resolve_timeout: self.positive_duration(
                 "engine.resolve_timeout",
                 raw.engine.resolve_timeout,

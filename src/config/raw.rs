@@ -481,6 +481,9 @@ pub struct RawLimits {
 pub struct RawEngine {
     pub exclude_labels: Option<Vec<String>>,
     pub resolve_timeout: Option<String>,
+    /// An alert reported as events that its sender never resolves ends this long after its
+    /// last occurrence.
+    pub event_quiet: Option<String>,
     pub default_severity: Option<String>,
 }
 

@@ -29,6 +29,7 @@ fn config() -> EngineConfig {
     EngineConfig {
         exclude_labels: vec!["prometheus_replica".into()],
         resolve_timeout: Duration::from_secs(300),
+        event_quiet: Duration::from_secs(1800),
         default_severity: Severity::Error,
         learning: crate::inventory::Learning::default(),
         routes: RouteTree::new(

@@ -2,7 +2,7 @@
 //! hosts, whose alerts are events (one flat severity, each occurrence with its own start, no
 //! resolve), over days of seeded background.
 
-use noisegate_engine::model::{Event, Feedback, FeedbackAction, Labels, Note};
+use noisegate_engine::model::{Alert, Event, Expiry, Feedback, FeedbackAction, Labels, Note, Severity};
 use noisegate_engine::{Ending, Engine, Notification, Page, PageAction, Tier};
 
 use super::{T0, at, engine_from, prometheus_alert};
@@ -290,4 +290,49 @@ fn a_page_lists_the_past_incident_of_the_same_shape_with_its_note_and_not_an_unr
     let mut restored = Engine::restore(engine.config().clone(), &restart).unwrap();
     let again = run(&mut restored, wednesday, 2 * DAY + 60);
     assert_eq!(triggers(&again)[0].incident.similar, *similar);
+}
+
+/// A PagerDuty Events API trigger: keyed by its sender, firing until resolved.
+fn pagerduty_trigger(key: &str, name: &str, host: &str, time: i64) -> (i64, Event) {
+    let labels = Labels::from_pairs([("alertname", name), ("host", host), ("severity", "error")]);
+    let alert = Alert {
+        severity: Some(Severity::Error),
+        labels,
+        annotations: Labels::default(),
+        starts_at: Some(at(time)),
+        ends_at: None,
+        resolved: false,
+        expiry: Expiry::UntilResolved,
+        generator_url: None,
+        external_key: Some(key.into()),
+    };
+    (time, Event::Alert(alert))
+}
+
+#[test]
+fn events_nobody_resolves_end_when_they_stop_coming_and_a_single_trigger_stays_open() {
+    let mut engine = engine_from(&format!("{CONFIG}engine:\n  event_quiet: 30m\n"));
+    // A backup job's integration triggers on every failed run and never resolves.
+    let steps = vec![
+        pagerduty_trigger("backup", "BackupFailed", "db-1", 0),
+        pagerduty_trigger("backup", "BackupFailed", "db-1", 600),
+        pagerduty_trigger("backup", "BackupFailed", "db-1", 1200),
+        pagerduty_trigger("disk", "DiskReplaced", "web-1", 100),
+    ];
+    let out = run(&mut engine, steps, 1200 + 1800 + 600);
+    let resolved: Vec<i64> = super::pages(&out)
+        .iter()
+        .filter(|page| page.action == PageAction::Resolve)
+        .map(|page| seconds(page))
+        .collect();
+    assert_eq!(resolved.len(), 1, "the backup failures end after 30 quiet minutes: {resolved:?}");
+    assert!((3000..3000 + 400).contains(&resolved[0]), "{resolved:?}");
+    let open = engine.incidents();
+    assert_eq!(open.len(), 1);
+    assert!(
+        open[0]
+            .alerts
+            .iter()
+            .any(|(labels, firing)| *firing && labels.get("alertname") == Some("DiskReplaced"))
+    );
 }
