@@ -1484,9 +1484,8 @@ impl Engine {
             let names: Vec<&str> = names.iter().map(|service| &**service).collect();
             let log_context = self.logs.context(&names, since, time);
             let similar = group.incident().map_or_else(Vec::new, |incident| {
-                let shape = incident_shape(group, &self.alerts, &entities, &names, &log_context);
+                let (shape, title) = incident_shape(group, &self.alerts, &entities, &names, &log_context);
                 let paged = decision.pages.iter().any(|page| page.action == PageAction::Trigger);
-                let title = incident_title(group, &self.alerts, &entities);
                 let tokens = self.memory.describe(
                     group_key,
                     incident.dedup_key(),
@@ -1701,6 +1700,7 @@ fn features(
     let mut severity: Option<Severity> = None;
     let mut saturation_severity: Option<Severity> = None;
     let mut events_only = true;
+    let mut kind_events: Vec<bool> = Vec::new();
     // What has outlasted its settle time counts (and what paged before and holds the incident
     // open): an alert still settling is listed in the incident's pages, but a blip must not
     // make the incident grow or spread.
@@ -1717,13 +1717,18 @@ fn features(
             }
         }
         let kind = entry.labels.get("alertname").unwrap_or("");
-        if !kinds.contains(&kind) {
-            kinds.push(kind);
-            catalog.push((Box::from(kind), config.catalog.get(kind).cloned()));
-        }
         // Alerts reported as events (see `NameSeen::events`): their episodes come and go with
-        // the events, and firing long means occurring often, which bursts measure.
-        let events = known.seen.reports_events(kind);
+        // the events, and firing long means occurring often, which bursts measure. Looked up
+        // once per kind.
+        let events = match kinds.iter().position(|known| *known == kind) {
+            Some(index) => kind_events[index],
+            None => {
+                kinds.push(kind);
+                catalog.push((Box::from(kind), config.catalog.get(kind).cloned()));
+                kind_events.push(known.seen.reports_events(kind));
+                kind_events[kind_events.len() - 1]
+            }
+        };
         events_only &= events;
         flapping |= entry.flapping && !events;
         must_page |= entry.patterns().must_page.is_some();
@@ -1788,23 +1793,40 @@ fn features(
     }
 }
 
-/// What an incident is made of, for the memory: its alert names, the entities and services
-/// they are about, the log templates around it.
+/// Members an incident's shape and title read at most (a page lists 500 alerts).
+const SHAPE_MEMBERS: usize = 500;
+
+/// What an incident is made of, for the memory: its alert names, the entities (the
+/// inventory's, else the alerts' entity labels) and services they are about, the log
+/// templates around it; and its title, the names and what they are about.
 fn incident_shape(
     group: &Group,
     alerts: &AlertTable,
     entities: &[Arc<str>],
     services: &[&str],
     log_context: &[LogContext],
-) -> memory::Shape {
+) -> (memory::Shape, String) {
     let mut shape = memory::Shape::default();
-    for entry in group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
-        shape.add("alert", entry.labels.get("alertname").unwrap_or(""));
-        if let Some(entity) = ENTITY_LABELS.iter().find_map(|name| entry.labels.get(name)) {
-            shape.add("entity", entity);
+    let mut names: Vec<&str> = Vec::new();
+    let mut labelled: Vec<&str> = Vec::new();
+    for entry in group.members.iter().take(SHAPE_MEMBERS).filter_map(|fingerprint| alerts.get(fingerprint)) {
+        let name = entry.labels.get("alertname").unwrap_or("");
+        if !names.contains(&name) {
+            names.push(name);
+        }
+        if entities.is_empty() {
+            if let Some(entity) = ENTITY_LABELS.iter().find_map(|label| entry.labels.get(label)) {
+                if !labelled.contains(&entity) {
+                    labelled.push(entity);
+                }
+            }
         }
     }
-    for entity in entities {
+    for name in &names {
+        shape.add("alert", name);
+    }
+    let about: Vec<&str> = entities.iter().map(|entity| &**entity).chain(labelled).collect();
+    for entity in &about {
         shape.add("entity", entity);
     }
     for service in services {
@@ -1813,31 +1835,14 @@ fn incident_shape(
     for line in log_context {
         shape.add("template", &line.template);
     }
-    shape
-}
-
-/// A past incident's name in a later page: its alert names and what they were about.
-fn incident_title(group: &Group, alerts: &AlertTable, entities: &[Arc<str>]) -> String {
-    let mut names: Vec<&str> = Vec::new();
-    for entry in group.members.iter().filter_map(|fingerprint| alerts.get(fingerprint)) {
-        let name = entry.labels.get("alertname").unwrap_or("");
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
     let mut title = names.iter().take(3).copied().collect::<Vec<_>>().join(", ");
     if names.len() > 3 {
         title.push_str(&format!(" and {} more", names.len() - 3));
     }
-    let about: Vec<&str> = if entities.is_empty() {
-        group.labels.iter().map(|(_, value)| value).collect()
-    } else {
-        entities.iter().map(|entity| &**entity).collect()
-    };
     if !about.is_empty() {
-        title.push_str(&format!(" ({})", about.join(", ")));
+        title.push_str(&format!(" ({})", about.iter().take(5).copied().collect::<Vec<_>>().join(", ")));
     }
-    title
+    (shape, title)
 }
 
 /// Labels that name what an alert is about when the inventory does not place it.

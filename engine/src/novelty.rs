@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use super::store::{Fingerprint, KeyMap};
 use crate::model::EventTime;
@@ -234,15 +234,11 @@ pub struct NameSeen {
 }
 
 fn kind_key(name: &str, entity: &str) -> u64 {
-    let mut hasher = Xxh3::new();
-    hasher.update(name.as_bytes());
-    hasher.update(&[0xff]);
-    hasher.update(entity.as_bytes());
-    hasher.digest()
+    xxh3_64_with_seed(entity.as_bytes(), xxh3_64(name.as_bytes()))
 }
 
 fn name_key(name: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(name.as_bytes())
+    xxh3_64(name.as_bytes())
 }
 
 impl Seen {
