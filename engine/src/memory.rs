@@ -79,18 +79,13 @@ impl Ending {
     }
 }
 
-/// One remembered incident.
+/// One remembered incident: as it was when it ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Past {
+struct Past {
     id: u64,
-    pub dedup_key: Arc<str>,
-    pub title: Box<str>,
-    pub opened_at: EventTime,
-    pub ended_at: EventTime,
-    pub paged: bool,
-    pub ending: Ending,
-    pub notes: Vec<Box<str>>,
-    tokens: Vec<u64>,
+    incident: Open,
+    ended_at: EventTime,
+    ending: Ending,
 }
 
 /// A past incident like a new one, as a page lists it.
@@ -136,10 +131,6 @@ impl Memory {
         self.past.is_empty()
     }
 
-    pub fn past(&self) -> impl Iterator<Item = &Past> {
-        self.past.iter()
-    }
-
     /// The past incidents most like `shape`, most similar first (the most recent among equals).
     pub fn similar(&self, config: &MemoryConfig, shape: &[u64]) -> Vec<Similar> {
         let Some(first) = self.past.front().map(|past| past.id) else { return Vec::new() };
@@ -153,7 +144,7 @@ impl Memory {
             .into_iter()
             .filter_map(|(id, common)| {
                 let past = self.past.get(usize::try_from(id.checked_sub(first)?).ok()?)?;
-                let union = shape.len() + past.tokens.len() - common as usize;
+                let union = shape.len() + past.incident.tokens.len() - common as usize;
                 let similarity = f64::from(common) / union.max(1) as f64;
                 (similarity >= config.min_similarity).then_some((similarity, id))
             })
@@ -164,14 +155,15 @@ impl Memory {
             .take(config.similar)
             .filter_map(|(similarity, id)| {
                 let past = self.past.get(usize::try_from(id - first).ok()?)?;
+                let incident = &past.incident;
                 Some(Similar {
-                    dedup_key: past.dedup_key.clone(),
-                    title: past.title.clone(),
-                    opened_at: past.opened_at,
-                    minutes: past.ended_at.since(past.opened_at).as_secs_f64() / 60.0,
-                    paged: past.paged,
+                    dedup_key: incident.dedup_key.clone(),
+                    title: incident.title.clone(),
+                    opened_at: incident.opened_at,
+                    minutes: past.ended_at.since(incident.opened_at).as_secs_f64() / 60.0,
+                    paged: incident.paged,
                     ending: past.ending,
-                    notes: past.notes.clone(),
+                    notes: incident.notes.clone(),
                     similarity,
                 })
             })
@@ -213,8 +205,8 @@ impl Memory {
         let text: Box<str> = text.chars().take(MAX_NOTE_CHARS).collect::<String>().into_boxed_str();
         let notes = match self.open.values_mut().find(|open| *open.dedup_key == *dedup_key) {
             Some(open) => &mut open.notes,
-            None => match self.past.iter_mut().rev().find(|past| *past.dedup_key == *dedup_key) {
-                Some(past) => &mut past.notes,
+            None => match self.past.iter_mut().rev().find(|past| *past.incident.dedup_key == *dedup_key) {
+                Some(past) => &mut past.incident.notes,
                 None => return false,
             },
         };
@@ -239,20 +231,11 @@ impl Memory {
                 postings.pop_front();
             }
         }
-        self.past.push_back(Past {
-            id,
-            dedup_key: open.dedup_key,
-            title: open.title,
-            opened_at: open.opened_at,
-            ended_at: at,
-            paged: open.paged,
-            ending: if acted { Ending::Handled } else { Ending::OnItsOwn },
-            notes: open.notes,
-            tokens: open.tokens,
-        });
+        let ending = if acted { Ending::Handled } else { Ending::OnItsOwn };
+        self.past.push_back(Past { id, incident: open, ended_at: at, ending });
         while self.past.len() > config.incidents {
             let Some(old) = self.past.pop_front() else { break };
-            for token in &old.tokens {
+            for token in &old.incident.tokens {
                 if let Some(postings) = self.index.get_mut(token) {
                     if postings.front() == Some(&old.id) {
                         postings.pop_front();

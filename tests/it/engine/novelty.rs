@@ -98,6 +98,14 @@ fn triggers(out: &[Notification]) -> Vec<&Page> {
     opening
 }
 
+/// The one incident `out` opened on PagerDuty (its first trigger).
+fn only_incident(out: &[Notification]) -> &Page {
+    let pages = triggers(out);
+    let opened: Vec<(i64, Vec<String>)> = pages.iter().map(|page| (seconds(page), names(page))).collect();
+    assert_eq!(pages.len(), 1, "{opened:#?}");
+    pages[0]
+}
+
 fn why(page: &Page, feature: &str) -> String {
     page.incident
         .why
@@ -145,14 +153,7 @@ fn a_new_kind_on_a_quiet_host_pages_high_at_once_and_not_before_the_history_cove
     steps.push(event("SudoToRoot", "db-1", attack + 5));
     steps.sort_by_key(|(time, _)| *time);
     let out = run(&mut engine, steps, 4 * DAY);
-    let pages = triggers(&out);
-    assert_eq!(
-        pages.len(),
-        1,
-        "{:#?}",
-        pages.iter().map(|page| (seconds(page), names(page))).collect::<Vec<_>>()
-    );
-    let page = pages[0];
+    let page = only_incident(&out);
     assert_eq!(page.incident.tier, Tier::PageHigh);
     // Within the group's wait: a new kind is not a blip to wait out.
     assert!(seconds(page) - attack <= 30, "paged {} s after", seconds(page) - attack);
@@ -202,14 +203,7 @@ fn a_burst_far_above_the_kinds_own_rate_escalates_its_hosts_incident() {
     }
     steps.sort_by_key(|(time, _)| *time);
     let out = run(&mut engine, steps, 3 * DAY + 3 * HOUR);
-    let pages = triggers(&out);
-    assert_eq!(
-        pages.len(),
-        1,
-        "{:#?}",
-        pages.iter().map(|page| (seconds(page), names(page))).collect::<Vec<_>>()
-    );
-    let page = pages[0];
+    let page = only_incident(&out);
     assert!((burst..burst + 600).contains(&seconds(page)), "paged at {}", seconds(page));
     assert_eq!(page.incident.tier, Tier::PageHigh);
     let burst_note = why(page, "burst");
