@@ -57,6 +57,8 @@ if (!why.includes("severity")) fail("no explanation: " + why);
 await page.waitForSelector("#incident-timeline li", { timeout: STEP }).catch(() => fail("no timeline"));
 const timeline = await page.textContent("#incident-timeline");
 if (!timeline.includes("paged")) fail("the timeline lacks the page: " + timeline);
+// Nothing like it happened before on a fresh instance: the "Seen before" list says so.
+if (!(await page.isVisible("#incident-similar-empty"))) fail("no 'seen before' section drawn");
 await shot("console-incident");
 
 // A silence created in the page.
