@@ -1031,13 +1031,7 @@ impl Engine {
                     }
                 }
                 // The occurrence just counted may be the one that shows the alert reports events.
-                let events = || self.seen.reports_events(entry.labels.get("alertname").unwrap_or(""));
-                entry.ends_at = match ends_at {
-                    None if !resolved && alert.expiry == Expiry::UntilResolved && events() => {
-                        Some(now.saturating_add(self.config.event_quiet))
-                    }
-                    ends_at => ends_at,
-                };
+                entry.ends_at = ends_at.or_else(|| quiet_end(&self.seen, &self.config, &alert, now));
                 if let Some(starts_at) = starts_at {
                     entry.starts_at = entry.starts_at.min(starts_at);
                 }
@@ -1375,13 +1369,7 @@ impl Engine {
         match (alert.ends_at, alert.expiry) {
             (Some(end), _) => Some(end),
             (None, Expiry::ResolveTimeout) => Some(now.saturating_add(self.config.resolve_timeout)),
-            // Events nobody resolves end when they stop coming.
-            (None, Expiry::UntilResolved)
-                if self.seen.reports_events(alert.labels.get("alertname").unwrap_or("")) =>
-            {
-                Some(now.saturating_add(self.config.event_quiet))
-            }
-            (None, Expiry::UntilResolved) => None,
+            (None, Expiry::UntilResolved) => quiet_end(&self.seen, &self.config, alert, now),
         }
     }
 
@@ -1672,7 +1660,6 @@ struct Recorded {
     group_labels: Labels,
 }
 
-/// The features an incident is scored on, from its live alerts.
 /// What the engine knows of alert kinds beyond a group's members: the history of their
 /// episodes and pages, the history novelty is judged against, the group's surprises.
 struct Known<'a> {
@@ -1681,6 +1668,7 @@ struct Known<'a> {
     surprises: Option<&'a Surprises>,
 }
 
+/// The features an incident is scored on, from its live alerts.
 fn features(
     config: &EngineConfig,
     known: &Known<'_>,
@@ -1843,6 +1831,15 @@ fn incident_shape(
         title.push_str(&format!(" ({})", about.iter().take(5).copied().collect::<Vec<_>>().join(", ")));
     }
     (shape, title)
+}
+
+/// When an alert its sender never resolves ends: `event_quiet` after this occurrence if its
+/// name reports events (they end when they stop coming), else never.
+fn quiet_end(seen: &Seen, config: &EngineConfig, alert: &Alert, now: EventTime) -> Option<EventTime> {
+    let events = alert.expiry == Expiry::UntilResolved
+        && alert.ends_at.is_none()
+        && seen.reports_events(alert.labels.get("alertname").unwrap_or(""));
+    events.then(|| now.saturating_add(config.event_quiet))
 }
 
 /// Labels that name what an alert is about when the inventory does not place it.

@@ -39,7 +39,7 @@ pub struct NoveltyConfig {
     pub burst_min: u32,
     /// A kind seen in more distinct hours than this is familiar: no longer news.
     pub rare_hours: u32,
-    /// Kinds the history keeps at most; the least recently seen go first.
+    /// Kinds the history keeps at most; when it is full, the least recently seen tenth goes.
     pub max_kinds: usize,
 }
 
@@ -79,7 +79,6 @@ pub struct Surprise {
     pub reason: Reason,
     /// How surprising, in [0, 1].
     pub value: f64,
-    pub at: EventTime,
 }
 
 impl Surprise {
@@ -165,7 +164,6 @@ pub struct KindSeen {
     /// Distinct hours with an occurrence.
     pub hours: u32,
     /// Distinct days (UTC) with an occurrence.
-    #[serde(default)]
     pub days: u32,
     /// Occurrences per hour of the day (UTC) over the history, up to the current window.
     pub by_hour: [u32; 24],
@@ -242,10 +240,6 @@ fn name_key(name: &str) -> u64 {
 }
 
 impl Seen {
-    pub fn since(&self) -> Option<EventTime> {
-        self.since
-    }
-
     pub fn kinds(&self) -> impl Iterator<Item = &KindSeen> {
         self.kinds.values()
     }
@@ -253,10 +247,6 @@ impl Seen {
     /// Whether alerts of `name` are reported as events (see `NameSeen::events`).
     pub fn reports_events(&self, name: &str) -> bool {
         self.names.get(&name_key(name)).is_some_and(|seen| seen.events)
-    }
-
-    pub fn len(&self) -> usize {
-        self.kinds.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -281,21 +271,16 @@ impl Seen {
         let since = *self.since.get_or_insert(now);
         let warm = now.since(since) >= config.warmup;
         let key = kind_key(name, entity);
-        let surprise = |reason, value| Surprise {
-            fingerprint,
-            name: name.into(),
-            entity: entity.into(),
-            reason,
-            value,
-            at: now,
-        };
+        let name_key = name_key(name);
+        let surprise =
+            |reason, value| Surprise { fingerprint, name: name.into(), entity: entity.into(), reason, value };
         if !episode {
-            if let Some(seen) = self.names.get_mut(&name_key(name)) {
+            if let Some(seen) = self.names.get_mut(&name_key) {
                 seen.events = true;
             }
         }
         let Some(kind) = self.kinds.get_mut(&key) else {
-            let seen = self.names.entry(name_key(name)).or_default();
+            let seen = self.names.entry(name_key).or_default();
             let reason = if seen.entities == 0 {
                 Reason::NewName
             } else {
@@ -307,7 +292,7 @@ impl Seen {
             kind.days = 1;
             kind.window_count = 1;
             if self.kinds.len() >= config.max_kinds {
-                self.forget_oldest();
+                self.forget_oldest(config.max_kinds / 10 + 1);
             }
             self.kinds.insert(key, kind);
             // A name seen on many entities is less news on one more.
@@ -370,10 +355,18 @@ impl Seen {
         self.kinds.insert(key, kind);
     }
 
-    fn forget_oldest(&mut self) {
-        let oldest = self.kinds.iter().min_by_key(|(key, kind)| (kind.last, **key)).map(|(key, _)| *key);
-        if let Some(key) = oldest {
-            if let Some(kind) = self.kinds.remove(&key) {
+    /// Forgets the `count` least recently seen kinds, in one pass (a full history forgets a
+    /// tenth at a time, not one kind per new one).
+    fn forget_oldest(&mut self, count: usize) {
+        let mut ages: Vec<(EventTime, u64)> =
+            self.kinds.iter().map(|(key, kind)| (kind.last, *key)).collect();
+        let count = count.min(ages.len());
+        if count == 0 {
+            return;
+        }
+        ages.select_nth_unstable(count - 1);
+        for (_, key) in &ages[..count] {
+            if let Some(kind) = self.kinds.remove(key) {
                 if let Some(seen) = self.names.get_mut(&name_key(&kind.name)) {
                     seen.entities = seen.entities.saturating_sub(1);
                 }
@@ -450,6 +443,22 @@ mod tests {
     }
 
     #[test]
+    fn a_full_history_forgets_the_least_recently_seen_tenth() {
+        let mut seen = Seen::default();
+        let config = NoveltyConfig { max_kinds: 10, ..config() };
+        for minute in 0..10 {
+            seen.observe(&config, 1, "Disk", &format!("host-{minute}"), true, at(minute));
+        }
+        seen.observe(&config, 1, "Disk", "host-new", true, at(20));
+        let mut entities: Vec<&str> = seen.kinds().map(|kind| &*kind.entity).collect();
+        entities.sort_unstable();
+        assert_eq!(entities.len(), 9, "two forgotten, one added: {entities:?}");
+        assert!(!entities.contains(&"host-0") && !entities.contains(&"host-1"), "{entities:?}");
+        assert!(entities.contains(&"host-new"));
+        assert_eq!(seen.names.get(&name_key("Disk")).map(|name| name.entities), Some(9));
+    }
+
+    #[test]
     fn the_strongest_surprises_stay_and_newness_adds_up() {
         let mut surprises = Surprises::default();
         let one = |fingerprint, value| Surprise {
@@ -458,7 +467,6 @@ mod tests {
             entity: "e".into(),
             reason: Reason::Rare { hours: 1 },
             value,
-            at: at(0),
         };
         surprises.add(one(1, 0.5));
         surprises.add(one(2, 0.5));

@@ -571,6 +571,8 @@ mod tests {
             ("evidence", Features { evidence: 2, ..base() }, true),
             ("acted on", Features { acted_on: Some(0.9), ..base() }, true),
             ("ignored", Features { acted_on: Some(0.1), ..base() }, false),
+            ("new kind", Features { newness: 1.0, ..base() }, true),
+            ("burst", Features { burst: Some((1.0, "a burst".to_owned())), ..base() }, true),
         ];
         for (name, features, up) in cases {
             let moved = score(&features);
@@ -594,6 +596,15 @@ mod tests {
             Tier::Suppress
         );
         assert_eq!(tier(Features { must_page: true, ..base() }), Tier::PageHigh);
+        // A warning pages high when its kinds are new enough, and says why.
+        let new = config.assess(&Features { newness: 0.8, ..base() });
+        assert_eq!(new.tier, Tier::PageHigh);
+        assert!(new.why.iter().any(|part| part.feature == "surprise"));
+        assert_eq!(tier(Features { newness: 0.5, ..base() }), Tier::PageLow, "not new enough for high");
+        // Events seen before at their usual rate: the digest, whatever else they score.
+        let background = Features { events_only: true, entities: 3, alerts: 5, evidence: 2, ..base() };
+        assert_eq!(tier(background.clone()), Tier::Digest);
+        assert_eq!(tier(Features { newness: 0.5, ..background }), Tier::PageLow);
         let shadow = ScoreConfig { shadow: Shadow::Unfiltered, ..config };
         assert_eq!(shadow.assess(&Features { severity: Some(Severity::Info), ..base() }).tier, Tier::PageLow);
     }

@@ -43,6 +43,7 @@ use crate::metrics::Metrics;
 use crate::oncall::schedule::Schedule;
 use crate::reload::{ReloadError, Reloader};
 use crate::sinks::decisions::why_items;
+use crate::sinks::page::SimilarIncident;
 use crate::sources::http::HttpState;
 use crate::storage::IncidentStore;
 use noisegate_engine::model::EventTime;
@@ -176,18 +177,8 @@ pub fn incident_detail(incident: &IncidentSummary, timeline: &Timeline) -> Value
             })
         })
         .collect();
-    body["similar"] = incident
-        .similar
-        .iter()
-        .map(|similar| {
-            json!({
-                "id": &*similar.dedup_key, "title": &*similar.title, "opened_at": similar.opened_at.to_string(),
-                "minutes": crate::json::round(similar.minutes), "paged": similar.paged,
-                "ended": similar.ending.as_str(), "notes": similar.notes,
-                "similarity": crate::json::round(similar.similarity),
-            })
-        })
-        .collect();
+    let similar: Vec<SimilarIncident<'_>> = incident.similar.iter().map(SimilarIncident::from).collect();
+    body["similar"] = json!(similar);
     body
 }
 

@@ -97,7 +97,7 @@ fn from_instance(id: &str, url: &str) -> anyhow::Result<String> {
             out,
             "    {:.0}% like {} ({}), opened {}, {:.0} minutes; {}",
             past["similarity"].as_f64().unwrap_or(0.0) * 100.0,
-            past["id"].as_str().unwrap_or(""),
+            past["dedup_key"].as_str().unwrap_or(""),
             past["title"].as_str().unwrap_or(""),
             past["opened_at"].as_str().unwrap_or(""),
             past["minutes"].as_f64().unwrap_or(0.0),

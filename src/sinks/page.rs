@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use crate::json::{LabelsObject, round};
 use noisegate_engine::model::Labels;
-use noisegate_engine::{AlertView, IncidentView, Page, PageAction};
+use noisegate_engine::{AlertView, IncidentView, Page, PageAction, Similar};
 
 /// Summaries longer than this are cut (PagerDuty's limit; other sinks cut shorter).
 const MAX_SUMMARY_CHARS: usize = 1024;
@@ -112,6 +112,21 @@ pub struct SimilarIncident<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<&'a str>,
     pub similarity: f64,
+}
+
+impl<'a> From<&'a Similar> for SimilarIncident<'a> {
+    fn from(similar: &'a Similar) -> SimilarIncident<'a> {
+        SimilarIncident {
+            dedup_key: &similar.dedup_key,
+            title: &similar.title,
+            opened_at: similar.opened_at.to_string(),
+            minutes: round(similar.minutes),
+            paged: similar.paged,
+            ended: similar.ending.as_str(),
+            notes: similar.notes.iter().map(|note| &**note).collect(),
+            similarity: round(similar.similarity),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -235,20 +250,7 @@ fn incident(page: &Page) -> Incident<'_> {
                 })
                 .collect(),
             evidence: incident.evidence.iter().map(String::as_str).collect(),
-            similar: incident
-                .similar
-                .iter()
-                .map(|similar| SimilarIncident {
-                    dedup_key: &similar.dedup_key,
-                    title: &similar.title,
-                    opened_at: similar.opened_at.to_string(),
-                    minutes: round(similar.minutes),
-                    paged: similar.paged,
-                    ended: similar.ending.as_str(),
-                    notes: similar.notes.iter().map(|note| &**note).collect(),
-                    similarity: round(similar.similarity),
-                })
-                .collect(),
+            similar: incident.similar.iter().map(SimilarIncident::from).collect(),
             score: round(incident.score),
             tier: incident.tier.as_str(),
             why: incident

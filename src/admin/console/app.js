@@ -129,7 +129,7 @@ async function showIncident(id) {
     const item = document.createElement("li");
     item.textContent = `${Math.round(past.similarity * 100)}% like ${past.title}, ` +
       `${new Date(past.opened_at).toLocaleString()}, ${Math.round(past.minutes)} minutes: ${past.ended}`;
-    for (const note of past.notes) {
+    for (const note of past.notes || []) {
       const quote = document.createElement("blockquote");
       quote.textContent = note;
       item.append(quote);

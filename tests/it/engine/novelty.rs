@@ -187,6 +187,9 @@ fn a_known_kind_on_a_host_it_never_came_from_counts_less_than_a_new_one() {
         .collect();
     assert!(!noted.is_empty(), "the probe on db-1 is news");
     assert!(noted[0].contains("seen on 1 other entities, never on this one"), "{noted:?}");
+    // Less than a name never seen anywhere, which counts its whole weight (0.3).
+    let contribution: f64 = noted[0].split(':').next().and_then(|part| part.parse().ok()).unwrap();
+    assert!(contribution > 0.0 && contribution < 0.3 - 1e-9, "{noted:?}");
 }
 
 #[test]
