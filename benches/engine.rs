@@ -190,12 +190,16 @@ fn logs(count: usize) -> Vec<(i64, Vec<Event>)> {
 
 fn run(batches: Vec<(i64, Vec<Event>)>, config: EngineConfig) -> Engine {
     let mut engine = Engine::new(config);
+    run_more(&mut engine, batches);
+    engine
+}
+
+fn run_more(engine: &mut Engine, batches: Vec<(i64, Vec<Event>)>) {
     let mut out = Vec::new();
     for (time, events) in batches {
         engine.apply_batch(events, EventTime::from_millis(time), &mut out);
         out.clear();
     }
-    engine
 }
 
 fn engine_throughput(criterion: &mut Criterion) {
@@ -256,7 +260,7 @@ fn decoding_and_snapshots(criterion: &mut Criterion) {
             noisegate::sources::otlp::traces::facts(&request, &limits).map(|facts| facts.edges.len())
         })
     });
-    let engine = run(stream(10_000, 2), config());
+    let mut engine = run(stream(10_000, 2), config());
     group.throughput(Throughput::Elements(10_000));
     group.bench_function("snapshot_10k_alerts", |bencher| {
         bencher.iter(|| {
@@ -268,5 +272,60 @@ fn decoding_and_snapshots(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine_throughput, decoding_and_snapshots);
+/// Snapshots of an engine holding 1,000,000 alerts (only when asked for by name:
+/// `cargo bench --bench engine -- snapshot_pause`; it takes a minute and 4 GB). Printed: how
+/// long taking each snapshot pauses the engine, the 99th-percentile and longest step of a
+/// minute of re-sends with and without a snapshot held (the first change to a part it holds
+/// copies that part), and how long writing it takes on its own thread.
+fn snapshot_pause(_: &mut Criterion) {
+    const ACTIVE: usize = 1_000_000;
+    if !std::env::args().any(|arg| arg.contains("snapshot_pause")) {
+        return;
+    }
+    let mut engine = run(stream(ACTIVE, 1), config());
+    let mut out = Vec::new();
+    let pause = |engine: &mut Engine, when: &str| {
+        let started = std::time::Instant::now();
+        let snapshot = engine.snapshot();
+        println!("snapshot pause at 1M alerts, {when}: {:.3} ms", started.elapsed().as_secs_f64() * 1e3);
+        snapshot
+    };
+    drop(pause(&mut engine, "every part the engine's own"));
+    // A first minute of re-sends settles the engine; the next two are measured.
+    for (minute, held) in [(1, None), (2, Some(false)), (3, Some(true))] {
+        let Some(held) = held else {
+            run_more(&mut engine, stream(ACTIVE, minute + 1).split_off(minute * ACTIVE / 100));
+            continue;
+        };
+        let snapshot = held.then(|| pause(&mut engine, "after a minute of re-sends"));
+        let mut steps: Vec<std::time::Duration> = Vec::new();
+        for (time, events) in stream(ACTIVE, minute + 1).split_off(minute * ACTIVE / 100) {
+            let started = std::time::Instant::now();
+            engine.apply_batch(events, EventTime::from_millis(time), &mut out);
+            steps.push(started.elapsed());
+            out.clear();
+        }
+        steps.sort_unstable();
+        let p99 = steps[steps.len() * 99 / 100];
+        let longest = steps[steps.len() - 1];
+        println!(
+            "steps of 100 re-sends at 1M alerts, snapshot held: {held}: {} steps, p99 {:.3} ms, longest {:.3} ms",
+            steps.len(),
+            p99.as_secs_f64() * 1e3,
+            longest.as_secs_f64() * 1e3
+        );
+        if let Some(snapshot) = snapshot {
+            let started = std::time::Instant::now();
+            let size = snapshot.size().unwrap_or(0);
+            let mut state = vec![0; size];
+            let written = snapshot.write_to(&mut state).is_ok();
+            println!(
+                "writing the snapshot (its own thread): {size} bytes in {:.2} s (ok: {written})",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+criterion_group!(benches, engine_throughput, decoding_and_snapshots, snapshot_pause);
 criterion_main!(benches);

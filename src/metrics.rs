@@ -19,6 +19,9 @@ const ONCALL_BUCKETS: [f64; 10] = [30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600
 const INGEST_BUCKETS: [f64; 13] =
     [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
 
+/// Buckets of `noisegate_snapshot_pause_seconds`: 50 microseconds to half a second.
+const PAUSE_BUCKETS: [f64; 10] = [0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.02, 0.1, 0.5];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabel {
     source: &'static str,
@@ -146,6 +149,7 @@ pub struct Metrics {
     kafka_partitions: Gauge,
     kafka_checkpoints: Counter,
     ingest_to_engine: Histogram,
+    snapshot_pause: Histogram,
     oncall_pages: Family<PageTierLabels, Counter>,
     oncall_acknowledged: Family<ByLabel, Counter>,
     oncall_resolved: Family<ByLabel, Counter>,
@@ -372,6 +376,12 @@ impl Metrics {
                 "From a decoded request's hand-off to the engine to the engine having applied it (and made the decisions due then)",
                 Histogram::new(INGEST_BUCKETS),
             ),
+            snapshot_pause: registered(
+                &mut registry,
+                "snapshot_pause_seconds",
+                "How long the engine paused to take each snapshot of its state (written by another thread)",
+                Histogram::new(PAUSE_BUCKETS),
+            ),
             oncall_pages: registered(
                 &mut registry,
                 "oncall_pages",
@@ -564,6 +574,10 @@ impl Metrics {
     /// A request refused, or a log line not mined, because `limit` was reached.
     pub fn ingest_to_engine(&self, seconds: f64) {
         self.ingest_to_engine.observe(seconds);
+    }
+
+    pub fn snapshot_pause(&self, seconds: f64) {
+        self.snapshot_pause.observe(seconds);
     }
 
     /// What just happened to incidents, for the on-call figures.

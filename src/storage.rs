@@ -160,9 +160,9 @@ enum RecordRef<'a, D: Serialize> {
 /// The records without events.
 type PlainRecord<'a> = RecordRef<'a, ()>;
 
-/// The events of a batch worth logging (everything but log records, and inventory facts that
-/// teach the engine nothing new), each alert that `repeat` says the engine holds unchanged as a
-/// `Repeat`.
+/// The events of a batch worth logging (everything but inventory facts that teach the engine
+/// nothing new: log records too, as the templates, counts and evidence they make are state),
+/// each alert that `repeat` says the engine holds unchanged as a `Repeat`.
 struct Durable<'a, R, T> {
     events: &'a [Event],
     repeat: R,
@@ -172,7 +172,6 @@ struct Durable<'a, R, T> {
 impl<R, T: Fn(&InventoryFacts) -> bool> Durable<'_, R, T> {
     fn kept(&self) -> impl Iterator<Item = &Event> {
         self.events.iter().filter(|event| match event {
-            Event::Log(_) => false,
             Event::Inventory(facts) => (self.teaches)(facts),
             _ => true,
         })
@@ -198,8 +197,8 @@ impl<R: Fn(&Alert) -> Option<Repeat>, T: Fn(&InventoryFacts) -> bool> Serialize 
     }
 }
 
-/// A batch as a log record; `None` when it holds nothing durable (only log records, and facts
-/// the inventory holds already). `repeat` names the alerts the engine holds unchanged
+/// A batch as a log record; `None` when it holds nothing durable (only facts the inventory
+/// holds already). `repeat` names the alerts the engine holds unchanged
 /// (`Engine::repeat_of`), `teaches` the facts that change its inventory (`Engine::teaches`),
 /// both judged after the flushes due at `at`, as the restart that reads the record judges them.
 /// A fact only seen again is not logged: after a crash, its last sighting is the snapshot's,
@@ -271,7 +270,7 @@ pub struct Storage {
     /// an earlier version's snapshot.
     meta_stale: bool,
     /// The snapshot being written, and the last log position it includes.
-    writing: Option<(u64, JoinHandle<std::io::Result<()>>)>,
+    writing: Option<(u64, JoinHandle<Result<u64, String>>)>,
     replica: u64,
 }
 
@@ -558,24 +557,29 @@ impl Storage {
         self.writing.is_some()
     }
 
-    /// Starts writing `state`, the engine's state as of the last committed log record, on a
-    /// thread of its own; `finish_snapshot` collects the outcome. One at a time: does nothing
-    /// and returns false while another is being written.
-    pub fn begin_snapshot(&mut self, state: Vec<u8>) -> Result<bool, StorageError> {
+    /// Starts writing the engine's state as of the last committed log record, which `state`
+    /// serializes, on a thread of its own; `finish_snapshot` collects the outcome. One at a
+    /// time: does nothing and returns false while another is being written.
+    pub fn begin_snapshot(
+        &mut self,
+        state: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
+    ) -> Result<bool, StorageError> {
         if self.writing.is_some() {
             return Ok(false);
         }
         let position = self.next_position - 1;
         let dir = self.dir.clone();
-        let length = state.len() as u64;
         let handle = std::thread::Builder::new()
             .name("noisegate-snapshot".into())
-            .spawn(move || write_snapshot_file(&dir, position, &state))
+            .spawn(move || {
+                let state = state()?;
+                write_snapshot_file(&dir, position, &state).map_err(|error| error.to_string())?;
+                Ok(state.len() as u64)
+            })
             .map_err(|error| StorageError::Snapshot(error.to_string()))?;
         self.writing = Some((position, handle));
         self.since_snapshot = 0;
         self.since_snapshot_bytes = 0;
-        self.snapshot_bytes = length;
         Ok(true)
     }
 
@@ -588,12 +592,13 @@ impl Storage {
             return Ok(None);
         }
         match handle.join() {
-            Ok(Ok(())) => {
+            Ok(Ok(length)) => {
                 self.snapshot_position = position;
+                self.snapshot_bytes = length;
                 self.meta_stale = true;
                 Ok(Some(position))
             }
-            Ok(Err(error)) => Err(StorageError::Snapshot(error.to_string())),
+            Ok(Err(error)) => Err(StorageError::Snapshot(error)),
             Err(_) => Err(StorageError::Snapshot("the snapshot writer stopped unexpectedly".into())),
         }
     }
@@ -724,10 +729,11 @@ mod tests {
         });
         {
             let mut storage = Storage::open(dir.path()).unwrap();
+            let facts = Event::Inventory(Default::default());
             assert_eq!(
-                encode_batch(at, std::slice::from_ref(&log), |_| None, |_| true).unwrap(),
+                encode_batch(at, std::slice::from_ref(&facts), |_| None, |_| false).unwrap(),
                 None,
-                "logs are not logged"
+                "facts that teach nothing are not logged"
             );
             let repeat = Repeat {
                 fingerprint: 7,
@@ -743,9 +749,10 @@ mod tests {
                 Some("C") => Some(Repeat { own_labels: true, ..repeat }),
                 _ => None,
             };
-            let batch = encode_batch(at, &[alert("A"), log, alert("B"), alert("C")], repeats, |_| true)
-                .unwrap()
-                .unwrap();
+            let batch =
+                encode_batch(at, &[alert("A"), log.clone(), alert("B"), alert("C")], repeats, |_| true)
+                    .unwrap()
+                    .unwrap();
             let sequences = storage.commit(&[batch], &[event("k1"), event("k2")], &[]).unwrap();
             assert_eq!(sequences, vec![1, 2]);
             storage.commit(&[encode_advance(at).unwrap()], &[], &[1]).unwrap();
@@ -757,19 +764,20 @@ mod tests {
         match &recovery.records[0] {
             Record::Logged { at: time, events } => {
                 assert_eq!(*time, at);
-                let Logged::Repeat(repeat) = &events[1] else { panic!("B is a repeat: {events:?}") };
-                assert_eq!((repeat.fingerprint, repeat.ends_at), (7, Some(at)));
                 assert_eq!(events[0], Logged::Event(alert("A")));
+                assert_eq!(events[1], Logged::Event(log), "log records are logged");
+                let Logged::Repeat(repeat) = &events[2] else { panic!("B is a repeat: {events:?}") };
+                assert_eq!((repeat.fingerprint, repeat.ends_at), (7, Some(at)));
                 let Event::Alert(c) = alert("C") else { unreachable!() };
-                assert_eq!(events[2], Logged::Relabelled(Repeat { own_labels: false, ..*repeat }, c.labels));
-                assert_eq!(events.len(), 3);
+                assert_eq!(events[3], Logged::Relabelled(Repeat { own_labels: false, ..*repeat }, c.labels));
+                assert_eq!(events.len(), 4);
             }
             other => panic!("expected a batch, got {other:?}"),
         }
         assert_eq!(recovery.outbox, vec![(2, event("k2"))]);
 
-        assert!(storage.begin_snapshot(b"state".to_vec()).unwrap());
-        assert!(!storage.begin_snapshot(b"other".to_vec()).unwrap(), "one snapshot at a time");
+        assert!(storage.begin_snapshot(|| Ok(b"state".to_vec())).unwrap());
+        assert!(!storage.begin_snapshot(|| Ok(b"other".to_vec())).unwrap(), "one snapshot at a time");
         assert_eq!(storage.finish_snapshot(true).unwrap(), Some(2));
         assert_eq!(first_log_position(&storage), Some(1), "records are deleted by the commits after");
         storage.commit(&[encode_advance(at).unwrap()], &[event("k3")], &[]).unwrap();
@@ -794,7 +802,7 @@ mod tests {
         let at = EventTime::from_millis(1_800_000_000_000);
         let mut storage = Storage::open(dir.path()).unwrap();
         storage.commit(&[encode_advance(at).unwrap()], &[], &[]).unwrap();
-        storage.begin_snapshot(b"first".to_vec()).unwrap();
+        storage.begin_snapshot(|| Ok(b"first".to_vec())).unwrap();
         storage.finish_snapshot(true).unwrap();
         // Written, not yet used by a commit: the log still has record 1 after a restart.
         drop(storage);

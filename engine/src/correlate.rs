@@ -41,8 +41,9 @@ use std::time::Duration;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::catalog::AlertClass;
+use super::cow::CowMap;
 use super::group::{Group, TopologyLink};
-use super::store::{AlertEntry, AlertTable, KeyMap};
+use super::store::{AlertEntry, AlertTable};
 use super::topology::{Entity, Subject, Topology};
 use crate::model::{EventTime, Severity};
 
@@ -118,7 +119,7 @@ pub(super) struct Arrival<'a> {
 /// then the oldest group.
 pub(super) fn choose(
     topology: &Topology,
-    groups: &KeyMap<Group>,
+    groups: &CowMap<u64, Group>,
     topology_groups: &[u64],
     alerts: &AlertTable,
     arrival: &Arrival<'_>,

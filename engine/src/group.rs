@@ -20,7 +20,7 @@ use super::topology::{Entity, NodeId};
 use super::{AlertView, Correlation, DecisionKind, IncidentView, Page, PageAction, PageReason};
 use crate::model::{EventTime, Labels, Severity};
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(super) struct Group {
     pub route: usize,
     pub labels: Labels,
@@ -39,6 +39,7 @@ pub(super) struct Group {
 }
 
 /// A group's place in the inventory.
+#[derive(Clone)]
 pub(super) struct TopologyLink {
     /// The probable cause: moves deeper when an alert on a dependency joins.
     pub root: Entity,
@@ -55,7 +56,7 @@ pub(super) struct TopologyLink {
 const MAX_LISTED: usize = 500;
 
 /// The incident a group has open: paged, digested or suppressed by its tier.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(super) struct Incident {
     dedup_key: Arc<str>,
     opened_at: EventTime,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cow::{NameMap, Share};
 use crate::model::{Edge, EventTime, FactSource, InventoryFacts, Labels, Placement};
 use crate::topology::Topology;
 
@@ -88,14 +89,28 @@ pub struct LearnStats {
 /// listing are the same from one run to the next.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Learned {
-    services: HashMap<Box<str>, ServiceFact>,
-    nodes: HashMap<Box<str>, Seen>,
-    pods: HashMap<Box<str>, PodFact>,
+    services: NameMap<ServiceFact>,
+    nodes: NameMap<Seen>,
+    pods: NameMap<PodFact>,
     /// Calls by caller, then callee: looked up by borrowed names.
-    calls: HashMap<Box<str>, HashMap<Box<str>, Seen>>,
+    calls: NameMap<HashMap<Box<str>, Seen>>,
     next_seq: u64,
     next_sweep: Option<EventTime>,
     pub stats: LearnStats,
+}
+
+impl Share for Learned {
+    fn share(&mut self) -> Learned {
+        Learned {
+            services: self.services.share(),
+            nodes: self.nodes.share(),
+            pods: self.pods.share(),
+            calls: self.calls.share(),
+            next_seq: self.next_seq,
+            next_sweep: self.next_sweep,
+            stats: self.stats,
+        }
+    }
 }
 
 /// How often expired facts are looked for, in event time.
@@ -295,7 +310,7 @@ impl Learned {
             return;
         }
         let seen = self.next_seen(source, now);
-        self.calls.entry(edge.from.clone()).or_default().insert(edge.to.clone(), seen);
+        self.calls.get_or_default(edge.from.clone()).insert(edge.to.clone(), seen);
     }
 
     /// What an alert's labels say: a node of the cluster (`node`, as kube-state-metrics' node
@@ -372,24 +387,35 @@ impl Learned {
             }
             keep
         });
-        self.calls.retain(|from, callees| {
+        // Found first, then removed: only the callers that lose a call are changed (and copied,
+        // if a snapshot holds them).
+        let callers: Vec<Box<str>> = self
+            .calls
+            .iter()
+            .filter(|(_, callees)| callees.values().any(|seen| old(seen, learning.calls)))
+            .map(|(from, _)| from.clone())
+            .collect();
+        for from in callers {
+            let Some(callees) = self.calls.get_mut(&from) else { continue };
             callees.retain(|to, seen| {
                 let keep = !old(seen, learning.calls);
-                if !keep && let (Some(from), Some(to)) = (topology.service_id(from), topology.service_id(to))
+                if !keep && let (Some(from), Some(to)) = (topology.service_id(&from), topology.service_id(to))
                 {
                     topology.forget_call(from, to);
                 }
                 keep
             });
-            !callees.is_empty()
-        });
+            if callees.is_empty() {
+                self.calls.remove(&from);
+            }
+        }
         // A service or node goes only once no pod or call left names it.
         let mut named: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for fact in self.pods.values() {
             named.insert(&fact.service);
             named.extend(fact.node.as_deref());
         }
-        for (from, callees) in &self.calls {
+        for (from, callees) in self.calls.iter() {
             named.insert(from);
             named.extend(callees.keys().map(|to| &**to));
         }

@@ -15,6 +15,7 @@
 
 pub mod catalog;
 mod correlate;
+pub mod cow;
 mod group;
 pub mod impact;
 pub mod inhibit;
@@ -44,6 +45,7 @@ pub use store::{Fingerprint, Repeat, fingerprint};
 pub use tally::{AlertCounts, PlainPage};
 
 use catalog::{AlertClass, Catalog};
+use cow::CowMap;
 use group::{Flush, Group, TopologyLink};
 use inhibit::{InhibitRule, Inhibitor};
 pub use logs::{LogConfig, LogContext, LogMiner};
@@ -54,7 +56,7 @@ pub use score::{
     Assessment, Contribution, Features, History, KindStats, ScoreConfig, Shadow, Thresholds, Tier, Weights,
 };
 use silence::Silence;
-use store::{AlertEntry, AlertTable, Fate, FlapTracker, KeyMap, Refreshed, UrlCache};
+use store::{AlertEntry, AlertTable, Fate, FlapTracker, Refreshed, UrlCache};
 use tally::PlainRoutes;
 use topology::{Entity, Topology};
 
@@ -433,7 +435,7 @@ type Timer = Reverse<(EventTime, u64, u64)>;
 pub struct Engine {
     config: EngineConfig,
     alerts: AlertTable,
-    groups: KeyMap<Group>,
+    groups: CowMap<u64, Group>,
     /// Keys of the groups correlated through the inventory, oldest first.
     topology_groups: Vec<u64>,
     timers: BinaryHeap<Timer>,
@@ -454,16 +456,16 @@ pub struct Engine {
     /// The inventory the config declares, before learning.
     declared: Arc<Topology>,
     /// Per group, what happened to its alerts.
-    counts: KeyMap<AlertCounts>,
+    counts: CowMap<u64, AlertCounts>,
     /// What a plain route would have paged.
     plain: PlainRoutes,
     /// The history of alert kinds novelty is judged against.
     seen: Seen,
     /// Per group, its surprising alerts.
-    surprises: KeyMap<Surprises>,
+    surprises: CowMap<u64, Surprises>,
     /// Per `group_by` group whose incident began before the onset window, the group a second,
     /// new problem of the same labels opened (see `place`).
-    splits: KeyMap<u64>,
+    splits: CowMap<u64, u64>,
     /// Past incidents, for the similar ones a page lists.
     memory: Memory,
 }
@@ -476,7 +478,7 @@ impl Engine {
         Engine {
             config,
             alerts: AlertTable::default(),
-            groups: KeyMap::default(),
+            groups: CowMap::default(),
             topology_groups: Vec::new(),
             timers: BinaryHeap::new(),
             next_seq: 0,
@@ -491,11 +493,11 @@ impl Engine {
             generator_urls: UrlCache::default(),
             learned: inventory::Learned::default(),
             declared,
-            counts: KeyMap::default(),
+            counts: CowMap::default(),
             plain: PlainRoutes::default(),
             seen: Seen::default(),
-            surprises: KeyMap::default(),
-            splits: KeyMap::default(),
+            surprises: CowMap::default(),
+            splits: CowMap::default(),
             memory: Memory::default(),
         }
     }
@@ -518,14 +520,7 @@ impl Engine {
     /// Bytes the alert and group tables would allocate if they grew now: a hash table that fills
     /// up doubles, briefly holding both. The memory ceiling keeps room for it.
     pub fn growth_bytes(&self) -> u64 {
-        fn next<V>(map: &KeyMap<V>) -> u64 {
-            // Near full: the requests in flight could make it grow.
-            if map.len() + map.len() / 8 + 64 < map.capacity() {
-                return 0;
-            }
-            (map.capacity() as u64 * 2 + 64) * (std::mem::size_of::<(u64, V)>() as u64 + 1)
-        }
-        self.alerts.growth_bytes() + next(&self.groups)
+        self.alerts.growth_bytes() + self.groups.growth_bytes()
     }
 
     /// The latest time the engine has seen.
@@ -1026,7 +1021,7 @@ impl Engine {
                         if let Some(surprise) =
                             self.seen.observe(novelty, fingerprint, name, entity, false, now)
                         {
-                            self.surprises.entry(group_key).or_default().add(surprise);
+                            self.surprises.get_or_default(group_key).add(surprise);
                         }
                     }
                 }
@@ -1065,7 +1060,7 @@ impl Engine {
                 let surprise = self.seen.observe(&self.config.novelty, fingerprint, name, entity, true, now);
                 let surprising = surprise.as_ref().is_some_and(|surprise| !surprise.is_burst());
                 if let Some(surprise) = surprise {
-                    self.surprises.entry(group_key).or_default().add(surprise);
+                    self.surprises.get_or_default(group_key).add(surprise);
                 }
                 self.fire_plain(fingerprint);
                 self.on_join(group_key, fingerprint, severity, starts_at, surprising);
@@ -1118,7 +1113,7 @@ impl Engine {
         let surprising = surprise.as_ref().is_some_and(|surprise| !surprise.is_burst());
         let group_key = self.place(route_id, &entry, page_severity, surprising);
         if let Some(surprise) = surprise {
-            self.surprises.entry(group_key).or_default().add(surprise);
+            self.surprises.get_or_default(group_key).add(surprise);
         }
         entry.group = group_key;
         self.inhibitor.add(fingerprint, &entry.labels);
@@ -1126,7 +1121,7 @@ impl Engine {
         if let Some(group) = self.groups.get_mut(&group_key) {
             group.members.push(fingerprint);
         }
-        let counts = self.counts.entry(group_key).or_default();
+        let counts = self.counts.get_or_default(group_key);
         counts.received += 1;
         counts.alerts += 1;
         self.fire_plain(fingerprint);
@@ -1202,7 +1197,7 @@ impl Engine {
                     }
                 };
             }
-            self.groups.entry(key).or_insert_with(|| {
+            self.groups.get_or_insert_with(key, || {
                 Group::new(route_id, route::group_labels(route, &entry.labels), now, None)
             });
             return key;
@@ -1270,11 +1265,11 @@ impl Engine {
             }
             self.stats.alerts_correlated += group.members.len() as u64;
             if let Some(moved) = self.counts.remove(&other) {
-                self.counts.entry(key).or_default().add(&moved);
+                self.counts.get_or_default(key).add(&moved);
             }
             self.memory.forget_open(other);
             if let Some(moved) = self.surprises.remove(&other) {
-                let target = self.surprises.entry(key).or_default();
+                let target = self.surprises.get_or_default(key);
                 for surprise in moved.list {
                     target.add(surprise);
                 }
@@ -1973,7 +1968,7 @@ fn root_cause(
 /// The other open incidents whose roots are linked to `root` in the inventory, oldest first.
 fn related_incidents(
     topology: &Topology,
-    groups: &KeyMap<Group>,
+    groups: &CowMap<u64, Group>,
     topology_groups: &[u64],
     own: u64,
     root: Entity,

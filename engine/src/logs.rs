@@ -6,8 +6,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3Builder;
 
+use crate::cow::{NameMap, Share};
 use crate::model::{EventTime, Severity};
 
 const WILDCARD: &str = "<*>";
@@ -39,17 +41,37 @@ pub struct LogConfig {
     pub context_lookback: Duration,
 }
 
+impl LogConfig {
+    /// In place of the config in state just read: `LogMiner::restored` puts the real one.
+    fn unset() -> LogConfig {
+        LogConfig {
+            depth: 0,
+            similarity: 0.0,
+            max_children: 0,
+            max_templates: 0,
+            max_services: 0,
+            burst_errors: 0,
+            new_within: Duration::ZERO,
+            context_templates: 0,
+            context_lookback: Duration::ZERO,
+        }
+    }
+}
+
 /// A Drain parse tree: lines in, template ids out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Drain {
+    #[serde(skip, default = "LogConfig::unset")]
     config: LogConfig,
     /// Token count to the tree below it.
     roots: FastMap<u32, TreeNode>,
     templates: Vec<Vec<Box<str>>>,
     /// Token spans of the line being parsed, and whether each has a digit; reused between lines.
+    #[serde(skip)]
     spans: Vec<(u32, u32, bool)>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone, Serialize, Deserialize)]
 struct TreeNode {
     /// Few per node in practice (at most `max_children`): a vector scan beats hashing.
     children: Vec<(Box<str>, TreeNode)>,
@@ -176,12 +198,16 @@ impl Drain {
 }
 
 /// Per-minute counts of one template.
+#[derive(Clone, Serialize, Deserialize)]
 struct TemplateStats {
     first_seen: EventTime,
     total: u64,
     /// Minute number (since the epoch) each bucket counts, and its counts.
+    #[serde(with = "ring")]
     minute: [u32; MINUTES],
+    #[serde(with = "ring")]
     lines: [u32; MINUTES],
+    #[serde(with = "ring")]
     errors: [u32; MINUTES],
     /// The last minute a burst was reported, so that one burst is reported once.
     burst_reported: u32,
@@ -224,6 +250,26 @@ impl TemplateStats {
     }
 }
 
+/// The minute buckets as a sequence (serde's arrays stop at 32).
+mod ring {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::MINUTES;
+
+    pub fn serialize<S: Serializer>(buckets: &[u32; MINUTES], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(buckets)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u32; MINUTES], D::Error> {
+        let buckets = Vec::<u32>::deserialize(deserializer)?;
+        let length = buckets.len();
+        buckets
+            .try_into()
+            .map_err(|_| serde::de::Error::invalid_length(length, &"one count per minute of the ring"))
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
 struct ServiceLogs {
     drain: Drain,
     stats: Vec<TemplateStats>,
@@ -287,7 +333,7 @@ pub struct LogContext {
 }
 
 /// Lines not mined because a cap was reached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLimitHits {
     /// The service had `max_templates` templates and the line matched none.
     pub templates: u64,
@@ -295,10 +341,13 @@ pub struct LogLimitHits {
     pub services: u64,
 }
 
-/// Templates and counts for every service that logs.
+/// Templates and counts for every service that logs. In snapshots, the services' templates
+/// and counts copy-on-write (see `cow`), and the recent evidence.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct LogMiner {
+    #[serde(skip, default = "LogConfig::unset")]
     config: LogConfig,
-    services: FastMap<Box<str>, ServiceLogs>,
+    services: NameMap<ServiceLogs>,
     limits: LogLimitHits,
     /// Recent evidence (bursts, must-page lines) with when and on which service, oldest first.
     evidence: VecDeque<(EventTime, Box<str>, String)>,
@@ -311,10 +360,30 @@ impl LogMiner {
     pub fn new(config: LogConfig) -> LogMiner {
         LogMiner {
             config,
-            services: FastMap::default(),
+            services: NameMap::default(),
             limits: LogLimitHits::default(),
             evidence: VecDeque::new(),
         }
+    }
+
+    /// What a snapshot takes: the services' templates and counts shared (see `cow`), the
+    /// recent evidence copied.
+    pub fn share(&mut self) -> LogMiner {
+        LogMiner {
+            config: self.config,
+            services: self.services.share(),
+            limits: self.limits,
+            evidence: self.evidence.clone(),
+        }
+    }
+
+    /// What a snapshot read holds, under `config` (the one in force now).
+    pub fn restored(mut self, config: LogConfig) -> LogMiner {
+        self.config = config;
+        for logs in self.services.values_mut() {
+            logs.drain.config = config;
+        }
+        self
     }
 
     /// Mines one line logged by `service` at `now`; reports a burst of a new error template.

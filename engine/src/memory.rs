@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::cow::{CowDeque, CowMap, Share};
 use super::store::KeyMap;
 use crate::model::EventTime;
 
@@ -115,11 +116,22 @@ struct Open {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
     /// Oldest first; ids are consecutive.
-    past: VecDeque<Past>,
+    past: CowDeque<Past>,
     next_id: u64,
-    index: KeyMap<VecDeque<u64>>,
+    index: CowMap<u64, VecDeque<u64>>,
     /// Per group, its open incident's shape.
-    open: KeyMap<Open>,
+    open: CowMap<u64, Open>,
+}
+
+impl Share for Memory {
+    fn share(&mut self) -> Memory {
+        Memory {
+            past: self.past.share(),
+            next_id: self.next_id,
+            index: self.index.share(),
+            open: self.open.share(),
+        }
+    }
 }
 
 impl Memory {
@@ -186,7 +198,7 @@ impl Memory {
         paged: bool,
     ) -> Vec<u64> {
         let tokens = shape.finish();
-        let open = self.open.entry(group).or_insert_with(|| Open {
+        let open = self.open.get_or_insert_with(group, || Open {
             dedup_key: dedup_key.clone(),
             title: title.into(),
             opened_at,
@@ -203,13 +215,19 @@ impl Memory {
     /// latest past incident of that key when it already ended.
     pub fn note(&mut self, dedup_key: &str, text: &str) -> bool {
         let text: Box<str> = text.chars().take(MAX_NOTE_CHARS).collect::<String>().into_boxed_str();
-        let notes = match self.open.values_mut().find(|open| *open.dedup_key == *dedup_key) {
-            Some(open) => &mut open.notes,
-            None => match self.past.iter_mut().rev().find(|past| *past.incident.dedup_key == *dedup_key) {
-                Some(past) => &mut past.incident.notes,
-                None => return false,
-            },
+        // Found first, then changed: a snapshot may hold the state, and only what changes is
+        // copied.
+        let open = self.open.iter().find(|(_, open)| *open.dedup_key == *dedup_key).map(|(group, _)| *group);
+        let past = || {
+            let from_end = self.past.iter().rev().position(|past| *past.incident.dedup_key == *dedup_key)?;
+            Some(self.past.len() - 1 - from_end)
         };
+        let notes = match (open, open.is_none().then(past).flatten()) {
+            (Some(group), _) => self.open.get_mut(&group).map(|open| &mut open.notes),
+            (None, Some(index)) => self.past.get_mut(index).map(|past| &mut past.incident.notes),
+            (None, None) => None,
+        };
+        let Some(notes) = notes else { return false };
         if notes.len() < MAX_NOTES {
             notes.push(text);
         }
@@ -225,7 +243,7 @@ impl Memory {
         let id = self.next_id;
         self.next_id += 1;
         for token in &open.tokens {
-            let postings = self.index.entry(*token).or_default();
+            let postings = self.index.get_or_default(*token);
             postings.push_back(id);
             if postings.len() > MAX_POSTINGS {
                 postings.pop_front();

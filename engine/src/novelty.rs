@@ -17,7 +17,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-use super::store::{Fingerprint, KeyMap};
+use super::cow::{CowMap, Share};
+use super::store::Fingerprint;
 use crate::model::EventTime;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -215,9 +216,15 @@ fn hour_of_day(time: EventTime) -> usize {
 pub struct Seen {
     /// When the history began.
     since: Option<EventTime>,
-    kinds: KeyMap<KindSeen>,
+    kinds: CowMap<u64, KindSeen>,
     /// Per alert name, what is known of it.
-    names: KeyMap<NameSeen>,
+    names: CowMap<u64, NameSeen>,
+}
+
+impl Share for Seen {
+    fn share(&mut self) -> Seen {
+        Seen { since: self.since, kinds: self.kinds.share(), names: self.names.share() }
+    }
 }
 
 /// What the history knows of an alert name.
@@ -280,7 +287,7 @@ impl Seen {
             }
         }
         let Some(kind) = self.kinds.get_mut(&key) else {
-            let seen = self.names.entry(name_key).or_default();
+            let seen = self.names.get_or_default(name_key);
             let reason = if seen.entities == 0 {
                 Reason::NewName
             } else {
@@ -349,7 +356,7 @@ impl Seen {
         if self.kinds.contains_key(&key) {
             return;
         }
-        let seen = self.names.entry(name_key(&kind.name)).or_default();
+        let seen = self.names.get_or_default(name_key(&kind.name));
         seen.entities = seen.entities.saturating_add(1);
         self.since = Some(self.since.map_or(kind.first, |since| since.min(kind.first)));
         self.kinds.insert(key, kind);

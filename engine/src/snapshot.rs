@@ -1,33 +1,37 @@
-//! Snapshots of the engine's state, for the durable store: every alert, group, incident, timer,
-//! API silence, flapping record and the history of alert kinds. What the config derives (routes,
+//! Snapshots of the engine's state, for the durable store: every alert, group, incident, API
+//! silence, flapping record and the history of alert kinds. What the config derives (routes,
 //! inventory subjects, pattern hits, inhibition indexes) is not stored but derived again on
 //! restore, under the config in force then; inventory roots are stored by name, and the learned
-//! inventory's facts are applied again to the config's. The on-call tallies (what happened to
-//! each group's alerts, what a plain route would page) follow, then the history novelty is
-//! judged against and each group's surprises. Log templates are not stored: they are
-//! relearned from the logs that follow.
+//! inventory's facts are applied again to the config's; the groups' timers are derived from the
+//! groups. The on-call tallies (what happened to each group's alerts, what a plain route would
+//! page) follow, then the history novelty is judged against, each group's surprises, the
+//! memory of past incidents and the log templates with their counts and evidence.
+//!
+//! Taking a snapshot clones the state, most of it copy-on-write (`cow`), in microseconds;
+//! writing it is the caller's, on whatever thread it likes.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::cow::{CowMap, Share};
 use super::group::{Group, TopologyLink};
 use super::inventory::Learned;
 use super::memory::Memory;
 use super::novelty::{Seen, Surprises};
 use super::score::History;
 use super::silence::Silence;
-use super::store::{AlertTable, FlapTracker, KeyMap};
+use super::store::{AlertEntries, AlertTable, FlapTracker, KeyMap};
 use super::tally::{AlertCounts, PlainRoutes};
 use super::topology::{Entity, find_root};
-use super::{Engine, EngineConfig, EngineStats, Timer};
+use super::{Engine, EngineConfig, EngineStats, LogMiner};
 use crate::model::{EventTime, Severity};
 
-/// Bumped when the layout changes; a snapshot of another version is refused, not misread
-/// (versions 2 to 4, the same without the learned inventory, the tallies or novelty, are read).
-const VERSION: u32 = 5;
+/// Bumped when the layout or its meaning changes; a snapshot of another version is refused,
+/// not misread (versions 2 to 5, the same without the learned inventory, the tallies,
+/// novelty or the log templates, are read).
+const VERSION: u32 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -46,28 +50,31 @@ struct Link {
     severity: Severity,
 }
 
-/// What a snapshot holds, borrowed from the engine to write it...
+/// What a snapshot holds, cloned from the engine to write it on another thread (the large
+/// parts are copy-on-write: see `cow`)...
 #[derive(Serialize)]
-struct SnapshotRef<'a> {
+struct SnapshotState {
     version: u32,
     now: EventTime,
     next_seq: u64,
-    stats: &'a EngineStats,
-    alerts: &'a AlertTable,
-    groups: &'a KeyMap<Group>,
+    stats: EngineStats,
+    alerts: AlertEntries,
+    groups: CowMap<u64, Group>,
     links: Vec<(u64, Link)>,
-    topology_groups: &'a [u64],
-    timers: &'a BinaryHeap<Timer>,
-    flaps: &'a FlapTracker,
-    silences: &'a [Silence],
-    history: &'a History,
-    learned: &'a Learned,
-    counts: &'a KeyMap<AlertCounts>,
-    plain: &'a PlainRoutes,
-    seen: &'a Seen,
-    surprises: &'a KeyMap<Surprises>,
-    splits: &'a KeyMap<u64>,
-    memory: &'a Memory,
+    topology_groups: Vec<u64>,
+    /// Derived from the groups on restore: written empty.
+    timers: EmptySeq,
+    flaps: FlapTracker,
+    silences: Vec<Silence>,
+    history: History,
+    learned: Learned,
+    counts: CowMap<u64, AlertCounts>,
+    plain: PlainRoutes,
+    seen: Seen,
+    surprises: CowMap<u64, Surprises>,
+    splits: CowMap<u64, u64>,
+    memory: Memory,
+    logs: LogMiner,
 }
 
 /// ...and owned, to read it (the same fields in the same order).
@@ -80,27 +87,46 @@ struct Snapshot {
     next_seq: u64,
     stats: EngineStats,
     alerts: AlertTable,
-    groups: KeyMap<Group>,
+    groups: CowMap<u64, Group>,
     links: Vec<(u64, Link)>,
     topology_groups: Vec<u64>,
-    timers: BinaryHeap<Reverse<(EventTime, u64, u64)>>,
+    /// Empty since version 6; the timers of earlier versions are derived again all the same.
+    #[serde(rename = "timers")]
+    _timers: Vec<(EventTime, u64, u64)>,
     flaps: FlapTracker,
     silences: Vec<Silence>,
     history: History,
     learned: Learned,
-    counts: KeyMap<AlertCounts>,
+    counts: CowMap<u64, AlertCounts>,
     plain: PlainRoutes,
     seen: Seen,
-    surprises: KeyMap<Surprises>,
-    splits: KeyMap<u64>,
+    surprises: CowMap<u64, Surprises>,
+    splits: CowMap<u64, u64>,
     memory: Memory,
+    logs: LogMiner,
 }
 
-/// The engine's state, ready to be written (postcard), straight into the store's buffer so
-/// that a snapshot of a large state does not need a second copy of it in memory.
-pub struct EngineSnapshot<'a>(SnapshotRef<'a>);
+/// A sequence written empty, in place of state a restore derives.
+struct EmptySeq;
 
-impl EngineSnapshot<'_> {
+impl Serialize for EmptySeq {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        empty_seq(&(), serializer)
+    }
+}
+
+/// Writes any field as an empty sequence (`serialize_with`).
+pub(crate) fn empty_seq<T, S: serde::Serializer>(_: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(std::iter::empty::<()>())
+}
+
+/// The engine's state as of one step, independent of the engine from then on: taking it
+/// costs microseconds whatever the state's size (see `cow`), and it is written (postcard)
+/// wherever the caller likes, straight into the store's buffer, so that a snapshot of a large
+/// state does not need a second copy of it in memory.
+pub struct EngineSnapshot(SnapshotState);
+
+impl EngineSnapshot {
     /// The snapshot's size in bytes.
     pub fn size(&self) -> Result<usize, SnapshotError> {
         Ok(postcard::serialize_with_flavor(&self.0, postcard::ser_flavors::Size::default())?)
@@ -118,14 +144,15 @@ impl EngineSnapshot<'_> {
 }
 
 impl Engine {
-    /// The engine's state, to be written.
-    pub fn snapshot(&self) -> EngineSnapshot<'_> {
+    /// The engine's state, to be written: see `EngineSnapshot`. `&mut`: the copy-on-write
+    /// parts are marked shared.
+    pub fn snapshot(&mut self) -> EngineSnapshot {
         let topology = &self.config.topology;
         let links = self
-            .groups
+            .topology_groups
             .iter()
-            .filter_map(|(key, group)| {
-                let link = group.topology.as_ref()?;
+            .filter_map(|key| {
+                let link = self.groups.get(key)?.topology.as_ref()?;
                 let link = Link {
                     service: matches!(link.root, Entity::Service(_)),
                     root: topology.entity_name(link.root).to_owned(),
@@ -135,28 +162,28 @@ impl Engine {
                 Some((*key, link))
             })
             .collect();
-        let snapshot = SnapshotRef {
+        EngineSnapshot(SnapshotState {
             version: VERSION,
             now: self.now,
             next_seq: self.next_seq,
-            stats: &self.stats,
-            alerts: &self.alerts,
-            groups: &self.groups,
+            stats: self.stats,
+            alerts: self.alerts.entries(),
+            groups: self.groups.share(),
             links,
-            topology_groups: &self.topology_groups,
-            timers: &self.timers,
-            flaps: &self.flaps,
-            silences: &self.silences,
-            history: &self.history,
-            learned: &self.learned,
-            counts: &self.counts,
-            plain: &self.plain,
-            seen: &self.seen,
-            surprises: &self.surprises,
-            splits: &self.splits,
-            memory: &self.memory,
-        };
-        EngineSnapshot(snapshot)
+            topology_groups: self.topology_groups.clone(),
+            timers: EmptySeq,
+            flaps: self.flaps.share(),
+            silences: self.silences.clone(),
+            history: self.history.clone(),
+            learned: self.learned.share(),
+            counts: self.counts.share(),
+            plain: self.plain.snapshot(),
+            seen: self.seen.share(),
+            surprises: self.surprises.share(),
+            splits: self.splits.share(),
+            memory: self.memory.share(),
+            logs: self.logs.share(),
+        })
     }
 
     /// An engine with `config` and the state of a snapshot.
@@ -167,8 +194,9 @@ impl Engine {
             VERSION => postcard::from_bytes(bytes)?,
             // Earlier versions lack the last fields: postcard has no framing, so empty ones
             // appended make them read as this version (version 2 lacks the learned inventory,
-            // versions 2 and 3 the tallies, versions 2 to 4 novelty).
-            2..=4 => {
+            // versions 2 and 3 the tallies, versions 2 to 4 novelty, versions 2 to 5 the log
+            // templates; the timers versions 2 to 5 hold are derived all the same).
+            2..=5 => {
                 let mut upgraded = bytes.to_vec();
                 if version == 2 {
                     upgraded.extend(postcard::to_allocvec(&Learned::default())?);
@@ -177,10 +205,13 @@ impl Engine {
                     upgraded.extend(postcard::to_allocvec(&KeyMap::<AlertCounts>::default())?);
                     upgraded.extend(postcard::to_allocvec(&PlainRoutes::default())?);
                 }
-                upgraded.extend(postcard::to_allocvec(&Seen::default())?);
-                upgraded.extend(postcard::to_allocvec(&KeyMap::<Surprises>::default())?);
-                upgraded.extend(postcard::to_allocvec(&KeyMap::<u64>::default())?);
-                upgraded.extend(postcard::to_allocvec(&Memory::default())?);
+                if version <= 4 {
+                    upgraded.extend(postcard::to_allocvec(&Seen::default())?);
+                    upgraded.extend(postcard::to_allocvec(&KeyMap::<Surprises>::default())?);
+                    upgraded.extend(postcard::to_allocvec(&KeyMap::<u64>::default())?);
+                    upgraded.extend(postcard::to_allocvec(&Memory::default())?);
+                }
+                upgraded.extend(postcard::to_allocvec(&LogMiner::new(config.logs))?);
                 postcard::from_bytes(&upgraded)?
             }
             _ => return Err(SnapshotError::Version(version)),
@@ -191,7 +222,12 @@ impl Engine {
         engine.stats = snapshot.stats;
         engine.alerts = snapshot.alerts;
         engine.groups = snapshot.groups;
-        engine.timers = snapshot.timers;
+        engine.timers = engine
+            .groups
+            .iter()
+            .filter(|(_, group)| group.scheduled)
+            .map(|(key, group)| Reverse((group.next_flush, group.timer_seq, *key)))
+            .collect();
         engine.flaps = snapshot.flaps;
         engine.silences = snapshot.silences;
         engine.history = snapshot.history;
@@ -202,10 +238,12 @@ impl Engine {
             engine.counts = engine.groups.keys().map(|key| (*key, AlertCounts::default())).collect();
         }
         engine.plain = snapshot.plain;
+        engine.plain.restored();
         engine.seen = snapshot.seen;
         engine.surprises = snapshot.surprises;
         engine.splits = snapshot.splits;
         engine.memory = snapshot.memory;
+        engine.logs = snapshot.logs.restored(engine.config.logs);
         engine.apply_learned();
         let learning = engine.config.learning.enabled;
         for (key, link) in snapshot.links {

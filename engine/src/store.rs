@@ -11,6 +11,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64, xxh3_64_with_seed};
 use std::time::Duration;
 
 use super::catalog::AlertClass;
+use super::cow::{CowMap, CowVec, Share};
 use super::patterns::PatternHits;
 use super::topology::Subject;
 use crate::model::{Alert, EventTime, Expiry, Labels, Severity};
@@ -87,10 +88,13 @@ pub fn key_fingerprint(key: &str) -> Fingerprint {
 /// many buckets as alerts, each the size of an entry; here a spare bucket costs 16 bytes.
 /// Removal moves the last entry into the freed slot, so the order of iteration is the order of
 /// insertion only until the first removal (deterministic either way: replay and serve agree).
+///
+/// The entries are a `CowVec`, so that a snapshot holds them without copying; the index is
+/// the engine's own (a snapshot does not need it).
 #[derive(Default)]
 pub struct AlertTable {
     slots: KeyMap<u32>,
-    entries: Vec<(Fingerprint, AlertEntry)>,
+    entries: CowVec<(Fingerprint, AlertEntry)>,
 }
 
 impl AlertTable {
@@ -125,7 +129,7 @@ impl AlertTable {
         if slot >= self.entries.len() {
             return None;
         }
-        let (_, entry) = self.entries.swap_remove(slot);
+        let (_, entry) = self.entries.swap_remove(slot)?;
         if let Some((moved, _)) = self.entries.get(slot) {
             self.slots.insert(*moved, slot as u32);
         }
@@ -140,25 +144,39 @@ impl AlertTable {
         self.entries.iter_mut().map(|(fingerprint, entry)| (&*fingerprint, entry))
     }
 
-    /// Bytes the table would allocate if it grew now (index and entries double, briefly holding
-    /// the old ones too); 0 while it has room for the requests in flight.
+    /// Bytes the table would allocate if it grew now: the index doubles (briefly holding the
+    /// old one too) when it is near full; the entries take one more chunk.
     pub fn growth_bytes(&self) -> u64 {
         let len = self.entries.len();
         let mut bytes = 0;
         if len + len / 8 + 64 >= self.slots.capacity() {
             bytes += (self.slots.capacity() as u64 * 2 + 64) * (std::mem::size_of::<(u64, u32)>() as u64 + 1);
         }
-        if len + len / 8 + 64 >= self.entries.capacity() {
-            bytes +=
-                (self.entries.capacity() as u64 * 2 + 64) * std::mem::size_of::<(u64, AlertEntry)>() as u64;
-        }
+        // The entries grow a chunk at a time.
+        bytes += CowVec::<(u64, AlertEntry)>::CHUNK_BYTES;
         bytes
     }
 }
 
-impl Serialize for AlertTable {
+/// The alert table's entries, shared with it until either changes (see `cow`): what a
+/// snapshot holds of it. Written as the table is read, a map of fingerprints to alerts.
+pub struct AlertEntries(CowVec<(Fingerprint, AlertEntry)>);
+
+impl AlertTable {
+    /// The entries, shared with a snapshot (see `cow`).
+    pub fn entries(&mut self) -> AlertEntries {
+        AlertEntries(self.entries.share())
+    }
+}
+
+impl Serialize for AlertEntries {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.iter())
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (fingerprint, entry) in self.0.iter() {
+            map.serialize_entry(fingerprint, entry)?;
+        }
+        map.end()
     }
 }
 
@@ -225,7 +243,7 @@ pub struct Repeat {
 /// What the engine remembers about one alert. What the config derives from its labels
 /// (subject, patterns, route, inhibition targets) is not stored in snapshots: a restore derives
 /// it again.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertEntry {
     pub labels: Arc<Labels>,
     pub annotations: Arc<Labels>,
@@ -346,10 +364,16 @@ impl AlertEntry {
 
 /// Recent episode starts per alert, kept past the alert's own life (a resolved alert is
 /// forgotten, its flapping history must not be).
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct FlapTracker {
-    history: KeyMap<(EventTime, u32)>,
+    history: CowMap<u64, (EventTime, u32)>,
     swept_at_len: usize,
+}
+
+impl Share for FlapTracker {
+    fn share(&mut self) -> FlapTracker {
+        FlapTracker { history: self.history.share(), swept_at_len: self.swept_at_len }
+    }
 }
 
 impl FlapTracker {
@@ -362,7 +386,7 @@ impl FlapTracker {
         window: Duration,
         threshold: u32,
     ) -> bool {
-        let (window_start, count) = self.history.entry(fingerprint).or_insert((now, 0));
+        let (window_start, count) = self.history.get_or_insert_with(fingerprint, || (now, 0));
         if now.since(*window_start) > window {
             *window_start = now;
             *count = 0;

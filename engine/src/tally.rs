@@ -4,12 +4,11 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::store::KeyMap;
+use super::cow::{CowMap, Share};
 use crate::model::EventTime;
 
 /// What happened to the alerts of one incident.
@@ -68,9 +67,11 @@ pub struct PlainPage {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct PlainRoutes {
     /// Firing members and their group (the critical-only group's key is the same, salted).
-    members: KeyMap<(u64, bool)>,
-    groups: KeyMap<PlainGroup>,
-    /// When waiting groups are due, with their key.
+    members: CowMap<u64, (u64, bool)>,
+    groups: CowMap<u64, PlainGroup>,
+    /// When waiting groups are due, with their key. Not in snapshots (written empty, so the
+    /// layout stays that of earlier versions): `restored` derives it from the groups.
+    #[serde(serialize_with = "crate::snapshot::empty_seq")]
     due: BinaryHeap<Reverse<(EventTime, u64)>>,
 }
 
@@ -90,8 +91,10 @@ const CRITICAL_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
 impl PlainRoutes {
     /// An alert episode starts in the group `key` (its route and `group_by` values).
     pub fn fire(&mut self, fingerprint: u64, key: u64, critical: bool, now: EventTime, wait: Duration) {
-        let Entry::Vacant(vacant) = self.members.entry(fingerprint) else { return };
-        vacant.insert((key, critical));
+        if self.members.contains_key(&fingerprint) {
+            return;
+        }
+        self.members.insert(fingerprint, (key, critical));
         self.join(fingerprint, key, false, now, wait);
         if critical {
             self.join(fingerprint, key ^ CRITICAL_SALT, true, now, wait);
@@ -99,7 +102,7 @@ impl PlainRoutes {
     }
 
     fn join(&mut self, member: u64, key: u64, critical_only: bool, now: EventTime, wait: Duration) {
-        let group = self.groups.entry(key).or_insert_with(|| PlainGroup {
+        let group = self.groups.get_or_insert_with(key, || PlainGroup {
             firing: 0,
             due: None,
             waiting: Vec::new(),
@@ -170,6 +173,16 @@ impl PlainRoutes {
                 }
             }
         }
+    }
+
+    /// What a snapshot holds: the members and groups (copy-on-write), without the due times.
+    pub fn snapshot(&mut self) -> PlainRoutes {
+        PlainRoutes { members: self.members.share(), groups: self.groups.share(), due: BinaryHeap::new() }
+    }
+
+    /// After a restore: when its waiting groups are due, from the groups.
+    pub fn restored(&mut self) {
+        self.due = self.groups.iter().filter_map(|(key, group)| Some(Reverse((group.due?, *key)))).collect();
     }
 
     /// Firing groups.

@@ -45,6 +45,11 @@ enum Command {
         /// Record every accepted request to this capture file (gzip if it ends in .gz).
         #[arg(long, value_name = "CAPTURE.jsonl")]
         record: Option<PathBuf>,
+        /// When stopped, page every group still waiting out its `group_wait` or settle time
+        /// (for an instance stopped for good). Without it, a stop keeps them in the durable
+        /// state and the next start pages them when they are due.
+        #[arg(long)]
+        drain: bool,
     },
     /// Feed a capture through the engine on its recorded event times and write the pages.
     Replay {
@@ -209,8 +214,9 @@ fn config_source(path: Option<PathBuf>) -> ConfigSource {
 pub fn main(cli: Cli) -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Serve { config, topology, record } => {
-            serve::run(config_source(config), Overrides { topology, ..Overrides::default() }, record)
+        Command::Serve { config, topology, record, drain } => {
+            let options = crate::service::ServeOptions { record, drain, config_source: None };
+            serve::run(config_source(config), Overrides { topology, ..Overrides::default() }, options)
         }
         Command::Replay {
             config,

@@ -1,12 +1,10 @@
-use std::path::PathBuf;
-
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, ConfigSource, Overrides};
 use crate::service::{self, Listeners, ServeOptions};
 
-pub fn run(source: ConfigSource, overrides: Overrides, record: Option<PathBuf>) -> anyhow::Result<()> {
+pub fn run(source: ConfigSource, overrides: Overrides, options: ServeOptions) -> anyhow::Result<()> {
     let config =
         config::load(&source, &overrides).map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
     for warning in &config.warnings {
@@ -21,7 +19,7 @@ pub fn run(source: ConfigSource, overrides: Overrides, record: Option<PathBuf>) 
         let listeners = Listeners::bind(&config.server).await?;
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        let options = ServeOptions { record, config_source: Some((source, overrides)) };
+        let options = ServeOptions { config_source: Some((source, overrides)), ..options };
         service::run(config, listeners, options, shutdown).await
     })
 }

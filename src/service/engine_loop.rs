@@ -77,6 +77,9 @@ pub struct Durability {
     pub shards: Shards,
     /// How long incident records are kept.
     pub incident_retention: Duration,
+    /// At a stop, page every group still waiting (`serve --drain`) instead of keeping them
+    /// for the next start.
+    pub drain: bool,
 }
 
 /// Rebuilds the engine's state from the store: the snapshot, then the log after it, applied
@@ -217,7 +220,7 @@ pub fn run(
                 next = inputs.try_recv().ok();
             }
         }
-        if stopping {
+        if stopping && durability.drain {
             // Partitions' engines are not flushed: their state goes on with their next owner.
             engine.flush_pending(crate::clock::now().max(last), &mut step.out);
         }
@@ -255,7 +258,7 @@ pub fn run(
                     >= SNAPSHOT_BYTES.max(2 * durability.storage.snapshot_bytes())
                 || (since > 0 && snapshot_at.elapsed() >= SNAPSHOT_AGE))
         {
-            snapshot(&engine, &mut durability.storage);
+            snapshot(&mut engine, &mut durability.storage, metrics);
             snapshot_at = Instant::now();
         }
         if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
@@ -314,7 +317,7 @@ pub fn run(
     // A quicker next start; the log has everything anyway, so not when memory is short.
     collect_snapshot(&mut durability.storage, true);
     if !outputs_pressure.memory_exceeded.load(Ordering::Relaxed) {
-        snapshot(&engine, &mut durability.storage);
+        snapshot(&mut engine, &mut durability.storage, metrics);
         collect_snapshot(&mut durability.storage, true);
     }
 }
@@ -905,24 +908,25 @@ fn outbox_event(page: &Page) -> Result<OutboxEvent, serde_json::Error> {
     })
 }
 
-/// Serializes the engine's state here (it must not change meanwhile), in one pass into a buffer
-/// of the exact size, and hands it to the store, which writes it on a thread of its own.
-fn snapshot(engine: &Engine, storage: &mut Storage) {
+/// Takes the engine's state (a copy-on-write clone: microseconds, whatever its size) and hands
+/// it to the store, whose writer thread serializes it in one pass into a buffer of the exact
+/// size and writes it. How long the engine paused for it is `noisegate_snapshot_pause_seconds`.
+fn snapshot(engine: &mut Engine, storage: &mut Storage, metrics: &Metrics) {
     if storage.snapshot_pending() {
         return;
     }
     let started = Instant::now();
     let snapshot = engine.snapshot();
-    let taken = snapshot.size().map_err(|error| error.to_string()).and_then(|size| {
+    let paused = started.elapsed();
+    metrics.snapshot_pause(paused.as_secs_f64());
+    let serialize = move || {
+        let size = snapshot.size().map_err(|error| error.to_string())?;
         let mut state = vec![0; size];
         snapshot.write_to(&mut state).map_err(|error| error.to_string())?;
-        storage.begin_snapshot(state).map_err(|error| error.to_string())?;
-        Ok(size)
-    });
-    match taken {
-        Ok(bytes) => {
-            tracing::debug!(bytes, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot taken")
-        }
+        Ok(state)
+    };
+    match storage.begin_snapshot(serialize) {
+        Ok(_) => tracing::debug!(paused_us = paused.as_micros() as u64, "snapshot taken"),
         Err(error) => {
             tracing::error!(%error, "cannot take a snapshot; the log keeps growing until one succeeds")
         }
@@ -1007,7 +1011,7 @@ mod tests {
             records.iter().map(|record| postcard::from_bytes(record).expect("a record")).collect();
         let mut recovered = Engine::new(config);
         recover(&mut recovered, decoded);
-        let state = |engine: &Engine| engine.snapshot().to_vec().expect("a snapshot");
-        assert_eq!(state(&recovered), state(&live));
+        let state = |engine: &mut Engine| engine.snapshot().to_vec().expect("a snapshot");
+        assert_eq!(state(&mut recovered), state(&mut live));
     }
 }

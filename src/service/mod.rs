@@ -73,6 +73,9 @@ pub struct ServeOptions {
     pub record: Option<PathBuf>,
     /// Where the config came from, to read it again on reload (SIGHUP, `POST /-/reload`).
     pub config_source: Option<(ConfigSource, Overrides)>,
+    /// A stop pages every group still waiting (`serve --drain`: the instance stops for good);
+    /// otherwise they stay in the durable state for the next start.
+    pub drain: bool,
 }
 
 /// Percentages of `limits.max_memory_bytes` at which ingest starts and stops refusing work.
@@ -305,8 +308,9 @@ fn open_incidents(store: &IncidentStore) -> Vec<IncidentRecord> {
         .collect()
 }
 
-/// Runs until `shutdown` is cancelled, then stops accepting, drains the engine, flushes pages
-/// (within `server.shutdown_grace`) and returns.
+/// Runs until `shutdown` is cancelled, then stops accepting, applies what was accepted,
+/// delivers the pages due (within `server.shutdown_grace`) and returns. Groups still waiting
+/// stay in the durable state for the next start, or page now with `options.drain`.
 pub async fn run(
     config: Config,
     listeners: Listeners,
@@ -388,6 +392,7 @@ pub async fn run(
         storage,
         snapshot_every: config.storage.snapshot_every,
         delivered: delivery.delivered,
+        drain: options.drain,
     };
     let (engine_done, engine_stopped) = oneshot::channel();
     let engine_metrics = metrics.clone();
@@ -519,7 +524,11 @@ pub async fn run(
     tracing::info!(%http_addr, %grpc_addr, %admin_addr, "noisegate serving");
     shutdown.cancelled().await;
     ready.store(false, Ordering::Relaxed);
-    tracing::info!("shutting down: no new requests; draining the engine and flushing pages");
+    if options.drain {
+        tracing::info!("shutting down for good: no new requests; paging every waiting group");
+    } else {
+        tracing::info!("shutting down: no new requests; waiting groups are kept for the next start");
+    }
 
     let grace = config.server.shutdown_grace;
     let deadline = tokio::time::Instant::now() + grace;

@@ -32,7 +32,7 @@ fn check_accepts_the_default_and_lists_every_error_with_its_path() {
 }
 
 #[tokio::test]
-async fn serve_drains_and_flushes_pages_on_sigterm() {
+async fn serve_keeps_waiting_groups_on_sigterm_and_pages_them_with_drain() {
     let dir = tempfile::tempdir().unwrap();
     let path = temp_path(&dir, "config.yaml");
     // No routing key: pages go to stdout. A long group_wait: the page is pending at SIGTERM.
@@ -41,12 +41,19 @@ async fn serve_drains_and_flushes_pages_on_sigterm() {
                 "server:\n  grpc_listen: 127.0.0.1:0\n  http_listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\nroute:\n  group_wait: 1h\npagerduty:\n  routing_keys: {}\n",
     )
     .unwrap();
-    let cwd = dir.path().to_owned();
-    let server = tokio::task::spawn_blocking(move || Process::serve(&path, &cwd)).await.unwrap();
+    let start = |arguments: &'static [&'static str]| {
+        let (path, cwd) = (path.clone(), dir.path().to_owned());
+        tokio::task::spawn_blocking(move || Process::serve_with(&path, &cwd, arguments))
+    };
+    let server = start(&[]).await.unwrap();
     let alert = r#"[{"labels": {"alertname": "NodeDown", "node": "n1", "severity": "critical"}}]"#;
     let (status, _) = post_json(&server.url("/api/v2/alerts"), alert).await;
     assert_eq!(status, 200);
+    let (code, stdout) = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+    assert_eq!((code, stdout.as_str()), (Some(0), ""), "the waiting group is kept, not paged");
 
+    // Started again and stopped for good: the group it kept pages at the stop.
+    let server = start(&["--drain"]).await.unwrap();
     let (code, stdout) = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
     assert_eq!(code, Some(0));
     let pages: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();

@@ -289,3 +289,59 @@ async fn an_event_pagerduty_refuses_goes_to_the_dead_letter_file() {
     assert_eq!(lines[0]["event"]["payload"]["summary"], "Refused");
     assert_eq!(lines[0]["event"]["routing_key"], "default", "the secret never lands on disk");
 }
+
+/// OTLP/HTTP log lines of `service`, as JSON.
+fn log_lines(service: &str, lines: &[(&str, u32)]) -> String {
+    let records: Vec<String> = lines
+        .iter()
+        .map(|(body, severity)| {
+            format!(r#"{{"severityNumber":{severity},"body":{{"stringValue":"{body}"}}}}"#)
+        })
+        .collect();
+    format!(
+        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}}]}},"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#,
+        records.join(",")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_its_services_logged_a_restart_pages_with_the_same_log_context() {
+    let pagerduty = FakePagerDuty::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = crash_config(dir.path(), &pagerduty);
+    let process = start(&config, dir.path()).await;
+    let mut lines: Vec<(String, u32)> = (0..12).map(|_| ("GET /cart 200 12ms".to_owned(), 9)).collect();
+    lines.extend(
+        (0..8).map(|attempt| (format!("connection refused to redis-cart:6379 attempt {attempt}"), 17)),
+    );
+    let lines: Vec<(&str, u32)> = lines.iter().map(|(body, severity)| (body.as_str(), *severity)).collect();
+    let (status, body) = post_json(&process.url("/v1/logs"), &log_lines("cart", &lines)).await;
+    assert_eq!(status, 200, "{body}");
+    // Acknowledged means in the write-ahead log; then kill -9.
+    tokio::task::spawn_blocking(move || process.kill()).await.unwrap();
+
+    let process = start(&config, dir.path()).await;
+    let alert =
+        r#"[{"labels": {"alertname": "HTTPErrorRateHigh", "service": "cart", "severity": "critical"}}]"#;
+    assert_eq!(post_json(&process.url("/api/v2/alerts"), alert).await.0, 200);
+    let events = pagerduty.wait_events(1).await;
+    let context: Vec<(&str, u64, u64)> = events[0]["payload"]["custom_details"]["log_context"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|line| {
+                    let count = |field: &str| line[field].as_u64().unwrap_or_default();
+                    (line["template"].as_str().unwrap_or_default(), count("lines"), count("errors"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        context,
+        vec![("connection refused to redis-cart:6379 attempt <*>", 8, 8), ("GET /cart 200 12ms", 12, 0)],
+        "{:#}",
+        events[0]
+    );
+    tokio::task::spawn_blocking(move || process.kill()).await.unwrap();
+}

@@ -90,7 +90,7 @@ impl TestServer {
         let source = noisegate::config::ConfigSource::File(path.to_owned());
         let overrides = noisegate::config::Overrides::default();
         let config = noisegate::config::load(&source, &overrides).expect("test config is valid");
-        let options = ServeOptions { record: None, config_source: Some((source, overrides)) };
+        let options = ServeOptions { record: None, config_source: Some((source, overrides)), drain: false };
         TestServer::start_config(config, options).await
     }
 
@@ -525,13 +525,14 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Starts recording to `capture_name` (gzip-compressed if it ends in `.gz`).
+    /// Starts recording to `capture_name` (gzip-compressed if it ends in `.gz`). Its stop is
+    /// for good (`serve --drain`): what waits pages then, as the replay's end pages it.
     pub async fn start(capture_name: &str, extra: &str) -> Recording {
         let dir = tempfile::tempdir().unwrap();
         let capture = temp_path(&dir, capture_name);
         let pagerduty = FakePagerDuty::start().await;
         let yaml = config_yaml(&pagerduty.url, extra);
-        let options = ServeOptions { record: Some(capture.clone()), config_source: None };
+        let options = ServeOptions { record: Some(capture.clone()), config_source: None, drain: true };
         let server = TestServer::start_with(&yaml, options).await;
         Recording { dir, capture, pagerduty, yaml, server }
     }
@@ -593,9 +594,15 @@ pub struct Process {
 impl Process {
     /// Starts `noisegate serve --config <config>` in `cwd` and waits until it serves.
     pub fn serve(config: &std::path::Path, cwd: &std::path::Path) -> Process {
+        Process::serve_with(config, cwd, &[])
+    }
+
+    /// The same with more arguments to `serve`.
+    pub fn serve_with(config: &std::path::Path, cwd: &std::path::Path, arguments: &[&str]) -> Process {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_noisegate"))
             .args(["--log-format", "json", "serve", "--config"])
             .arg(config)
+            .args(arguments)
             .current_dir(cwd)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

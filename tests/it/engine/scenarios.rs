@@ -833,6 +833,50 @@ fn pages_carry_their_services_logs_and_a_new_error_burst_as_evidence() {
 }
 
 #[test]
+fn a_restored_engine_keeps_its_log_templates_counts_and_evidence() {
+    let mut original = engine("logs: {burst_errors: 5, new_within: 10m}\n");
+    let mut out = Vec::new();
+    for second in 0..120 {
+        original.apply(log("cart", "GET /cart 200 12ms", Severity::Info), at(second), &mut out);
+    }
+    for index in 0..8 {
+        let line = format!("connection refused to redis-cart:6379 attempt {index}");
+        original.apply(log("cart", &line, Severity::Error), at(200 + index), &mut out);
+    }
+    let bytes = original.snapshot().to_vec().unwrap();
+    let mut restored = Engine::restore(original.config().clone(), &bytes).unwrap();
+    assert_eq!(restored.stats(), original.stats());
+
+    // The alert comes after the restart: its page carries what was logged before it.
+    let page = |engine: &mut Engine| {
+        let labels = [("alertname", "HTTPErrorRateHigh"), ("service", "cart"), ("severity", "critical")];
+        let mut out = Vec::new();
+        engine.apply(alert(&labels, 300, 5000), at(300), &mut out);
+        engine.advance(at(400), &mut out);
+        let pages = super::pages(&out);
+        assert_eq!(pages.len(), 1);
+        let incident = &pages[0].incident;
+        let context: Vec<(String, u32, u32)> = incident
+            .log_context
+            .iter()
+            .map(|context| (context.template.clone(), context.lines, context.errors))
+            .collect();
+        (context, incident.evidence.clone())
+    };
+    let (from_original, from_restored) = (page(&mut original), page(&mut restored));
+    assert_eq!(from_restored, from_original);
+    let (context, evidence) = from_restored;
+    assert_eq!(
+        context,
+        vec![
+            ("connection refused to redis-cart:6379 attempt <*>".to_owned(), 8, 8),
+            ("GET /cart 200 12ms".to_owned(), 120, 0)
+        ]
+    );
+    assert_eq!(evidence.len(), 1, "the burst before the restart is evidence");
+}
+
+#[test]
 fn an_engine_restored_from_a_snapshot_carries_on_as_the_original_would() {
     let critical = |name: &str, service: &str, starts: i64| {
         alert(&[("alertname", name), ("service", service), ("severity", "critical")], starts, 5000)
