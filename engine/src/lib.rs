@@ -618,7 +618,7 @@ impl Engine {
     }
 
     /// Flushes every group now instead of at its due time: used when the input ends (end of a
-    /// replay, shutdown of `serve`), so that nothing decided is left unsaid.
+    /// replay, `serve --drain` stopping), so that nothing decided is left unsaid.
     pub fn flush_pending(&mut self, now: EventTime, out: &mut Vec<Notification>) {
         self.advance(now, out);
         let mut pending: Vec<(EventTime, u64, u64)> =
@@ -863,11 +863,15 @@ impl Engine {
     fn apply_feedback(&mut self, feedback: &Feedback) {
         self.stats.feedback += 1;
         let now = self.now;
-        let incident = self
+        // Found first, then changed: only its group is taken back from a snapshot.
+        let key = self
             .groups
-            .values_mut()
-            .filter_map(Group::incident_mut)
-            .find(|incident| **incident.dedup_key() == *feedback.dedup_key);
+            .iter()
+            .find(|(_, group)| {
+                group.incident().is_some_and(|incident| **incident.dedup_key() == *feedback.dedup_key)
+            })
+            .map(|(key, _)| *key);
+        let incident = key.and_then(|key| self.groups.get_mut(&key)).and_then(Group::incident_mut);
         let Some(incident) = incident else {
             self.stats.feedback_unmatched += 1;
             return;

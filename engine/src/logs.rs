@@ -71,14 +71,59 @@ pub struct Drain {
     spans: Vec<(u32, u32, bool)>,
 }
 
-#[derive(Default, Clone, Serialize, Deserialize)]
+#[derive(Default, Clone, Serialize)]
 struct TreeNode {
     /// Few per node in practice (at most `max_children`): a vector scan beats hashing.
     children: Vec<(Box<str>, TreeNode)>,
     templates: Vec<u32>,
 }
 
+/// The deepest parse tree a snapshot may hold: far beyond any `logs.depth` in use, and shallow
+/// enough that reading a hostile snapshot (a Kafka changelog record) cannot overflow the stack.
+const MAX_TREE_DEPTH: u32 = 256;
+
+thread_local! {
+    /// How deep the tree being read is.
+    static READING_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+impl<'de> Deserialize<'de> for TreeNode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<TreeNode, D::Error> {
+        /// The same fields, read the derived way (each child through this function again).
+        #[derive(Deserialize)]
+        struct Node {
+            children: Vec<(Box<str>, TreeNode)>,
+            templates: Vec<u32>,
+        }
+        let depth = READING_DEPTH.with(|depth| {
+            depth.set(depth.get() + 1);
+            depth.get()
+        });
+        let node = if depth > MAX_TREE_DEPTH {
+            Err(serde::de::Error::custom(format!("log template tree deeper than {MAX_TREE_DEPTH}")))
+        } else {
+            Node::deserialize(deserializer)
+                .map(|node| TreeNode { children: node.children, templates: node.templates })
+        };
+        READING_DEPTH.with(|depth| depth.set(depth.get() - 1));
+        node
+    }
+}
+
 impl Drain {
+    /// Whether every template id the tree names exists (a snapshot read is checked).
+    fn consistent(&self) -> bool {
+        let count = self.templates.len();
+        let mut nodes: Vec<&TreeNode> = self.roots.values().collect();
+        while let Some(node) = nodes.pop() {
+            if node.templates.iter().any(|id| *id as usize >= count) {
+                return false;
+            }
+            nodes.extend(node.children.iter().map(|(_, child)| child));
+        }
+        true
+    }
+
     pub fn new(config: LogConfig) -> Drain {
         Drain { config, roots: FastMap::default(), templates: Vec::new(), spans: Vec::new() }
     }
@@ -378,8 +423,12 @@ impl LogMiner {
     }
 
     /// What a snapshot read holds, under `config` (the one in force now).
+    /// A service whose templates do not match its tree or counts (a corrupt or hostile
+    /// snapshot) starts over.
     pub fn restored(mut self, config: LogConfig) -> LogMiner {
         self.config = config;
+        self.services
+            .retain(|_, logs| logs.drain.consistent() && logs.stats.len() <= logs.drain.templates.len());
         for logs in self.services.values_mut() {
             logs.drain.config = config;
         }
@@ -508,6 +557,38 @@ mod tests {
         assert_eq!(first, second);
         assert_ne!(first, other);
         assert_eq!(drain.template(first), "PacketResponder <*> for block <*> terminating");
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_templates_and_a_hostile_one_is_refused_or_dropped() {
+        let mut miner = LogMiner::new(config());
+        let now = EventTime::from_millis(1_800_000_000_000);
+        miner.observe("cart", "GET /cart 200 12ms", None, now);
+        let bytes = postcard::to_allocvec(&miner.share()).unwrap();
+        let read: LogMiner = postcard::from_bytes(&bytes).unwrap();
+        let read = read.restored(config());
+        assert_eq!(read.template_count(), 1);
+        assert_eq!(read.context(&["cart"], now, now)[0].template, "GET /cart 200 12ms");
+
+        // A tree nested far deeper than any config makes is refused, not a stack overflow.
+        let mut deep = TreeNode::default();
+        for _ in 0..MAX_TREE_DEPTH + 10 {
+            deep = TreeNode { children: vec![("x".into(), deep)], templates: Vec::new() };
+        }
+        let mut hostile = miner.share();
+        if let Some(logs) = hostile.services.get_mut("cart") {
+            logs.drain.roots.insert(3, deep);
+        }
+        let bytes = postcard::to_allocvec(&hostile).unwrap();
+        assert!(postcard::from_bytes::<LogMiner>(&bytes).is_err());
+        // One naming a template that does not exist: that service starts over.
+        let mut broken = miner.share();
+        if let Some(logs) = broken.services.get_mut("cart") {
+            logs.drain.roots.insert(9, TreeNode { children: Vec::new(), templates: vec![7] });
+        }
+        let bytes = postcard::to_allocvec(&broken).unwrap();
+        let read: LogMiner = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(read.restored(config()).template_count(), 0);
     }
 
     #[test]
