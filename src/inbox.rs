@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::ingest::{CapturedBody, SourceKind};
-use crate::storage::OutboxEvent;
+use crate::storage::{OutboxEvent, RecordedConfig};
 use noisegate_engine::inventory::Listing;
 use noisegate_engine::model::{Event, EventTime, Feedback};
 use noisegate_engine::silence::Silence;
@@ -34,8 +34,8 @@ pub enum Input {
     Inventory(oneshot::Sender<(Listing, Vec<IncidentSummary>)>),
     /// The history of alert kinds, for the admin API.
     History(oneshot::Sender<History>),
-    /// A reloaded configuration, answered once in force.
-    Reconfigure(Box<EngineConfig>, oneshot::Sender<()>),
+    /// A reloaded configuration and its record for the log, answered once in force.
+    Reconfigure(Box<EngineConfig>, Box<RecordedConfig>, oneshot::Sender<()>),
     /// Kafka: take over a partition, from its changelog state or afresh; answered once done.
     ShardAssign(ShardKey, Option<ShardState>, oneshot::Sender<Result<(), String>>),
     /// Kafka: a partition's state and undelivered events, as of every input sent before

@@ -1,6 +1,7 @@
 //! Reloading the configuration (SIGHUP, `POST /-/reload`): the files are read and validated
-//! again; a valid config replaces the engine's, keeping its state; an invalid one is refused
-//! with its errors and the old one stays in force. Bearer tokens and TLS certificates (and the
+//! again; a valid config replaces the engine's, keeping its state, and is logged (a restart
+//! applies what came before it under the config before it); an invalid one is refused with
+//! its errors and the old one stays in force. Bearer tokens and TLS certificates (and the
 //! files they are read from) are taken up too. Listeners, limits and PagerDuty settings need a
 //! restart.
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Tokens;
-use crate::config::{self, ConfigErrors, ConfigSource, Overrides};
+use crate::config::{self, ConfigErrors, ConfigSource, FieldError, Overrides};
 use crate::inbox::Input;
 use crate::metrics::Metrics;
 use crate::tls::Tls;
@@ -64,8 +65,18 @@ impl Reloader {
                 return Err(ReloadError::Invalid(errors));
             }
         };
+        let recorded = match config.recorded() {
+            Ok(recorded) => recorded,
+            Err(message) => {
+                self.metrics.reload(false);
+                let errors = ConfigErrors(vec![FieldError { path: String::new(), message }]);
+                tracing::error!(errors = %errors, "config reload refused; the old config stays in force");
+                return Err(ReloadError::Invalid(errors));
+            }
+        };
         let (reply, applied) = oneshot::channel();
-        if self.engine.send(Input::Reconfigure(Box::new(config.engine), reply)).await.is_err() {
+        let input = Input::Reconfigure(Box::new(config.engine), Box::new(recorded), reply);
+        if self.engine.send(input).await.is_err() {
             return Err(ReloadError::Unavailable);
         }
         applied.await.map_err(|_| ReloadError::Unavailable)?;

@@ -15,9 +15,11 @@
 //! one transaction, so after a crash the state rebuilt from the snapshot and the log knows
 //! exactly which events exist: none is decided twice, none is lost.
 //!
-//! Log records (OTLP logs) are evidence, not alerts, and are not logged: they are applied in
-//! memory only. Inventory facts are logged when they change the inventory, not when they only
-//! renew a sighting (`Engine::teaches`).
+//! Log records (OTLP logs) are logged too: the templates, counts and evidence they make are
+//! state. Inventory facts are logged when they change the inventory, not when they only renew a
+//! sighting (`Engine::teaches`). The config in force is logged at each start that changes it and
+//! at each reload (`Record::Config`), and the snapshot file holds the one its state was made
+//! under: recovery applies every record under the config it was first applied under.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,9 +35,12 @@ use noisegate_engine::model::{Alert, Event, EventTime, InventoryFacts, Labels};
 use noisegate_engine::{Command, PageAction, Repeat};
 
 /// The snapshot file: magic, the last log position it includes, the length and xxh3 hash of
-/// the state (each 8 bytes, little endian), then the state.
+/// the body (each 8 bytes, little endian), then the body: the length of the config in force
+/// (8 bytes), that config (a postcard `RecordedConfig`) and the state. (A file of the first
+/// magic, written by an earlier version, holds the state alone.)
 const SNAPSHOT_FILE: &str = "snapshot";
-const SNAPSHOT_MAGIC: &[u8; 8] = b"NGSNAP\0\x01";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"NGSNAP\0\x02";
+const SNAPSHOT_MAGIC_STATE_ONLY: &[u8; 8] = b"NGSNAP\0\x01";
 const SNAPSHOT_HEADER: usize = 32;
 /// Log records deleted per commit at least, once a snapshot made them unnecessary (more when
 /// the commit itself writes more).
@@ -56,10 +61,11 @@ const SNAPSHOT_POSITION: &str = "snapshot_position";
 /// This replica's identity (8 bytes), made up when the store is created.
 const REPLICA: &str = "replica";
 /// The layout of the records (4 bytes, little endian): a store written in another is refused.
-/// Format 3 added `Record::Logged`; a format-2 store is read as it is and marked 3.
+/// Format 3 added `Record::Logged`, format 4 `Record::Config`; a store of an earlier format is
+/// read as it is and marked with this one.
 const FORMAT_KEY: &str = "format";
-const FORMAT: u32 = 3;
-const READABLE_FORMATS: [u32; 2] = [2, FORMAT];
+const FORMAT: u32 = 4;
+const READABLE_FORMATS: [u32; 3] = [2, 3, FORMAT];
 /// The store's page cache: the log is written and read back only on restart, so a small cache
 /// does; it counts against the memory ceiling.
 const CACHE_BYTES: usize = 32 << 20;
@@ -116,6 +122,22 @@ pub enum Record {
         at: EventTime,
         events: Vec<Logged>,
     },
+    /// The config in force from then on (format 4 on): the clock moved to `at`, then the
+    /// engine took this config.
+    Config {
+        at: EventTime,
+        config: RecordedConfig,
+    },
+}
+
+/// A config as the log and the snapshot record it (`config::Config::recorded`): all the engine's
+/// settings can be rebuilt from it without reading a file or the environment. The config's text,
+/// without the sections the engine does not read and with every secret value redacted, and the
+/// text of the inventory file it named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedConfig {
+    pub text: String,
+    pub topology: Option<String>,
 }
 
 /// One event of a `Record::Logged` batch.
@@ -154,6 +176,10 @@ enum RecordRef<'a, D: Serialize> {
     Logged {
         at: EventTime,
         events: D,
+    },
+    Config {
+        at: EventTime,
+        config: &'a RecordedConfig,
     },
 }
 
@@ -224,6 +250,10 @@ pub fn encode_advance(at: EventTime) -> Result<Vec<u8>, postcard::Error> {
     postcard::to_allocvec(&PlainRecord::Advance { at })
 }
 
+pub fn encode_config(at: EventTime, config: &RecordedConfig) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_allocvec(&PlainRecord::Config { at, config })
+}
+
 /// A page waiting for its destination: the page as `sinks::page` writes it, which names its
 /// destination (a routing key's or API key's *name*; the secret is put in when it is sent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +274,9 @@ pub struct OutboxEvent {
 /// What a restart starts from.
 pub struct Recovery {
     pub snapshot: Option<Vec<u8>>,
+    /// The config the snapshot's state was made under (`None`: no snapshot, or one written
+    /// by an earlier version).
+    pub snapshot_config: Option<RecordedConfig>,
     /// Log records after the snapshot, in order.
     pub records: Vec<Record>,
     /// Events not yet delivered, in order.
@@ -359,7 +392,7 @@ impl Storage {
             writing: None,
             replica: 0,
         };
-        let file_position = storage.snapshot_file_header()?.map(|(position, _, _)| position);
+        let file_position = storage.snapshot_file_header()?.map(|header| header.position);
         let write = storage.db.begin_write()?;
         {
             // Create the tables so that readers find them.
@@ -424,9 +457,9 @@ impl Storage {
         let read = self.db.begin_read()?;
         let meta = read.open_table(META)?;
         let meta_position = meta.get(SNAPSHOT_POSITION)?.map_or(0, |value| position_from(value.value()));
-        let (snapshot, after) = match self.read_snapshot_file()? {
-            Some((position, state)) if position >= meta_position => (Some(state), position),
-            _ => (meta.get(SNAPSHOT)?.map(|value| value.value().to_vec()), meta_position),
+        let (snapshot, snapshot_config, after) = match self.read_snapshot_file()? {
+            Some((position, config, state)) if position >= meta_position => (Some(state), config, position),
+            _ => (meta.get(SNAPSHOT)?.map(|value| value.value().to_vec()), None, meta_position),
         };
         let wal = read.open_table(WAL)?;
         let mut records = Vec::new();
@@ -440,7 +473,7 @@ impl Storage {
             let (key, value) = entry?;
             events.push((key.value(), postcard::from_bytes(value.value())?));
         }
-        Ok(Recovery { snapshot, records, outbox: events })
+        Ok(Recovery { snapshot, snapshot_config, records, outbox: events })
     }
 
     /// Commits, in one durable transaction, log records, the events they produced (returning
@@ -558,10 +591,12 @@ impl Storage {
     }
 
     /// Starts writing the engine's state as of the last committed log record, which `state`
-    /// serializes, on a thread of its own; `finish_snapshot` collects the outcome. One at a
-    /// time: does nothing and returns false while another is being written.
+    /// serializes, on a thread of its own, with the config in force then; `finish_snapshot`
+    /// collects the outcome. One at a time: does nothing and returns false while another is
+    /// being written.
     pub fn begin_snapshot(
         &mut self,
+        config: &RecordedConfig,
         state: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
     ) -> Result<bool, StorageError> {
         if self.writing.is_some() {
@@ -569,11 +604,12 @@ impl Storage {
         }
         let position = self.next_position - 1;
         let dir = self.dir.clone();
+        let config = postcard::to_allocvec(config)?;
         let handle = std::thread::Builder::new()
             .name("noisegate-snapshot".into())
             .spawn(move || {
                 let state = state()?;
-                write_snapshot_file(&dir, position, &state).map_err(|error| error.to_string())?;
+                write_snapshot_file(&dir, position, &config, &state).map_err(|error| error.to_string())?;
                 Ok(state.len() as u64)
             })
             .map_err(|error| StorageError::Snapshot(error.to_string()))?;
@@ -607,8 +643,8 @@ impl Storage {
         self.dir.join(SNAPSHOT_FILE)
     }
 
-    /// The snapshot file's header (position, length, hash), if there is one.
-    fn snapshot_file_header(&self) -> Result<Option<(u64, u64, u64)>, StorageError> {
+    /// The snapshot file's header, if there is one.
+    fn snapshot_file_header(&self) -> Result<Option<SnapshotHeader>, StorageError> {
         let path = self.snapshot_path();
         let mut header = [0; SNAPSHOT_HEADER];
         let read = std::fs::File::open(&path).and_then(|mut file| {
@@ -625,8 +661,9 @@ impl Storage {
         }
     }
 
-    /// The snapshot file's position and state, checked against its header.
-    fn read_snapshot_file(&self) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+    /// The snapshot file's position, config and state, checked against its header.
+    #[allow(clippy::type_complexity)]
+    fn read_snapshot_file(&self) -> Result<Option<(u64, Option<RecordedConfig>, Vec<u8>)>, StorageError> {
         let mut bytes = match std::fs::read(self.snapshot_path()) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -634,17 +671,31 @@ impl Storage {
         };
         let header =
             bytes.get(..SNAPSHOT_HEADER).ok_or_else(|| self.snapshot_error("truncated header".into()))?;
-        let (position, length, hash) =
-            parse_snapshot_header(header).map_err(|reason| self.snapshot_error(reason))?;
-        let state = bytes.split_off(SNAPSHOT_HEADER);
-        if state.len() as u64 != length {
-            let reason = format!("{} bytes of state, the header says {length}", state.len());
+        let header = parse_snapshot_header(header).map_err(|reason| self.snapshot_error(reason))?;
+        let body = &bytes[SNAPSHOT_HEADER..];
+        if body.len() as u64 != header.length {
+            let reason = format!("{} bytes of state, the header says {}", body.len(), header.length);
             return Err(self.snapshot_error(reason));
         }
-        if xxh3_64(&state) != hash {
+        if xxh3_64(body) != header.hash {
             return Err(self.snapshot_error("the state does not match its checksum".into()));
         }
-        Ok(Some((position, state)))
+        let (config, skip) = if header.with_config {
+            let length = body
+                .get(..8)
+                .and_then(|bytes| bytes.try_into().ok())
+                .map(u64::from_le_bytes)
+                .and_then(|length| usize::try_from(length).ok())
+                .filter(|length| body.len() - 8 >= *length)
+                .ok_or_else(|| self.snapshot_error("truncated config".into()))?;
+            let config = postcard::from_bytes(&body[8..8 + length])
+                .map_err(|error| self.snapshot_error(format!("unreadable config: {error}")))?;
+            (Some(config), 8 + length)
+        } else {
+            (None, 0)
+        };
+        bytes.drain(..SNAPSHOT_HEADER + skip);
+        Ok(Some((header.position, config, bytes)))
     }
 
     fn snapshot_error(&self, reason: String) -> StorageError {
@@ -652,29 +703,51 @@ impl Storage {
     }
 }
 
-fn parse_snapshot_header(header: &[u8]) -> Result<(u64, u64, u64), String> {
+struct SnapshotHeader {
+    /// The last log position the state includes.
+    position: u64,
+    /// The length and hash of the body.
+    length: u64,
+    hash: u64,
+    /// Whether the body starts with the config in force (the current magic).
+    with_config: bool,
+}
+
+fn parse_snapshot_header(header: &[u8]) -> Result<SnapshotHeader, String> {
     let field =
         |at: usize| header.get(at..at + 8).and_then(|bytes| bytes.try_into().ok()).map(u64::from_le_bytes);
-    if header.get(..8) != Some(SNAPSHOT_MAGIC.as_slice()) {
-        return Err("not a noisegate snapshot".into());
-    }
+    let with_config = match header.get(..8) {
+        Some(magic) if magic == SNAPSHOT_MAGIC => true,
+        Some(magic) if magic == SNAPSHOT_MAGIC_STATE_ONLY => false,
+        _ => return Err("not a noisegate snapshot".into()),
+    };
     match (field(8), field(16), field(24)) {
-        (Some(position), Some(length), Some(hash)) => Ok((position, length, hash)),
+        (Some(position), Some(length), Some(hash)) => {
+            Ok(SnapshotHeader { position, length, hash, with_config })
+        }
         _ => Err("truncated header".into()),
     }
 }
 
 /// Writes a snapshot file next to the current one, then puts it in its place: a crash leaves
 /// either the old snapshot or the new one, never a mix.
-fn write_snapshot_file(dir: &Path, position: u64, state: &[u8]) -> std::io::Result<()> {
+fn write_snapshot_file(dir: &Path, position: u64, config: &[u8], state: &[u8]) -> std::io::Result<()> {
     let temporary = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+    let config_length = (config.len() as u64).to_le_bytes();
+    let mut hash = xxhash_rust::xxh3::Xxh3::new();
+    for part in [config_length.as_slice(), config, state] {
+        hash.update(part);
+    }
+    let length = (config_length.len() + config.len() + state.len()) as u64;
     let mut header = [0; SNAPSHOT_HEADER];
     header[..8].copy_from_slice(SNAPSHOT_MAGIC);
     header[8..16].copy_from_slice(&position.to_le_bytes());
-    header[16..24].copy_from_slice(&(state.len() as u64).to_le_bytes());
-    header[24..32].copy_from_slice(&xxh3_64(state).to_le_bytes());
+    header[16..24].copy_from_slice(&length.to_le_bytes());
+    header[24..32].copy_from_slice(&hash.digest().to_le_bytes());
     let mut file = std::fs::File::create(&temporary)?;
     file.write_all(&header)?;
+    file.write_all(&config_length)?;
+    file.write_all(config)?;
     file.write_all(state)?;
     file.sync_all()?;
     drop(file);
@@ -776,17 +849,29 @@ mod tests {
         }
         assert_eq!(recovery.outbox, vec![(2, event("k2"))]);
 
-        assert!(storage.begin_snapshot(|| Ok(b"state".to_vec())).unwrap());
-        assert!(!storage.begin_snapshot(|| Ok(b"other".to_vec())).unwrap(), "one snapshot at a time");
+        let config = RecordedConfig { text: "route: {group_wait: 1s}\n".into(), topology: Some("{}".into()) };
+        assert!(storage.begin_snapshot(&config, || Ok(b"state".to_vec())).unwrap());
+        assert!(
+            !storage.begin_snapshot(&config, || Ok(b"other".to_vec())).unwrap(),
+            "one snapshot at a time"
+        );
         assert_eq!(storage.finish_snapshot(true).unwrap(), Some(2));
         assert_eq!(first_log_position(&storage), Some(1), "records are deleted by the commits after");
-        storage.commit(&[encode_advance(at).unwrap()], &[event("k3")], &[]).unwrap();
+        let reloaded = RecordedConfig { text: "route: {group_wait: 2s}\n".into(), topology: None };
+        let records = [encode_advance(at).unwrap(), encode_config(at, &reloaded).unwrap()];
+        storage.commit(&records, &[event("k3")], &[]).unwrap();
         assert_eq!(first_log_position(&storage), Some(3));
         drop(storage);
         let storage = Storage::open(dir.path()).unwrap();
         let recovery = storage.recover().unwrap();
         assert_eq!(recovery.snapshot.as_deref(), Some(b"state".as_slice()));
-        assert!(matches!(recovery.records.as_slice(), [Record::Advance { .. }]));
+        assert_eq!(recovery.snapshot_config, Some(config), "the snapshot keeps the config it was made under");
+        match recovery.records.as_slice() {
+            [Record::Advance { .. }, Record::Config { at: time, config }] => {
+                assert_eq!((*time, config), (at, &reloaded))
+            }
+            other => panic!("expected a clock step and a config, got {other:?}"),
+        }
         assert_eq!(recovery.outbox.iter().map(|(sequence, _)| *sequence).collect::<Vec<_>>(), vec![2, 3]);
     }
 
@@ -802,7 +887,8 @@ mod tests {
         let at = EventTime::from_millis(1_800_000_000_000);
         let mut storage = Storage::open(dir.path()).unwrap();
         storage.commit(&[encode_advance(at).unwrap()], &[], &[]).unwrap();
-        storage.begin_snapshot(|| Ok(b"first".to_vec())).unwrap();
+        let config = RecordedConfig { text: String::new(), topology: None };
+        storage.begin_snapshot(&config, || Ok(b"first".to_vec())).unwrap();
         storage.finish_snapshot(true).unwrap();
         // Written, not yet used by a commit: the log still has record 1 after a restart.
         drop(storage);
@@ -819,8 +905,32 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let error = Storage::open(dir.path()).unwrap().recover().err().unwrap().to_string();
         assert!(error.contains("checksum") && error.contains("snapshot"), "{error}");
+        // A length that runs past the end: refused, never read out of bounds.
+        bytes[last] ^= 1;
+        bytes[SNAPSHOT_HEADER..SNAPSHOT_HEADER + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        let hash = xxh3_64(&bytes[SNAPSHOT_HEADER..]);
+        bytes[24..32].copy_from_slice(&hash.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let error = Storage::open(dir.path()).unwrap().recover().err().unwrap().to_string();
+        assert!(error.contains("truncated config"), "{error}");
         std::fs::write(&path, b"garbage").unwrap();
         let error = Storage::open(dir.path()).err().unwrap().to_string();
         assert!(error.contains("snapshot") && error.contains("truncated header"), "{error}");
+    }
+
+    #[test]
+    fn a_snapshot_file_of_the_earlier_layout_is_read_without_a_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = b"old state";
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(SNAPSHOT_MAGIC_STATE_ONLY);
+        bytes.extend_from_slice(&0u64.to_le_bytes());
+        bytes.extend_from_slice(&(state.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&xxh3_64(state).to_le_bytes());
+        bytes.extend_from_slice(state);
+        std::fs::write(dir.path().join(SNAPSHOT_FILE), &bytes).unwrap();
+        let recovery = Storage::open(dir.path()).unwrap().recover().unwrap();
+        assert_eq!(recovery.snapshot.as_deref(), Some(state.as_slice()));
+        assert_eq!(recovery.snapshot_config, None);
     }
 }

@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use serde_yaml_ng::Value as Yaml;
 
 use super::api::{self, AdminState, SilenceFields};
-use super::console::redact;
+use crate::config::redact;
 
 use crate::inbox::Input;
 use crate::json::LabelsObject;

@@ -4,7 +4,10 @@
 //! network: `noisegate check` runs exactly this.
 
 mod raw;
+mod recorded;
 mod rules;
+
+pub use recorded::{recorded_engine, redact};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -55,6 +58,8 @@ pub struct Config {
     pub oncall: OncallConfig,
     /// The text it was read from, for the console's "config in force" (secrets redacted there).
     pub text: Arc<str>,
+    /// The text of the inventory file it named (`topology.file`, `--topology`), if any.
+    pub topology_text: Option<Arc<str>>,
     /// Things that are valid but probably not what the operator wants.
     pub warnings: Vec<String>,
 }
@@ -191,6 +196,19 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
 
 /// Parses and validates config text in a context.
 pub fn parse_in(text: &str, context: &Context<'_>) -> Result<Config, ConfigErrors> {
+    parse_with(text, context, Files::Disk)
+}
+
+/// Where the files a config names are read from.
+enum Files {
+    Disk,
+    /// A recorded config (`recorded::recorded_engine`): the inventory file's text as recorded.
+    Recorded {
+        topology: Option<String>,
+    },
+}
+
+fn parse_with(text: &str, context: &Context<'_>, files: Files) -> Result<Config, ConfigErrors> {
     let raw: RawConfig = if text.trim().is_empty() {
         RawConfig::default()
     } else {
@@ -214,10 +232,17 @@ pub fn parse_in(text: &str, context: &Context<'_>) -> Result<Config, ConfigError
         base_dir: context.base_dir.clone(),
         topology_override: context.overrides.topology.clone(),
         secrets_elsewhere: context.overrides.secrets_elsewhere,
+        files,
+        topology_text: None,
     };
     let config = validator.config(raw);
     if validator.errors.is_empty() {
-        Ok(Config { warnings: validator.warnings, text: Arc::from(text), ..config })
+        Ok(Config {
+            warnings: validator.warnings,
+            text: Arc::from(text),
+            topology_text: validator.topology_text,
+            ..config
+        })
     } else {
         Err(ConfigErrors(validator.errors))
     }
@@ -230,6 +255,9 @@ struct Validator<'a> {
     base_dir: Option<PathBuf>,
     topology_override: Option<PathBuf>,
     secrets_elsewhere: bool,
+    files: Files,
+    /// The inventory file's text, once read.
+    topology_text: Option<Arc<str>>,
 }
 
 impl Validator<'_> {
@@ -373,6 +401,7 @@ impl Validator<'_> {
         let oncall = self.oncall(raw.oncall);
         Config {
             text: Arc::from(""),
+            topology_text: None,
             kafka,
             oncall,
             server,

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::Validator;
 use super::raw::{
     RawCatalog, RawCatalogFile, RawCorrelation, RawFlapping, RawInhibitRule, RawLogs, RawMemory, RawNovelty,
     RawPattern, RawScoring, RawService, RawSilence, RawSubjectRule, RawTopology, RawTopologyFile, RawWeekly,
     RawWindow,
 };
+use super::{Files, Validator};
 use noisegate_engine::catalog::{AlertClass, Catalog, CatalogEntry};
 use noisegate_engine::inhibit::{InhibitRule, InhibitScope};
 use noisegate_engine::inventory::Learning;
@@ -32,12 +32,26 @@ impl Validator<'_> {
     pub(super) fn topology(&mut self, raw: RawTopology) -> (Arc<Topology>, Vec<Silence>) {
         let file =
             self.topology_override.clone().or_else(|| raw.file.as_deref().map(|file| self.relative(file)));
+        let text = match &self.files {
+            Files::Disk => file
+                .as_ref()
+                .map(|file| std::fs::read_to_string(file).map_err(|error| format!("cannot read: {error}"))),
+            Files::Recorded { topology } => topology.clone().map(Ok),
+        };
         let mut declared = Declared::default();
         let mut windows = Vec::new();
         let mut file_services = HashSet::new();
-        let file_label = file.as_ref().map(|file| format!("topology.file ({})", file.display()));
-        if let (Some(file), Some(label)) = (&file, &file_label) {
-            match read_topology_file(file) {
+        let file_label = text.as_ref().map(|_| match &file {
+            Some(file) if matches!(self.files, Files::Disk) => format!("topology.file ({})", file.display()),
+            _ => "topology.file (as recorded)".to_owned(),
+        });
+        if let (Some(text), Some(label)) = (text, &file_label) {
+            let parsed = text.and_then(|text| {
+                let parsed = parse_topology_file(&text);
+                self.topology_text = Some(Arc::from(text));
+                parsed
+            });
+            match parsed {
                 Ok(parsed) => {
                     declared.cluster = parsed.cluster;
                     declared.namespace = parsed.namespace;
@@ -548,9 +562,8 @@ impl Validator<'_> {
     }
 }
 
-fn read_topology_file(path: &std::path::Path) -> Result<RawTopologyFile, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read: {error}"))?;
-    let mut deserializer = serde_json::Deserializer::from_str(&text);
+fn parse_topology_file(text: &str) -> Result<RawTopologyFile, String> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         if path == "." { error.inner().to_string() } else { format!("{path}: {}", error.inner()) }

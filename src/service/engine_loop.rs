@@ -30,7 +30,7 @@ use crate::sinks::decisions::DecisionsLog;
 use crate::sinks::page::PageBody;
 use crate::sinks::sink::Outgoing;
 use crate::sources::capture::CaptureWriter;
-use crate::storage::{self, Logged, OutboxEvent, Record, Storage, StorageError};
+use crate::storage::{self, Logged, OutboxEvent, Record, RecordedConfig, Storage, StorageError};
 use noisegate_engine::model::{Event, EventTime, Feedback};
 use noisegate_engine::silence::Silence;
 use noisegate_engine::{Command, Engine, Notification, Page};
@@ -80,16 +80,40 @@ pub struct Durability {
     /// At a stop, page every group still waiting (`serve --drain`) instead of keeping them
     /// for the next start.
     pub drain: bool,
+    /// The config in force, as the log and the snapshots record it.
+    pub config: RecordedConfig,
+    /// Whether the log lacks it (the first start, or one with a config of its own): it is
+    /// logged before anything applied under it.
+    pub log_config: bool,
+}
+
+/// What recovery applied: how many records, and the last config the log named.
+pub struct Recovered {
+    pub records: usize,
+    pub config: Option<RecordedConfig>,
 }
 
 /// Rebuilds the engine's state from the store: the snapshot, then the log after it, applied
-/// exactly as when it was first applied. What the log produces again was decided before (its
-/// events are in the outbox, delivered or not) and is dropped.
-pub fn recover(engine: &mut Engine, records: Vec<Record>) -> usize {
+/// exactly as when it was first applied, each record under the config in force then. What the
+/// log produces again was decided before (its events are in the outbox, delivered or not) and
+/// is dropped.
+pub fn recover(engine: &mut Engine, records: Vec<Record>) -> Recovered {
     let mut out = Vec::new();
     let count = records.len();
+    let mut last_config = None;
     for record in records {
         match record {
+            Record::Config { at, config } => {
+                engine.advance(at, &mut out);
+                match crate::config::recorded_engine(&config) {
+                    Ok(settings) => engine.reconfigure(settings),
+                    Err(errors) => tracing::error!(
+                        %errors,
+                        "the log names a config this version cannot read: what follows it is applied under the config before it"
+                    ),
+                }
+                last_config = Some(config);
+            }
             Record::Batch { at, events } => engine.apply_batch(events, at, &mut out),
             Record::Command { at, command } => {
                 // Refused the first time too: the same state gives the same answer.
@@ -122,7 +146,7 @@ pub fn recover(engine: &mut Engine, records: Vec<Record>) -> usize {
         }
         out.clear();
     }
-    count
+    Recovered { records: count, config: last_config }
 }
 
 /// Applies a batch to the engine and returns its log record (`None`: nothing durable in it, or
@@ -199,6 +223,9 @@ pub fn run(
     let mut pruned_at: Option<Instant> = None;
     let mut views_all_at = Instant::now();
     let mut step = Uncommitted::default();
+    if durability.log_config {
+        log_config(engine.now(), &durability.config, &mut step);
+    }
     let mut stopping = false;
     while !stopping {
         let Some(first) = inputs.blocking_recv() else { break };
@@ -212,8 +239,13 @@ pub fn run(
                 stopping = true;
                 break;
             }
-            let context =
-                Surroundings { capture: &mut capture, outputs: &mut outputs, inputs: &inputs, metrics };
+            let context = Surroundings {
+                capture: &mut capture,
+                config: &mut durability.config,
+                outputs: &mut outputs,
+                inputs: &inputs,
+                metrics,
+            };
             apply(&mut engine, &mut durability.shards, input, now, &mut step, context);
             count += 1;
             if count < MAX_STEP {
@@ -258,7 +290,7 @@ pub fn run(
                     >= SNAPSHOT_BYTES.max(2 * durability.storage.snapshot_bytes())
                 || (since > 0 && snapshot_at.elapsed() >= SNAPSHOT_AGE))
         {
-            snapshot(&mut engine, &mut durability.storage, metrics);
+            snapshot(&mut engine, &mut durability.storage, &durability.config, metrics);
             snapshot_at = Instant::now();
         }
         if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
@@ -317,7 +349,7 @@ pub fn run(
     // A quicker next start; the log has everything anyway, so not when memory is short.
     collect_snapshot(&mut durability.storage, true);
     if !outputs_pressure.memory_exceeded.load(Ordering::Relaxed) {
-        snapshot(&mut engine, &mut durability.storage, metrics);
+        snapshot(&mut engine, &mut durability.storage, &durability.config, metrics);
         collect_snapshot(&mut durability.storage, true);
     }
 }
@@ -326,6 +358,8 @@ pub fn run(
 /// outputs, the input queue and the metrics.
 struct Surroundings<'a> {
     capture: &'a mut Option<CaptureWriter>,
+    /// The config in force, as recorded.
+    config: &'a mut RecordedConfig,
     outputs: &'a mut Outputs,
     inputs: &'a mpsc::Receiver<Input>,
     metrics: &'a Metrics,
@@ -369,7 +403,7 @@ fn apply(
                 }
             }
         }
-        Input::Reconfigure(config, reply) => {
+        Input::Reconfigure(config, recorded, reply) => {
             engine.advance(now, &mut step.out);
             for (key, shard) in shards.engines_mut() {
                 shard.advance(now, &mut step.scratch);
@@ -377,6 +411,10 @@ fn apply(
                 step.tag(key);
             }
             engine.reconfigure(*config);
+            // Recovery moves the clock and takes the config at the same point.
+            log_config(now, &recorded, step);
+            logged = true;
+            *context.config = *recorded;
             step.reconfigured.push(reply);
         }
         Input::History(reply) => {
@@ -442,6 +480,14 @@ fn apply(
             Ok(record) => step.records.push(record),
             Err(error) => tracing::error!(%error, "cannot encode a clock step for the log"),
         }
+    }
+}
+
+/// Logs that the engine takes `config` at `at` (after the flushes due then).
+fn log_config(at: EventTime, config: &RecordedConfig, step: &mut Uncommitted) {
+    match storage::encode_config(at, config) {
+        Ok(record) => step.records.push(record),
+        Err(error) => tracing::error!(%error, "cannot encode a config for the log"),
     }
 }
 
@@ -911,7 +957,7 @@ fn outbox_event(page: &Page) -> Result<OutboxEvent, serde_json::Error> {
 /// Takes the engine's state (a copy-on-write clone: microseconds, whatever its size) and hands
 /// it to the store, whose writer thread serializes it in one pass into a buffer of the exact
 /// size and writes it. How long the engine paused for it is `noisegate_snapshot_pause_seconds`.
-fn snapshot(engine: &mut Engine, storage: &mut Storage, metrics: &Metrics) {
+fn snapshot(engine: &mut Engine, storage: &mut Storage, config: &RecordedConfig, metrics: &Metrics) {
     if storage.snapshot_pending() {
         return;
     }
@@ -925,7 +971,7 @@ fn snapshot(engine: &mut Engine, storage: &mut Storage, metrics: &Metrics) {
         snapshot.write_to(&mut state).map_err(|error| error.to_string())?;
         Ok(state)
     };
-    match storage.begin_snapshot(serialize) {
+    match storage.begin_snapshot(config, serialize) {
         Ok(_) => tracing::debug!(paused_us = paused.as_micros() as u64, "snapshot taken"),
         Err(error) => {
             tracing::error!(%error, "cannot take a snapshot; the log keeps growing until one succeeds")
@@ -961,6 +1007,7 @@ fn save_history(engine: &Engine, outputs: &Outputs, saved: &mut u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::Recovery;
     use noisegate_engine::model::{Alert, Expiry, Labels};
 
     fn at(seconds: i64) -> EventTime {
@@ -1011,7 +1058,98 @@ mod tests {
             records.iter().map(|record| postcard::from_bytes(record).expect("a record")).collect();
         let mut recovered = Engine::new(config);
         recover(&mut recovered, decoded);
-        let state = |engine: &mut Engine| engine.snapshot().to_vec().expect("a snapshot");
         assert_eq!(state(&mut recovered), state(&mut live));
+    }
+
+    fn state(engine: &mut Engine) -> Vec<u8> {
+        engine.snapshot().to_vec().expect("a snapshot")
+    }
+
+    fn disk_full(instance: &str) -> Event {
+        Event::Alert(Alert {
+            labels: Labels::from_pairs([("alertname", "DiskFull"), ("instance", instance)]),
+            annotations: Labels::default(),
+            starts_at: None,
+            ends_at: None,
+            resolved: false,
+            expiry: Expiry::ResolveTimeout,
+            severity: None,
+            generator_url: None,
+            external_key: None,
+        })
+    }
+
+    #[test]
+    fn a_restart_after_a_reload_applies_each_record_under_the_config_it_was_applied_under() {
+        let config = |text: &str| crate::config::parse(text, &|_| None).expect("a valid config");
+        // Disks filling on two nodes are one incident before the reload, one per node after.
+        let before = config("route: {group_wait: 10m, group_by: [alertname]}\n");
+        let after = config("route: {group_wait: 10m, group_by: [alertname, instance]}\n");
+        let (recorded_before, recorded_after) = (before.recorded().unwrap(), after.recorded().unwrap());
+        assert_ne!(recorded_before, recorded_after);
+
+        let mut live = Engine::new(before.engine.clone());
+        let mut out = Vec::new();
+        let mut step = Uncommitted::default();
+        log_config(live.now(), &recorded_before, &mut step);
+        let mut records = std::mem::take(&mut step.records);
+        for (now, instance) in [(at(0), "node-1"), (at(30), "node-2")] {
+            records.extend(log_and_apply(&mut live, vec![disk_full(instance)], now, &mut out));
+        }
+        let snapshot_before_reload = state(&mut live);
+        let records_after_snapshot = records.len();
+        // The reload, as the engine thread applies and logs it.
+        live.advance(at(60), &mut out);
+        live.reconfigure(after.engine.clone());
+        log_config(at(60), &recorded_after, &mut step);
+        records.append(&mut step.records);
+        for (now, instance) in [(at(90), "node-3"), (at(120), "node-1")] {
+            records.extend(log_and_apply(&mut live, vec![disk_full(instance)], now, &mut out));
+        }
+        let decode = |records: &[Vec<u8>]| -> Vec<Record> {
+            records.iter().map(|record| postcard::from_bytes(record).expect("a record")).collect()
+        };
+
+        // The crash, then a start with the reloaded config file: from the whole log, and from a
+        // snapshot taken before the reload with the log after it.
+        let recoveries = [
+            Recovery { snapshot: None, snapshot_config: None, records: decode(&records), outbox: Vec::new() },
+            Recovery {
+                snapshot: Some(snapshot_before_reload),
+                snapshot_config: Some(recorded_before.clone()),
+                records: decode(&records[records_after_snapshot..]),
+                outbox: Vec::new(),
+            },
+        ];
+        for recovery in recoveries {
+            let (mut recovered, in_force, log_again) =
+                crate::service::restore(&after, recovery).expect("restored");
+            assert_eq!(state(&mut recovered), state(&mut live));
+            assert_eq!(
+                (in_force, log_again),
+                (recorded_after.clone(), false),
+                "the log names the config in force"
+            );
+        }
+
+        // Started with yet another config: the state is the same until then, and the new
+        // config is taken (and logged) at the end.
+        let third = config("route: {group_wait: 5m, group_by: [instance]}\n");
+        let recovery =
+            Recovery { snapshot: None, snapshot_config: None, records: decode(&records), outbox: Vec::new() };
+        let (mut recovered, in_force, log_again) =
+            crate::service::restore(&third, recovery).expect("restored");
+        live.reconfigure(third.engine.clone());
+        assert_eq!(state(&mut recovered), state(&mut live));
+        assert_eq!((in_force, log_again), (third.recorded().unwrap(), true));
+
+        // The same log without its config records (as an earlier version wrote it) is rebuilt
+        // under the config in force at the start: a different state, which is what recording
+        // the configs prevents.
+        let plain: Vec<Record> =
+            decode(&records).into_iter().filter(|record| !matches!(record, Record::Config { .. })).collect();
+        let recovery = Recovery { snapshot: None, snapshot_config: None, records: plain, outbox: Vec::new() };
+        let (mut unrecorded, _, _) = crate::service::restore(&third, recovery).expect("restored");
+        assert_ne!(state(&mut unrecorded), state(&mut live));
     }
 }

@@ -19,7 +19,7 @@ use crate::admin;
 use crate::admin::api::AdminState;
 use crate::admin::timeline::Timeline;
 use crate::auth::Guard;
-use crate::config::{Config, ConfigSource, Overrides, ServerConfig};
+use crate::config::{self, Config, ConfigSource, Overrides, ServerConfig};
 use crate::inbox::Input;
 use crate::ingest::Pressure;
 use crate::kafka::control::{ControlReader, ControlTopic};
@@ -39,7 +39,7 @@ use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
 use crate::sources::otlp::grpc::OtlpService;
 use crate::storage::IncidentStore;
-use crate::storage::{OutboxEvent, Recovery, Storage};
+use crate::storage::{OutboxEvent, Record, RecordedConfig, Recovery, Storage};
 use crate::tls::{Tls, TlsListener};
 use noisegate_engine::Engine;
 use noisegate_engine::Shadow;
@@ -188,14 +188,43 @@ fn destinations(config: &Config) -> BTreeMap<String, Destination> {
     destinations
 }
 
-/// The engine as the store left it: the snapshot and the log after it, or a fresh engine
-/// (seeded with the history files) when the store is empty; and the undelivered events.
-fn restore(config: &Config, recovery: Recovery) -> anyhow::Result<(Engine, Vec<(u64, OutboxEvent)>)> {
-    let Recovery { snapshot, records, outbox } = recovery;
+/// The engine as the store left it, and what goes with it.
+struct Restored {
+    storage: Storage,
+    engine: Engine,
+    /// The undelivered events.
+    outbox: Vec<(u64, OutboxEvent)>,
+    /// The config in force now, as recorded, and whether the log lacks it.
+    config: RecordedConfig,
+    log_config: bool,
+}
+
+/// The engine as the store left it: the snapshot, under the config it was made under, and the
+/// log after it, each record under its own config; then the config in force now. A fresh
+/// engine (seeded with the history files) when the store is empty. The config it ends under,
+/// and whether the log must be told of it.
+fn restore(config: &Config, recovery: Recovery) -> anyhow::Result<(Engine, RecordedConfig, bool)> {
+    let recorded =
+        config.recorded().map_err(|message| anyhow::anyhow!("cannot record the config: {message}"))?;
+    let Recovery { snapshot, snapshot_config, records, .. } = recovery;
+    // The config the state starts under: the snapshot's, or, with none, the log's first.
+    let first = match (&snapshot, records.first()) {
+        (Some(_), _) => snapshot_config.as_ref(),
+        (None, Some(Record::Config { config, .. })) => Some(config),
+        (None, _) => None,
+    };
+    let settings = match first.map(config::recorded_engine) {
+        Some(Ok(settings)) => settings,
+        Some(Err(errors)) => {
+            tracing::error!(%errors, "the store names a config this version cannot read: its state is restored under the config in force");
+            config.engine.clone()
+        }
+        None => config.engine.clone(),
+    };
     let mut engine = match &snapshot {
-        Some(bytes) => Engine::restore(config.engine.clone(), bytes)?,
+        Some(bytes) => Engine::restore(settings, bytes)?,
         None => {
-            let mut engine = Engine::new(config.engine.clone());
+            let mut engine = Engine::new(settings);
             for path in [&config.feedback.seed_file, &config.feedback.state_file].into_iter().flatten() {
                 let saved = history::load(path)?;
                 engine.seed_history(&saved.history);
@@ -204,34 +233,40 @@ fn restore(config: &Config, recovery: Recovery) -> anyhow::Result<(Engine, Vec<(
             engine
         }
     };
-    let replayed = engine_loop::recover(&mut engine, records);
-    if snapshot.is_some() || replayed > 0 {
+    let recovered = engine_loop::recover(&mut engine, records);
+    let last = recovered.config.or(snapshot_config);
+    // A store of an earlier version names no config: its state was rebuilt under this one.
+    if last.as_ref().is_some_and(|last| *last != recorded) {
+        engine.reconfigure(config.engine.clone());
+    }
+    if snapshot.is_some() || recovered.records > 0 {
         let stats = engine.stats();
         tracing::info!(
-            log_records = replayed,
+            log_records = recovered.records,
             active_alerts = stats.active_alerts,
             active_groups = stats.active_groups,
-            undelivered = outbox.len(),
+            config_changed = last.as_ref() != Some(&recorded),
             "state restored"
         );
     }
-    Ok((engine, outbox))
+    let log_config = last.as_ref() != Some(&recorded);
+    Ok((engine, recorded, log_config))
 }
 
 /// Opens the store and restores the engine from it, off the async workers.
-async fn open_store(config: &Config) -> anyhow::Result<(Storage, Engine, Vec<(u64, OutboxEvent)>)> {
+async fn open_store(config: &Config) -> anyhow::Result<Restored> {
     let storage_dir = config.storage.dir.clone();
     let storage = tokio::task::spawn_blocking(move || Storage::open(&storage_dir)).await??;
     let storage_path = storage.path().to_owned();
     let restore_config = config.clone();
-    let (storage, engine, outbox) = tokio::task::spawn_blocking(move || {
-        let recovery = storage.recover()?;
-        let (engine, outbox) = restore(&restore_config, recovery)?;
-        anyhow::Ok((storage, engine, outbox))
+    tokio::task::spawn_blocking(move || {
+        let mut recovery = storage.recover()?;
+        let outbox = std::mem::take(&mut recovery.outbox);
+        let (engine, config, log_config) = restore(&restore_config, recovery)?;
+        anyhow::Ok(Restored { storage, engine, outbox, config, log_config })
     })
     .await?
-    .with_context(|| format!("cannot restore the state stored in {}", storage_path.display()))?;
-    Ok((storage, engine, outbox))
+    .with_context(|| format!("cannot restore the state stored in {}", storage_path.display()))
 }
 
 /// Asks the engine to run due flushes every `every`, until shutdown.
@@ -358,7 +393,8 @@ pub async fn run(
         None => None,
     };
 
-    let (storage, engine, outbox) = open_store(&config).await?;
+    let Restored { storage, engine, outbox, config: recorded_config, log_config } =
+        open_store(&config).await?;
     let replica = storage.replica();
     let incident_store = storage.incidents();
     outputs.recorder = Recorder::restore(open_incidents(&incident_store), config.oncall.schedule.clone());
@@ -393,6 +429,8 @@ pub async fn run(
         snapshot_every: config.storage.snapshot_every,
         delivered: delivery.delivered,
         drain: options.drain,
+        config: recorded_config,
+        log_config,
     };
     let (engine_done, engine_stopped) = oneshot::channel();
     let engine_metrics = metrics.clone();

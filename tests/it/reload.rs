@@ -123,3 +123,67 @@ async fn sighup_reloads_the_binary_and_a_bad_config_is_refused_and_logged() {
     let (code, _) = tokio::task::spawn_blocking(move || process.terminate()).await.unwrap();
     assert_eq!(code, Some(0));
 }
+
+/// The open incidents as the admin API shows them: each one's key, when it opened, and its
+/// alerts' names.
+async fn incidents(process: &Process) -> Vec<(String, String, Vec<String>)> {
+    let get = |path: String| async move {
+        let text = http().get(process.admin_url(&path)).send().await.unwrap().text().await.unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+    let mut incidents = Vec::new();
+    for listed in get("/api/v1/incidents".to_owned()).await.as_array().unwrap() {
+        let id = listed["id"].as_str().unwrap().to_owned();
+        let incident = get(format!("/api/v1/incidents/{id}")).await;
+        let mut names: Vec<String> = incident["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|alert| alert["labels"]["alertname"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        names.sort();
+        incidents.push((id, incident["opened_at"].as_str().unwrap_or_default().to_owned(), names));
+    }
+    incidents.sort();
+    incidents
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_a_reload_it_restarts_to_the_state_it_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let pagerduty = FakePagerDuty::start().await;
+    let config_path = temp_path(&dir, "noisegate.yaml");
+    let route = "route:\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1h\ntopology:\n  file: inventory.json\n";
+    // No snapshot before the kill: the restart reads the whole log.
+    let config = format!("{}\nstorage:\n  dir: data\n", config_yaml(&pagerduty.url, route));
+    std::fs::write(&config_path, &config).unwrap();
+    let inventory_path = temp_path(&dir, "inventory.json");
+    std::fs::write(&inventory_path, inventory("", "")).unwrap();
+    let start = || {
+        let (path, cwd) = (config_path.clone(), dir.path().to_owned());
+        tokio::task::spawn_blocking(move || Process::serve(&path, &cwd))
+    };
+    let process = start().await.unwrap();
+
+    // The api does not depend on the db yet: two incidents.
+    for body in [critical("DbDown", "db"), critical("ApiErrors", "api")] {
+        assert_eq!(post(&process.url("/api/v2/alerts"), body).await.0, 200);
+    }
+    // Now it does: the db's next alert joins the db's incident, and the api's stays apart.
+    std::fs::write(&inventory_path, inventory("\"db\"", "")).unwrap();
+    let (status, body) = post(&process.admin_url("/-/reload"), String::new()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(post(&process.url("/api/v2/alerts"), critical("DbSlow", "db")).await.0, 200);
+    let before = incidents(&process).await;
+    let names: Vec<&[String]> = before.iter().map(|(_, _, names)| names.as_slice()).collect();
+    assert_eq!(names.len(), 2, "{before:?}");
+    assert!(names.contains(&["ApiErrors".to_owned()].as_slice()), "{before:?}");
+    assert!(names.contains(&["DbDown".to_owned(), "DbSlow".to_owned()].as_slice()), "{before:?}");
+
+    // kill -9, and a start on the reloaded files: the alerts taken before the reload are
+    // applied under the inventory of then, not joined into one incident by today's.
+    tokio::task::spawn_blocking(move || process.kill()).await.unwrap();
+    let process = start().await.unwrap();
+    assert_eq!(incidents(&process).await, before);
+    tokio::task::spawn_blocking(move || process.kill()).await.unwrap();
+}
