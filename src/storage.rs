@@ -355,6 +355,30 @@ impl IncidentStore {
     }
 }
 
+/// Reads pages back from the outbox while the service writes it: a delivery lane keeps a
+/// window of its pages in memory and the rest here, by sequence number.
+#[derive(Clone)]
+pub struct OutboxReader {
+    db: Arc<Database>,
+}
+
+impl OutboxReader {
+    /// The events of these sequence numbers, in their order; `None` for one no longer there.
+    pub fn read(&self, sequences: &[u64]) -> Result<Vec<Option<OutboxEvent>>, StorageError> {
+        let read = self.db.begin_read()?;
+        let outbox = read.open_table(OUTBOX)?;
+        let mut events = Vec::with_capacity(sequences.len());
+        for sequence in sequences {
+            let event = match outbox.get(sequence)? {
+                Some(value) => Some(postcard::from_bytes(value.value())?),
+                None => None,
+            };
+            events.push(event);
+        }
+        Ok(events)
+    }
+}
+
 /// A table to read, `None` when the store has none yet (written by an earlier version).
 fn open_if_there<K: redb::Key + 'static, V: redb::Value + 'static>(
     read: &redb::ReadTransaction,
@@ -568,6 +592,11 @@ impl Storage {
     /// A reader of the incident records, for other threads.
     pub fn incidents(&self) -> IncidentStore {
         IncidentStore { db: self.db.clone() }
+    }
+
+    /// A reader of the outbox, for the delivery lanes.
+    pub fn outbox_reader(&self) -> OutboxReader {
+        OutboxReader { db: self.db.clone() }
     }
 
     /// Log records written since the last snapshot.

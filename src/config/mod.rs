@@ -552,7 +552,14 @@ impl Validator<'_> {
             url,
             routing_keys,
             pages_file,
-            delivery: self.delivery("pagerduty", raw.timeout, raw.retry, raw.rate_limit, 110),
+            delivery: self.delivery(
+                "pagerduty",
+                raw.timeout,
+                raw.retry,
+                raw.rate_limit,
+                raw.memory_window,
+                110,
+            ),
             queue_capacity: self.positive("pagerduty.queue_capacity", raw.queue_capacity, 10_000),
             client_url: raw.client_url,
             dead_letter_file: raw.dead_letter_file.map(|file| self.relative(&file)),
@@ -594,7 +601,14 @@ impl Validator<'_> {
             url,
             api_keys,
             priority,
-            delivery: self.delivery("opsgenie", raw.timeout, raw.retry, raw.rate_limit, 60),
+            delivery: self.delivery(
+                "opsgenie",
+                raw.timeout,
+                raw.retry,
+                raw.rate_limit,
+                raw.memory_window,
+                60,
+            ),
         }
     }
 
@@ -644,6 +658,7 @@ impl Validator<'_> {
         timeout: Option<String>,
         retry: RawRetry,
         rate_limit: RawRateLimit,
+        memory_window: Option<usize>,
         events_per_minute: u32,
     ) -> DeliveryConfig {
         let retry = RetryPolicy {
@@ -689,6 +704,7 @@ impl Validator<'_> {
             timeout: self.positive_duration(&format!("{sink}.timeout"), timeout, "10s"),
             retry,
             rate_limit,
+            memory_window: self.positive(&format!("{sink}.memory_window"), memory_window, 256),
         }
     }
 

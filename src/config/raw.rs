@@ -517,6 +517,7 @@ pub struct RawPagerDuty {
     pub client_url: Option<String>,
     #[serde(default)]
     pub rate_limit: RawRateLimit,
+    pub memory_window: Option<usize>,
     pub dead_letter_file: Option<String>,
 }
 
@@ -535,6 +536,7 @@ pub struct RawOpsgenie {
     pub retry: RawRetry,
     #[serde(default)]
     pub rate_limit: RawRateLimit,
+    pub memory_window: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

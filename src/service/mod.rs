@@ -39,7 +39,7 @@ use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
 use crate::sources::otlp::grpc::OtlpService;
 use crate::storage::IncidentStore;
-use crate::storage::{OutboxEvent, Record, RecordedConfig, Recovery, Storage};
+use crate::storage::{OutboxEvent, OutboxReader, Record, RecordedConfig, Recovery, Storage};
 use crate::tls::{Tls, TlsListener};
 use noisegate_engine::Engine;
 use noisegate_engine::Shadow;
@@ -299,6 +299,7 @@ fn start_delivery(
     metrics: &Arc<Metrics>,
     pages: mpsc::Receiver<Outgoing>,
     digests: mpsc::Receiver<noisegate_engine::Page>,
+    outbox: OutboxReader,
 ) -> anyhow::Result<Delivery> {
     let dead_letter_file = config
         .pagerduty
@@ -315,6 +316,7 @@ fn start_delivery(
         metrics.clone(),
         DeadLetters::new(dead_letter_file, metrics.clone()),
         config.pagerduty.delivery.timeout,
+        outbox,
     )?;
     let cancel = CancellationToken::new();
     let digest = DigestSink::new(config.digest.clone(), dispatcher.client());
@@ -411,7 +413,8 @@ pub async fn run(
         });
         outputs.control = Some(opened.await?.map_err(anyhow::Error::msg)?);
     }
-    let delivery = start_delivery(&config, &metrics, page_receiver, digest_receiver)?;
+    let delivery =
+        start_delivery(&config, &metrics, page_receiver, digest_receiver, storage.outbox_reader())?;
     // Events decided before the last stop and not yet delivered go first, in order.
     if !outbox.is_empty() {
         tracing::info!(events = outbox.len(), "delivering events left in the outbox");

@@ -4,8 +4,10 @@
 //! queued updates of the same kind coalesce (the latest state wins, triggers and resolves are
 //! never dropped). Retries (429, 5xx, network) back off exponentially with jitter, or as the
 //! destination's `Retry-After` says, until the page is older than `retry.max_age` (or out of
-//! `retry.max_attempts`); then it goes to the dead-letter file, counted, never silently. Pages
-//! whose destination has no key set go to the pages file.
+//! `retry.max_attempts`); then it goes to the dead-letter file, counted, never silently. A lane
+//! keeps `memory_window` pages in memory and reads those behind them back from the outbox, so
+//! a long outage costs disk, not memory. Pages whose destination has no key set go to the pages
+//! file.
 //!
 //! A sink says only how a page becomes HTTP requests (`sink::Sink`); adding one is a folder
 //! beside `pagerduty/` and a line in `service::destinations`.
@@ -22,6 +24,7 @@ use super::page::StoredPage;
 use super::pages_file::PagesWriter;
 use super::sink::{Destination, Outgoing, PagesOutput};
 use crate::metrics::{Metrics, PageFailure, Queue};
+use crate::storage::OutboxReader;
 
 /// Where pages go when their destination has no key: the pages file, as PagerDuty events.
 pub struct PagesFallback {
@@ -45,6 +48,7 @@ pub struct Dispatcher {
     client_url: Option<String>,
     metrics: Arc<Metrics>,
     dead_letters: Arc<DeadLetters>,
+    outbox: OutboxReader,
 }
 
 impl Dispatcher {
@@ -54,6 +58,7 @@ impl Dispatcher {
         metrics: Arc<Metrics>,
         dead_letters: DeadLetters,
         timeout: std::time::Duration,
+        outbox: OutboxReader,
     ) -> anyhow::Result<Dispatcher> {
         // reqwest is built without a bundled crypto provider; ring is this process's one.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -76,6 +81,7 @@ impl Dispatcher {
             client_url: fallback.client_url,
             metrics,
             dead_letters: Arc::new(dead_letters),
+            outbox,
         })
     }
 
@@ -116,6 +122,7 @@ impl Dispatcher {
                     metrics: self.metrics.clone(),
                     dead_letters: self.dead_letters.clone(),
                     delivered: delivered.clone(),
+                    outbox: self.outbox.clone(),
                 };
                 tasks.spawn(lane.run(receiver, cancel.clone()));
                 sender

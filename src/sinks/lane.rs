@@ -1,5 +1,10 @@
 //! One destination's delivery lane: its queue (coalesced per dedup key), rate limit, backoff,
 //! and the requests of each page in order.
+//!
+//! The queue keeps `memory_window` pages in memory; pages queued behind them are named by
+//! their outbox sequence numbers only (runs of consecutive numbers, so an outage of one
+//! destination costs a few bytes however long it lasts) and read back from the outbox as the
+//! window empties, in the order they came. Memory stays flat through an outage of any length.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use super::page::StoredPage;
 use super::sink::{DeliveryConfig, Outgoing, RateLimit, Request, Sink};
 use crate::metrics::{Metrics, PageFailure, action_str};
 use crate::secret::Secret;
-use crate::storage::OutboxEvent;
+use crate::storage::{OutboxEvent, OutboxReader};
 
 pub(super) struct Lane {
     /// The destination's name.
@@ -26,6 +31,7 @@ pub(super) struct Lane {
     pub metrics: Arc<Metrics>,
     pub dead_letters: Arc<DeadLetters>,
     pub delivered: mpsc::UnboundedSender<u64>,
+    pub outbox: OutboxReader,
 }
 
 /// A queued page and the outbox entries it stands for (more than one once coalesced).
@@ -88,6 +94,92 @@ impl Bucket {
     }
 }
 
+/// A lane's queue: a window of pages in memory, then the pages behind it, which the outbox
+/// holds, in the order they came.
+struct Backlog {
+    window: VecDeque<Pending>,
+    /// Behind the window: runs of consecutive outbox sequence numbers (first, last).
+    stored: VecDeque<(u64, u64)>,
+    stored_count: usize,
+    capacity: usize,
+}
+
+impl Backlog {
+    fn new(capacity: usize) -> Backlog {
+        Backlog {
+            window: VecDeque::new(),
+            stored: VecDeque::new(),
+            stored_count: 0,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Queues a page behind the others: in the window while it has room and nothing waits in
+    /// the outbox, else by its sequence number. (A page without one, which the outbox could
+    /// not take, stays in memory.)
+    fn push(&mut self, outgoing: Outgoing) {
+        match outgoing.sequence {
+            Some(sequence) if self.stored_count > 0 || self.window.len() >= self.capacity => {
+                match self.stored.back_mut().filter(|(_, last)| last + 1 == sequence) {
+                    Some((_, last)) => *last = sequence,
+                    None => self.stored.push_back((sequence, sequence)),
+                }
+                self.stored_count += 1;
+            }
+            _ => enqueue(&mut self.window, outgoing),
+        }
+    }
+
+    /// The sequence numbers to read back from the outbox, in order, to fill the window; taken
+    /// off the stored ones (`unread` puts them back when the read fails).
+    fn take_unread(&mut self) -> Vec<u64> {
+        let room = self.capacity.saturating_sub(self.window.len()).min(self.stored_count);
+        let mut sequences = Vec::with_capacity(room);
+        while sequences.len() < room {
+            let Some((first, last)) = self.stored.front_mut() else { break };
+            sequences.push(*first);
+            if first == last {
+                self.stored.pop_front();
+            } else {
+                *first += 1;
+            }
+        }
+        self.stored_count -= sequences.len();
+        sequences
+    }
+
+    fn unread(&mut self, sequences: &[u64]) {
+        for &sequence in sequences.iter().rev() {
+            match self.stored.front_mut().filter(|(first, _)| sequence + 1 == *first) {
+                Some((first, _)) => *first = sequence,
+                None => self.stored.push_front((sequence, sequence)),
+            }
+        }
+        self.stored_count += sequences.len();
+    }
+
+    /// The pages read back, in the order asked for, into the window.
+    fn refill(&mut self, sequences: &[u64], events: Vec<Option<OutboxEvent>>) {
+        for (&sequence, event) in sequences.iter().zip(events) {
+            match event {
+                Some(event) => enqueue(&mut self.window, Outgoing { sequence: Some(sequence), event }),
+                // Nothing else takes a lane's pages out of the outbox: only a store written
+                // over behind its back.
+                None => tracing::warn!(sequence, "a queued page is no longer in the outbox; skipped"),
+            }
+        }
+    }
+
+    /// Whether the window should be read into now: it has room and pages wait in the outbox.
+    fn wants_refill(&self) -> bool {
+        self.stored_count > 0 && self.window.len() < self.capacity.div_ceil(2).max(1)
+    }
+
+    fn len(&self) -> usize {
+        self.window.len() + self.stored_count
+    }
+}
+
 /// Queues a page behind the others; an update of the same kind as the last one queued for its
 /// dedup key replaces it (a destination keeps only the latest state of a trigger, and a second
 /// acknowledge or resolve changes nothing), keeping its place so order per key holds. A page
@@ -107,49 +199,87 @@ fn enqueue(queue: &mut VecDeque<Pending>, outgoing: Outgoing) {
 
 impl Lane {
     pub async fn run(self, mut events: mpsc::UnboundedReceiver<Outgoing>, cancel: CancellationToken) {
-        let mut queue = VecDeque::new();
+        let mut backlog = Backlog::new(self.delivery.memory_window);
         let mut bucket = Bucket::new(self.delivery.rate_limit);
         let mut retry_at = Instant::now();
+        // When the outbox may be read again after a failed read.
+        let mut read_at = Instant::now();
         let mut open = true;
         loop {
             while let Ok(outgoing) = events.try_recv() {
-                enqueue(&mut queue, outgoing);
+                backlog.push(outgoing);
             }
             let now = Instant::now();
+            if backlog.wants_refill() && read_at <= now {
+                let read = tokio::select! {
+                    read = self.read_back(&mut backlog) => read,
+                    () = cancel.cancelled() => break,
+                };
+                if !read {
+                    read_at = now + Duration::from_secs(1);
+                }
+                continue;
+            }
             let ready = bucket.ready_at(now).max(retry_at);
-            if queue.is_empty() || ready > now {
-                if queue.is_empty() && !open {
+            if backlog.window.is_empty() || ready > now {
+                if backlog.len() == 0 && !open {
                     break;
                 }
-                let wait = if queue.is_empty() { now + Duration::from_secs(3600) } else { ready };
+                let wait = match backlog.window.is_empty() {
+                    true if backlog.stored_count > 0 => read_at,
+                    true => now + Duration::from_secs(3600),
+                    false => ready,
+                };
                 tokio::select! {
                     () = tokio::time::sleep_until(wait) => {}
                     received = events.recv(), if open => match received {
-                        Some(outgoing) => enqueue(&mut queue, outgoing),
+                        Some(outgoing) => backlog.push(outgoing),
                         None => open = false,
                     },
                     () = cancel.cancelled() => break,
                 }
                 continue;
             }
-            let Some(front) = queue.front_mut() else { continue };
+            let Some(front) = backlog.window.front_mut() else { continue };
             bucket.take();
             front.attempts += 1;
             let attempt = tokio::select! {
                 attempt = self.attempt(&front.event, front.sent) => attempt,
                 () = cancel.cancelled() => break,
             };
-            if let Some(wait) = self.outcome(attempt, &mut queue) {
+            if let Some(wait) = self.outcome(attempt, &mut backlog.window) {
                 retry_at = Instant::now() + wait;
             }
         }
-        if !queue.is_empty() {
+        if backlog.len() > 0 {
             tracing::warn!(
                 sink = self.sink.name(),
                 destination = %self.name,
-                pages = queue.len(),
+                pages = backlog.len(),
                 "pages not yet delivered stay in the outbox; they go out at the next start"
             );
+        }
+    }
+
+    /// Reads the pages waiting in the outbox into the window, as far as it has room; false if
+    /// the outbox could not be read (they stay queued, to be read again).
+    async fn read_back(&self, backlog: &mut Backlog) -> bool {
+        let sequences = backlog.take_unread();
+        let (outbox, asked) = (self.outbox.clone(), sequences.clone());
+        match tokio::task::spawn_blocking(move || outbox.read(&asked)).await {
+            Ok(Ok(events)) => {
+                backlog.refill(&sequences, events);
+                true
+            }
+            failed => {
+                let error = match failed {
+                    Ok(Err(error)) => error.to_string(),
+                    _ => "the reading task stopped".to_owned(),
+                };
+                tracing::error!(destination = %self.name, %error, "cannot read queued pages from the outbox; trying again");
+                backlog.unread(&sequences);
+                false
+            }
         }
     }
 
@@ -341,6 +471,105 @@ mod tests {
                 ("a", Trigger, r#"{"summary": "a5"}"#, vec![6], 6),
             ]
         );
+    }
+
+    /// A lane's queue through a long outage: pages pushed while the front one is retried, some
+    /// delivered now and then, the window read back from a real outbox.
+    #[test]
+    fn a_backlog_keeps_its_window_reads_the_rest_back_in_order_and_loses_nothing() {
+        use PageAction::{Acknowledge, Resolve, Trigger};
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = crate::storage::Storage::open(dir.path()).unwrap();
+        let mut random = fastrand::Rng::with_seed(20);
+        let actions = [Trigger, Trigger, Acknowledge, Resolve];
+        let events: Vec<OutboxEvent> = (0..2000)
+            .map(|index| {
+                let key = format!("incident-{}", random.usize(0..40));
+                let mut outgoing = outgoing(0, &key, actions[random.usize(0..4)], &format!("page {index}"));
+                outgoing.event.at = EventTime::from_millis(index);
+                outgoing.event
+            })
+            .collect();
+        let sequences = storage.commit(&[], &events, &[]).unwrap();
+        let reader = storage.outbox_reader();
+        let mut backlog = Backlog::new(16);
+        let mut delivered: Vec<Pending> = Vec::new();
+        let mut stored_most = 0;
+        for (event, &sequence) in events.iter().zip(&sequences) {
+            backlog.push(Outgoing { sequence: Some(sequence), event: event.clone() });
+            assert!(backlog.window.len() <= 16);
+            stored_most = stored_most.max(backlog.stored.len());
+            if random.u8(0..10) == 0 {
+                delivered.extend(backlog.window.pop_front());
+            }
+            if backlog.wants_refill() {
+                let asked = backlog.take_unread();
+                backlog.refill(&asked, reader.read(&asked).unwrap());
+                assert!(backlog.window.len() <= 16);
+            }
+        }
+        assert!(backlog.stored_count > 1000, "the outage outgrew the window: {}", backlog.stored_count);
+        assert!(stored_most <= 2, "one lane's pages are one run of numbers: {stored_most}");
+        // The destination is back.
+        while backlog.len() > 0 {
+            if backlog.window.is_empty() || backlog.wants_refill() {
+                let asked = backlog.take_unread();
+                backlog.refill(&asked, reader.read(&asked).unwrap());
+            }
+            delivered.extend(backlog.window.pop_front());
+        }
+
+        // Every page accounted for once.
+        let mut accounted: Vec<u64> =
+            delivered.iter().flat_map(|pending| pending.sequences.clone()).collect();
+        accounted.sort_unstable();
+        assert_eq!(accounted, sequences);
+        let event_of = |sequence: u64| &events[(sequence - sequences[0]) as usize];
+        let mut last_of_key: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for pending in &delivered {
+            let newest = *pending.sequences.iter().max().unwrap();
+            for &sequence in &pending.sequences {
+                // Coalesced pages are of one incident and one action, and carry the newest body.
+                let event = event_of(sequence);
+                assert_eq!(
+                    (&*event.dedup_key, event.action),
+                    (&*pending.event.dedup_key, pending.event.action)
+                );
+            }
+            assert_eq!(pending.event.body, event_of(newest).body);
+            // In order per incident: each page's numbers all after the previous page's.
+            let oldest = *pending.sequences.iter().min().unwrap();
+            let previous = last_of_key.insert(&pending.event.dedup_key, newest);
+            assert!(
+                previous.is_none_or(|previous| previous < oldest),
+                "{} out of order",
+                pending.event.dedup_key
+            );
+        }
+        // Each incident's last page is its last state.
+        for (key, newest) in last_of_key {
+            let last = sequences.iter().rev().find(|&&sequence| &*event_of(sequence).dedup_key == key);
+            assert_eq!(Some(&newest), last, "{key}");
+        }
+    }
+
+    #[test]
+    fn a_failed_read_puts_the_numbers_back_in_their_place() {
+        let mut backlog = Backlog::new(2);
+        for sequence in [1, 2, 3, 4, 5, 9, 10] {
+            backlog.push(outgoing(sequence, &format!("k{sequence}"), PageAction::Trigger, "x"));
+        }
+        assert_eq!((backlog.window.len(), backlog.stored_count), (2, 5));
+        assert_eq!(backlog.stored.iter().copied().collect::<Vec<_>>(), vec![(3, 5), (9, 10)]);
+        // A page of the first key again: behind the stored ones, not coalesced ahead of them.
+        backlog.push(outgoing(11, "k1", PageAction::Trigger, "y"));
+        assert_eq!(backlog.stored.iter().copied().collect::<Vec<_>>(), vec![(3, 5), (9, 11)]);
+        backlog.window.pop_front();
+        let asked = backlog.take_unread();
+        assert_eq!(asked, vec![3]);
+        backlog.unread(&asked);
+        assert_eq!(backlog.stored.iter().copied().collect::<Vec<_>>(), vec![(3, 5), (9, 11)]);
+        assert_eq!(backlog.stored_count, 6);
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct DeliveryConfig {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub rate_limit: RateLimit,
+    /// Pages a lane keeps in memory at most; those behind them wait in the outbox.
+    pub memory_window: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -222,7 +222,8 @@ async fn outage(destination: &impl Destination) {
     outage.extend([429; 6]);
     outage.extend([503; 6]);
     destination.script(&outage);
-    let rate = "  rate_limit: {events_per_minute: 600, burst: 3}";
+    // A window of two pages: most of the outage's pages wait in the outbox, not in memory.
+    let rate = "  rate_limit: {events_per_minute: 600, burst: 3}\n  memory_window: 2";
     let server = TestServer::start(&config_for(destination, rate, ROUTE)).await;
     let url = server.url("/api/v2/alerts");
     for kind in 0..6 {
