@@ -156,6 +156,42 @@ fn stream(active: usize, minutes: usize) -> Vec<(i64, Vec<Event>)> {
     batches
 }
 
+/// `count` alerts of one kind, each naming a service of its own, in requests of 500, re-sent
+/// every minute for `minutes`.
+fn storm(count: usize, minutes: usize) -> Vec<(i64, Vec<Event>)> {
+    let indices: Vec<usize> = (0..count).collect();
+    let batches = indices.chunks(500).count();
+    (0..minutes * batches)
+        .map(|step| {
+            let (minute, batch) = (step / batches, step % batches);
+            let chunk = indices.chunks(500).nth(batch).unwrap_or_default();
+            let time = T0 + minute as i64 * 60_000 + batch as i64 * 100;
+            let events = chunk
+                .iter()
+                .map(|index| {
+                    let service = format!("burst-{index}");
+                    Event::Alert(Alert {
+                        severity: Some(Severity::Critical),
+                        labels: Labels::from_pairs([
+                            ("alertname", "HighErrorRate"),
+                            ("service", service.as_str()),
+                            ("severity", "critical"),
+                        ]),
+                        annotations: Labels::default(),
+                        starts_at: Some(EventTime::from_millis(T0)),
+                        ends_at: Some(EventTime::from_millis(time + 240_000)),
+                        resolved: false,
+                        expiry: Expiry::ResolveTimeout,
+                        generator_url: None,
+                        external_key: None,
+                    })
+                })
+                .collect();
+            (time, events)
+        })
+        .collect()
+}
+
 fn logs(count: usize) -> Vec<(i64, Vec<Event>)> {
     let templates = [
         "GET /cart/{} 200 {}ms",
@@ -225,6 +261,14 @@ fn engine_throughput(criterion: &mut Criterion) {
             |batches| run(batches, unlearned.clone()),
             BatchSize::LargeInput,
         );
+    });
+    // A storm of alerts in one incident, each about a service the inventory does not know (an
+    // overload burst looks like this), re-sent every minute for five: the incident is judged
+    // again as it grows and once its alerts have settled.
+    let storm = storm(20_000, 5);
+    group.throughput(Throughput::Elements(100_000));
+    group.bench_function("one_incident_of_20k_alerts_on_as_many_services", |bencher| {
+        bencher.iter_batched(|| storm.clone(), |batches| run(batches, config.clone()), BatchSize::LargeInput);
     });
     let lines = logs(100_000);
     group.throughput(Throughput::Elements(100_000));

@@ -52,7 +52,7 @@ struct Args {
     /// Times noisegate is killed with SIGKILL.
     #[arg(long, default_value_t = 3)]
     kills: usize,
-    /// How long PagerDuty is down, in seconds (default: 600, or a sixth of a shorter soak).
+    /// How long PagerDuty is down, in seconds (default: 600, or a third of a shorter soak).
     #[arg(long)]
     outage: Option<u64>,
     /// Pages decided while PagerDuty is down (6,000: an hour at 100 pages a minute).
@@ -348,7 +348,7 @@ async fn main() {
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let total = args.seconds as f64;
-    let outage = args.outage.unwrap_or(600.min(args.seconds / 6)) as f64;
+    let outage = args.outage.unwrap_or(600.min(args.seconds / 3)) as f64;
     let temporary = tempfile::tempdir().expect("a temporary folder");
     let dir = args.dir.clone().unwrap_or_else(|| temporary.path().to_owned());
     std::fs::create_dir_all(&dir).expect("the soak's folder");

@@ -14,6 +14,13 @@ pub fn now() -> EventTime {
     EventTime::from_millis(jiff::Timestamp::now().as_millisecond())
 }
 
+/// When an instant of this process was, on the wall clock: the time a request arrived, for the
+/// engine that applies it later.
+pub fn at(instant: std::time::Instant) -> EventTime {
+    let ago = i64::try_from(instant.elapsed().as_millis()).unwrap_or(i64::MAX);
+    EventTime::from_millis(jiff::Timestamp::now().as_millisecond().saturating_sub(ago))
+}
+
 /// A duration that may be written in days (`90d`), as retentions are.
 pub fn parse_days(text: &str) -> Result<Duration, String> {
     match text.strip_suffix('d').map(str::parse::<u64>) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::ingest::{CapturedBody, SourceKind};
+use crate::ingest::{CapturedBody, IngestError, SourceKind};
 use crate::storage::{OutboxEvent, RecordedConfig};
 use noisegate_engine::inventory::Listing;
 use noisegate_engine::model::{Event, EventTime, Feedback};
@@ -20,8 +20,9 @@ use noisegate_engine::{
 #[derive(Debug)]
 pub enum Input {
     Batch(Batch),
-    /// Run the group flushes that are due (sent periodically when traffic is quiet).
-    Tick,
+    /// Run the group flushes that are due (sent periodically when traffic is quiet), as of
+    /// when it was sent.
+    Tick(std::time::Instant),
     /// A change from the admin API, answered once applied.
     Command(Command, oneshot::Sender<Result<Arc<str>, CommandError>>),
     /// The silences in force, for the admin API.
@@ -66,9 +67,13 @@ pub struct Batch {
     /// When its sender says it happened (PagerDuty's `occurred_at` of a responder's action),
     /// for the on-call record; its events are applied at arrival all the same.
     pub occurred_at: Option<EventTime>,
-    /// Answered once the engine has applied the batch and the store has it (or with why the
-    /// store could not take it).
-    pub applied: oneshot::Sender<Result<(), String>>,
+    /// The caps on active alerts or groups are reached: the limit, and the refusal to answer
+    /// with if the batch would add a firing alert the engine does not hold (re-sends of held
+    /// alerts and resolves go through).
+    pub at_capacity: Option<(&'static str, IngestError)>,
+    /// Answered once the engine has applied the batch and the store has it (or with why it
+    /// was refused, or the store could not take it).
+    pub applied: oneshot::Sender<Result<(), IngestError>>,
 }
 
 /// What replicas share through the control topic (`kafka::control`).

@@ -7,6 +7,10 @@
 //! Only alerts that have outlasted their settle time count: a blip in an open incident does
 //! not make it an outage.
 
+use std::collections::HashSet;
+
+use indexmap::{IndexMap, IndexSet};
+
 use super::catalog::AlertClass;
 use super::store::AlertEntry;
 use super::topology::{NodeId, ServiceId, Topology};
@@ -139,9 +143,9 @@ pub fn assess<'a>(topology: &'a Topology, members: impl Iterator<Item = Observed
             // Only an alert that says the node is gone makes it down; others (a degraded disk
             // array, network errors) say it fails in part.
             if entry.down {
-                tally.nodes.push(node);
-            } else if !tally.impaired.contains(&node) {
-                tally.impaired.push(node);
+                tally.nodes.insert(node);
+            } else {
+                tally.impaired.insert(node);
             }
             continue;
         }
@@ -161,14 +165,14 @@ pub fn assess<'a>(topology: &'a Topology, members: impl Iterator<Item = Observed
 }
 
 /// A service, by inventory id or by the name the labels give it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum ServiceKey<'a> {
     Known(ServiceId),
     Named(&'a str),
 }
 
 /// A node, by inventory id or by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum NodeKey<'a> {
     Known(NodeId),
     Named(&'a str),
@@ -186,24 +190,20 @@ struct ServiceRecord<'a> {
     degraded: bool,
 }
 
+/// What an incident's alerts say, by node and service, in the order first seen. Keyed, so an
+/// incident of a hundred thousand alerts about as many services is tallied in linear time.
 #[derive(Default)]
 struct Tally<'a> {
-    nodes: Vec<NodeKey<'a>>,
+    /// Nodes an alert says are gone.
+    nodes: IndexSet<NodeKey<'a>>,
     /// Nodes with availability alerts that do not say they are gone.
-    impaired: Vec<NodeKey<'a>>,
-    services: Vec<(ServiceKey<'a>, ServiceRecord<'a>)>,
+    impaired: IndexSet<NodeKey<'a>>,
+    services: IndexMap<ServiceKey<'a>, ServiceRecord<'a>>,
 }
 
 impl<'a> Tally<'a> {
     fn service(&mut self, key: ServiceKey<'a>) -> &mut ServiceRecord<'a> {
-        let index = match self.services.iter().position(|(known, _)| *known == key) {
-            Some(index) => index,
-            None => {
-                self.services.push((key, ServiceRecord::default()));
-                self.services.len() - 1
-            }
-        };
-        &mut self.services[index].1
+        self.services.entry(key).or_default()
     }
 
     fn finish(mut self, topology: &'a Topology) -> Impact {
@@ -215,9 +215,11 @@ impl<'a> Tally<'a> {
             }
         };
         let mut down_nodes: Vec<NodeId> = Vec::new();
+        // A node named by inventory id and by label is one node.
+        let mut named: HashSet<Box<str>> = HashSet::new();
         for node in &self.nodes {
             let name = node_name(node);
-            if !impact.nodes_down.contains(&name) {
+            if named.insert(name.clone()) {
                 impact.nodes_down.push(name);
                 if let NodeKey::Known(id) = node {
                     down_nodes.push(*id);
@@ -226,7 +228,7 @@ impl<'a> Tally<'a> {
         }
         for node in &self.impaired {
             let name = node_name(node);
-            if !impact.nodes_down.contains(&name) && !impact.nodes_impaired.contains(&name) {
+            if named.insert(name.clone()) {
                 impact.nodes_impaired.push(name);
             }
         }

@@ -548,6 +548,19 @@ impl Engine {
         }
     }
 
+    /// Whether applying these events would add a firing alert the engine does not hold: what
+    /// the caps on active alerts and groups refuse. Re-sends and resolves of held alerts do not
+    /// grow the state (an alert of a PagerDuty-style source, named by its key, counts as new).
+    pub fn adds_alerts(&self, events: &[Event], now: EventTime) -> bool {
+        events.iter().any(|event| match event {
+            Event::Alert(alert) if !alert.resolved && alert.ends_at.is_none_or(|end| end > now) => {
+                alert.external_key.is_some()
+                    || self.alerts.get(&fingerprint(&alert.labels, &self.config.exclude_labels)).is_none()
+            }
+            _ => false,
+        })
+    }
+
     /// What the write-ahead log needs to keep of an alert about to be applied: `Some` when it
     /// repeats one held with the same annotations and generator URL (the usual re-send), which
     /// `repeated` gives back whole from the same state (with the alert's labels when

@@ -497,6 +497,8 @@ impl Worker {
                         received: std::time::Instant::now(),
                         shard: Some(key.clone()),
                         occurred_at: None,
+                        // The partition pauses at the caps instead (Kafka keeps what waits).
+                        at_capacity: None,
                         applied,
                     };
                     // Waits while the engine's queue is full: Kafka keeps what is not read yet.

@@ -21,7 +21,7 @@ use crate::admin::api::incident_detail;
 use crate::admin::timeline::Timeline;
 use crate::inbox::{CheckpointReply, ShardKey};
 use crate::inbox::{Input, Shared};
-use crate::ingest::Pressure;
+use crate::ingest::{IngestError, Pressure, Reason};
 use crate::kafka::control::{ControlTopic, PartitionView, VIEW_INTERVAL};
 use crate::kafka::decisions::DecisionsTopic;
 use crate::metrics::{Metrics, Queue};
@@ -173,7 +173,7 @@ fn log_and_apply(
 #[derive(Default)]
 struct Uncommitted {
     records: Vec<Vec<u8>>,
-    applied: Vec<oneshot::Sender<Result<(), String>>>,
+    applied: Vec<oneshot::Sender<Result<(), IngestError>>>,
     commands: Vec<(oneshot::Sender<CommandResult>, CommandResult)>,
     reconfigured: Vec<oneshot::Sender<()>>,
     /// What the main engine decided.
@@ -204,6 +204,20 @@ impl Uncommitted {
 
 type CommandResult = Result<Arc<str>, noisegate_engine::CommandError>;
 
+/// The time an input is applied at: when it arrived (a request, a tick), not when the engine
+/// gets to it. A busy engine then does not make alerts look stale whose re-sends wait in its
+/// queue (their resolve timeout would end them, and the re-send page them again), and a
+/// capture records the times a replay needs to decide the same. Event time never goes
+/// backwards, even if the wall clock does.
+fn time_of(input: &Input, last: EventTime) -> EventTime {
+    let arrived = match input {
+        Input::Batch(batch) => crate::clock::at(batch.received),
+        Input::Tick(sent) => crate::clock::at(*sent),
+        _ => crate::clock::now(),
+    };
+    arrived.max(last)
+}
+
 pub fn run(
     mut engine: Engine,
     mut inputs: mpsc::Receiver<Input>,
@@ -232,8 +246,7 @@ pub fn run(
         let mut next = Some(first);
         let mut count = 0;
         while let Some(input) = next.take() {
-            // Event time never goes backwards, even if the wall clock does.
-            let now = crate::clock::now().max(last);
+            let now = time_of(&input, last);
             last = now;
             if let Input::Shutdown = input {
                 stopping = true;
@@ -443,7 +456,7 @@ fn apply(
             engine.advance(now, &mut step.out);
             let _ = reply.send(engine.silences());
         }
-        Input::Tick => {
+        Input::Tick(_) => {
             advance(engine, shards, now, step);
             context.metrics.queue_depth(Queue::Engine, context.inputs.len());
             flush_files(&mut context);
@@ -623,6 +636,13 @@ fn apply_batch(
     step: &mut Uncommitted,
     context: &mut Surroundings<'_>,
 ) -> bool {
+    if let Some((limit, refusal)) = &batch.at_capacity {
+        if batch.shard.is_none() && engine.adds_alerts(&batch.events, now) {
+            context.metrics.limit_hit(limit);
+            let _ = batch.applied.send(Err(refusal.clone()));
+            return false;
+        }
+    }
     if let (Some(writer), Some(body)) = (context.capture.as_mut(), &batch.capture) {
         if let Err(error) = writer.write(now, body.format.capture_name(), &body.json) {
             tracing::error!(%error, "cannot write to the capture file");
@@ -922,8 +942,10 @@ fn answer(
         Err(error) => {
             tracing::error!(%error, "cannot commit to the store: requests are refused, pages sent without the outbox");
             let message = error.to_string();
+            let error =
+                IngestError::new(Reason::Unavailable, format!("cannot store the request durably: {message}"));
             for applied in step.applied.drain(..) {
-                let _ = applied.send(Err(message.clone()));
+                let _ = applied.send(Err(error.clone()));
             }
             vec![None; events.len()]
         }
@@ -1059,6 +1081,36 @@ mod tests {
         let mut recovered = Engine::new(config);
         recover(&mut recovered, decoded);
         assert_eq!(state(&mut recovered), state(&mut live));
+    }
+
+    #[test]
+    fn a_request_and_a_tick_are_applied_at_the_time_they_arrived_never_before_the_last_input() {
+        let ago = Duration::from_secs(40);
+        let earliest = crate::clock::now();
+        let arrived = Instant::now().checked_sub(ago).expect("the machine has been up 40 s");
+        let latest = crate::clock::now();
+        let (applied, _done) = oneshot::channel();
+        let batch = Input::Batch(crate::inbox::Batch {
+            source: crate::ingest::SourceKind::AlertmanagerV2,
+            events: Vec::new(),
+            capture: None,
+            received: arrived,
+            shard: None,
+            occurred_at: None,
+            at_capacity: None,
+            applied,
+        });
+        let (earliest, latest) = (earliest.as_millis() - 40_001, latest.as_millis() - 39_999);
+        for input in [batch, Input::Tick(arrived)] {
+            let stamped = time_of(&input, EventTime::default()).as_millis();
+            assert!((earliest..=latest).contains(&stamped), "{stamped} not in {earliest}..={latest}");
+            // An input that arrived before the last one applied is applied at the same time.
+            let last = EventTime::from_millis(latest + 5_000);
+            assert_eq!(time_of(&input, last), last);
+        }
+        let (reply, _) = oneshot::channel();
+        let before = crate::clock::now();
+        assert!(time_of(&Input::ListSilences(reply), EventTime::default()) >= before);
     }
 
     fn state(engine: &mut Engine) -> Vec<u8> {

@@ -277,7 +277,7 @@ async fn tick(engine: mpsc::Sender<Input>, every: std::time::Duration, shutdown:
         tokio::select! {
             _ = interval.tick() => {
                 // A full queue means the engine is busy and will run due flushes anyway.
-                let _ = engine.try_send(Input::Tick);
+                let _ = engine.try_send(Input::Tick(std::time::Instant::now()));
             }
             () = shutdown.cancelled() => break,
         }

@@ -80,9 +80,11 @@ impl Ingest {
         self.record || self.forward.is_some()
     }
 
-    /// Refuses work while the service is over its memory ceiling, and new firing alerts while
-    /// it holds its cap of active alerts (resolves, which shrink the state, still go through).
-    fn admit(&self, events: &[Event]) -> Result<(), IngestError> {
+    /// Refuses work while the service is over its memory ceiling. At its cap of active alerts
+    /// (or groups), returns the limit and the refusal for the engine, which refuses the batch
+    /// if it adds a firing alert it does not hold: resolves, which shrink the state, and
+    /// re-sends of held alerts, which keep an ongoing incident from timing out, go through.
+    fn admit(&self, events: &[Event]) -> Result<Option<(&'static str, IngestError)>, IngestError> {
         use std::sync::atomic::Ordering;
         if self.pressure.memory_exceeded.load(Ordering::Relaxed) {
             self.metrics.limit_hit("memory");
@@ -98,21 +100,15 @@ impl Ingest {
         let now = crate::clock::now();
         let firing = |event: &Event| matches!(event, Event::Alert(alert) if !alert.resolved && alert.ends_at.is_none_or(|end| end > now));
         if active >= self.limits.max_active_alerts && events.iter().any(firing) {
-            self.metrics.limit_hit("active_alerts");
-            return Err(IngestError::new(
-                Reason::Overloaded,
-                format!("{active} active alerts reach limits.max_active_alerts; retry later"),
-            ));
+            let message = format!("{active} active alerts reach limits.max_active_alerts; retry later");
+            return Ok(Some(("active_alerts", IngestError::new(Reason::Overloaded, message))));
         }
         let groups = self.pressure.active_groups.load(Ordering::Relaxed);
         if groups >= self.limits.max_active_groups && events.iter().any(firing) {
-            self.metrics.limit_hit("active_groups");
-            return Err(IngestError::new(
-                Reason::Overloaded,
-                format!("{groups} active groups reach limits.max_active_groups; retry later"),
-            ));
+            let message = format!("{groups} active groups reach limits.max_active_groups; retry later");
+            return Ok(Some(("active_groups", IngestError::new(Reason::Overloaded, message))));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Counts a request refused as a whole.
@@ -153,7 +149,7 @@ impl Ingest {
             self.metrics.accepted_records(source, accepted as u64);
             return Ok(());
         }
-        self.admit(&decoded.events)?;
+        let at_capacity = self.admit(&decoded.events)?;
         let (applied, done) = oneshot::channel();
         let batch = Batch {
             source,
@@ -162,6 +158,7 @@ impl Ingest {
             received: std::time::Instant::now(),
             shard: None,
             occurred_at,
+            at_capacity,
             applied,
         };
         let unavailable = || IngestError::new(Reason::Unavailable, "noisegate is shutting down");
@@ -174,9 +171,7 @@ impl Ingest {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(unavailable()),
         }
-        done.await.map_err(|_| unavailable())?.map_err(|error| {
-            IngestError::new(Reason::Unavailable, format!("cannot store the request durably: {error}"))
-        })?;
+        done.await.map_err(|_| unavailable())??;
         self.metrics.accepted_records(source, accepted as u64);
         Ok(())
     }

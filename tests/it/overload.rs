@@ -34,6 +34,9 @@ async fn at_capacity_new_alerts_are_refused_until_resolves_make_room() {
     assert!(body.contains("reach limits.max_active_alerts"), "{body}");
     assert_eq!(http().get(server.url("/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(http().get(server.admin_url("/readyz")).send().await.unwrap().status(), 200);
+    // A re-send of an alert it holds goes through: refused, its incident would time out and
+    // page again when the re-sends are let in.
+    assert_eq!(post(&server, alert("First", far)).await.status(), 200);
 
     // Resolves still go through; once their incidents close, there is room again.
     let past = "2020-01-01T00:00:00Z";
