@@ -61,6 +61,9 @@ struct Args {
     /// The resident memory noisegate must stay under, in MiB.
     #[arg(long, default_value_t = 1280)]
     rss_bound_mib: u64,
+    /// No overload burst (to measure the outage's memory alone).
+    #[arg(long)]
+    no_burst: bool,
     /// Pages the PagerDuty lane keeps in memory (`pagerduty.memory_window`).
     #[arg(long, default_value_t = 256)]
     memory_window: usize,
@@ -412,10 +415,15 @@ async fn main() {
     }
     let resend_every = (total / 180.0).clamp(0.5, 10.0);
     println!(
-        "soak: {} s; {own} incidents, {flood} more ({} pages) during a {outage} s PagerDuty outage from {outage_start:.0} s; kills at {:?} s; reload at {reload_at:.0} s; overload burst at {burst_at:.0} s for {burst:.0} s",
+        "soak: {} s; {own} incidents, {flood} more ({} pages) during a {outage} s PagerDuty outage from {outage_start:.0} s; kills at {:?} s; reload at {reload_at:.0} s; {}",
         args.seconds,
         flood * 2,
-        kills.iter().map(|at| at.round() as u64).collect::<Vec<_>>()
+        kills.iter().map(|at| at.round() as u64).collect::<Vec<_>>(),
+        if args.no_burst {
+            "no overload burst".to_owned()
+        } else {
+            format!("overload burst at {burst_at:.0} s for {burst:.0} s")
+        }
     );
 
     // The background, for the whole soak.
@@ -516,7 +524,7 @@ async fn main() {
             let status = answer.map(|answer| answer.status().as_u16()).unwrap_or(0);
             assert_eq!(status, 200, "the reload was refused");
         }
-        if storm.is_none() && now >= burst_at {
+        if storm.is_none() && !args.no_burst && now >= burst_at {
             storm = Some(loadgen(
                 &args.loadgen,
                 &http,
