@@ -25,13 +25,14 @@ use super::silence::Silence;
 use super::store::{AlertEntries, AlertTable, FlapTracker, KeyMap};
 use super::tally::{AlertCounts, PlainRoutes};
 use super::topology::{Entity, find_root};
-use super::{Engine, EngineConfig, EngineStats, LogMiner};
+use super::{Engine, EngineConfig, EngineStats, LogConfig, LogMiner};
 use crate::model::{EventTime, Severity};
 
 /// Bumped when the layout or its meaning changes; a snapshot of another version is refused,
 /// not misread (versions 2 to 5, the same without the learned inventory, the tallies,
-/// novelty or the log templates, are read).
-const VERSION: u32 = 6;
+/// novelty or the log templates, are read; version 6's log templates, of the miner before
+/// templates learned their variables, start over).
+const VERSION: u32 = 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -77,9 +78,10 @@ struct SnapshotState {
     logs: LogMiner,
 }
 
-/// ...and owned, to read it (the same fields in the same order).
+/// ...and owned, to read it (the same fields in the same order; `logs` is `Dropped` for a
+/// version whose log state this build does not read).
 #[derive(Deserialize)]
-struct Snapshot {
+struct Snapshot<L = LogMiner> {
     /// Checked before the rest is read.
     #[serde(rename = "version")]
     _version: u32,
@@ -103,7 +105,34 @@ struct Snapshot {
     surprises: CowMap<u64, Surprises>,
     splits: CowMap<u64, u64>,
     memory: Memory,
-    logs: LogMiner,
+    logs: L,
+}
+
+/// The log state of a snapshot, as read.
+trait ReadLogs {
+    fn miner(self, config: LogConfig) -> LogMiner;
+}
+
+impl ReadLogs for LogMiner {
+    fn miner(self, config: LogConfig) -> LogMiner {
+        self.restored(config)
+    }
+}
+
+/// Log state of an earlier layout, not read: it is last in the snapshot, and the miner starts
+/// over.
+struct Dropped;
+
+impl<'de> Deserialize<'de> for Dropped {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Dropped, D::Error> {
+        Ok(Dropped)
+    }
+}
+
+impl ReadLogs for Dropped {
+    fn miner(self, config: LogConfig) -> LogMiner {
+        LogMiner::new(config)
+    }
 }
 
 /// A sequence written empty, in place of state a restore derives.
@@ -192,6 +221,13 @@ impl Engine {
         let (version, _) = postcard::take_from_bytes::<u32>(bytes)?;
         let snapshot: Snapshot = match version {
             VERSION => postcard::from_bytes(bytes)?,
+            6 => {
+                return Ok(Engine::rebuild(
+                    config,
+                    version,
+                    postcard::from_bytes::<Snapshot<Dropped>>(bytes)?,
+                ));
+            }
             // Earlier versions lack the last fields: postcard has no framing, so empty ones
             // appended make them read as this version (version 2 lacks the learned inventory,
             // versions 2 and 3 the tallies, versions 2 to 4 novelty, versions 2 to 5 the log
@@ -216,6 +252,11 @@ impl Engine {
             }
             _ => return Err(SnapshotError::Version(version)),
         };
+        Ok(Engine::rebuild(config, version, snapshot))
+    }
+
+    /// The engine a snapshot read describes.
+    fn rebuild<L: ReadLogs>(config: EngineConfig, version: u32, snapshot: Snapshot<L>) -> Engine {
         let mut engine = Engine::new(config);
         engine.now = snapshot.now;
         engine.next_seq = snapshot.next_seq;
@@ -243,7 +284,7 @@ impl Engine {
         engine.surprises = snapshot.surprises;
         engine.splits = snapshot.splits;
         engine.memory = snapshot.memory;
-        engine.logs = snapshot.logs.restored(engine.config.logs);
+        engine.logs = snapshot.logs.miner(engine.config.logs);
         engine.apply_learned();
         let learning = engine.config.learning.enabled;
         for (key, link) in snapshot.links {
@@ -260,6 +301,6 @@ impl Engine {
         }
         engine.topology_groups = snapshot.topology_groups;
         engine.derive_from_config();
-        Ok(engine)
+        engine
     }
 }

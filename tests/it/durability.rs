@@ -340,7 +340,7 @@ async fn killed_after_its_services_logged_a_restart_pages_with_the_same_log_cont
         .unwrap_or_default();
     assert_eq!(
         context,
-        vec![("connection refused to redis-cart:6379 attempt <*>", 8, 8), ("GET /cart 200 12ms", 12, 0)],
+        vec![("connection refused to <*> attempt <*>", 8, 8), ("GET /cart <*>", 12, 0)],
         "{:#}",
         events[0]
     );

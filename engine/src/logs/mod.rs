@@ -1,22 +1,23 @@
-//! Logs as evidence: log records are mined online into templates per service with a Drain-style
-//! fixed-depth parse tree (He et al., "Drain: An Online Log Parsing Approach with Fixed Depth
-//! Tree", ICWS 2017), and counted per minute so that a page can carry the templates its
-//! services logged around it, and a burst of a new error template can be noticed.
+//! Logs as evidence: log records are mined online into templates per service (`template`: a
+//! Drain parse tree whose clusters learn which positions vary, over words masked by `mask`),
+//! and counted per minute so that a page can carry the templates its services logged around
+//! it, and a burst of a new error template can be noticed.
 
-use std::collections::{HashMap, VecDeque};
+mod mask;
+mod template;
+
+pub use template::Templates;
+
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::Xxh3Builder;
 
 use crate::cow::{NameMap, Share};
 use crate::model::{EventTime, Severity};
 
-const WILDCARD: &str = "<*>";
 /// Minutes of per-template counts kept (a ring buffer).
 const MINUTES: usize = 64;
-
-type FastMap<K, V> = HashMap<K, V, Xxh3Builder>;
 
 /// How templates are mined and what counts as a burst.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,7 +44,7 @@ pub struct LogConfig {
 
 impl LogConfig {
     /// In place of the config in state just read: `LogMiner::restored` puts the real one.
-    fn unset() -> LogConfig {
+    pub(crate) fn unset() -> LogConfig {
         LogConfig {
             depth: 0,
             similarity: 0.0,
@@ -55,190 +56,6 @@ impl LogConfig {
             context_templates: 0,
             context_lookback: Duration::ZERO,
         }
-    }
-}
-
-/// A Drain parse tree: lines in, template ids out.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct Drain {
-    #[serde(skip, default = "LogConfig::unset")]
-    config: LogConfig,
-    /// Token count to the tree below it.
-    roots: FastMap<u32, TreeNode>,
-    templates: Vec<Vec<Box<str>>>,
-    /// Token spans of the line being parsed, and whether each has a digit; reused between lines.
-    #[serde(skip)]
-    spans: Vec<(u32, u32, bool)>,
-}
-
-#[derive(Default, Clone, Serialize)]
-struct TreeNode {
-    /// Few per node in practice (at most `max_children`): a vector scan beats hashing.
-    children: Vec<(Box<str>, TreeNode)>,
-    templates: Vec<u32>,
-}
-
-/// The deepest parse tree a snapshot may hold: far beyond any `logs.depth` in use, and shallow
-/// enough that reading a hostile snapshot (a Kafka changelog record) cannot overflow the stack.
-const MAX_TREE_DEPTH: u32 = 256;
-
-thread_local! {
-    /// How deep the tree being read is.
-    static READING_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
-
-impl<'de> Deserialize<'de> for TreeNode {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<TreeNode, D::Error> {
-        /// The same fields, read the derived way (each child through this function again).
-        #[derive(Deserialize)]
-        struct Node {
-            children: Vec<(Box<str>, TreeNode)>,
-            templates: Vec<u32>,
-        }
-        let depth = READING_DEPTH.with(|depth| {
-            depth.set(depth.get() + 1);
-            depth.get()
-        });
-        let node = if depth > MAX_TREE_DEPTH {
-            Err(serde::de::Error::custom(format!("log template tree deeper than {MAX_TREE_DEPTH}")))
-        } else {
-            Node::deserialize(deserializer)
-                .map(|node| TreeNode { children: node.children, templates: node.templates })
-        };
-        READING_DEPTH.with(|depth| depth.set(depth.get() - 1));
-        node
-    }
-}
-
-impl Drain {
-    /// Whether every template id the tree names exists (a snapshot read is checked).
-    fn consistent(&self) -> bool {
-        let count = self.templates.len();
-        let mut nodes: Vec<&TreeNode> = self.roots.values().collect();
-        while let Some(node) = nodes.pop() {
-            if node.templates.iter().any(|id| *id as usize >= count) {
-                return false;
-            }
-            nodes.extend(node.children.iter().map(|(_, child)| child));
-        }
-        true
-    }
-
-    pub fn new(config: LogConfig) -> Drain {
-        Drain { config, roots: FastMap::default(), templates: Vec::new(), spans: Vec::new() }
-    }
-
-    pub fn template(&self, id: u32) -> String {
-        self.templates.get(id as usize).map(|tokens| tokens.join(" ")).unwrap_or_default()
-    }
-
-    pub fn len(&self) -> usize {
-        self.templates.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.templates.is_empty()
-    }
-
-    /// The template a line belongs to, creating or generalizing one as needed. `None` when the
-    /// template limit is reached and the line matches no existing template.
-    pub fn add(&mut self, line: &str) -> Option<u32> {
-        self.spans.clear();
-        let mut start = None;
-        let mut digit = false;
-        for (index, byte) in line.bytes().enumerate() {
-            match (byte.is_ascii_whitespace(), start) {
-                (true, Some(from)) => {
-                    self.spans.push((from, index as u32, digit));
-                    start = None;
-                }
-                (false, None) => {
-                    start = Some(index as u32);
-                    digit = byte.is_ascii_digit();
-                }
-                (false, Some(_)) => digit |= byte.is_ascii_digit(),
-                (true, None) => {}
-            }
-        }
-        if let Some(from) = start {
-            self.spans.push((from, line.len() as u32, digit));
-        }
-        let token = |span: &(u32, u32, bool)| &line[span.0 as usize..span.1 as usize];
-        let count = self.spans.len() as u32;
-        let layers = self.config.depth.saturating_sub(2).min(self.spans.len());
-        let max_children = self.config.max_children;
-
-        let mut node = self.roots.entry(count).or_default();
-        for span in &self.spans[..layers] {
-            let key = if span.2 { WILDCARD } else { token(span) };
-            let position = match node.children.iter().position(|(child, _)| **child == *key) {
-                Some(position) => position,
-                None if node.children.len() < max_children || key == WILDCARD => {
-                    node.children.push((key.into(), TreeNode::default()));
-                    node.children.len() - 1
-                }
-                None => match node.children.iter().position(|(child, _)| &**child == WILDCARD) {
-                    Some(position) => position,
-                    None => {
-                        node.children.push((WILDCARD.into(), TreeNode::default()));
-                        node.children.len() - 1
-                    }
-                },
-            };
-            node = &mut node.children[position].1;
-        }
-
-        // The most similar template in the leaf; ties go to the one with more wildcards. A
-        // template the line matches in full ends the search (templates are kept most recently
-        // used first, so that is usually the first one).
-        let mut best: Option<(f32, usize, usize)> = None;
-        let mut perfect = false;
-        for (position, &id) in node.templates.iter().enumerate() {
-            let template = &self.templates[id as usize];
-            let mut same = 0usize;
-            let mut wildcards = 0usize;
-            for (part, span) in template.iter().zip(&self.spans) {
-                if &**part == WILDCARD {
-                    wildcards += 1;
-                } else if **part == *token(span) || (span.2 && has_digit(part)) {
-                    // Two tokens with digits in the same place are the same variable.
-                    same += 1;
-                }
-            }
-            let similarity = if count == 0 { 1.0 } else { same as f32 / count as f32 };
-            let better = best.is_none_or(|(best_similarity, best_wildcards, _)| {
-                similarity > best_similarity || (similarity == best_similarity && wildcards > best_wildcards)
-            });
-            if better {
-                best = Some((similarity, wildcards, position));
-            }
-            if same + wildcards == count as usize {
-                perfect = true;
-                break;
-            }
-        }
-        if let Some((similarity, _, position)) = best {
-            // A line every constant token of a template matches belongs to it, however few
-            // constants the template has left; otherwise it must be similar enough.
-            if perfect || similarity >= self.config.similarity {
-                node.templates[..=position].rotate_right(1);
-                let id = node.templates[0];
-                let template = &mut self.templates[id as usize];
-                for (part, span) in template.iter_mut().zip(&self.spans) {
-                    if &**part != WILDCARD && **part != *token(span) {
-                        *part = WILDCARD.into();
-                    }
-                }
-                return Some(id);
-            }
-        }
-        if self.templates.len() >= self.config.max_templates {
-            return None;
-        }
-        let id = self.templates.len() as u32;
-        self.templates.push(self.spans.iter().map(|span| token(span).into()).collect());
-        node.templates.push(id);
-        Some(id)
     }
 }
 
@@ -282,6 +99,23 @@ impl TemplateStats {
         self.total += 1;
     }
 
+    /// Takes in the counts of a template merged into this one.
+    fn absorb(&mut self, other: &TemplateStats) {
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.total += other.total;
+        self.burst_reported = self.burst_reported.max(other.burst_reported);
+        for slot in 0..MINUTES {
+            if other.minute[slot] == self.minute[slot] {
+                self.lines[slot] += other.lines[slot];
+                self.errors[slot] += other.errors[slot];
+            } else if other.minute[slot] > self.minute[slot] {
+                self.minute[slot] = other.minute[slot];
+                self.lines[slot] = other.lines[slot];
+                self.errors[slot] = other.errors[slot];
+            }
+        }
+    }
+
     /// (lines, errors) counted in minutes `from..=to`.
     fn counts(&self, from: u32, to: u32) -> (u32, u32) {
         let mut totals = (0, 0);
@@ -316,7 +150,8 @@ mod ring {
 
 #[derive(Clone, Serialize, Deserialize)]
 struct ServiceLogs {
-    drain: Drain,
+    templates: Templates,
+    /// Per template id; a merged template's counts are in the one it went into.
     stats: Vec<TemplateStats>,
     first_seen: EventTime,
 }
@@ -331,14 +166,22 @@ impl ServiceLogs {
         now: EventTime,
         limits: &mut LogLimitHits,
     ) -> Option<Burst> {
-        let Some(id) = self.drain.add(body) else {
+        let Some(id) = self.templates.add(body) else {
             limits.templates += 1;
             return None;
         };
-        let id = id as usize;
-        if id == self.stats.len() {
+        while self.stats.len() < self.templates.len() {
             self.stats.push(TemplateStats::new(now));
         }
+        for (gone, kept) in self.templates.take_merged() {
+            if let Some(merged) = self.stats.get(gone as usize).cloned() {
+                if let Some(stats) = self.stats.get_mut(kept as usize) {
+                    stats.absorb(&merged);
+                }
+                self.stats[gone as usize] = TemplateStats::new(merged.first_seen);
+            }
+        }
+        let id = id as usize;
         let minute = minute_of(now);
         let error = severity.is_some_and(|severity| severity >= Severity::Error);
         let stats = self.stats.get_mut(id)?;
@@ -354,7 +197,7 @@ impl ServiceLogs {
             return None;
         }
         stats.burst_reported = minute;
-        Some(Burst { service: service.into(), template: self.drain.template(id as u32), errors })
+        Some(Burst { service: service.into(), template: self.templates.template(id as u32), errors })
     }
 }
 
@@ -428,9 +271,9 @@ impl LogMiner {
     pub fn restored(mut self, config: LogConfig) -> LogMiner {
         self.config = config;
         self.services
-            .retain(|_, logs| logs.drain.consistent() && logs.stats.len() <= logs.drain.templates.len());
+            .retain(|_, logs| logs.templates.consistent() && logs.stats.len() <= logs.templates.len());
         for logs in self.services.values_mut() {
-            logs.drain.config = config;
+            logs.templates.configure(config);
         }
         self
     }
@@ -451,7 +294,7 @@ impl LogMiner {
             self.limits.services += 1;
             return None;
         }
-        let mut logs = ServiceLogs { drain: Drain::new(config), stats: Vec::new(), first_seen: now };
+        let mut logs = ServiceLogs { templates: Templates::new(config), stats: Vec::new(), first_seen: now };
         let burst = logs.observe(&config, service, body, severity, now, &mut self.limits);
         self.services.insert(service.into(), logs);
         burst
@@ -469,6 +312,9 @@ impl LogMiner {
         for &service in services {
             let Some(logs) = self.services.get(service) else { continue };
             for (id, stats) in logs.stats.iter().enumerate() {
+                if logs.templates.resolve(id as u32) != id as u32 {
+                    continue;
+                }
                 let (lines, errors) = stats.counts(from, to);
                 if lines > 0 {
                     found.push((errors, lines, service, id));
@@ -485,7 +331,7 @@ impl LogMiner {
                 let logs = self.services.get(service)?;
                 Some(LogContext {
                     service: service.to_owned(),
-                    template: logs.drain.template(id as u32),
+                    template: logs.templates.template(id as u32),
                     lines,
                     errors,
                     first_seen: logs.stats.get(id)?.first_seen,
@@ -518,12 +364,13 @@ impl LogMiner {
     }
 
     pub fn template_count(&self) -> usize {
-        self.services.values().map(|logs| logs.drain.len()).sum()
+        self.services
+            .values()
+            .map(|logs| {
+                (0..logs.templates.len() as u32).filter(|id| logs.templates.resolve(*id) == *id).count()
+            })
+            .sum()
     }
-}
-
-fn has_digit(token: &str) -> bool {
-    token.bytes().any(|byte| byte.is_ascii_digit())
 }
 
 fn minute_of(time: EventTime) -> u32 {
@@ -549,17 +396,6 @@ mod tests {
     }
 
     #[test]
-    fn lines_that_differ_in_their_variables_share_a_template() {
-        let mut drain = Drain::new(config());
-        let first = drain.add("PacketResponder 1 for block blk_38865049064139660 terminating").unwrap();
-        let second = drain.add("PacketResponder 0 for block blk_-6952295868487656571 terminating").unwrap();
-        let other = drain.add("Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106").unwrap();
-        assert_eq!(first, second);
-        assert_ne!(first, other);
-        assert_eq!(drain.template(first), "PacketResponder <*> for block <*> terminating");
-    }
-
-    #[test]
     fn a_snapshot_keeps_the_templates_and_a_hostile_one_is_refused_or_dropped() {
         let mut miner = LogMiner::new(config());
         let now = EventTime::from_millis(1_800_000_000_000);
@@ -568,23 +404,19 @@ mod tests {
         let read: LogMiner = postcard::from_bytes(&bytes).unwrap();
         let read = read.restored(config());
         assert_eq!(read.template_count(), 1);
-        assert_eq!(read.context(&["cart"], now, now)[0].template, "GET /cart 200 12ms");
+        assert_eq!(read.context(&["cart"], now, now)[0].template, "GET /cart <*>");
 
         // A tree nested far deeper than any config makes is refused, not a stack overflow.
-        let mut deep = TreeNode::default();
-        for _ in 0..MAX_TREE_DEPTH + 10 {
-            deep = TreeNode { children: vec![("x".into(), deep)], templates: Vec::new() };
-        }
         let mut hostile = miner.share();
         if let Some(logs) = hostile.services.get_mut("cart") {
-            logs.drain.roots.insert(3, deep);
+            logs.templates.nest_for_test(template::MAX_TREE_DEPTH + 10);
         }
         let bytes = postcard::to_allocvec(&hostile).unwrap();
         assert!(postcard::from_bytes::<LogMiner>(&bytes).is_err());
         // One naming a template that does not exist: that service starts over.
         let mut broken = miner.share();
         if let Some(logs) = broken.services.get_mut("cart") {
-            logs.drain.roots.insert(9, TreeNode { children: Vec::new(), templates: vec![7] });
+            logs.templates.break_for_test();
         }
         let bytes = postcard::to_allocvec(&broken).unwrap();
         let read: LogMiner = postcard::from_bytes(&bytes).unwrap();
@@ -628,10 +460,10 @@ mod tests {
             bursts.extend(miner.observe("cart", &line, Some(Severity::Error), at));
         }
         assert_eq!(bursts.len(), 1, "{bursts:?}");
-        assert_eq!(bursts[0].template, "connection refused to redis-cart:6379 attempt <*>");
+        assert_eq!(bursts[0].template, "connection refused to <*> attempt <*>");
         assert_eq!(bursts[0].errors, 5);
         let context = miner.context(&["cart"], later, later.saturating_add(Duration::from_secs(30)));
-        assert_eq!(context[0].template, "connection refused to redis-cart:6379 attempt <*>");
+        assert_eq!(context[0].template, "connection refused to <*> attempt <*>");
         assert_eq!((context[0].lines, context[0].errors), (20, 20));
     }
 }

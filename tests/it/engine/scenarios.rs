@@ -818,15 +818,15 @@ fn pages_carry_their_services_logs_and_a_new_error_burst_as_evidence() {
     let pages = super::pages(&out);
     assert_eq!(pages.len(), 2, "the opening page and the update after group_interval");
     // The opening page (at 210) lists what cart logged; the burst comes after it.
-    assert_eq!(pages[0].incident.log_context[0].template, "GET /cart 200 12ms");
+    assert_eq!(pages[0].incident.log_context[0].template, "GET /cart <*>");
     assert!(pages[0].incident.evidence.is_empty());
     let update = &pages[1].incident;
-    assert_eq!(update.log_context[0].template, "connection refused to redis-cart:6379 attempt <*>");
+    assert_eq!(update.log_context[0].template, "connection refused to <*> attempt <*>");
     assert_eq!((update.log_context[0].lines, update.log_context[0].errors), (8, 8));
     assert_eq!(
         update.evidence,
         vec![
-            "new error log template on cart: \"connection refused to redis-cart:6379 attempt <*>\" (5 errors in 2 minutes)"
+            "new error log template on cart: \"connection refused to <*> attempt <*>\" (5 errors in 2 minutes)"
         ]
     );
     assert_eq!(engine.stats().log_bursts, 1);
@@ -869,8 +869,8 @@ fn a_restored_engine_keeps_its_log_templates_counts_and_evidence() {
     assert_eq!(
         context,
         vec![
-            ("connection refused to redis-cart:6379 attempt <*>".to_owned(), 8, 8),
-            ("GET /cart 200 12ms".to_owned(), 120, 0)
+            ("connection refused to <*> attempt <*>".to_owned(), 8, 8),
+            ("GET /cart <*>".to_owned(), 120, 0)
         ]
     );
     assert_eq!(evidence.len(), 1, "the burst before the restart is evidence");
