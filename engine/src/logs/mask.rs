@@ -294,10 +294,7 @@ const CLASSES: [u8; 256] = {
 #[derive(Default)]
 struct Shape {
     letters: usize,
-    /// Letters that are hex digits.
-    hex: usize,
     digits: usize,
-    slashes: usize,
     /// The classes seen (or-ed).
     seen: u8,
 }
@@ -305,20 +302,18 @@ struct Shape {
 impl Shape {
     fn add(&mut self, class: u8) {
         self.letters += usize::from(class & LETTER != 0);
-        self.hex += usize::from(class & HEX != 0);
         self.digits += usize::from(class == DIGIT);
-        self.slashes += usize::from(class == SLASH);
         self.seen |= class;
     }
 }
 
 /// Appends `word`, masked, to `out`; says what it holds.
 fn mask_word(word: &str, shape: &Shape, out: &mut String) -> Kind {
-    let (letters, digits, slashes) = (shape.letters, shape.digits, shape.slashes);
+    let (letters, digits) = (shape.letters, shape.digits);
     let (colon, at, dot) = (shape.seen & COLON != 0, shape.seen & AT != 0, shape.seen & DOT != 0);
     // Most words are letters only: a word, unless a hash written in hex letters.
     if letters == word.len() {
-        if word.len() >= 8 && shape.hex == letters {
+        if word.len() >= 8 && word.bytes().all(|byte| CLASSES[byte as usize] & HEX != 0) {
             out.push_str(WILDCARD);
             return Kind::Value;
         }
@@ -326,7 +321,8 @@ fn mask_word(word: &str, shape: &Shape, out: &mut String) -> Kind {
         return Kind::Word;
     }
     // A path (`/var/log/x`, `a/b/c`) or a URL (`://`): two slashes or more.
-    if slashes >= 2 || (colon && is_host_port(word)) || (at && is_email(word)) || is_empty_brackets(word) {
+    let path = shape.seen & SLASH != 0 && word.bytes().filter(|byte| *byte == b'/').nth(1).is_some();
+    if path || (colon && is_host_port(word)) || (at && is_email(word)) || is_empty_brackets(word) {
         out.push_str(WILDCARD);
         return Kind::Value;
     }

@@ -26,6 +26,38 @@ type FastMap<K, V> = HashMap<K, V, Xxh3Builder>;
 /// The different words a position may show and still be one of its template's constants.
 pub const VARIABLE_AFTER: usize = 4;
 
+/// Hashes keys that are hashes already (of masked lines): by themselves.
+#[derive(Clone, Copy, Default)]
+struct BuildHashed;
+
+#[derive(Default)]
+struct Hashed(u64);
+
+impl std::hash::BuildHasher for BuildHashed {
+    type Hasher = Hashed;
+
+    fn build_hasher(&self) -> Hashed {
+        Hashed(0)
+    }
+}
+
+impl std::hash::Hasher for Hashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; any other input is folded in all the same.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
 /// Masked lines remembered per service (see `Templates::lines`).
 const LINES_KEPT: usize = 16_384;
 
@@ -46,7 +78,7 @@ pub struct Templates {
     keys: FastMap<Box<str>, u32>,
     /// The masked lines seen (by hash) and the template each went to: a line seen before
     /// changes nothing a second time, so it goes straight to its template. Emptied when full.
-    lines: FastMap<u64, u32>,
+    lines: HashMap<u64, u32, BuildHashed>,
     /// The line being mined, its key, and the merges since they were last taken: reused.
     #[serde(skip)]
     masked: Masked,
@@ -190,7 +222,7 @@ impl Templates {
             clusters: Vec::new(),
             templates: Vec::new(),
             keys: FastMap::default(),
-            lines: FastMap::default(),
+            lines: HashMap::default(),
             masked: Masked::default(),
             key: String::new(),
             merged: Vec::new(),
