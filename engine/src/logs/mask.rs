@@ -9,9 +9,11 @@
 
 pub const WILDCARD: &str = "<*>";
 
-/// What a value's unit may be written as, after the value (`1.16 KB`, `30 ms`).
-const UNITS: [&str; 15] =
-    ["b", "kb", "mb", "gb", "tb", "kib", "mib", "gib", "tib", "ms", "us", "ns", "s", "sec", "secs"];
+/// What a value's unit may be written as, after the value (`1.16 KB`, `30 ms`), lowercase.
+const UNITS: [&[u8]; 15] = [
+    b"b", b"kb", b"mb", b"gb", b"tb", b"kib", b"mib", b"gib", b"tib", b"ms", b"us", b"ns", b"s", b"sec",
+    b"secs",
+];
 
 /// What a masked word holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +79,10 @@ impl Masked {
         // Whether values meet other values or date words, for `dates_and_runs`.
         let mut runs = false;
         let mut last = Kind::Word;
+        // The last word, as written (a word's masked text when it holds no value).
+        let mut previous: Option<&str> = None;
+        // Words as written still to copy to `text` (one space apart in the line, as there).
+        let mut copy = (0, 0);
         let bytes = line.as_bytes();
         let mut index = 0;
         loop {
@@ -87,39 +93,52 @@ impl Masked {
                 break;
             }
             let start = index;
-            let mut shape = Shape::default();
+            // The classes of its bytes, or-ed: what decides which rules can apply to it.
+            let mut seen = 0;
             while index < bytes.len() {
                 let class = CLASSES[bytes[index] as usize];
                 if class == SPACE {
                     break;
                 }
-                shape.add(class);
+                seen |= class;
                 index += 1;
             }
             // Words end at ASCII whitespace: on character boundaries.
             let word = line.get(start..index).unwrap_or_default();
             // A unit after a value is part of it: `(1.16 KB)` is one value.
-            if last == Kind::Value && is_unit(word) {
+            if last == Kind::Value && seen & (LETTER | DIGIT) == LETTER && is_unit(word) {
                 continue;
             }
-            if !self.text.is_empty() {
-                self.text.push(' ');
-            }
-            let from = self.text.len();
-            let kind = mask_word(word, &shape, &mut self.text);
-            let masked = &self.text[from..];
+            // Most words are letters only, and stay as they are: copied with the words around
+            // them that do, in one go.
+            let (from, to, kind) = if seen & !(LETTER | HEX) == 0 && !is_hex_hash(word) {
+                let joined = copy.1 > copy.0 && copy.1 + 1 == start && bytes[copy.1] == b' ';
+                if !joined {
+                    flush(&mut self.text, line, &mut copy);
+                    copy.0 = start;
+                }
+                copy.1 = index;
+                let to = self.text.len() + usize::from(!self.text.is_empty()) + (copy.1 - copy.0);
+                (to - word.len(), to, Kind::Word)
+            } else {
+                flush(&mut self.text, line, &mut copy);
+                if !self.text.is_empty() {
+                    self.text.push(' ');
+                }
+                let from = self.text.len();
+                let kind = mask_word(word, seen, &mut self.text);
+                (from, self.text.len(), kind)
+            };
             runs |= match (last, kind) {
                 (Kind::Value, Kind::Value) => true,
-                (Kind::Value, Kind::Word) => is_date_word(masked),
-                (Kind::Word, Kind::Value) => self
-                    .spans
-                    .last()
-                    .is_some_and(|&(start, end, _)| is_date_word(&self.text[start as usize..end as usize])),
+                (Kind::Value, Kind::Word) => is_date_word(word),
+                (Kind::Word, Kind::Value) => previous.is_some_and(is_date_word),
                 _ => false,
             };
-            last = kind;
-            self.spans.push((from as u32, self.text.len() as u32, kind));
+            (last, previous) = (kind, Some(word));
+            self.spans.push((from as u32, to as u32, kind));
         }
+        flush(&mut self.text, line, &mut copy);
         if runs {
             self.dates_and_runs();
         }
@@ -168,8 +187,8 @@ impl Masked {
 }
 
 /// Whether a masked word holds a value.
-pub fn has_value(word: &str) -> bool {
-    let bytes = word.as_bytes();
+pub fn has_value(word: impl AsRef<[u8]>) -> bool {
+    let bytes = word.as_ref();
     bytes.len() >= 3 && (0..bytes.len() - 2).any(|at| bytes[at] == b'<' && bytes[at + 1..at + 3] == *b"*>")
 }
 
@@ -194,15 +213,21 @@ fn is_unit(word: &str) -> bool {
     if word.len() > 8 {
         return false;
     }
-    let letters = word.trim_matches(|c: char| !c.is_ascii_alphabetic());
-    !letters.is_empty()
-        && letters.bytes().all(|byte| byte.is_ascii_alphabetic())
-        && UNITS.iter().any(|unit| unit.eq_ignore_ascii_case(letters))
+    let bytes = word.as_bytes();
+    let Some(first) = bytes.iter().position(u8::is_ascii_alphabetic) else { return false };
+    let last = bytes.iter().rposition(u8::is_ascii_alphabetic).unwrap_or(first);
+    let mut lower = [0u8; 8];
+    for (to, from) in lower.iter_mut().zip(&bytes[first..=last]) {
+        *to = from.to_ascii_lowercase();
+    }
+    UNITS.contains(&&lower[..=last - first])
 }
-
 /// A weekday or month name (`Fri`, `July,`), a date's words next to its numbers.
 fn is_date_word(word: &str) -> bool {
-    let name = word.trim_end_matches([',', '.']).as_bytes();
+    let mut name = word.as_bytes();
+    while let [rest @ .., b',' | b'.'] = name {
+        name = rest;
+    }
     let first = name.first().map_or(0, u8::to_ascii_lowercase);
     if !(3..=9).contains(&name.len()) || !b"adfjmnostw".contains(&first) {
         return false;
@@ -253,16 +278,18 @@ fn is_date_word(word: &str) -> bool {
     )
 }
 
-/// Byte classes, for one pass over a line.
-const SPACE: u8 = 1;
-const LETTER: u8 = 2;
-const DIGIT: u8 = 4;
-const SLASH: u8 = 8;
-const COLON: u8 = 16;
-const AT: u8 = 32;
-const DOT: u8 = 64;
+/// Byte classes, for one pass over a line: whitespace is none, every other byte one or two.
+const SPACE: u8 = 0;
+const LETTER: u8 = 1;
+const DIGIT: u8 = 2;
+const SLASH: u8 = 4;
+const COLON: u8 = 8;
+const AT: u8 = 16;
+const DOT: u8 = 32;
 /// With `LETTER`: a hex digit written as a letter.
-const HEX: u8 = 128;
+const HEX: u8 = 64;
+/// Any other byte (punctuation, and the bytes of characters beyond ASCII).
+const OTHER: u8 = 128;
 const CLASSES: [u8; 256] = {
     let mut classes = [0u8; 256];
     let mut byte = 0;
@@ -282,7 +309,7 @@ const CLASSES: [u8; 256] = {
                 b':' => COLON,
                 b'@' => AT,
                 b'.' => DOT,
-                _ => 0,
+                _ => OTHER,
             }
         };
         byte += 1;
@@ -290,45 +317,36 @@ const CLASSES: [u8; 256] = {
     classes
 };
 
-/// What a word is made of: what decides which rules can apply to it.
-#[derive(Default)]
-struct Shape {
-    letters: usize,
-    digits: usize,
-    /// The classes seen (or-ed).
-    seen: u8,
-}
-
-impl Shape {
-    fn add(&mut self, class: u8) {
-        self.letters += usize::from(class & LETTER != 0);
-        self.digits += usize::from(class == DIGIT);
-        self.seen |= class;
-    }
-}
-
-/// Appends `word`, masked, to `out`; says what it holds.
-fn mask_word(word: &str, shape: &Shape, out: &mut String) -> Kind {
-    let (letters, digits) = (shape.letters, shape.digits);
-    let (colon, at, dot) = (shape.seen & COLON != 0, shape.seen & AT != 0, shape.seen & DOT != 0);
-    // Most words are letters only: a word, unless a hash written in hex letters.
-    if letters == word.len() {
-        if word.len() >= 8 && word.bytes().all(|byte| CLASSES[byte as usize] & HEX != 0) {
-            out.push_str(WILDCARD);
-            return Kind::Value;
+/// Appends the words of `line` in `copy` to `text`, one space after what it holds.
+fn flush(text: &mut String, line: &str, copy: &mut (usize, usize)) {
+    if copy.1 > copy.0 {
+        if !text.is_empty() {
+            text.push(' ');
         }
-        out.push_str(word);
-        return Kind::Word;
+        text.push_str(line.get(copy.0..copy.1).unwrap_or_default());
     }
+    *copy = (0, 0);
+}
+
+/// A hash written in hex letters (`deadbeef`): eight or more.
+fn is_hex_hash(word: &str) -> bool {
+    word.len() >= 8 && word.bytes().all(|byte| CLASSES[byte as usize] & HEX != 0)
+}
+
+/// Appends `word`, masked, to `out`; says what it holds. `seen` is its bytes' classes, or-ed.
+fn mask_word(word: &str, seen: u8, out: &mut String) -> Kind {
+    let (colon, at, dot) = (seen & COLON != 0, seen & AT != 0, seen & DOT != 0);
     // A path (`/var/log/x`, `a/b/c`) or a URL (`://`): two slashes or more.
-    let path = shape.seen & SLASH != 0 && word.bytes().filter(|byte| *byte == b'/').nth(1).is_some();
+    let path = seen & SLASH != 0 && word.bytes().filter(|byte| *byte == b'/').nth(1).is_some();
     if path || (colon && is_host_port(word)) || (at && is_email(word)) || is_empty_brackets(word) {
         out.push_str(WILDCARD);
         return Kind::Value;
     }
     let from = out.len();
     // Without a digit, only a run of eight hex letters or more can be a value.
-    let kind = if digits == 0 && letters < 8 {
+    let kind = if seen & DIGIT == 0
+        && (seen & HEX == 0 || word.len() < 8 || word.bytes().filter(u8::is_ascii_alphabetic).count() < 8)
+    {
         out.push_str(word);
         Kind::Word
     } else {
@@ -362,8 +380,12 @@ fn mask_runs(word: &str, out: &mut String) -> Kind {
         }
         let start = index;
         let mut digits = 0;
-        while index < bytes.len() && bytes[index].is_ascii_alphanumeric() {
-            digits += usize::from(bytes[index].is_ascii_digit());
+        while index < bytes.len() {
+            let class = CLASSES[bytes[index] as usize];
+            if class & (LETTER | DIGIT) == 0 {
+                break;
+            }
+            digits += usize::from(class == DIGIT);
             index += 1;
         }
         if index > start {
@@ -379,9 +401,14 @@ fn mask_runs(word: &str, out: &mut String) -> Kind {
             continue;
         }
         // Punctuation (or any other character): kept; values it joins become one.
-        let character =
-            if bytes[index] < 0x80 { 1 } else { word[index..].chars().next().map_or(1, char::len_utf8) };
-        out.push_str(&word[index..index + character]);
+        let character = if bytes[index] < 0x80 {
+            out.push(char::from(bytes[index]));
+            1
+        } else {
+            let character = word[index..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+            out.push(character);
+            character.len_utf8()
+        };
         index += character;
         if let Some(end) = last_value {
             if out.len() - end > 2 || character > 1 || bytes[index - 1] == b'<' {
@@ -458,64 +485,63 @@ fn uuid_at(bytes: &[u8]) -> Option<usize> {
 
 /// `name:port`, `10.0.0.1:80` (with trailing punctuation).
 fn is_host_port(word: &str) -> bool {
-    if !word.as_bytes().contains(&b':') {
-        return false;
-    }
-    let word = word.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-    let Some((host, port)) = word.rsplit_once(':') else { return false };
+    let bytes = word.as_bytes();
+    let Some(end) = bytes.iter().rposition(u8::is_ascii_alphanumeric) else { return false };
+    let Some(colon) = bytes[..end].iter().rposition(|byte| *byte == b':') else { return false };
+    let (host, port) = (&bytes[..colon], &bytes[colon + 1..=end]);
     !host.is_empty()
-        && !port.is_empty()
-        && port.bytes().all(|byte| byte.is_ascii_digit())
-        && host.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_'))
+        && port.iter().all(u8::is_ascii_digit)
+        && host.iter().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_'))
 }
 
 fn is_email(word: &str) -> bool {
-    if !word.as_bytes().contains(&b'@') {
-        return false;
-    }
-    let Some((user, domain)) = word.split_once('@') else { return false };
+    let bytes = word.as_bytes();
+    let Some(at) = bytes.iter().position(|byte| *byte == b'@') else { return false };
     let wordy = |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_');
-    user.bytes().last().is_some_and(|byte| wordy(&byte))
-        && domain.bytes().next().is_some_and(|byte| wordy(&byte))
+    at > 0 && wordy(&bytes[at - 1]) && bytes.get(at + 1).is_some_and(wordy)
 }
 
 /// `()`, `[]`, `{}`, `""`, `''`, maybe with a trailing `,;:.`: a value that was empty.
 fn is_empty_brackets(word: &str) -> bool {
-    let word = word.strip_suffix([',', ';', ':', '.']).unwrap_or(word);
-    matches!(word, "()" | "[]" | "{}" | "\"\"" | "''")
+    let bytes = word.as_bytes();
+    let bytes = match bytes {
+        [rest @ .., b',' | b';' | b':' | b'.'] => rest,
+        _ => bytes,
+    };
+    matches!(bytes, b"()" | b"[]" | b"{}" | b"\"\"" | b"''")
 }
 
 /// A host name: dotted labels, with a value among them or digits in them (`node-<*>.cluster`,
 /// `<*>.compute.internal`), or three or more lowercase labels ending in a top-level domain
 /// (`proxy.cse.cuhk.edu.hk`).
 fn is_host_name(masked: &str) -> bool {
-    if !masked.as_bytes().contains(&b'.') {
+    let mut name = masked.as_bytes();
+    if !name.contains(&b'.') {
         return false;
     }
-    let name = masked
-        .trim_start_matches(['"', '\'', '(', '['])
-        .trim_end_matches(['"', '\'', ')', ']', ',', ';', ':', '.']);
-    let dots = name.bytes().filter(|byte| *byte == b'.').count();
-    if dots == 0 || name.split('.').any(str::is_empty) {
+    while let [b'"' | b'\'' | b'(' | b'[', rest @ ..] = name {
+        name = rest;
+    }
+    while let [rest @ .., b'"' | b'\'' | b')' | b']' | b',' | b';' | b':' | b'.'] = name {
+        name = rest;
+    }
+    let dots = name.iter().filter(|byte| **byte == b'.').count();
+    if dots == 0 || name.split(|byte| *byte == b'.').any(<[u8]>::is_empty) {
         return false;
     }
     let label_byte =
-        |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'<' | b'>' | b'*');
-    if !name.bytes().all(label_byte) {
+        |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'<' | b'>' | b'*');
+    if !name.iter().all(label_byte) {
         return false;
     }
-    let valued = has_value(name);
-    if valued || (dots >= 2 && name.bytes().any(|byte| byte.is_ascii_digit())) {
+    if has_value(name) || (dots >= 2 && name.iter().any(u8::is_ascii_digit)) {
         return true;
     }
     let lowercase = name
-        .bytes()
+        .iter()
         .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || matches!(byte, b'.' | b'-'));
-    let last = name.rsplit('.').next().unwrap_or_default();
-    lowercase
-        && dots >= 2
-        && (2..=3).contains(&last.len())
-        && last.bytes().all(|byte| byte.is_ascii_lowercase())
+    let last = name.rsplit(|byte| *byte == b'.').next().unwrap_or_default();
+    lowercase && dots >= 2 && (2..=3).contains(&last.len()) && last.iter().all(u8::is_ascii_lowercase)
 }
 
 #[cfg(test)]
@@ -561,5 +587,21 @@ mod tests {
         assert_eq!(masked("close at Fri Jul 1 07:57:30 2005 ok"), ["close", "at", "<*>", "ok"]);
         assert_eq!(masked("values 1 2 3 end"), ["values", "<*>", "end"]);
         assert_eq!(masked("user root logged in"), ["user", "root", "logged", "in"]);
+    }
+
+    #[test]
+    fn words_are_one_space_apart_however_the_line_spaces_them() {
+        let mut one = Masked::default();
+        one.mask("job 42 done on host web-1 (exit 0)");
+        for spaced in ["  job\t42  done on\thost web-1   (exit 0) ", "job 42 done on host web-1 (exit\n0)"] {
+            let mut other = Masked::default();
+            other.mask(spaced);
+            assert_eq!(other.words().collect::<Vec<_>>(), one.words().collect::<Vec<_>>(), "{spaced:?}");
+            assert_eq!(other.hash(), one.hash(), "{spaced:?}");
+        }
+        assert_eq!(
+            one.words().collect::<Vec<_>>(),
+            ["job", "<*>", "done", "on", "host", "web-<*>", "(exit", "<*>)"]
+        );
     }
 }
