@@ -655,14 +655,29 @@ impl Process {
     }
 
     /// SIGTERM, then waits for the exit; returns its status code and stdout.
-    pub fn terminate(self) -> (Option<i32>, String) {
+    pub fn terminate(mut self) -> (Option<i32>, String) {
         // The shell's builtin kill: no procps needed on the machine.
         let killed = std::process::Command::new("sh")
             .args(["-c", &format!("kill -TERM {}", self.child.id())])
             .status()
             .expect("sh runs");
         assert!(killed.success());
-        let output = self.child.wait_with_output().expect("noisegate exits");
-        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+        let mut stdout = String::new();
+        if let Some(mut pipe) = self.child.stdout.take() {
+            use std::io::Read;
+            pipe.read_to_string(&mut stdout).expect("noisegate's stdout is read to its end");
+        }
+        let status = self.child.wait().expect("noisegate exits");
+        (status.code(), stdout)
+    }
+}
+
+impl Drop for Process {
+    /// A test that fails with the process running does not leave it behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
