@@ -277,10 +277,9 @@ pub struct Recovery {
     /// The config the snapshot's state was made under (`None`: no snapshot, or one written
     /// by an earlier version).
     pub snapshot_config: Option<RecordedConfig>,
-    /// Log records after the snapshot, in order.
+    /// Log records after the snapshot, in order. (The events not yet delivered stay in the
+    /// outbox: `OutboxReader::after` reads them back a batch at a time.)
     pub records: Vec<Record>,
-    /// Events not yet delivered, in order.
-    pub outbox: Vec<(u64, OutboxEvent)>,
 }
 
 pub struct Storage {
@@ -376,6 +375,24 @@ impl OutboxReader {
             events.push(event);
         }
         Ok(events)
+    }
+
+    /// The events after sequence number `after`, in order, at most `limit`.
+    pub fn after(&self, after: u64, limit: usize) -> Result<Vec<(u64, OutboxEvent)>, StorageError> {
+        let read = self.db.begin_read()?;
+        let outbox = read.open_table(OUTBOX)?;
+        let mut events = Vec::new();
+        for entry in outbox.range(after.saturating_add(1)..)?.take(limit) {
+            let (key, value) = entry?;
+            events.push((key.value(), postcard::from_bytes(value.value())?));
+        }
+        Ok(events)
+    }
+
+    /// How many events the outbox holds.
+    pub fn count(&self) -> Result<u64, StorageError> {
+        let read = self.db.begin_read()?;
+        Ok(read.open_table(OUTBOX)?.len()?)
     }
 }
 
@@ -491,13 +508,7 @@ impl Storage {
             let (_, value) = entry?;
             records.push(postcard::from_bytes(value.value())?);
         }
-        let outbox = read.open_table(OUTBOX)?;
-        let mut events = Vec::new();
-        for entry in outbox.iter()? {
-            let (key, value) = entry?;
-            events.push((key.value(), postcard::from_bytes(value.value())?));
-        }
-        Ok(Recovery { snapshot, snapshot_config, records, outbox: events })
+        Ok(Recovery { snapshot, snapshot_config, records })
     }
 
     /// Commits, in one durable transaction, log records, the events they produced (returning
@@ -876,7 +887,7 @@ mod tests {
             }
             other => panic!("expected a batch, got {other:?}"),
         }
-        assert_eq!(recovery.outbox, vec![(2, event("k2"))]);
+        assert_eq!(storage.outbox_reader().after(0, 10).unwrap(), vec![(2, event("k2"))]);
 
         let config = RecordedConfig { text: "route: {group_wait: 1s}\n".into(), topology: Some("{}".into()) };
         assert!(storage.begin_snapshot(&config, || Ok(b"state".to_vec())).unwrap());
@@ -901,7 +912,15 @@ mod tests {
             }
             other => panic!("expected a clock step and a config, got {other:?}"),
         }
-        assert_eq!(recovery.outbox.iter().map(|(sequence, _)| *sequence).collect::<Vec<_>>(), vec![2, 3]);
+        let reader = storage.outbox_reader();
+        assert_eq!(reader.count().unwrap(), 2);
+        let sequences = |events: Vec<(u64, OutboxEvent)>| {
+            events.into_iter().map(|(sequence, _)| sequence).collect::<Vec<_>>()
+        };
+        assert_eq!(sequences(reader.after(0, 10).unwrap()), vec![2, 3]);
+        assert_eq!(sequences(reader.after(0, 1).unwrap()), vec![2], "at most the limit");
+        assert_eq!(sequences(reader.after(2, 10).unwrap()), vec![3], "after the one given");
+        assert!(reader.after(3, 10).unwrap().is_empty());
     }
 
     fn first_log_position(storage: &Storage) -> Option<u64> {

@@ -1165,12 +1165,11 @@ mod tests {
         // The crash, then a start with the reloaded config file: from the whole log, and from a
         // snapshot taken before the reload with the log after it.
         let recoveries = [
-            Recovery { snapshot: None, snapshot_config: None, records: decode(&records), outbox: Vec::new() },
+            Recovery { snapshot: None, snapshot_config: None, records: decode(&records) },
             Recovery {
                 snapshot: Some(snapshot_before_reload),
                 snapshot_config: Some(recorded_before.clone()),
                 records: decode(&records[records_after_snapshot..]),
-                outbox: Vec::new(),
             },
         ];
         for recovery in recoveries {
@@ -1187,8 +1186,7 @@ mod tests {
         // Started with yet another config: the state is the same until then, and the new
         // config is taken (and logged) at the end.
         let third = config("route: {group_wait: 5m, group_by: [instance]}\n");
-        let recovery =
-            Recovery { snapshot: None, snapshot_config: None, records: decode(&records), outbox: Vec::new() };
+        let recovery = Recovery { snapshot: None, snapshot_config: None, records: decode(&records) };
         let (mut recovered, in_force, log_again) =
             crate::service::restore(&third, recovery).expect("restored");
         live.reconfigure(third.engine.clone());
@@ -1200,7 +1198,7 @@ mod tests {
         // the configs prevents.
         let plain: Vec<Record> =
             decode(&records).into_iter().filter(|record| !matches!(record, Record::Config { .. })).collect();
-        let recovery = Recovery { snapshot: None, snapshot_config: None, records: plain, outbox: Vec::new() };
+        let recovery = Recovery { snapshot: None, snapshot_config: None, records: plain };
         let (mut unrecorded, _, _) = crate::service::restore(&third, recovery).expect("restored");
         assert_ne!(state(&mut unrecorded), state(&mut live));
     }

@@ -39,7 +39,7 @@ use crate::sources::capture::CaptureWriter;
 use crate::sources::http::{HttpState, router};
 use crate::sources::otlp::grpc::OtlpService;
 use crate::storage::IncidentStore;
-use crate::storage::{OutboxEvent, OutboxReader, Record, RecordedConfig, Recovery, Storage};
+use crate::storage::{OutboxReader, Record, RecordedConfig, Recovery, Storage};
 use crate::tls::{Tls, TlsListener};
 use noisegate_engine::Engine;
 use noisegate_engine::Shadow;
@@ -81,6 +81,9 @@ pub struct ServeOptions {
 /// Percentages of `limits.max_memory_bytes` at which ingest starts and stops refusing work.
 const MEMORY_TRIP: u64 = 80;
 const MEMORY_RESUME: u64 = 70;
+
+/// Events read back from the outbox at a time when the service starts.
+const OUTBOX_BATCH: usize = 256;
 
 /// Samples the process's resident memory; from 80% of `ceiling` on, ingest refuses work (429
 /// with `Retry-After`) until it drops back under 70%. The margin is for the requests already
@@ -192,8 +195,6 @@ fn destinations(config: &Config) -> BTreeMap<String, Destination> {
 struct Restored {
     storage: Storage,
     engine: Engine,
-    /// The undelivered events.
-    outbox: Vec<(u64, OutboxEvent)>,
     /// The config in force now, as recorded, and whether the log lacks it.
     config: RecordedConfig,
     log_config: bool,
@@ -260,10 +261,9 @@ async fn open_store(config: &Config) -> anyhow::Result<Restored> {
     let storage_path = storage.path().to_owned();
     let restore_config = config.clone();
     tokio::task::spawn_blocking(move || {
-        let mut recovery = storage.recover()?;
-        let outbox = std::mem::take(&mut recovery.outbox);
+        let recovery = storage.recover()?;
         let (engine, config, log_config) = restore(&restore_config, recovery)?;
-        anyhow::Ok(Restored { storage, engine, outbox, config, log_config })
+        anyhow::Ok(Restored { storage, engine, config, log_config })
     })
     .await?
     .with_context(|| format!("cannot restore the state stored in {}", storage_path.display()))
@@ -395,8 +395,7 @@ pub async fn run(
         None => None,
     };
 
-    let Restored { storage, engine, outbox, config: recorded_config, log_config } =
-        open_store(&config).await?;
+    let Restored { storage, engine, config: recorded_config, log_config } = open_store(&config).await?;
     let replica = storage.replica();
     let incident_store = storage.incidents();
     outputs.recorder = Recorder::restore(open_incidents(&incident_store), config.oncall.schedule.clone());
@@ -415,13 +414,28 @@ pub async fn run(
     }
     let delivery =
         start_delivery(&config, &metrics, page_receiver, digest_receiver, storage.outbox_reader())?;
-    // Events decided before the last stop and not yet delivered go first, in order.
-    if !outbox.is_empty() {
-        tracing::info!(events = outbox.len(), "delivering events left in the outbox");
+    // Events decided before the last stop and not yet delivered go first, in order, read back
+    // a batch at a time: the backlog of a long outage is never in memory whole (the lanes keep
+    // their window of it and the rest as sequence numbers).
+    let mut shards = Shards::new(storage.replica());
+    let reader = storage.outbox_reader();
+    let left = {
+        let reader = reader.clone();
+        tokio::task::spawn_blocking(move || reader.count()).await??
+    };
+    if left > 0 {
+        tracing::info!(events = left, "delivering events left in the outbox");
     }
-    let shards = Shards::new(storage.replica(), &outbox);
-    for (sequence, event) in outbox {
-        let _ = outputs.pages.send(Outgoing { sequence: Some(sequence), event }).await;
+    let mut after = 0;
+    loop {
+        let reader = reader.clone();
+        let batch = tokio::task::spawn_blocking(move || reader.after(after, OUTBOX_BATCH)).await??;
+        let Some(&(last, _)) = batch.last() else { break };
+        after = last;
+        for (sequence, event) in batch {
+            shards.track(sequence, &event);
+            let _ = outputs.pages.send(Outgoing { sequence: Some(sequence), event }).await;
+        }
     }
 
     let views = outputs.control.as_ref().map(|control| control.views().clone());

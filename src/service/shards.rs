@@ -63,9 +63,9 @@ const RECENT_FEEDBACK: Duration = Duration::from_secs(600);
 const RECENT_FEEDBACK_COUNT: usize = 4096;
 
 impl Shards {
-    /// `outbox`: the undelivered events the store holds; those of shards are tracked again.
-    pub fn new(replica: u64, outbox: &[(u64, OutboxEvent)]) -> Shards {
-        let mut shards = Shards {
+    /// The undelivered events the store holds are `track`ed again as they are read back.
+    pub fn new(replica: u64) -> Shards {
+        Shards {
             replica,
             shards: HashMap::new(),
             pending: HashMap::new(),
@@ -73,11 +73,7 @@ impl Shards {
             held: HashMap::new(),
             parked: HashMap::new(),
             recent_feedback: VecDeque::new(),
-        };
-        for (sequence, event) in outbox {
-            shards.track(*sequence, event);
         }
-        shards
     }
 
     pub fn replica(&self) -> u64 {

@@ -346,3 +346,74 @@ async fn killed_after_its_services_logged_a_restart_pages_with_the_same_log_cont
     );
     tokio::task::spawn_blocking(move || process.kill()).await.unwrap();
 }
+
+/// A restart after a long outage: the pages decided during it wait in the outbox, many more
+/// than the lanes keep in memory and than one read at startup takes. Every one goes out once
+/// after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_with_a_long_backlog_in_the_outbox_it_delivers_every_page_once() {
+    const ALERTS: usize = 700;
+    let (down, up) = (FakePagerDuty::start().await, FakePagerDuty::start().await);
+    down.script(&vec![503; 1_000_000]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("noisegate.yaml");
+    let write_config = |pagerduty: &FakePagerDuty| {
+        let yaml = format!(
+            r#"
+server:
+  grpc_listen: "127.0.0.1:0"
+  http_listen: "127.0.0.1:0"
+  admin_listen: "127.0.0.1:0"
+  tick: 20ms
+  shutdown_grace: 1s
+storage:
+  dir: data
+{ROUTE}{}"#,
+            pagerduty.config(
+                "  retry: {initial_backoff: 10ms, max_backoff: 50ms}\n  rate_limit: {events_per_minute: 600000, burst: 1000}\n  memory_window: 16\n"
+            )
+        );
+        std::fs::write(&config, yaml).unwrap();
+    };
+
+    write_config(&down);
+    let process = start(&config, dir.path()).await;
+    for chunk in (0..ALERTS).collect::<Vec<_>>().chunks(100) {
+        let alerts: Vec<String> = chunk
+            .iter()
+            .map(|kind| format!(r#"{{"labels": {{"alertname": "Backlog{kind}", "severity": "critical"}}}}"#))
+            .collect();
+        assert_eq!(
+            post_json(&process.url("/api/v2/alerts"), &format!("[{}]", alerts.join(","))).await.0,
+            200
+        );
+    }
+    // Every incident decided (so its page is in the outbox), PagerDuty still down: a stop
+    // leaves the pages there.
+    process.wait_metric("noisegate_incidents_opened_total", |opened| opened == ALERTS as f64).await;
+    let (code, _) = tokio::task::spawn_blocking(move || process.terminate()).await.unwrap();
+    assert_eq!(code, Some(0));
+    assert!(up.received().is_empty());
+
+    write_config(&up);
+    let mut process = start(&config, dir.path()).await;
+    let events = up
+        .wait_for("every backlog page", |events| {
+            events.iter().filter(|event| event["event_action"] == "trigger").count() >= ALERTS
+        })
+        .await;
+    let left = tokio::task::spawn_blocking(move || {
+        let left = process.logged("delivering events left in the outbox");
+        let (code, _) = process.terminate();
+        assert_eq!(code, Some(0));
+        left
+    })
+    .await
+    .unwrap();
+    assert_eq!(left["fields"]["events"], ALERTS, "{left}");
+    let mut keys: Vec<&str> = events.iter().filter_map(|event| event["dedup_key"].as_str()).collect();
+    assert_eq!(keys.len(), ALERTS, "{events:#?}");
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), ALERTS, "each page once");
+}

@@ -152,23 +152,32 @@ impl TestServer {
 
     /// Waits (for at most `PATIENCE`) until a metric sample satisfies `done`; returns its value.
     pub async fn wait_metric(&self, sample: &str, done: impl Fn(f64) -> bool) -> f64 {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let value = self.metric(sample).await;
-            if done(value) {
-                return value;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "{sample} stayed at {value}");
-            tokio::task::yield_now().await;
-        }
+        wait_metric(&self.url("/metrics"), sample, done).await
     }
 
     /// The value of one metric sample, e.g. `noisegate_duplicate_alerts_total` or
     /// `noisegate_rejected_requests_total{source="otlp_http",reason="malformed"}`.
     pub async fn metric(&self, sample: &str) -> f64 {
-        let text = http().get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        parse_metric(&text, sample).unwrap_or(0.0)
+        metric(&self.url("/metrics"), sample).await
     }
+}
+
+/// Waits (for at most `PATIENCE`) until a sample of the metrics at `url` satisfies `done`.
+async fn wait_metric(url: &str, sample: &str, done: impl Fn(f64) -> bool) -> f64 {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let value = metric(url, sample).await;
+        if done(value) {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{sample} stayed at {value}");
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn metric(url: &str, sample: &str) -> f64 {
+    let text = http().get(url).send().await.unwrap().text().await.unwrap();
+    parse_metric(&text, sample).unwrap_or(0.0)
 }
 
 fn parse_metric(text: &str, sample: &str) -> Option<f64> {
@@ -589,6 +598,8 @@ pub struct Process {
     pub http_addr: String,
     pub admin_addr: String,
     lines: std::sync::mpsc::Receiver<String>,
+    /// The log lines read so far.
+    logged: Vec<Value>,
 }
 
 impl Process {
@@ -618,7 +629,8 @@ impl Process {
                 }
             }
         });
-        let mut process = Process { child, http_addr: String::new(), admin_addr: String::new(), lines };
+        let mut process =
+            Process { child, http_addr: String::new(), admin_addr: String::new(), lines, logged: Vec::new() };
         let serving = process.wait_log("noisegate serving");
         process.http_addr = serving["fields"]["http_addr"].as_str().expect("http_addr is logged").to_owned();
         process.admin_addr =
@@ -626,7 +638,7 @@ impl Process {
         process
     }
 
-    /// Waits for the log line with this message and returns it.
+    /// Waits for the next log line with this message and returns it.
     pub fn wait_log(&mut self, message: &str) -> Value {
         loop {
             let line = self
@@ -634,10 +646,24 @@ impl Process {
                 .recv_timeout(PATIENCE)
                 .unwrap_or_else(|_| panic!("noisegate did not log {message:?} in time"));
             let Ok(log) = serde_json::from_str::<Value>(&line) else { continue };
+            self.logged.push(log.clone());
             if log["fields"]["message"] == message {
                 return log;
             }
         }
+    }
+
+    /// The first log line read so far with this message (or the next one, waited for).
+    pub fn logged(&mut self, message: &str) -> Value {
+        match self.logged.iter().find(|log| log["fields"]["message"] == message) {
+            Some(log) => log.clone(),
+            None => self.wait_log(message),
+        }
+    }
+
+    /// Waits (for at most `PATIENCE`) until a metric sample satisfies `done`; returns its value.
+    pub async fn wait_metric(&self, sample: &str, done: impl Fn(f64) -> bool) -> f64 {
+        wait_metric(&format!("http://{}/metrics", self.http_addr), sample, done).await
     }
 
     pub fn url(&self, path: &str) -> String {
