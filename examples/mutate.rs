@@ -209,12 +209,7 @@ fn fuzz(
 }
 
 fn seeds(directory: &Path) -> Vec<Vec<u8>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(directory)
-        .map(|entries| {
-            entries.filter_map(|entry| Some(entry.ok()?.path())).filter(|path| path.is_file()).collect()
-        })
-        .unwrap_or_default();
-    files.sort();
+    let files = targets::seed_files(directory).unwrap_or_default();
     files.iter().filter_map(|file| std::fs::read(file).ok()).collect()
 }
 

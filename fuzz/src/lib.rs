@@ -6,7 +6,7 @@
 //! [`TARGETS`], so a seed (or a saved crash) keeps being checked without nightly.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,6 +21,19 @@ use noisegate_engine::{Engine, EngineConfig};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+
+/// The files of a target's seed directory (`seeds/<name>/`), in name order.
+pub fn seed_files(directory: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(directory)? {
+        let path = entry?.path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
 
 /// A fuzz target's body: takes any bytes, must not panic.
 pub type Target = fn(&[u8]);

@@ -16,12 +16,8 @@ fn every_fuzz_seed_decodes_without_panicking() {
     for (name, target) in targets::TARGETS {
         let directory = seeds.join(name);
         assert!(directory.is_dir(), "no seeds for fuzz target {name}: {} is missing", directory.display());
-        let mut files: Vec<_> = std::fs::read_dir(&directory)
-            .unwrap_or_else(|error| panic!("cannot list {}: {error}", directory.display()))
-            .map(|entry| entry.expect("a readable directory entry").path())
-            .filter(|path| path.is_file())
-            .collect();
-        files.sort();
+        let files = targets::seed_files(&directory)
+            .unwrap_or_else(|error| panic!("cannot list {}: {error}", directory.display()));
         assert!(!files.is_empty(), "no seeds for fuzz target {name}: {} is empty", directory.display());
         for file in files {
             let data = std::fs::read(&file)
