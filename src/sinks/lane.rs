@@ -4,7 +4,8 @@
 //! The queue keeps `memory_window` pages in memory; pages queued behind them are named by
 //! their outbox sequence numbers only (runs of consecutive numbers, so an outage of one
 //! destination costs a few bytes however long it lasts) and read back from the outbox as the
-//! window empties, in the order they came. Memory stays flat through an outage of any length.
+//! window empties, in the order they came (a page the outbox could not take waits in memory,
+//! in its place). Memory stays flat through an outage of any length.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -98,10 +99,28 @@ impl Bucket {
 /// holds, in the order they came.
 struct Backlog {
     window: VecDeque<Pending>,
-    /// Behind the window: runs of consecutive outbox sequence numbers (first, last).
-    stored: VecDeque<(u64, u64)>,
+    /// Behind the window, in order.
+    stored: VecDeque<Behind>,
+    /// Pages behind the window.
     stored_count: usize,
     capacity: usize,
+}
+
+/// Pages behind the window.
+#[derive(Debug)]
+enum Behind {
+    /// A run of consecutive outbox sequence numbers (first, last).
+    Stored(u64, u64),
+    /// A page the outbox could not take (its commit failed): kept in memory, in its place, so
+    /// that it does not overtake the pages before it.
+    Unstored(Outgoing),
+}
+
+/// One page taken from behind the window: a sequence number to read back, or the page itself.
+#[derive(Debug)]
+enum Slot {
+    Stored(u64),
+    Unstored(Outgoing),
 }
 
 impl Backlog {
@@ -114,53 +133,70 @@ impl Backlog {
         }
     }
 
-    /// Queues a page behind the others: in the window while it has room and nothing waits in
-    /// the outbox, else by its sequence number. (A page without one, which the outbox could
-    /// not take, stays in memory.)
+    /// Queues a page behind the others: in the window while it has room and nothing waits
+    /// behind it, else behind it by its sequence number (a page without one, which the outbox
+    /// could not take, in memory).
     fn push(&mut self, outgoing: Outgoing) {
+        if self.stored_count == 0 && self.window.len() < self.capacity {
+            enqueue(&mut self.window, outgoing);
+            return;
+        }
         match outgoing.sequence {
-            Some(sequence) if self.stored_count > 0 || self.window.len() >= self.capacity => {
-                match self.stored.back_mut().filter(|(_, last)| last + 1 == sequence) {
-                    Some((_, last)) => *last = sequence,
-                    None => self.stored.push_back((sequence, sequence)),
-                }
-                self.stored_count += 1;
-            }
-            _ => enqueue(&mut self.window, outgoing),
+            Some(sequence) => match self.stored.back_mut() {
+                Some(Behind::Stored(_, last)) if *last + 1 == sequence => *last = sequence,
+                _ => self.stored.push_back(Behind::Stored(sequence, sequence)),
+            },
+            None => self.stored.push_back(Behind::Unstored(outgoing)),
         }
+        self.stored_count += 1;
     }
 
-    /// The sequence numbers to read back from the outbox, in order, to fill the window; taken
-    /// off the stored ones (`unread` puts them back when the read fails).
-    fn take_unread(&mut self) -> Vec<u64> {
+    /// The pages to move into the window, in order, to fill it; taken off those behind it
+    /// (`unread` puts them back when reading the outbox fails).
+    fn take_unread(&mut self) -> Vec<Slot> {
         let room = self.capacity.saturating_sub(self.window.len()).min(self.stored_count);
-        let mut sequences = Vec::with_capacity(room);
-        while sequences.len() < room {
-            let Some((first, last)) = self.stored.front_mut() else { break };
-            sequences.push(*first);
-            if first == last {
-                self.stored.pop_front();
-            } else {
-                *first += 1;
+        let mut slots = Vec::with_capacity(room);
+        while slots.len() < room {
+            match self.stored.pop_front() {
+                Some(Behind::Stored(first, last)) => {
+                    slots.push(Slot::Stored(first));
+                    if first < last {
+                        self.stored.push_front(Behind::Stored(first + 1, last));
+                    }
+                }
+                Some(Behind::Unstored(outgoing)) => slots.push(Slot::Unstored(outgoing)),
+                None => break,
             }
         }
-        self.stored_count -= sequences.len();
-        sequences
+        self.stored_count -= slots.len();
+        slots
     }
 
-    fn unread(&mut self, sequences: &[u64]) {
-        for &sequence in sequences.iter().rev() {
-            match self.stored.front_mut().filter(|(first, _)| sequence + 1 == *first) {
-                Some((first, _)) => *first = sequence,
-                None => self.stored.push_front((sequence, sequence)),
+    fn unread(&mut self, slots: Vec<Slot>) {
+        self.stored_count += slots.len();
+        for slot in slots.into_iter().rev() {
+            match (slot, self.stored.front_mut()) {
+                (Slot::Stored(sequence), Some(Behind::Stored(first, _))) if sequence + 1 == *first => {
+                    *first = sequence;
+                }
+                (Slot::Stored(sequence), _) => self.stored.push_front(Behind::Stored(sequence, sequence)),
+                (Slot::Unstored(outgoing), _) => self.stored.push_front(Behind::Unstored(outgoing)),
             }
         }
-        self.stored_count += sequences.len();
     }
 
-    /// The pages read back, in the order asked for, into the window.
-    fn refill(&mut self, sequences: &[u64], events: Vec<Option<OutboxEvent>>) {
-        for (&sequence, event) in sequences.iter().zip(events) {
+    /// The pages taken, with those read back from the outbox (one per stored slot, in order),
+    /// into the window.
+    fn refill(&mut self, slots: Vec<Slot>, events: Vec<Option<OutboxEvent>>) {
+        let mut events = events.into_iter();
+        for slot in slots {
+            let (sequence, event) = match slot {
+                Slot::Unstored(outgoing) => {
+                    enqueue(&mut self.window, outgoing);
+                    continue;
+                }
+                Slot::Stored(sequence) => (sequence, events.next().flatten()),
+            };
             match event {
                 Some(event) => enqueue(&mut self.window, Outgoing { sequence: Some(sequence), event }),
                 // Nothing else takes a lane's pages out of the outbox: only a store written
@@ -178,6 +214,17 @@ impl Backlog {
     fn len(&self) -> usize {
         self.window.len() + self.stored_count
     }
+}
+
+/// The outbox sequence numbers of the stored slots, in order.
+fn stored_sequences(slots: &[Slot]) -> Vec<u64> {
+    slots
+        .iter()
+        .filter_map(|slot| match slot {
+            Slot::Stored(sequence) => Some(*sequence),
+            Slot::Unstored(_) => None,
+        })
+        .collect()
 }
 
 /// Queues a page behind the others; an update of the same kind as the last one queued for its
@@ -264,11 +311,12 @@ impl Lane {
     /// Reads the pages waiting in the outbox into the window, as far as it has room; false if
     /// the outbox could not be read (they stay queued, to be read again).
     async fn read_back(&self, backlog: &mut Backlog) -> bool {
-        let sequences = backlog.take_unread();
-        let (outbox, asked) = (self.outbox.clone(), sequences.clone());
+        let slots = backlog.take_unread();
+        let asked = stored_sequences(&slots);
+        let outbox = self.outbox.clone();
         match tokio::task::spawn_blocking(move || outbox.read(&asked)).await {
             Ok(Ok(events)) => {
-                backlog.refill(&sequences, events);
+                backlog.refill(slots, events);
                 true
             }
             failed => {
@@ -277,7 +325,7 @@ impl Lane {
                     _ => "the reading task stopped".to_owned(),
                 };
                 tracing::error!(destination = %self.name, %error, "cannot read queued pages from the outbox; trying again");
-                backlog.unread(&sequences);
+                backlog.unread(slots);
                 false
             }
         }
@@ -504,7 +552,8 @@ mod tests {
             }
             if backlog.wants_refill() {
                 let asked = backlog.take_unread();
-                backlog.refill(&asked, reader.read(&asked).unwrap());
+                let events = reader.read(&stored_sequences(&asked)).unwrap();
+                backlog.refill(asked, events);
                 assert!(backlog.window.len() <= 16);
             }
         }
@@ -514,7 +563,8 @@ mod tests {
         while backlog.len() > 0 {
             if backlog.window.is_empty() || backlog.wants_refill() {
                 let asked = backlog.take_unread();
-                backlog.refill(&asked, reader.read(&asked).unwrap());
+                let events = reader.read(&stored_sequences(&asked)).unwrap();
+                backlog.refill(asked, events);
             }
             delivered.extend(backlog.window.pop_front());
         }
@@ -560,16 +610,70 @@ mod tests {
             backlog.push(outgoing(sequence, &format!("k{sequence}"), PageAction::Trigger, "x"));
         }
         assert_eq!((backlog.window.len(), backlog.stored_count), (2, 5));
-        assert_eq!(backlog.stored.iter().copied().collect::<Vec<_>>(), vec![(3, 5), (9, 10)]);
+        assert_eq!(runs(&backlog), vec![(3, 5), (9, 10)]);
         // A page of the first key again: behind the stored ones, not coalesced ahead of them.
         backlog.push(outgoing(11, "k1", PageAction::Trigger, "y"));
-        assert_eq!(backlog.stored.iter().copied().collect::<Vec<_>>(), vec![(3, 5), (9, 11)]);
+        assert_eq!(runs(&backlog), vec![(3, 5), (9, 11)]);
         backlog.window.pop_front();
         let asked = backlog.take_unread();
-        assert_eq!(asked, vec![3]);
-        backlog.unread(&asked);
-        assert_eq!(backlog.stored.iter().copied().collect::<Vec<_>>(), vec![(3, 5), (9, 11)]);
+        assert_eq!(stored_sequences(&asked), vec![3]);
+        backlog.unread(asked);
+        assert_eq!(runs(&backlog), vec![(3, 5), (9, 11)]);
         assert_eq!(backlog.stored_count, 6);
+    }
+
+    /// The runs of sequence numbers behind the window; (0, 0) for a page in memory.
+    fn runs(backlog: &Backlog) -> Vec<(u64, u64)> {
+        let run = |behind: &Behind| match behind {
+            Behind::Stored(first, last) => (*first, *last),
+            Behind::Unstored(_) => (0, 0),
+        };
+        backlog.stored.iter().map(run).collect()
+    }
+
+    #[test]
+    fn a_page_the_outbox_could_not_take_keeps_its_place_behind_the_stored_ones() {
+        use PageAction::{Resolve, Trigger};
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = crate::storage::Storage::open(dir.path()).unwrap();
+        let events: Vec<OutboxEvent> =
+            (1..=5).map(|index| outgoing(0, &format!("k{index}"), Trigger, "x").event).collect();
+        let sequences = storage.commit(&[], &events, &[]).unwrap();
+        let reader = storage.outbox_reader();
+        let mut backlog = Backlog::new(2);
+        for (event, &sequence) in events.iter().zip(&sequences) {
+            backlog.push(Outgoing { sequence: Some(sequence), event: event.clone() });
+        }
+        // k3's resolve, which the store failed to commit, and one more page after it.
+        backlog.push(Outgoing { sequence: None, event: outgoing(0, "k3", Resolve, "y").event });
+        let later = storage.commit(&[], &[outgoing(0, "k6", Trigger, "z").event], &[]).unwrap();
+        backlog.push(Outgoing { sequence: Some(later[0]), event: outgoing(0, "k6", Trigger, "z").event });
+        assert_eq!(backlog.stored_count, 5);
+        let (first, last) = (sequences[2], sequences[4]);
+        assert_eq!(runs(&backlog), vec![(first, last), (0, 0), (later[0], later[0])]);
+
+        // A failed read puts the page back in its place too.
+        backlog.window.clear();
+        let asked = backlog.take_unread();
+        assert_eq!(stored_sequences(&asked), vec![first, first + 1]);
+        backlog.unread(asked);
+        assert_eq!(runs(&backlog), vec![(first, last), (0, 0), (later[0], later[0])]);
+
+        let mut delivered = Vec::new();
+        while backlog.len() > 0 {
+            if backlog.window.is_empty() {
+                let asked = backlog.take_unread();
+                let events = reader.read(&stored_sequences(&asked)).unwrap();
+                backlog.refill(asked, events);
+            }
+            let pending = backlog.window.pop_front().unwrap();
+            delivered.push(format!("{} {}", pending.event.dedup_key, action_str(pending.event.action)));
+        }
+        assert_eq!(
+            delivered,
+            ["k3 trigger", "k4 trigger", "k5 trigger", "k3 resolve", "k6 trigger"],
+            "k3's resolve after its trigger, in its place"
+        );
     }
 
     #[test]
