@@ -421,7 +421,7 @@ pub async fn run(
     let reader = storage.outbox_reader();
     let left = {
         let reader = reader.clone();
-        tokio::task::spawn_blocking(move || reader.count()).await??
+        tokio::task::spawn_blocking(move || reader.count()).await?.context("cannot read the outbox")?
     };
     if left > 0 {
         tracing::info!(events = left, "delivering events left in the outbox");
@@ -429,7 +429,9 @@ pub async fn run(
     let mut after = 0;
     loop {
         let reader = reader.clone();
-        let batch = tokio::task::spawn_blocking(move || reader.after(after, OUTBOX_BATCH)).await??;
+        let batch = tokio::task::spawn_blocking(move || reader.after(after, OUTBOX_BATCH))
+            .await?
+            .context("cannot read the outbox")?;
         let Some(&(last, _)) = batch.last() else { break };
         after = last;
         for (sequence, event) in batch {

@@ -313,6 +313,10 @@ impl Lane {
     async fn read_back(&self, backlog: &mut Backlog) -> bool {
         let slots = backlog.take_unread();
         let asked = stored_sequences(&slots);
+        if asked.is_empty() {
+            backlog.refill(slots, Vec::new());
+            return true;
+        }
         let outbox = self.outbox.clone();
         match tokio::task::spawn_blocking(move || outbox.read(&asked)).await {
             Ok(Ok(events)) => {

@@ -106,7 +106,7 @@ impl Masked {
             // Words end at ASCII whitespace: on character boundaries.
             let word = line.get(start..index).unwrap_or_default();
             // A unit after a value is part of it: `(1.16 KB)` is one value.
-            if last == Kind::Value && seen & (LETTER | DIGIT) == LETTER && is_unit(word) {
+            if last == Kind::Value && seen & LETTER != 0 && is_unit(word) {
                 continue;
             }
             // Most words are letters only, and stay as they are: copied with the words around
@@ -586,6 +586,7 @@ mod tests {
         assert_eq!(masked("sent 1190 bytes (1.16 KB) total"), ["sent", "<*>", "bytes", "(<*>", "total"]);
         assert_eq!(masked("close at Fri Jul 1 07:57:30 2005 ok"), ["close", "at", "<*>", "ok"]);
         assert_eq!(masked("values 1 2 3 end"), ["values", "<*>", "end"]);
+        assert_eq!(masked("size 5 KB(1024) free"), ["size", "<*>", "free"]);
         assert_eq!(masked("user root logged in"), ["user", "root", "logged", "in"]);
     }
 
