@@ -214,6 +214,12 @@ impl Backlog {
     fn len(&self) -> usize {
         self.window.len() + self.stored_count
     }
+
+    /// Pages queued that the outbox does not hold (their store commit failed).
+    fn unstored(&self) -> usize {
+        let window = self.window.iter().filter(|pending| pending.sequences.is_empty()).count();
+        window + self.stored.iter().filter(|behind| matches!(behind, Behind::Unstored(_))).count()
+    }
 }
 
 /// The outbox sequence numbers of the stored slots, in order.
@@ -298,12 +304,21 @@ impl Lane {
                 retry_at = Instant::now() + wait;
             }
         }
-        if backlog.len() > 0 {
+        let unstored = backlog.unstored();
+        if backlog.len() > unstored {
             tracing::warn!(
                 sink = self.sink.name(),
                 destination = %self.name,
-                pages = backlog.len(),
+                pages = backlog.len() - unstored,
                 "pages not yet delivered stay in the outbox; they go out at the next start"
+            );
+        }
+        if unstored > 0 {
+            tracing::error!(
+                sink = self.sink.name(),
+                destination = %self.name,
+                pages = unstored,
+                "pages the store could not take were not delivered and are lost"
             );
         }
     }
@@ -662,6 +677,7 @@ mod tests {
         assert_eq!(stored_sequences(&asked), vec![first, first + 1]);
         backlog.unread(asked);
         assert_eq!(runs(&backlog), vec![(first, last), (0, 0), (later[0], later[0])]);
+        assert_eq!(backlog.unstored(), 1, "what a stop would lose");
 
         let mut delivered = Vec::new();
         while backlog.len() > 0 {
