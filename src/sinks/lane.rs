@@ -116,11 +116,13 @@ enum Behind {
     Unstored(Outgoing),
 }
 
-/// One page taken from behind the window: a sequence number to read back, or the page itself.
-#[derive(Debug)]
-enum Slot {
-    Stored(u64),
-    Unstored(Outgoing),
+impl Behind {
+    fn pages(&self) -> usize {
+        match self {
+            Behind::Stored(first, last) => (last - first + 1) as usize,
+            Behind::Unstored(_) => 1,
+        }
+    }
 }
 
 impl Backlog {
@@ -153,55 +155,58 @@ impl Backlog {
 
     /// The pages to move into the window, in order, to fill it; taken off those behind it
     /// (`unread` puts them back when reading the outbox fails).
-    fn take_unread(&mut self) -> Vec<Slot> {
-        let room = self.capacity.saturating_sub(self.window.len()).min(self.stored_count);
-        let mut slots = Vec::with_capacity(room);
-        while slots.len() < room {
-            match self.stored.pop_front() {
-                Some(Behind::Stored(first, last)) => {
-                    slots.push(Slot::Stored(first));
-                    if first < last {
-                        self.stored.push_front(Behind::Stored(first + 1, last));
-                    }
+    fn take_unread(&mut self) -> Vec<Behind> {
+        let mut room = self.capacity.saturating_sub(self.window.len()).min(self.stored_count);
+        let mut taken = Vec::new();
+        while room > 0 {
+            let behind = match self.stored.pop_front() {
+                // A run longer than the room: its first part.
+                Some(Behind::Stored(first, last)) if last - first >= room as u64 => {
+                    let end = first + room as u64 - 1;
+                    self.stored.push_front(Behind::Stored(end + 1, last));
+                    Behind::Stored(first, end)
                 }
-                Some(Behind::Unstored(outgoing)) => slots.push(Slot::Unstored(outgoing)),
+                Some(behind) => behind,
                 None => break,
-            }
+            };
+            room -= behind.pages();
+            self.stored_count -= behind.pages();
+            taken.push(behind);
         }
-        self.stored_count -= slots.len();
-        slots
+        taken
     }
 
-    fn unread(&mut self, slots: Vec<Slot>) {
-        self.stored_count += slots.len();
-        for slot in slots.into_iter().rev() {
-            match (slot, self.stored.front_mut()) {
-                (Slot::Stored(sequence), Some(Behind::Stored(first, _))) if sequence + 1 == *first => {
+    fn unread(&mut self, taken: Vec<Behind>) {
+        for behind in taken.into_iter().rev() {
+            self.stored_count += behind.pages();
+            match (behind, self.stored.front_mut()) {
+                (Behind::Stored(sequence, end), Some(Behind::Stored(first, _))) if end + 1 == *first => {
                     *first = sequence;
                 }
-                (Slot::Stored(sequence), _) => self.stored.push_front(Behind::Stored(sequence, sequence)),
-                (Slot::Unstored(outgoing), _) => self.stored.push_front(Behind::Unstored(outgoing)),
+                (behind, _) => self.stored.push_front(behind),
             }
         }
     }
 
-    /// The pages taken, with those read back from the outbox (one per stored slot, in order),
-    /// into the window.
-    fn refill(&mut self, slots: Vec<Slot>, events: Vec<Option<OutboxEvent>>) {
+    /// The pages taken, with those read back from the outbox (one per stored sequence number,
+    /// in order), into the window.
+    fn refill(&mut self, taken: Vec<Behind>, events: Vec<Option<OutboxEvent>>) {
         let mut events = events.into_iter();
-        for slot in slots {
-            let (sequence, event) = match slot {
-                Slot::Unstored(outgoing) => {
+        for behind in taken {
+            let (first, last) = match behind {
+                Behind::Unstored(outgoing) => {
                     enqueue(&mut self.window, outgoing);
                     continue;
                 }
-                Slot::Stored(sequence) => (sequence, events.next().flatten()),
+                Behind::Stored(first, last) => (first, last),
             };
-            match event {
-                Some(event) => enqueue(&mut self.window, Outgoing { sequence: Some(sequence), event }),
-                // Nothing else takes a lane's pages out of the outbox: only a store written
-                // over behind its back.
-                None => tracing::warn!(sequence, "a queued page is no longer in the outbox; skipped"),
+            for sequence in first..=last {
+                match events.next().flatten() {
+                    Some(event) => enqueue(&mut self.window, Outgoing { sequence: Some(sequence), event }),
+                    // Nothing else takes a lane's pages out of the outbox: only a store written
+                    // over behind its back.
+                    None => tracing::warn!(sequence, "a queued page is no longer in the outbox; skipped"),
+                }
             }
         }
     }
@@ -222,14 +227,15 @@ impl Backlog {
     }
 }
 
-/// The outbox sequence numbers of the stored slots, in order.
-fn stored_sequences(slots: &[Slot]) -> Vec<u64> {
-    slots
+/// The outbox sequence numbers of pages taken from behind the window, in order.
+fn stored_sequences(taken: &[Behind]) -> Vec<u64> {
+    taken
         .iter()
-        .filter_map(|slot| match slot {
-            Slot::Stored(sequence) => Some(*sequence),
-            Slot::Unstored(_) => None,
+        .filter_map(|behind| match behind {
+            Behind::Stored(first, last) => Some(*first..=*last),
+            Behind::Unstored(_) => None,
         })
+        .flatten()
         .collect()
 }
 
@@ -326,16 +332,16 @@ impl Lane {
     /// Reads the pages waiting in the outbox into the window, as far as it has room; false if
     /// the outbox could not be read (they stay queued, to be read again).
     async fn read_back(&self, backlog: &mut Backlog) -> bool {
-        let slots = backlog.take_unread();
-        let asked = stored_sequences(&slots);
+        let taken = backlog.take_unread();
+        let asked = stored_sequences(&taken);
         if asked.is_empty() {
-            backlog.refill(slots, Vec::new());
+            backlog.refill(taken, Vec::new());
             return true;
         }
         let outbox = self.outbox.clone();
         match tokio::task::spawn_blocking(move || outbox.read(&asked)).await {
             Ok(Ok(events)) => {
-                backlog.refill(slots, events);
+                backlog.refill(taken, events);
                 true
             }
             failed => {
@@ -344,7 +350,7 @@ impl Lane {
                     _ => "the reading task stopped".to_owned(),
                 };
                 tracing::error!(destination = %self.name, %error, "cannot read queued pages from the outbox; trying again");
-                backlog.unread(slots);
+                backlog.unread(taken);
                 false
             }
         }

@@ -17,6 +17,16 @@ const KINDS: usize = 12;
 const ROUTE: &str = "route:\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n";
 
 fn crash_config(dir: &Path, destination: &impl Destination) -> PathBuf {
+    crash_config_with(dir, destination, "", "")
+}
+
+/// The same with more `server:` and destination settings (indented lines).
+fn crash_config_with(
+    dir: &Path,
+    destination: &impl Destination,
+    server_extra: &str,
+    destination_extra: &str,
+) -> PathBuf {
     let path = dir.join("noisegate.yaml");
     let yaml = format!(
         r#"
@@ -25,7 +35,7 @@ server:
   http_listen: "127.0.0.1:0"
   admin_listen: "127.0.0.1:0"
   tick: 20ms
-storage:
+{server_extra}storage:
   dir: data
   snapshot_every: 7
 engine:
@@ -38,9 +48,9 @@ route:
   group_interval: 1s
   repeat_interval: 24h
 {}"#,
-        destination.config(
-            "  retry: {initial_backoff: 10ms, max_backoff: 50ms}\n  rate_limit: {events_per_minute: 60000, burst: 100}\n"
-        )
+        destination.config(&format!(
+            "  retry: {{initial_backoff: 10ms, max_backoff: 50ms}}\n  rate_limit: {{events_per_minute: 60000, burst: 100}}\n{destination_extra}"
+        ))
     );
     std::fs::write(&path, yaml).unwrap();
     path
@@ -356,27 +366,11 @@ async fn restarted_with_a_long_backlog_in_the_outbox_it_delivers_every_page_once
     let (down, up) = (FakePagerDuty::start().await, FakePagerDuty::start().await);
     down.script(&vec![503; 1_000_000]);
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("noisegate.yaml");
+    // A short grace: the stop while PagerDuty is down leaves the pages in the outbox at once.
     let write_config = |pagerduty: &FakePagerDuty| {
-        let yaml = format!(
-            r#"
-server:
-  grpc_listen: "127.0.0.1:0"
-  http_listen: "127.0.0.1:0"
-  admin_listen: "127.0.0.1:0"
-  tick: 20ms
-  shutdown_grace: 1s
-storage:
-  dir: data
-{ROUTE}{}"#,
-            pagerduty.config(
-                "  retry: {initial_backoff: 10ms, max_backoff: 50ms}\n  rate_limit: {events_per_minute: 600000, burst: 1000}\n  memory_window: 16\n"
-            )
-        );
-        std::fs::write(&config, yaml).unwrap();
+        crash_config_with(dir.path(), pagerduty, "  shutdown_grace: 1s\n", "  memory_window: 16\n")
     };
-
-    write_config(&down);
+    let config = write_config(&down);
     let process = start(&config, dir.path()).await;
     for chunk in (0..ALERTS).collect::<Vec<_>>().chunks(100) {
         let alerts: Vec<String> = chunk
@@ -395,7 +389,7 @@ storage:
     assert_eq!(code, Some(0));
     assert!(up.received().is_empty());
 
-    write_config(&up);
+    let config = write_config(&up);
     let mut process = start(&config, dir.path()).await;
     let events = up
         .wait_for("every backlog page", |events| {

@@ -20,43 +20,12 @@ use xxhash_rust::xxh3::Xxh3Builder;
 
 use super::LogConfig;
 use super::mask::{Kind, Masked, WILDCARD};
+use crate::store::KeyMap;
 
 type FastMap<K, V> = HashMap<K, V, Xxh3Builder>;
 
 /// The different words a position may show and still be one of its template's constants.
 pub const VARIABLE_AFTER: usize = 4;
-
-/// Hashes keys that are hashes already (of masked lines): by themselves.
-#[derive(Clone, Copy, Default)]
-struct BuildHashed;
-
-#[derive(Default)]
-struct Hashed(u64);
-
-impl std::hash::BuildHasher for BuildHashed {
-    type Hasher = Hashed;
-
-    fn build_hasher(&self) -> Hashed {
-        Hashed(0)
-    }
-}
-
-impl std::hash::Hasher for Hashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` keys are hashed here; any other input is folded in all the same.
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
 
 /// Masked lines remembered per service (see `Templates::lines`).
 const LINES_KEPT: usize = 16_384;
@@ -78,7 +47,8 @@ pub struct Templates {
     keys: FastMap<Box<str>, u32>,
     /// The masked lines seen (by hash) and the template each went to: a line seen before
     /// changes nothing a second time, so it goes straight to its template. Emptied when full.
-    lines: HashMap<u64, u32, BuildHashed>,
+    /// (Keyed by the hash itself.)
+    lines: KeyMap<u32>,
     /// The line being mined, its key, and the merges since they were last taken: reused.
     #[serde(skip)]
     masked: Masked,
@@ -222,7 +192,7 @@ impl Templates {
             clusters: Vec::new(),
             templates: Vec::new(),
             keys: FastMap::default(),
-            lines: HashMap::default(),
+            lines: KeyMap::default(),
             masked: Masked::default(),
             key: String::new(),
             merged: Vec::new(),
@@ -464,6 +434,14 @@ mod tests {
         Templates::new(crate::logs::tests::config())
     }
 
+    /// More users than a position shows before it is a variable.
+    const USERS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
+
+    /// The ids of the lines `line` makes of each value.
+    fn add_each(mined: &mut Templates, values: &[&str], line: impl Fn(&str) -> String) -> Vec<u32> {
+        values.iter().map(|value| mined.add(&line(value)).unwrap()).collect()
+    }
+
     #[test]
     fn lines_that_differ_in_their_values_share_a_template() {
         let mut mined = templates();
@@ -486,10 +464,7 @@ mod tests {
 
         // A word with many values is a variable: the templates merge into the oldest, and
         // every id given before names it.
-        let mut ids = Vec::new();
-        for user in ["alice", "bob", "carol", "dave", "erin", "frank"] {
-            ids.push(mined.add(&format!("session opened for user {user}")).unwrap());
-        }
+        let ids = add_each(&mut mined, &USERS, |user| format!("session opened for user {user}"));
         let merged: Vec<(u32, u32)> = mined.take_merged().collect();
         assert!(!merged.is_empty());
         let first = ids[0];
@@ -502,10 +477,10 @@ mod tests {
     #[test]
     fn a_variable_keeps_its_key_and_lines_of_different_lengths_share_a_template() {
         let mut mined = templates();
-        let ids: Vec<u32> = ["root", "guest", "test", "admin", "oracle", "mysql"]
-            .iter()
-            .map(|user| mined.add(&format!("authentication failure; logname= uid=0 user={user}")).unwrap())
-            .collect();
+        let users = ["root", "guest", "test", "admin", "oracle", "mysql"];
+        let ids = add_each(&mut mined, &users, |user| {
+            format!("authentication failure; logname= uid=0 user={user}")
+        });
         let id = mined.resolve(ids[0]);
         assert!(ids.iter().all(|each| mined.resolve(*each) == id));
         assert_eq!(mined.template(id), "authentication failure; logname= uid=<*> user=<*>");
@@ -523,10 +498,7 @@ mod tests {
     #[test]
     fn ids_and_what_was_learned_survive_a_snapshot() {
         let mut mined = templates();
-        let ids: Vec<u32> = ["alice", "bob", "carol", "dave", "erin", "frank"]
-            .iter()
-            .map(|user| mined.add(&format!("session opened for user {user}")).unwrap())
-            .collect();
+        let ids = add_each(&mut mined, &USERS, |user| format!("session opened for user {user}"));
         let other = mined.add("VM Started (Lifecycle Event)").unwrap();
         let bytes = postcard::to_allocvec(&mined).unwrap();
         let mut read: Templates = postcard::from_bytes(&bytes).unwrap();
